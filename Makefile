@@ -1,0 +1,51 @@
+# Two commands matter: `make demo` runs the whole local pipeline, `make test` runs every test.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install system-deps kafka-up kafka-down topics test test-unit demo bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: $(STAMP)  ## create .venv and install the project with its test extras (quick when nothing changed)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e ".[test]"
+	@touch $@
+
+system-deps:  ## Debian packages the tests drive: Java+Maven (broker), chromium (browser tests), prometheus
+	@missing=""; \
+	for pair in java:openjdk-17-jre-headless mvn:maven chromium:chromium chromedriver:chromium-driver prometheus:prometheus promtool:prometheus; do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+kafka-up: install  ## start the local Kafka broker (jars from Maven Central on first run) and create the topics
+	$(VENV)/bin/sentiment-kafka start
+	$(VENV)/bin/sentiment-kafka create-topics
+
+kafka-down:  ## stop the local Kafka broker
+	$(VENV)/bin/sentiment-kafka stop
+
+test: install system-deps  ## run the whole suite against a real broker (started and stopped by the suite)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install  ## only the fast tests that need no broker
+	$(PY) -m pytest -m "not integration and not browser and not slow" $(PYTEST_ARGS)
+
+demo: install  ## the whole local pipeline: broker, consumer, dashboard, and a replay of real reviews
+	$(PY) -m producer.demo
+
+clean:  ## remove the virtualenv, caches and the local broker's data
+	-$(VENV)/bin/sentiment-kafka stop
+	rm -rf $(VENV) .cache .pytest_cache test-output

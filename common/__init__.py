@@ -1,0 +1,1 @@
+"""What every service shares: the message contract, the configuration surface, JSON logs."""

@@ -1,0 +1,1 @@
+"""The stream service: consume reviews, score them in micro-batches, publish results (``sentiment-consumer``)."""

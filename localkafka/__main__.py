@@ -1,0 +1,3 @@
+from localkafka.cli import entry
+
+entry()

@@ -1,0 +1,65 @@
+"""``sentiment-kafka``: start, stop and inspect the local broker, and create the pipeline's topics."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from common import cli, config
+from localkafka.broker import DEFAULT_HOME, KAFKA_VERSION, BrokerError, LocalKafka
+from localkafka.topics import create_topics
+
+TOPIC_OPTIONS = ("bootstrap_servers", "input_topic", "output_topic", "dlq_topic", "partitions")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sentiment-kafka",
+        description=f"Run a real single-node Apache Kafka {KAFKA_VERSION} broker (KRaft) on 127.0.0.1, "
+        "its jars fetched from Maven Central with mvn, for tests, benchmarks and the demo.",
+    )
+    parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help=f"cache of jars, data and logs [{DEFAULT_HOME}]")
+    parser.add_argument("--port", type=int, default=9092, help="broker port on 127.0.0.1 [9092]")
+    parser.add_argument("--controller-port", type=int, default=None, help="KRaft controller port [port+1]")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    start = commands.add_parser("start", help="fetch jars if needed, format storage once, start; returns when ready")
+    start.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for the broker [90]")
+    commands.add_parser("stop", help="stop the broker this folder started (by pid file)")
+    commands.add_parser("status", help="say whether the broker runs and answers; exit 0 when it does")
+    topics = commands.add_parser("create-topics", help="create the input, output and dead-letter topics")
+    config.add_options(topics, TOPIC_OPTIONS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    broker = LocalKafka(home=args.home, port=args.port, controller_port=args.controller_port or args.port + 1)
+    try:
+        if args.command == "start":
+            began = time.monotonic()
+            started = broker.start(timeout=args.timeout)
+            state = "started" if started else "already running"
+            print(f"Kafka {broker.version} {state} on {broker.bootstrap} ({time.monotonic() - began:.1f} s); "
+                  f"logs in {broker.log_file.parent}")
+        elif args.command == "stop":
+            print("stopped" if broker.stop() else "no broker started from this folder is running")
+        elif args.command == "status":
+            ready, pid = broker.is_ready(), broker.pid()
+            print(f"broker on {broker.bootstrap}: {'ready' if ready else 'not answering'}"
+                  + (f", pid {pid}" if pid else ", not started from this folder"))
+            return 0 if ready else 1
+        else:
+            settings = config.resolve(TOPIC_OPTIONS, args)
+            names = [settings.input_topic, settings.output_topic, settings.dlq_topic]
+            for name, outcome in create_topics(settings.kafka_config(), names, settings.partitions).items():
+                print(f"{name}: {outcome}")
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def entry() -> None:
+    cli.run(main)

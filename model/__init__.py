@@ -1,0 +1,1 @@
+"""The sentiment model: data readers, tokenizer, training, evaluation and the Predictor. Knows nothing of Kafka."""

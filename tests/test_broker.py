@@ -1,0 +1,70 @@
+"""The local broker is a real Kafka: groups, commits and resumption work as in production."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+pytestmark = pytest.mark.integration
+
+
+def _consume(bootstrap: str, topic: str, group: str, count: int) -> list[bytes]:
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    })
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    try:
+        while len(values) < count:
+            msg = consumer.poll(10.0)
+            assert msg is not None, f"timed out after {len(values)} of {count} messages"
+            assert msg.error() is None, msg.error()
+            values.append(msg.value())
+        consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+    return values
+
+
+def test_group_resumes_from_committed_offset(kafka_bootstrap, make_topic):
+    topic = make_topic("broker", partitions=1)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+    for i in range(10):
+        producer.produce(topic, value=f"m{i}".encode())
+    assert producer.flush(10) == 0
+
+    first = _consume(kafka_bootstrap, topic, "g-resume", 4)
+    assert first == [f"m{i}".encode() for i in range(4)]
+    # A new consumer in the same group starts where the committed offset says, not at the beginning.
+    rest = _consume(kafka_bootstrap, topic, "g-resume", 6)
+    assert rest == [f"m{i}".encode() for i in range(4, 10)]
+
+
+def test_status_command_sees_the_running_broker(kafka_bootstrap):
+    port = kafka_bootstrap.rsplit(":", 1)[1]
+    proc = subprocess.run([sys.executable, "-m", "localkafka", "--port", port, "status"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "ready" in proc.stdout
+
+
+def test_start_twice_is_harmless(kafka_bootstrap):
+    port = kafka_bootstrap.rsplit(":", 1)[1]
+    proc = subprocess.run([sys.executable, "-m", "localkafka", "--port", port, "start"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "already running" in proc.stdout
+
+
+def test_create_topics_is_idempotent(kafka_bootstrap):
+    from localkafka import create_topics
+
+    name = "idem-topics-test"
+    first = create_topics({"bootstrap.servers": kafka_bootstrap}, [name], 2)
+    second = create_topics({"bootstrap.servers": kafka_bootstrap}, [name], 2)
+    assert first[name] in ("created", "exists")
+    assert second[name] == "exists"
