@@ -1,0 +1,217 @@
+"""The Keras 2 ``Tokenizer`` rebuilt in plain Python, without TensorFlow.
+
+Why: the published model was trained with ``keras.preprocessing.text.Tokenizer``
+(Keras 2). Its vocabulary order, out-of-vocabulary rule and JSON format are part
+of the model: any difference changes the token ids the network sees. Keras 3 no
+longer ships that class, and importing TensorFlow only to split strings costs
+seconds of start-up and hundreds of MB. This module reproduces it exactly
+(verified against ``tf_keras`` in tests/model_serving) and reads and writes the
+same JSON, so ``tf_keras.preprocessing.text.tokenizer_from_json`` loads what we
+write and we load what it writes.
+
+Speed comes from doing per text only ``lower``, one ``str.translate``, one
+``split`` and one dict lookup per word, with the ``num_words`` cut-off folded
+into a precomputed lookup table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict, defaultdict
+from typing import Iterable, Sequence
+
+import numpy as np
+
+DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+NUM_WORDS = 15_000
+OOV_TOKEN = "<OOV>"
+MAX_LEN = 166
+
+
+class KerasTokenizer:
+    """Word tokenizer with the semantics and JSON format of Keras 2's ``Tokenizer``.
+
+    Only the word-level, default-analyzer path is supported (what the published
+    work used); ``char_level=True`` is rejected rather than silently mis-handled.
+    """
+
+    def __init__(
+        self,
+        num_words: int | None = NUM_WORDS,
+        oov_token: str | None = OOV_TOKEN,
+        filters: str = DEFAULT_FILTERS,
+        lower: bool = True,
+        split: str = " ",
+        document_count: int = 0,
+    ) -> None:
+        if not split:
+            raise ValueError("split must be a non-empty string")
+        self.num_words = num_words
+        self.oov_token = oov_token
+        self.filters = filters
+        self.lower = lower
+        self.split = split
+        self.document_count = document_count
+        self.word_counts: dict[str, int] = OrderedDict()
+        self.word_docs: dict[str, int] = defaultdict(int)
+        self.index_docs: dict[int, int] = defaultdict(int)
+        self.word_index: dict[str, int] = {}
+        self.index_word: dict[int, str] = {}
+        self._table = str.maketrans({c: split for c in filters})
+        self._lookup: dict[str, int] = {}
+        self._oov_index: int | None = None
+
+    # -- splitting ------------------------------------------------------------
+    def words(self, text: str) -> list[str]:
+        """Keras' ``text_to_word_sequence``: lower, punctuation to ``split``, split, drop empties."""
+        if self.lower:
+            text = text.lower()
+        return [w for w in text.translate(self._table).split(self.split) if w]
+
+    # -- fitting --------------------------------------------------------------
+    def fit_on_texts(self, texts: Iterable[str]) -> "KerasTokenizer":
+        """Count words over ``texts`` (any iterable, streamed) and rebuild the index.
+
+        May be called repeatedly: counts accumulate, as in Keras.
+        """
+        counts = self.word_counts
+        docs = self.word_docs
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f"fit_on_texts expects strings, got {type(text).__name__}")
+            self.document_count += 1
+            seq = self.words(text)
+            for w in seq:
+                if w in counts:
+                    counts[w] += 1
+                else:
+                    counts[w] = 1
+            # Same iteration as Keras (``set(seq)``), so word_docs comes out in the same order.
+            for w in set(seq):
+                docs[w] += 1
+        self._rebuild_index()
+        return self
+
+    def _rebuild_index(self) -> None:
+        wcounts = list(self.word_counts.items())
+        wcounts.sort(key=lambda x: x[1], reverse=True)  # stable: ties keep first-seen order
+        sorted_voc = [] if self.oov_token is None else [self.oov_token]
+        sorted_voc.extend(w for w, _ in wcounts)
+        self.word_index = dict(zip(sorted_voc, range(1, len(sorted_voc) + 1)))
+        self.index_word = {i: w for w, i in self.word_index.items()}
+        self.index_docs = defaultdict(int)
+        for w, c in list(self.word_docs.items()):
+            self.index_docs[self.word_index[w]] = c
+        self._build_lookup()
+
+    def _build_lookup(self) -> None:
+        """Fold the ``num_words`` cut-off into one dict so encoding is a single ``get`` per word."""
+        limit = self.num_words
+        self._oov_index = self.word_index.get(self.oov_token) if self.oov_token is not None else None
+        self._lookup = {w: i for w, i in self.word_index.items() if not limit or i < limit}
+
+    # -- encoding -------------------------------------------------------------
+    def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
+        """Token ids per text, exactly as Keras 2: words at index >= num_words become the OOV id
+        (or are dropped when there is no OOV token)."""
+        lookup = self._lookup
+        table = self._table
+        sep = self.split
+        lower = self.lower
+        oov = self._oov_index
+        out: list[list[int]] = []
+        for text in texts:
+            if lower:
+                text = text.lower()
+            words = text.translate(table).split(sep)
+            if oov is not None:
+                get = lookup.get
+                out.append([get(w, oov) for w in words if w])
+            else:
+                out.append([lookup[w] for w in words if w in lookup])
+        return out
+
+    # -- JSON (Keras 2 format) ------------------------------------------------
+    def get_config(self) -> dict:
+        """The same dictionary as Keras 2's ``Tokenizer.get_config`` (inner dicts as JSON strings)."""
+        return {
+            "num_words": self.num_words,
+            "filters": self.filters,
+            "lower": self.lower,
+            "split": self.split,
+            "char_level": False,
+            "oov_token": self.oov_token,
+            "document_count": self.document_count,
+            "word_counts": json.dumps(self.word_counts),
+            "word_docs": json.dumps(self.word_docs),
+            "index_docs": json.dumps(self.index_docs),
+            "index_word": json.dumps(self.index_word),
+            "word_index": json.dumps(self.word_index),
+        }
+
+    def to_json(self, **kwargs) -> str:
+        """JSON readable by ``tf_keras.preprocessing.text.tokenizer_from_json``."""
+        return json.dumps({"class_name": "Tokenizer", "config": self.get_config()}, **kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> "KerasTokenizer":
+        """Read Keras 2 tokenizer JSON (ours or one written by Keras itself)."""
+        try:
+            config = dict(json.loads(text)["config"])
+            if config.pop("char_level", False):
+                raise ValueError("char_level tokenizers are not supported")
+            if config.pop("analyzer", None) is not None:
+                raise ValueError("custom analyzers are not supported")
+            word_counts = json.loads(config.pop("word_counts"))
+            word_docs = json.loads(config.pop("word_docs"))
+            index_docs = {int(k): v for k, v in json.loads(config.pop("index_docs")).items()}
+            index_word = {int(k): v for k, v in json.loads(config.pop("index_word")).items()}
+            word_index = json.loads(config.pop("word_index"))
+            tokenizer = cls(
+                num_words=config.pop("num_words"),
+                oov_token=config.pop("oov_token"),
+                filters=config.pop("filters"),
+                lower=config.pop("lower"),
+                split=config.pop("split"),
+                document_count=config.pop("document_count", 0),
+            )
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"not a Keras tokenizer JSON: {exc!r}") from exc
+        if config:
+            raise ValueError(f"unknown tokenizer settings: {sorted(config)}")
+        tokenizer.word_counts = OrderedDict(word_counts)
+        tokenizer.word_docs = defaultdict(int, word_docs)
+        tokenizer.index_docs = defaultdict(int, index_docs)
+        tokenizer.word_index = word_index
+        tokenizer.index_word = index_word
+        tokenizer._build_lookup()
+        return tokenizer
+
+
+def pad(sequences: Sequence[Sequence[int]], max_len: int = MAX_LEN) -> np.ndarray:
+    """``pad_sequences`` defaults: zeros in front ('pre' padding), keep the LAST ``max_len`` ids
+    ('pre' truncation), int32 of shape (n, max_len)."""
+    out = np.zeros((len(sequences), max_len), dtype=np.int32)
+    for row, seq in enumerate(sequences):
+        if not len(seq):
+            continue
+        tail = seq[-max_len:]
+        out[row, max_len - len(tail):] = tail
+    return out
+
+
+def left_aligned(sequences: Sequence[Sequence[int]], max_len: int = MAX_LEN) -> tuple[np.ndarray, np.ndarray]:
+    """The same tokens as :func:`pad` (last ``max_len`` ids) but placed FIRST, zeros after,
+    in a matrix only as wide as the longest one, plus each row's length.
+
+    Why: the ONNX LSTM reads ``sequence_lens`` and stops there, so trailing zeros
+    are never computed on and a batch costs only its longest review.
+    """
+    tails = [seq[-max_len:] for seq in sequences]
+    lengths = np.fromiter((len(t) for t in tails), dtype=np.int32, count=len(tails))
+    width = int(lengths.max()) if len(tails) else 0
+    ids = np.zeros((len(tails), max(width, 1)), dtype=np.int64)
+    for row, tail in enumerate(tails):
+        if tail:
+            ids[row, : len(tail)] = tail
+    return ids, lengths
