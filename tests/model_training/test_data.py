@@ -1,0 +1,130 @@
+"""model.data: the readers on the real shared data and on small malformed files."""
+
+from __future__ import annotations
+
+import bz2
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from model.data import ErrorCounter, MalformedInput, Record, file_sha256, parse_label, read_records
+
+TRAIN = Path("amazon_polarity/train.sample.ft.txt.bz2")
+OTHER = Path("amazon_other/star_polarity.ft.txt.bz2")
+
+
+def test_reads_the_kaggle_train_sample_with_provenance_counts(shared_data: Path) -> None:
+    errors = ErrorCounter()
+    records = list(read_records(shared_data / TRAIN, errors=errors))
+    assert len(records) == 13_290
+    assert sum(r.label for r in records) == 6_625  # negatives per PROVENANCE.md
+    assert errors.malformed == 0 and errors.seen == 13_290
+    assert [r.line for r in records[:3]] == [1, 2, 3]
+    raw = bz2.open(shared_data / TRAIN, "rt", encoding="utf-8").readline()
+    assert raw.startswith("__label__2 ") and records[0] == Record(raw[len("__label__2 "):].rstrip("\n"), 0, 1)
+
+
+def test_other_corpora_labels_match_provenance(shared_data: Path) -> None:
+    labels = [r.label for r in read_records(shared_data / OTHER)]
+    assert (labels.count(1), labels.count(0)) == (11_354, 19_667)
+
+
+def test_limit_stops_early(shared_data: Path) -> None:
+    assert len(list(read_records(shared_data / TRAIN, limit=25))) == 25
+
+
+def test_plain_and_bz2_fasttext_read_the_same(tmp_path: Path) -> None:
+    body = "__label__1 Bad: broke in a day\n__label__2 Good: works\n"
+    (tmp_path / "a.txt").write_text(body, encoding="utf-8")
+    (tmp_path / "a.txt.bz2").write_bytes(bz2.compress(body.encode()))
+    plain = list(read_records(tmp_path / "a.txt"))
+    assert plain == list(read_records(tmp_path / "a.txt.bz2"))
+    assert plain == [Record("Bad: broke in a day", 1, 1), Record("Good: works", 0, 2)]
+
+
+def test_published_csv_convention_and_multiline_rows(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.csv"
+    path.write_text('text,label\n"Awful, really",1\n"Great\nsecond line",0\n', encoding="utf-8")
+    assert list(read_records(path)) == [Record("Awful, really", 1, 2), Record("Great\nsecond line", 0, 3)]
+
+
+def test_csv_and_jsonl_with_chosen_columns_and_without_labels(tmp_path: Path) -> None:
+    csv_path = tmp_path / "r.csv"
+    csv_path.write_text("id,review,sentiment\n7,meh,negative\n8,love it,positive\n", encoding="utf-8")
+    assert [(r.text, r.label) for r in read_records(csv_path, text_column="review", label_column="sentiment")] == [
+        ("meh", 1), ("love it", 0)]
+    assert [r.label for r in read_records(csv_path, text_column="review", label_column=None)] == [None, None]
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text(json.dumps({"body": "fine", "y": 0}) + "\n" + json.dumps({"body": "no label"}) + "\n", encoding="utf-8")
+    assert [(r.text, r.label) for r in read_records(jsonl, text_column="body", label_column="y")] == [
+        ("fine", 0), ("no label", None)]
+
+
+def test_auto_detects_format_from_first_line_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"__label__2 Nice: yes\n")))
+    assert list(read_records("-")) == [Record("Nice: yes", 0, 1)]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"just a review\n\nanother\n")))
+    assert [(r.text, r.label, r.line) for r in read_records("-")] == [("just a review", None, 1), ("another", None, 3)]
+
+
+def test_malformed_lines_are_counted_with_line_numbers_and_reasons(tmp_path: Path) -> None:
+    good = [f"__label__{1 + i % 2} review number {i}" for i in range(200)]
+    bad = [b"no label here", b"__label__3 odd", b"__label__1 ", b"__label__2 caf\xe9"]  # the last is Latin-1
+    path = tmp_path / "mixed.txt"
+    path.write_bytes(b"\n".join([g.encode() for g in good[:10]] + bad + [g.encode() for g in good[10:]]) + b"\n")
+    errors = ErrorCounter(max_fraction=0.05)
+    assert len(list(read_records(path, errors=errors))) == 200
+    assert errors.malformed == 4 and errors.seen == 204
+    assert [(line, reason.split(" ")[0]) for _, line, reason in errors.examples] == [
+        (11, "no"), (12, "unknown"), (13, "empty"), (14, "not")]
+    assert "UTF-8" in errors.examples[3][2]
+
+
+def test_too_many_malformed_lines_raise_with_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text("".join("__label__1 fine\n" if i % 10 else "garbage\n" for i in range(1, 3001)), encoding="utf-8")
+    errors = ErrorCounter(min_lines=1000)
+    with pytest.raises(MalformedInput, match=r"line 10: no __label__ prefix") as caught:
+        for _ in read_records(path, errors=errors):
+            pass
+    assert "1.00%" in str(caught.value)
+    assert errors.seen == 1000  # stopped at the first check, not at the end of the file
+
+
+def test_small_file_over_threshold_fails_at_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "small.txt"
+    path.write_text("__label__1 ok\n__label__2 fine\nbroken\n", encoding="utf-8")
+    with pytest.raises(MalformedInput, match="line 3"):
+        list(read_records(path))
+    assert len(list(read_records(path, errors=ErrorCounter(max_fraction=0.5)))) == 2
+
+
+def test_a_wrong_csv_header_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("review,label\nx,1\n", encoding="utf-8")
+    with pytest.raises(MalformedInput, match="no column 'text'"):
+        list(read_records(path))
+
+
+def test_csv_rows_with_bad_labels_or_field_counts_are_malformed(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("text,label\nok,1\nbad label,7\ntoo,many,fields\n,0\n", encoding="utf-8")
+    errors = ErrorCounter(max_fraction=1.0)
+    assert [r.text for r in read_records(path, errors=errors)] == ["ok"]
+    assert [line for _, line, _ in errors.examples] == [3, 4, 5]
+
+
+def test_parse_label_conventions() -> None:
+    assert [parse_label(v) for v in (1, 0, "1", "0", "negative", "Positive", "__label__1", 1.0)] == [1, 0, 1, 0, 1, 0, 1, 1]
+    for value in (2, "maybe", True, None):
+        with pytest.raises(ValueError):
+            parse_label(value)
+
+
+def test_file_sha256_hashes_stored_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    path.write_bytes(b"abc")
+    assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
