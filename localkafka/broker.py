@@ -90,6 +90,10 @@ class LocalKafka:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def client_config(self) -> dict[str, str]:
+        """librdkafka settings of an admin client of this broker (the secure profile adds TLS and SASL)."""
+        return {"bootstrap.servers": self.bootstrap}
+
     # -- jars ---------------------------------------------------------------------------------
 
     def ensure_jars(self) -> Path:
@@ -145,7 +149,7 @@ class LocalKafka:
         from confluent_kafka.admin import AdminClient
 
         try:
-            admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.timeout.ms": int(timeout * 1000)})
+            admin = AdminClient({**self.client_config(), "socket.timeout.ms": int(timeout * 1000)})
             metadata = admin.list_topics(timeout=timeout)
             return bool(metadata.brokers)
         except Exception:  # noqa: BLE001 - any failure means "not ready yet"
@@ -184,38 +188,42 @@ class LocalKafka:
 
     def _write_config(self) -> Path:
         config = self.instance / "server.properties"
-        config.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={self.instance / 'data'}",
-                    "num.partitions=4",
-                    "auto.create.topics.enable=false",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=8",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "transaction.state.log.num.partitions=8",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    "log.retention.hours=24",
-                    "",
-                ]
-            )
-        )
+        config.write_text("\n".join(self.server_properties()) + "\n")
         return config
+
+    def server_properties(self) -> list[str]:
+        """The broker's server.properties lines (the secure profile swaps the listeners)."""
+        return [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={self.instance / 'data'}",
+            "num.partitions=4",
+            "auto.create.topics.enable=false",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=8",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=8",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "log.retention.hours=24",
+        ]
+
+    def format_arguments(self) -> list[str]:
+        """Extra ``kafka-storage format`` arguments (the secure profile adds its SCRAM users)."""
+        return []
 
     def _format(self, libs: Path, config: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = ["java", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)]
+        cmd = ["java", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
+               *self.format_arguments()]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise BrokerError("formatting KRaft storage failed:\n" + (proc.stdout + proc.stderr)[-3000:])
