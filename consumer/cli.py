@@ -1,17 +1,142 @@
-"""``sentiment-consumer``: Score reviews from the input topic in micro-batches and publish results."""
+"""``sentiment-consumer``: score reviews from the input topic in micro-batches and publish results.
+
+Start-up checks everything that can be checked before consuming (model loads
+and scores, broker answers, topics exist, a full batch fits in
+max.poll.interval.ms) and fails with one line and exit 2 otherwise. SIGTERM or
+SIGINT finish the batch in hand, commit and exit 0; a second signal, or a
+shutdown that outlasts its grace period, exits 1 at once (nothing is lost:
+uncommitted reviews are read again on restart).
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+import os
+import signal
+import threading
+from types import FrameType
 
-from common import cli
+from common import cli, logs
+from common.config import ConfigError, Settings, add_options, resolve
+from consumer.metrics import ConsumerMetrics, HealthServer
+from consumer.service import ServiceConfig, ScoringService, check_poll_interval, check_topics, measure_batch_seconds
+
+log = logging.getLogger("consumer")
+
+OPTION_NAMES = (
+    "bootstrap_servers",
+    "input_topic",
+    "output_topic",
+    "dlq_topic",
+    "group_id",
+    "model_dir",
+    "metrics_port",
+    "max_batch",
+    "max_wait_ms",
+    "max_text_bytes",
+    "delivery",
+    "instance_id",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sentiment-consumer",
+        description="Score reviews from the input topic in micro-batches through the sentiment model and "
+        "publish one result per review to the output topic (bad messages go to the dead-letter topic).",
+    )
+    add_options(parser, OPTION_NAMES)
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its own choice)")
+    parser.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds a graceful shutdown may take (default 30)")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    return parser
+
+
+def service_config(settings: Settings, shutdown_timeout: float = 30.0) -> ServiceConfig:
+    """The service's configuration from the shared configuration surface."""
+    return ServiceConfig(
+        kafka=settings.kafka_config(),
+        input_topic=settings.input_topic,
+        output_topic=settings.output_topic,
+        dlq_topic=settings.dlq_topic,
+        group_id=settings.group_id,
+        max_batch=settings.max_batch,
+        max_wait_ms=settings.max_wait_ms,
+        max_text_bytes=settings.max_text_bytes,
+        delivery=settings.delivery,
+        instance_id=settings.instance_id,
+        shutdown_timeout=shutdown_timeout,
+    )
+
+
+def load_predictor(settings: Settings, threads: int | None):
+    """The serving model (onnxruntime: this process never imports TensorFlow); ConfigError when it does not load."""
+    from model.predictor import ModelLoadError, Predictor
+
+    try:
+        return Predictor.load(settings.model_dir, backend="onnxruntime", threads=threads)
+    except (ModelLoadError, OSError) as exc:
+        raise ConfigError(f"model at {settings.model_dir} does not load: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(prog="sentiment-consumer", description="Score reviews from the input topic in micro-batches and publish results.").parse_args(argv)
-    print("sentiment-consumer: not yet implemented", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    logs.setup(args.log_level)
+    settings = resolve(OPTION_NAMES, args)
+    log.info("configuration", extra={"config": settings.describe()})
+    config = service_config(settings, args.shutdown_timeout)
+
+    predictor = load_predictor(settings, args.threads)
+    batch_seconds = measure_batch_seconds(predictor, config.max_batch)
+    log.info("model loaded", extra={"version": predictor.version, "full_batch_ms": round(batch_seconds * 1000, 1)})
+    check_poll_interval(config.consumer_config(), batch_seconds, config.max_wait_ms)
+    check_topics(config.kafka, [config.input_topic, config.output_topic, config.dlq_topic])
+
+    metrics = ConsumerMetrics()
+    server = None
+    if settings.metrics_port:
+        try:
+            server = HealthServer(metrics, settings.metrics_port).start()
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {settings.metrics_port}: {exc.strerror}") from None
+    service = ScoringService(config, lambda: predictor, metrics)
+    _install_signal_handlers(service, grace=config.shutdown_timeout + 15.0)
+    try:
+        service.run()
+    except Exception:
+        log.exception("consumer stopped on a fatal error; uncommitted reviews will be read again on restart")
+        return 1
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+def _install_signal_handlers(service: ScoringService, grace: float) -> None:
+    """First SIGTERM/SIGINT: graceful stop with a watchdog; second: exit at once."""
+    stopping = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if stopping.is_set():
+            log.warning("second signal: exiting without waiting", extra={"signal": name})
+            os._exit(1)
+        stopping.set()
+        log.info("shutting down: finishing the batch in hand", extra={"signal": name})
+        service.stop()
+        watchdog = threading.Timer(grace, _give_up, args=(grace,))
+        watchdog.daemon = True
+        watchdog.start()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _give_up(grace: float) -> None:
+    log.error("graceful shutdown took longer than its grace period; exiting", extra={"grace_seconds": grace})
+    logging.shutdown()
+    os._exit(1)
 
 
 def entry() -> None:

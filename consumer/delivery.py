@@ -1,0 +1,243 @@
+"""How outputs reach Kafka and when input offsets are committed: at-least-once or exactly-once.
+
+At-least-once: every output (or dead letter) is produced with a delivery
+callback; an input offset is committed only when it and all earlier offsets of
+its partition are acknowledged (``OffsetTracker``). Producing is pipelined, so
+the model never waits for the broker.
+
+Exactly-once: one Kafka transaction per micro-batch holds the batch's outputs,
+dead letters and input offsets (``send_offsets_to_transaction``); readers with
+``isolation.level=read_committed`` see each review once. A stable
+``transactional.id`` per instance fences a restarted instance's zombie. An
+aborted transaction rewinds the batch's partitions to the last committed
+offsets, so the batch is read and scored again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Protocol, Sequence
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from consumer.metrics import ConsumerMetrics
+from consumer.offsets import OffsetTracker, Partition
+from consumer.scoring import OutRecord
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryFailed(RuntimeError):
+    """An output could not be delivered or a transaction hit a fatal error: stop, commit nothing beyond it."""
+
+
+class Delivery(Protocol):
+    def publish(self, records: Sequence[OutRecord]) -> None:
+        """Hand one batch's records to Kafka (exactly-once: and commit them with their offsets)."""
+
+    def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's callback for asynchronous offset commits."""
+
+    def service(self) -> None:
+        """Serve callbacks and commit what became safe (called every loop turn)."""
+
+    def on_revoke(self, partitions: Sequence[TopicPartition]) -> None:
+        """Finish in-flight work of ``partitions`` and commit it before they move to another instance."""
+
+    def on_lost(self, partitions: Sequence[TopicPartition]) -> None:
+        """Forget ``partitions`` without committing: another instance already owns them."""
+
+    def close(self, timeout: float) -> None:
+        """Deliver what is in flight (at most ``timeout`` seconds) and commit it."""
+
+
+def _produce(producer: Producer, record: OutRecord, on_delivery: Callable[[KafkaError | None, Message], None] | None) -> None:
+    """Produce one record, waiting for room when librdkafka's queue is full (bounded memory)."""
+    while True:
+        try:
+            producer.produce(
+                record.topic, value=record.value, key=record.key, headers=record.headers, on_delivery=on_delivery
+            )
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
+def _count_delivered(metrics: ConsumerMetrics, record: OutRecord, now: float) -> None:
+    if record.label is not None:
+        metrics.predictions.labels(label=record.label).inc()
+        if record.event_time is not None:
+            metrics.end_to_end_latency.observe(max(0.0, now - record.event_time))
+    else:
+        metrics.dead_letters.labels(reason=record.reason or "unknown").inc()
+
+
+class AtLeastOnce:
+    """Pipelined produce; commit per-partition contiguous acknowledged watermarks."""
+
+    def __init__(self, consumer: Consumer, producer: Producer, metrics: ConsumerMetrics) -> None:
+        self._consumer = consumer
+        self._producer = producer
+        self._metrics = metrics
+        self._tracker = OffsetTracker()
+        self._failure: str | None = None
+
+    @staticmethod
+    def producer_config() -> dict[str, Any]:
+        # Idempotence keeps retries from duplicating or reordering outputs; no message timeout, so a broker
+        # outage delays outputs instead of failing them.
+        return {"enable.idempotence": True, "acks": "all", "message.timeout.ms": 0, "linger.ms": 5}
+
+    def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's callback for asynchronous commits."""
+        if err is None and not any(p.error for p in partitions):
+            self._metrics.commits.inc()
+            return
+        self._metrics.commit_failures.inc()
+        log.warning("offset commit failed; will retry", extra={"error": str(err or [p.error for p in partitions])})
+        self._tracker.forget_committed((p.topic, p.partition) for p in partitions)
+
+    def publish(self, records: Sequence[OutRecord]) -> None:
+        for record in records:
+            partition = (record.source.topic, record.source.partition)
+            self._tracker.track(partition, record.source.offset)
+            _produce(self._producer, record, self._delivery_callback(partition, record))
+        self.service()
+
+    def _delivery_callback(self, partition: Partition, record: OutRecord) -> Callable[[KafkaError | None, Message], None]:
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                # Its offset stays uncommitted, so a restart scores it again; stop rather than skip it.
+                self._failure = f"output for {record.source.ref()} not delivered: {err}"
+                return
+            self._tracker.ack(partition, record.source.offset)
+            _count_delivered(self._metrics, record, time.time())
+
+        return delivered
+
+    def service(self) -> None:
+        self._producer.poll(0)
+        if self._failure:
+            raise DeliveryFailed(self._failure)
+        self._commit(asynchronous=True)
+
+    def _commit(self, asynchronous: bool, only: set[Partition] | None = None) -> None:
+        offsets = self._tracker.committable()
+        if only is not None:
+            offsets = {p: o for p, o in offsets.items() if p in only}
+        if not offsets:
+            return
+        tps = [TopicPartition(topic, part, offset) for (topic, part), offset in offsets.items()]
+        self._tracker.mark_committed(offsets)
+        if asynchronous:
+            self._consumer.commit(offsets=tps, asynchronous=True)
+            return
+        try:
+            result = self._consumer.commit(offsets=tps, asynchronous=False)
+        except KafkaException as exc:
+            self._metrics.commit_failures.inc()
+            log.warning("offset commit failed", extra={"error": str(exc)})
+            return
+        failed = [tp for tp in result or [] if tp.error]
+        (self._metrics.commit_failures if failed else self._metrics.commits).inc()
+
+    def _flush(self, timeout: float) -> None:
+        left = self._producer.flush(timeout)
+        if left:
+            log.warning("outputs still undelivered; their offsets stay uncommitted", extra={"undelivered": left})
+
+    def on_revoke(self, partitions: Sequence[TopicPartition]) -> None:
+        self._flush(timeout=30.0)
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._commit(asynchronous=False, only=revoked)
+        self._tracker.forget(revoked)
+
+    def on_lost(self, partitions: Sequence[TopicPartition]) -> None:
+        self._tracker.forget((tp.topic, tp.partition) for tp in partitions)
+
+    def close(self, timeout: float) -> None:
+        self._flush(timeout)
+        self._commit(asynchronous=False)
+
+
+class ExactlyOnce:
+    """One transaction per batch: outputs, dead letters and input offsets commit or abort together."""
+
+    def __init__(self, consumer: Consumer, producer: Producer, metrics: ConsumerMetrics, timeout: float = 30.0) -> None:
+        self._consumer = consumer
+        self._producer = producer
+        self._metrics = metrics
+        self._timeout = timeout
+        producer.init_transactions(timeout)
+
+    @staticmethod
+    def producer_config(transactional_id: str) -> dict[str, Any]:
+        return {"transactional.id": transactional_id, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
+
+    def publish(self, records: Sequence[OutRecord]) -> None:
+        if not records:
+            return
+        first: dict[Partition, int] = {}
+        next_offsets: dict[Partition, int] = {}
+        for record in records:
+            partition = (record.source.topic, record.source.partition)
+            first.setdefault(partition, record.source.offset)
+            next_offsets[partition] = record.source.offset + 1
+        try:
+            self._producer.begin_transaction()
+            for record in records:
+                _produce(self._producer, record, None)
+            self._producer.send_offsets_to_transaction(
+                [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
+                self._consumer.consumer_group_metadata(),
+                self._timeout,
+            )
+            self._commit_transaction()
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.fatal() or not error.txn_requires_abort():
+                self._metrics.commit_failures.inc()
+                raise DeliveryFailed(f"transaction failed: {error}") from exc
+            self._abort_and_rewind(error, first)
+            return
+        self._metrics.commits.inc()
+        now = time.time()
+        for record in records:
+            _count_delivered(self._metrics, record, now)
+
+    def _commit_transaction(self) -> None:
+        """Commit, retrying while librdkafka says the error is retriable (e.g. a timeout)."""
+        while True:
+            try:
+                self._producer.commit_transaction(self._timeout)
+                return
+            except KafkaException as exc:
+                if not exc.args[0].retriable():
+                    raise
+                log.warning("transaction commit timed out; retrying", extra={"error": str(exc)})
+
+    def _abort_and_rewind(self, error: KafkaError, first: dict[Partition, int]) -> None:
+        self._metrics.commit_failures.inc()
+        log.warning("transaction aborted; the batch will be read again", extra={"error": str(error)})
+        self._producer.abort_transaction(self._timeout)
+        for (topic, part), offset in first.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, part, offset))
+            except KafkaException as exc:  # no longer ours: its new owner resumes from the committed offset
+                log.info("not rewinding a partition we no longer own", extra={"partition": f"{topic}:{part}", "error": str(exc)})
+
+    def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """Offsets travel inside transactions here, never through the consumer's commit."""
+
+    def service(self) -> None:
+        self._producer.poll(0)
+
+    def on_revoke(self, partitions: Sequence[TopicPartition]) -> None:
+        """Nothing is in flight between batches: each batch's transaction is committed before the next poll."""
+
+    def on_lost(self, partitions: Sequence[TopicPartition]) -> None:
+        """An open transaction cannot exist here either; the next batch's offsets would be refused and aborted."""
+
+    def close(self, timeout: float) -> None:
+        self._producer.flush(timeout)

@@ -1,0 +1,111 @@
+"""Turn one micro-batch of input messages into output and dead-letter records.
+
+Decoding goes through the shared contract (never raises); every good review of
+the batch is scored in one model call; a model error on the batch falls back to
+scoring one review at a time so only the review that fails is dead-lettered.
+The result lists one record per input message, in input order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from confluent_kafka import Message
+
+from common import contract
+
+log = logging.getLogger(__name__)
+
+
+class Scorer(Protocol):
+    """What the consumer needs of model.predictor.Predictor."""
+
+    version: str
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]: ...
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    """One record to publish for one input message."""
+
+    source: contract.Source
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] | None
+    label: str | None = None  # the predicted label; None for a dead letter
+    reason: str | None = None  # the dead-letter reason; None for a scored review
+    event_time: float | None = None  # seconds since the epoch, for the end-to-end latency
+
+
+@dataclass(frozen=True)
+class ScoredBatch:
+    records: list[OutRecord]
+    inference_seconds: float
+    scored: int
+
+
+def score_batch(
+    messages: Sequence[Message],
+    scorer: Scorer,
+    output_topic: str,
+    dlq_topic: str,
+    max_text_bytes: int = contract.DEFAULT_MAX_TEXT_BYTES,
+) -> ScoredBatch:
+    """Decode, score and encode ``messages``; never raises for a bad message."""
+    decoded: list[contract.Review | contract.Rejection] = []
+    sources: list[contract.Source] = []
+    for msg in messages:
+        source = contract.Source(msg.topic(), msg.partition(), msg.offset())
+        sources.append(source)
+        decoded.append(contract.decode_review(msg.key(), msg.value(), source, max_text_bytes))
+
+    good = [i for i, d in enumerate(decoded) if isinstance(d, contract.Review)]
+    started = time.perf_counter()
+    predictions = _predict_all([decoded[i].text for i in good], scorer)  # type: ignore[union-attr]
+    inference_seconds = time.perf_counter() - started
+    by_index = dict(zip(good, predictions))
+    scored_at = time.time()
+
+    records: list[OutRecord] = []
+    for i, (msg, item, source) in enumerate(zip(messages, decoded, sources)):
+        prediction = by_index.get(i)
+        if isinstance(item, contract.Review) and isinstance(prediction, tuple):
+            label, p_negative = prediction
+            value = contract.encode_result(item, label, p_negative, scorer.version, scored_at)
+            event_time = item.event_time if item.event_time is not None else _message_time(msg)
+            records.append(OutRecord(source, output_topic, msg.key(), value, None, label=label, event_time=event_time))
+        else:
+            rejection = item if isinstance(item, contract.Rejection) else prediction
+            headers = contract.dead_letter_headers(rejection, source, msg.headers())  # type: ignore[arg-type]
+            records.append(
+                OutRecord(source, dlq_topic, msg.key(), msg.value() or b"", headers, reason=rejection.code)  # type: ignore[union-attr]
+            )
+    return ScoredBatch(records, inference_seconds, len(good))
+
+
+def _predict_all(texts: list[str], scorer: Scorer) -> list[tuple[str, float] | contract.Rejection]:
+    """One model call for the batch; on failure, one call per text so only the culprit is rejected."""
+    if not texts:
+        return []
+    try:
+        return list(scorer.predict(texts))
+    except Exception as exc:  # noqa: BLE001 - a model error must cost one message, not the stream
+        log.warning("batch scoring failed, retrying one by one", extra={"error": repr(exc)[:300], "batch": len(texts)})
+    results: list[tuple[str, float] | contract.Rejection] = []
+    for text in texts:
+        try:
+            results.append(scorer.predict([text])[0])
+        except Exception as exc:  # noqa: BLE001
+            results.append(contract.Rejection(contract.SCORING_FAILED, f"model failed on this text: {exc!r}"[:500]))
+    return results
+
+
+def _message_time(msg: Message) -> float | None:
+    """The Kafka timestamp (producer create time) when the review carries no event time."""
+    kind, millis = msg.timestamp()
+    return millis / 1000.0 if kind != 0 and millis > 0 else None

@@ -1,0 +1,250 @@
+"""The stream service: consume reviews, score them in micro-batches, publish one result per review.
+
+One thread, one loop, as in confluent-kafka-python's examples: ``consume()``
+at most what the current batch has room for (memory stays bounded whatever the
+input rate), score the batch when it is full or its oldest review has waited
+``max_wait_ms``, hand the records to the delivery strategy, serve callbacks.
+Rebalance callbacks run inside ``consume()``, so on revoke the batch in hand is
+finished and committed before the partitions move; on lost it is dropped.
+``ScoringService`` runs in-process (tests, benchmarks) as well as behind
+``sentiment-consumer``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from common.config import ConfigError
+from consumer.batcher import Batcher
+from consumer.delivery import AtLeastOnce, Delivery, DeliveryFailed, ExactlyOnce
+from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics
+from consumer.scoring import Scorer, score_batch
+
+log = logging.getLogger(__name__)
+
+AT_LEAST_ONCE = "at-least-once"
+EXACTLY_ONCE = "exactly-once"
+_IDLE_POLL_SECONDS = 0.5
+# librdkafka's defaults, overridable with -X / SENTIMENT_KAFKA_*: a small fetch queue bounds memory.
+_CONSUMER_DEFAULTS: dict[str, Any] = {
+    "auto.offset.reset": "earliest",
+    "partition.assignment.strategy": "cooperative-sticky",
+    "queued.max.messages.kbytes": 8192,
+    "statistics.interval.ms": 2000,
+}
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything the service needs, already validated (``consumer.cli`` builds it from common.config)."""
+
+    kafka: dict[str, Any]  # bootstrap.servers and the librdkafka pass-through
+    input_topic: str
+    output_topic: str
+    dlq_topic: str
+    group_id: str
+    max_batch: int = 256
+    max_wait_ms: int = 100
+    max_text_bytes: int = 100_000
+    delivery: str = AT_LEAST_ONCE
+    instance_id: str = "consumer-0"
+    shutdown_timeout: float = 30.0
+
+    @property
+    def transactional_id(self) -> str:
+        """Stable per instance, so a restarted instance fences its predecessor's open transaction."""
+        return f"sentiment-consumer.{self.group_id}.{self.instance_id}"
+
+    def consumer_config(self) -> dict[str, Any]:
+        config = {**_CONSUMER_DEFAULTS, "queued.min.messages": max(1000, 4 * self.max_batch), **self.kafka}
+        config.update({"group.id": self.group_id, "enable.auto.commit": False, "enable.auto.offset.store": False})
+        if self.delivery == EXACTLY_ONCE:
+            config["isolation.level"] = "read_committed"
+        return config
+
+    def producer_config(self) -> dict[str, Any]:
+        extra = (
+            ExactlyOnce.producer_config(self.transactional_id)
+            if self.delivery == EXACTLY_ONCE
+            else AtLeastOnce.producer_config()
+        )
+        return {**self.kafka, **extra}
+
+
+def check_topics(kafka: dict[str, Any], topics: Sequence[str], timeout: float = 15.0) -> None:
+    """Fail at start-up when the broker does not answer or a topic is missing (auto-creation is off)."""
+    admin = AdminClient({**kafka, "socket.timeout.ms": int(timeout * 1000)})
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise ConfigError(f"Kafka at {kafka.get('bootstrap.servers')} did not answer within {timeout:.0f} s: {exc.args[0]}") from None
+    missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
+    if missing:
+        raise ConfigError(
+            f"topic(s) {', '.join(missing)} do not exist on {kafka.get('bootstrap.servers')}; "
+            "create them first (sentiment-kafka create-topics)"
+        )
+
+
+def check_poll_interval(consumer_config: dict[str, Any], batch_seconds: float, max_wait_ms: int) -> None:
+    """Refuse a batch size that could outlast max.poll.interval.ms (the group would evict us silently)."""
+    interval_ms = int(consumer_config.get("max.poll.interval.ms", 300_000))
+    worst_ms = max_wait_ms + 3 * batch_seconds * 1000 + 5_000  # 3x the measured batch time, plus slack for commits
+    if interval_ms < worst_ms:
+        raise ConfigError(
+            f"max.poll.interval.ms={interval_ms} is shorter than the worst-case batch time of about {worst_ms:.0f} ms "
+            f"(a full batch took {batch_seconds * 1000:.0f} ms to score); lower --max-batch or raise -X max.poll.interval.ms"
+        )
+
+
+class ScoringService:
+    """Consume -> micro-batch -> score -> produce -> commit, until ``stop()``."""
+
+    def __init__(self, config: ServiceConfig, scorer: Callable[[], Scorer], metrics: ConsumerMetrics) -> None:
+        self.config = config
+        self._scorer = scorer  # called before each batch: a live model reload swaps what it returns
+        self.metrics = metrics
+        self._stop = threading.Event()
+        self._fatal: str | None = None
+        self._batcher: Batcher[Message] = Batcher(config.max_batch, config.max_wait_ms)
+        self._consumer: Consumer | None = None
+        self._delivery: Delivery | None = None
+        self._assigned: set[tuple[str, int]] = set()
+        self.batches = 0
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand, commit and return (safe from signal handlers and threads)."""
+        self._stop.set()
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until stopped; raises DeliveryFailed/KafkaException on fatal errors (offsets stay safe)."""
+        cfg = self.config
+        consumer = Consumer(
+            {
+                **cfg.consumer_config(),
+                "error_cb": self._on_client_error,
+                "stats_cb": self._on_stats,
+                "on_commit": lambda err, partitions: self._delivery.on_commit(err, partitions),  # type: ignore[union-attr]
+                "logger": log,
+            }
+        )
+        producer = Producer({**cfg.producer_config(), "error_cb": self._on_client_error, "logger": log})
+        self._consumer = consumer
+        delivery: Delivery = (
+            ExactlyOnce(consumer, producer, self.metrics)
+            if cfg.delivery == EXACTLY_ONCE
+            else AtLeastOnce(consumer, producer, self.metrics)
+        )
+        self._delivery = delivery
+        self.metrics.set_ready(MODEL_LOADED, True)
+        self.metrics.model_info.info({"version": self._scorer().version})
+        consumer.subscribe([cfg.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        log.info("consuming", extra={"topic": cfg.input_topic, "group": cfg.group_id, "delivery": cfg.delivery})
+        try:
+            while not self._stop.is_set():
+                self._turn()
+            self._process(self._batcher.take())
+            delivery.close(cfg.shutdown_timeout)
+        finally:
+            consumer.close()  # cooperative: revokes (and commits) what we still own, then leaves the group
+            self.metrics.set_ready(ASSIGNED, False)
+        log.info("stopped", extra={"batches": self.batches})
+
+    def _turn(self) -> None:
+        assert self._consumer is not None and self._delivery is not None
+        if self._fatal:
+            raise DeliveryFailed(self._fatal)
+        timeout = self._batcher.wait_budget(idle=_IDLE_POLL_SECONDS)
+        messages = self._consumer.consume(num_messages=self._batcher.room, timeout=timeout)
+        good = [m for m in messages if not self._is_error(m)]
+        if good:
+            self.metrics.consumed.inc(len(good))
+            self.metrics.set_ready(BROKER_REACHABLE, True)
+            self._batcher.add(good)
+        if self._batcher.ready():
+            self._process(self._batcher.take())
+        self._delivery.service()
+
+    def _process(self, messages: list[Message]) -> None:
+        if not messages:
+            return
+        assert self._delivery is not None
+        batch = score_batch(messages, self._scorer(), self.config.output_topic, self.config.dlq_topic, self.config.max_text_bytes)
+        self.metrics.batch_size.observe(len(messages))
+        if batch.scored:
+            self.metrics.inference_seconds.observe(batch.inference_seconds)
+        self._delivery.publish(batch.records)
+        self.batches += 1
+
+    # -- callbacks (all run inside consume()/poll() on this thread) -----------------------------
+
+    def _is_error(self, msg: Message) -> bool:
+        err = msg.error()
+        if err is None:
+            return False
+        if err.fatal():
+            self._fatal = f"fatal consumer error: {err}"
+        elif err.code() != KafkaError._PARTITION_EOF:
+            log.warning("consumer error", extra={"error": str(err)})
+        return True
+
+    def _on_client_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = f"fatal Kafka client error: {err}"
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self.metrics.set_ready(BROKER_REACHABLE, False)
+        log.warning("kafka client error", extra={"error": str(err)})
+
+    def _on_stats(self, stats_json: str) -> None:
+        stats = json.loads(stats_json)
+        self.metrics.update_lag(stats)
+        up = any(b.get("state") == "UP" and b.get("nodeid", -1) >= 0 for b in stats.get("brokers", {}).values())
+        self.metrics.set_ready(BROKER_REACHABLE, up)
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
+        self.metrics.rebalances.labels(kind="assign").inc()
+        self.metrics.set_ready(ASSIGNED, True)
+        log.info("partitions assigned", extra={"partitions": _names(partitions), "owned": len(self._assigned)})
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        assert self._delivery is not None
+        self._process(self._batcher.take())  # finish the batch in hand, then commit it
+        self._delivery.on_revoke(partitions)
+        self._release(partitions, kind="revoke")
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        assert self._delivery is not None
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        dropped = self._batcher.drop(lambda m: (m.topic(), m.partition()) not in lost)
+        self._delivery.on_lost(partitions)
+        self._release(partitions, kind="lost", dropped=dropped)
+
+    def _release(self, partitions: list[TopicPartition], kind: str, dropped: int = 0) -> None:
+        for tp in partitions:
+            self._assigned.discard((tp.topic, tp.partition))
+            self.metrics.forget_partition(tp.topic, tp.partition)
+        self.metrics.rebalances.labels(kind=kind).inc()
+        log.info(f"partitions {kind}", extra={"partitions": _names(partitions), "owned": len(self._assigned), "dropped": dropped})
+
+
+def _names(partitions: list[TopicPartition]) -> list[str]:
+    return [f"{tp.topic}:{tp.partition}" for tp in partitions]
+
+
+def measure_batch_seconds(scorer: Scorer, max_batch: int) -> float:
+    """Time one full batch of long reviews (also warms the model up before the first real batch)."""
+    texts = ["this product stopped working after a week and support never answered " * 12] * max_batch
+    started = time.perf_counter()
+    scorer.predict(texts)
+    return time.perf_counter() - started

@@ -1,0 +1,65 @@
+"""The micro-batcher's two knobs, with a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from consumer.batcher import Batcher
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_batch_is_due_when_full() -> None:
+    batcher: Batcher[int] = Batcher(max_batch=3, max_wait_ms=1000, clock=Clock())
+    batcher.add([1, 2])
+    assert not batcher.ready() and batcher.room == 1
+    batcher.add([3])
+    assert batcher.ready() and batcher.room == 0 and batcher.wait_budget(idle=5) == 0
+    assert batcher.take() == [1, 2, 3] and len(batcher) == 0 and not batcher.ready()
+
+
+def test_batch_is_due_when_its_oldest_item_waited_max_wait() -> None:
+    clock = Clock()
+    batcher: Batcher[str] = Batcher(max_batch=100, max_wait_ms=500, clock=clock)
+    assert batcher.wait_budget(idle=2.0) == 2.0  # empty: wait for input as long as the caller likes
+    batcher.add(["a"])
+    clock.now += 0.25
+    batcher.add(["b"])  # a later item does not restart the clock
+    assert not batcher.ready()
+    assert batcher.wait_budget(idle=2.0) == pytest.approx(0.25)
+    clock.now += 0.25
+    assert batcher.ready() and batcher.wait_budget(idle=2.0) == 0
+    assert batcher.take() == ["a", "b"]
+
+
+def test_zero_wait_scores_whatever_arrived() -> None:
+    batcher: Batcher[int] = Batcher(max_batch=10, max_wait_ms=0, clock=Clock())
+    batcher.add([7])
+    assert batcher.ready()
+
+
+def test_never_holds_more_than_max_batch() -> None:
+    batcher: Batcher[int] = Batcher(max_batch=2, max_wait_ms=10, clock=Clock())
+    with pytest.raises(OverflowError):
+        batcher.add([1, 2, 3])
+
+
+def test_drop_forgets_items_of_lost_partitions() -> None:
+    batcher: Batcher[tuple[int, int]] = Batcher(max_batch=10, max_wait_ms=10, clock=Clock())
+    batcher.add([(0, 1), (1, 1), (0, 2)])
+    assert batcher.drop(lambda item: item[0] != 0) == 2
+    assert batcher.take() == [(1, 1)]
+    batcher.add([(0, 3)])
+    assert batcher.drop(lambda item: False) == 1 and not batcher.ready() and batcher.wait_budget(idle=1.0) == 1.0
+
+
+@pytest.mark.parametrize("max_batch, max_wait_ms", [(0, 10), (-1, 10), (5, -1)])
+def test_rejects_impossible_knobs(max_batch: int, max_wait_ms: int) -> None:
+    with pytest.raises(ValueError):
+        Batcher(max_batch=max_batch, max_wait_ms=max_wait_ms)
