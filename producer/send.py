@@ -1,0 +1,204 @@
+"""``send_reviews``: the one way reviews get onto the input topic (CLI, demo, tests and benchmarks call it).
+
+The producer is idempotent (no duplicates or reordering from its own retries),
+compresses batches with lz4 and counts every delivery report, so the summary
+says exactly how many reviews the broker acknowledged. Before the first message
+it asks the broker for metadata within a timeout, so an unreachable broker or a
+missing topic is one clear error instead of a silent five-minute retry loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from tqdm import tqdm
+
+from common.contract import encode_review, normalise_label
+
+log = logging.getLogger(__name__)
+
+# Throughput-minded defaults; anything in the caller's kafka_config (e.g. -X) wins.
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "enable.idempotence": True,  # implies acks=all and bounded in-flight requests: no duplicates on retry
+    "compression.type": "lz4",
+    "linger.ms": 10,
+    "batch.size": 1_000_000,
+    "queue.buffering.max.messages": 500_000,
+    "queue.buffering.max.kbytes": 512 * 1024,
+    "message.timeout.ms": 60_000,  # a review the broker has not acknowledged by then counts as failed
+}
+
+_PROGRESS_EVERY = 256  # messages between progress-bar updates (keeps the hot loop lean)
+_FIRST_ERRORS_KEPT = 5
+
+
+class ProducerError(RuntimeError):
+    """The broker cannot be reached, the topic does not exist, or the producer hit a fatal error."""
+
+
+@dataclass
+class SendSummary:
+    """What one ``send_reviews`` call achieved; ``sent`` counts broker acknowledgements, not attempts."""
+
+    sent: int
+    failed: int
+    seconds: float
+    first_errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """Acknowledged reviews per second of the whole call (flush included)."""
+        return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        return f"sent {self.sent}, failed {self.failed} in {self.seconds:.2f} s ({self.rate:,.0f} reviews/s)"
+
+
+class _Deliveries:
+    """Delivery-report counter (librdkafka calls it from ``poll``/``flush`` on this thread)."""
+
+    def __init__(self) -> None:
+        self.ok = 0
+        self.failed = 0
+        self.first_errors: list[str] = []
+        self.fatal: KafkaError | None = None
+
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.ok += 1
+            return
+        self.failed += 1
+        if len(self.first_errors) < _FIRST_ERRORS_KEPT:
+            key = msg.key().decode("utf-8", "replace") if msg.key() else None
+            self.first_errors.append(f"review {key}: {err.str()}")
+        if err.fatal():
+            self.fatal = err
+
+
+class Pacer:
+    """Steady pacing at ``rate`` messages/s against a monotonic schedule (message i is due at start + i/rate).
+
+    A schedule rather than a sleep per message: sleep overshoot does not
+    accumulate, and a stall (a full queue, a slow disk) is caught up without
+    ever exceeding the long-run rate by more than one message.
+    """
+
+    def __init__(self, rate: float, producer: Producer) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.interval = 1.0 / rate
+        self.producer = producer
+        self.start = time.monotonic()
+        self.count = 0
+
+    def wait_turn(self) -> None:
+        due = self.start + self.count * self.interval
+        self.count += 1
+        while (delay := due - time.monotonic()) > 0:
+            self.producer.poll(delay)  # serve delivery reports while waiting
+
+
+def connect(kafka_config: Mapping[str, Any], topic: str, timeout: float = 10.0) -> Producer:
+    """A producer whose broker answered metadata within ``timeout`` s and knows ``topic``."""
+    config = {**PRODUCER_DEFAULTS, **kafka_config}
+    bootstrap = config.get("bootstrap.servers", "?")
+    producer = Producer({**config, "logger": logging.getLogger("producer.librdkafka")})
+    try:
+        metadata = producer.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise ProducerError(
+            f"cannot reach the Kafka broker at {bootstrap} within {timeout:g} s ({exc.args[0].str()}); "
+            "is it running? (sentiment-kafka start)"
+        ) from None
+    found = metadata.topics.get(topic)
+    if found is None or found.error is not None:
+        raise ProducerError(
+            f"topic {topic!r} does not exist on {bootstrap}; create it first (sentiment-kafka create-topics)"
+        )
+    return producer
+
+
+def message_of(item: Any, with_labels: bool) -> tuple[bytes | None, bytes]:
+    """Key and value of one review: a ``model.data.Record`` (id = its line) or a contract-ready dict."""
+    if isinstance(item, dict):  # dict, not typing.Mapping: an ABC check per message costs more than encoding
+        review_id = item.get("id")
+        review_id = None if review_id is None else str(review_id)
+        label = normalise_label(item.get("label")) if with_labels else None
+        value = encode_review(item["text"], id=review_id, title=item.get("title"), label=label, ts=item.get("ts"))
+    else:
+        review_id = str(item.line)
+        label = normalise_label(item.label) if with_labels else None
+        value = encode_review(item.text, id=review_id, label=label)
+    return (review_id.encode("utf-8") if review_id is not None else None), value
+
+
+def send_reviews(
+    kafka_config: Mapping[str, Any],
+    topic: str,
+    records: Iterable[Any],
+    *,
+    rate: float | None = None,
+    with_labels: bool = False,
+    limit: int | None = None,
+    progress: bool | None = False,
+    connect_timeout: float = 10.0,
+    flush_timeout: float = 60.0,
+    stop: threading.Event | None = None,
+) -> SendSummary:
+    """Send ``records`` (``model.data.Record`` or dicts with ``text`` and optional ``id``, ``title``, ``label``, ``ts``)
+    to ``topic``, keyed by review id, and wait for every delivery report.
+
+    ``rate`` (reviews/s; None or 0 = as fast as possible) paces sends steadily;
+    ``limit`` caps the count; ``stop`` ends the send early (the demo's Ctrl-C),
+    still flushing what was queued; ``progress`` None shows a bar only on a
+    terminal. Raises ProducerError before sending anything when the broker or
+    the topic is missing, or when the producer hits a fatal error.
+    """
+    producer = connect(kafka_config, topic, connect_timeout)
+    deliveries = _Deliveries()
+    pacer = Pacer(rate, producer) if rate else None
+    began = time.monotonic()
+    with tqdm(total=limit, unit=" reviews", disable=None if progress is None else not progress,
+              desc=f"-> {topic}", mininterval=0.5, smoothing=0.1) as bar:
+        queued = 0
+        for item in itertools.islice(records, limit):
+            if stop is not None and stop.is_set():
+                break
+            key, value = message_of(item, with_labels)
+            if pacer is not None:
+                pacer.wait_turn()
+            _produce(producer, topic, key, value, deliveries)
+            queued += 1
+            if queued % _PROGRESS_EVERY == 0:
+                bar.update(_PROGRESS_EVERY)
+                producer.poll(0)
+                if deliveries.fatal is not None:
+                    break
+        bar.update(queued % _PROGRESS_EVERY)
+        remaining = producer.flush(flush_timeout)
+    seconds = time.monotonic() - began
+    if deliveries.fatal is not None:
+        raise ProducerError(f"the producer hit a fatal error: {deliveries.fatal.str()}")
+    if remaining:
+        deliveries.first_errors.append(f"{remaining} reviews still unacknowledged after {flush_timeout:g} s")
+    summary = SendSummary(deliveries.ok, deliveries.failed + remaining, seconds, deliveries.first_errors)
+    log.info("send finished", extra={"topic": topic, "sent": summary.sent, "failed": summary.failed,
+                                      "seconds": round(seconds, 3), "reviews_per_s": round(summary.rate, 1)})
+    return summary
+
+
+def _produce(producer: Producer, topic: str, key: bytes | None, value: bytes, on_delivery: _Deliveries) -> None:
+    """Queue one message; when the local queue is full, serve delivery reports until there is room."""
+    while True:
+        try:
+            producer.produce(topic, value, key, on_delivery=on_delivery)
+            return
+        except BufferError:
+            producer.poll(0.05)
+

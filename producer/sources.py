@@ -1,0 +1,95 @@
+"""Where the producer's reviews come from: files (read by ``model.data``), stdin or ``--text``, looped and shuffled.
+
+Everything streams: a file is re-read on each ``--loop`` pass rather than held,
+and ``--shuffle`` mixes within a bounded buffer, so a 3.6M-line download
+replays in constant memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from model.data import ErrorCounter, Record, read_records
+
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A review file (fastText/.bz2, CSV, JSONL, plain text) or ``-`` for stdin."""
+
+    path: str
+    fmt: str = "auto"
+    text_column: str = "text"
+    label_column: str | None = "label"
+
+    def records(self) -> Iterator[Record]:
+        # A fresh counter per pass: the 1% malformed threshold applies to each read of the file.
+        return read_records(self.path, fmt=self.fmt, text_column=self.text_column,
+                            label_column=self.label_column, errors=ErrorCounter())
+
+    @property
+    def rereadable(self) -> bool:
+        return self.path != STDIN
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """Reviews given on the command line; their position (1, 2, ...) is their line."""
+
+    texts: Sequence[str]
+
+    def records(self) -> Iterator[Record]:
+        return (Record(text, None, number) for number, text in enumerate(self.texts, start=1))
+
+    @property
+    def rereadable(self) -> bool:
+        return True
+
+
+def reviews(source: FileSource | TextSource, *, loop: bool = False, id_prefix: str = "") -> Iterator[dict]:
+    """Contract-ready dicts with ids from the file position: ``<prefix><line>``, or ``<prefix><pass>:<line>``
+    when looping, so every message of a replay keeps a unique id."""
+    if loop and not source.rereadable:
+        raise ValueError("--loop needs a file or --text: stdin cannot be read twice")
+    passes = itertools.count(1) if loop else [None]
+    for pass_number in passes:
+        prefix = id_prefix if pass_number is None else f"{id_prefix}{pass_number}:"
+        empty = True
+        for record in source.records():
+            empty = False
+            yield {"text": record.text, "id": f"{prefix}{record.line}", "label": record.label}
+        if empty:  # looping over nothing would spin forever
+            return
+
+
+def shuffled(items: Iterable[dict], buffer_size: int, seed: int | None = None) -> Iterator[dict]:
+    """Shuffle within a buffer of ``buffer_size`` items (each new item swaps out a random buffered one).
+
+    Memory stays bounded; an item can move at most ``buffer_size`` positions
+    earlier, so a file sorted by label comes out mixed only when the buffer is
+    larger than its runs of one label.
+    """
+    if buffer_size <= 0:
+        raise ValueError("the shuffle buffer must hold at least one review")
+    rng = random.Random(seed)
+    buffer: list[dict] = []
+    for item in items:
+        if len(buffer) < buffer_size:
+            buffer.append(item)
+            continue
+        index = rng.randrange(buffer_size)
+        yield buffer[index]
+        buffer[index] = item
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+def check_readable(path: str) -> None:
+    """Fail before any connection when the file is not there (read_records would only fail lazily)."""
+    if path != STDIN and not Path(path).is_file():
+        raise FileNotFoundError(f"no such data file: {path}")
