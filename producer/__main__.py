@@ -1,0 +1,5 @@
+"""``python -m producer`` = ``sentiment-producer``."""
+
+from producer.cli import entry
+
+entry()

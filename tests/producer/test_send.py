@@ -1,0 +1,78 @@
+"""send_reviews against the real broker: everything sent arrives exactly once, pacing, clear failures."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+
+import pytest
+
+from model.data import read_records
+from producer.send import ProducerError, send_reviews
+from tests.conftest import TEST_SAMPLE
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_every_record_arrives_once_with_its_id_text_and_label(kafka_bootstrap, make_topic, read_back, shared_data):
+    records = list(read_records(TEST_SAMPLE, limit=3000))
+    topic = make_topic("producer-exact", partitions=3)
+    summary = send_reviews({"bootstrap.servers": kafka_bootstrap}, topic, records, with_labels=True)
+    assert (summary.sent, summary.failed) == (len(records), 0)
+    messages = read_back(topic, len(records))
+    assert len(messages) == len(records)
+    by_id = {doc["id"]: (key, doc) for key, doc in messages}
+    assert len(by_id) == len(records), "a review arrived twice"
+    for record in records:
+        key, doc = by_id[str(record.line)]
+        assert key == str(record.line).encode()
+        assert doc["text"] == record.text
+        assert doc["label"] == ("negative" if record.label == 1 else "positive")
+
+
+def test_labels_are_left_out_unless_asked(kafka_bootstrap, make_topic, read_back):
+    topic = make_topic("producer-nolabel", partitions=1)
+    reviews = [{"text": f"review number {i}", "id": f"r{i}", "label": i % 2} for i in range(50)]
+    assert send_reviews({"bootstrap.servers": kafka_bootstrap}, topic, reviews).sent == 50
+    docs = [doc for _, doc in read_back(topic, 50)]
+    assert sorted(doc["id"] for doc in docs) == sorted(f"r{i}" for i in range(50))
+    assert not any("label" in doc for doc in docs)
+
+
+def test_rate_paces_the_send_over_the_schedule(kafka_bootstrap, make_topic, read_back):
+    topic = make_topic("producer-rate", partitions=1)
+    count, rate = 30, 20.0
+    reviews = ({"text": f"paced review {i}", "id": str(i)} for i in range(count))
+    summary = send_reviews({"bootstrap.servers": kafka_bootstrap}, topic, reviews, rate=rate)
+    assert summary.sent == count
+    schedule = (count - 1) / rate  # the last review is due this long after the first
+    assert summary.seconds >= 0.9 * schedule
+    stamps = sorted(doc["ts"] for _, doc in read_back(topic, count))
+    assert stamps[-1] - stamps[0] >= 0.9 * schedule
+
+
+def test_limit_and_stop_end_the_send_early(kafka_bootstrap, make_topic):
+    topic = make_topic("producer-stop", partitions=1)
+    endless = ({"text": f"review {i}", "id": str(i)} for i in itertools.count())
+    assert send_reviews({"bootstrap.servers": kafka_bootstrap}, topic, endless, limit=123).sent == 123
+    stop = threading.Event()
+    stop.set()
+    assert send_reviews({"bootstrap.servers": kafka_bootstrap}, topic, endless, stop=stop).sent == 0
+
+
+def test_unreachable_broker_is_a_clear_error():
+    port = _free_port()  # nothing listens there
+    with pytest.raises(ProducerError, match=f"cannot reach the Kafka broker at 127.0.0.1:{port} within 2 s"):
+        send_reviews({"bootstrap.servers": f"127.0.0.1:{port}"}, "reviews", [{"text": "x"}], connect_timeout=2)
+
+
+def test_missing_topic_is_a_clear_error(kafka_bootstrap):
+    with pytest.raises(ProducerError, match="topic 'no-such-topic-for-producer' does not exist"):
+        send_reviews({"bootstrap.servers": kafka_bootstrap}, "no-such-topic-for-producer", [{"text": "x"}])
