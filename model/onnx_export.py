@@ -30,8 +30,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from model.architecture import EMBEDDING_LAYER, LSTM_LAYERS, OUTPUT_LAYER
-
 OPSET = 17
 INPUT_IDS = "token_ids"
 INPUT_LENGTHS = "sequence_lens"
@@ -56,6 +54,9 @@ def _lstm_weights(forward: list[np.ndarray], backward: list[np.ndarray]) -> tupl
 
 def build_graph(model) -> onnx.ModelProto:
     """Build the ONNX model from a Keras model made by ``model.architecture.build_model``."""
+    # Imported here: the serving path imports this module for its names and must not import Keras.
+    from model.architecture import EMBEDDING_LAYER, LSTM_LAYERS, OUTPUT_LAYER
+
     initializers: list[onnx.TensorProto] = []
     nodes: list[onnx.NodeProto] = []
 

@@ -1,0 +1,183 @@
+"""The one inference API: raw review texts in, (label, p_negative) out.
+
+Three engines behind one ``Predictor``:
+
+- ``onnxruntime`` (default when the artifact has model.onnx): TensorFlow is never
+  imported, so a consumer is ready in well under a second in a small process.
+  A batch is sorted by token count and cut into sub-batches, each padded only
+  to its own longest review; the graph's ``sequence_lens`` make every review's
+  result independent of its batch-mates and of the padding.
+- ``tensorflow``: the Keras model on 166-wide pre-padded input, exactly as it
+  was trained. The reference the fast path is tested against.
+- ``legacy``: the published Keras 2 artifacts (a ``.h5`` model and its
+  tokenizer.json), see model/legacy.py.
+
+Loading is safe: checksums are verified before anything is parsed, Keras loads
+in safe mode, Lambda layers (arbitrary code) are refused, nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from model import artifact
+from model.artifact import ModelLoadError
+from model.tokenizer import KerasTokenizer, left_aligned, pad
+
+__all__ = ["Predictor", "ModelLoadError", "BACKENDS"]
+
+BACKENDS = ("auto", "onnxruntime", "tensorflow", "legacy")
+NEGATIVE, POSITIVE = "negative", "positive"
+# Reviews per ONNX call after length-sorting: small enough that padding to the
+# longest in the group wastes little, big enough to amortise the call (see bench/RESULTS.md).
+DEFAULT_SUB_BATCH = 64
+# Keras calls on fixed-width input: one compiled call per this many reviews.
+KERAS_BATCH = 256
+
+Engine = Callable[[list[list[int]]], np.ndarray]
+
+
+class Predictor:
+    """Scores review texts with a trained model; build it with :meth:`load`."""
+
+    def __init__(self, engine: Engine, tokenizer: KerasTokenizer, metadata: dict, backend: str) -> None:
+        self._engine = engine
+        self.tokenizer = tokenizer
+        self.metadata = metadata
+        self.version: str = metadata["version"]
+        self.backend = backend
+        self.max_len: int = metadata["max_len"]
+
+    @classmethod
+    def load(cls, model_dir: str | Path, backend: str = "auto", threads: int | None = None) -> "Predictor":
+        """Load an artifact folder (or a folder of published Keras 2 files).
+
+        ``backend``: "auto" picks onnxruntime when the artifact has model.onnx, the
+        legacy loader for a Keras 2 folder, else tensorflow. ``threads``: intra-op
+        threads of the engine (None = the engine's default).
+        Raises ModelLoadError (a ValueError) with a message naming what is wrong.
+        """
+        if backend not in BACKENDS:
+            raise ModelLoadError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if threads is not None and threads < 1:
+            raise ModelLoadError(f"threads must be a positive integer, got {threads}")
+        folder = Path(model_dir)
+        from model import legacy
+
+        if backend == "legacy" or (backend == "auto" and legacy.is_legacy_folder(folder)):
+            engine, tokenizer, metadata = legacy.load(folder, threads)
+            return cls(engine, tokenizer, metadata, "legacy")
+
+        listed = artifact.read_metadata(folder)["files"]
+        if backend == "auto":
+            backend = "onnxruntime" if artifact.ONNX_FILE in listed else "tensorflow"
+        model_file = artifact.ONNX_FILE if backend == "onnxruntime" else artifact.MODEL_FILE
+        metadata = artifact.verify(folder, required=(artifact.TOKENIZER_FILE, model_file))
+        tokenizer = _load_tokenizer(folder / artifact.TOKENIZER_FILE)
+        if backend == "onnxruntime":
+            engine = _onnx_engine(folder / model_file, metadata["max_len"], threads)
+        else:
+            engine = _keras_engine(folder / model_file, metadata["max_len"], threads)
+        return cls(engine, tokenizer, metadata, backend)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """p(negative) per text, float32 of shape (n,). Empty or whitespace-only text is a ValueError."""
+        if isinstance(texts, str):
+            raise TypeError("predict_proba takes a sequence of texts, not one string; wrap it in a list")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"text {i} is {type(text).__name__}, not str")
+            if not text or text.isspace():
+                raise ValueError(f"text {i} is empty or whitespace only; there is nothing to score")
+        if not len(texts):
+            return np.zeros(0, dtype=np.float32)
+        return self._engine(self.tokenizer.texts_to_sequences(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """[(label, p_negative)] per text; the label is "negative" iff p_negative > 0.5."""
+        return [(NEGATIVE if p > 0.5 else POSITIVE, float(p)) for p in self.predict_proba(texts)]
+
+    def __repr__(self) -> str:
+        return f"Predictor(version={self.version!r}, backend={self.backend!r})"
+
+
+def _load_tokenizer(path: Path) -> KerasTokenizer:
+    try:
+        return KerasTokenizer.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelLoadError(f"{path} is not a Keras tokenizer JSON: {exc}") from None
+
+
+def _onnx_engine(path: Path, max_len: int, threads: int | None, sub_batch: int = DEFAULT_SUB_BATCH) -> Engine:
+    """Length-sorted sub-batches through the ONNX graph (see module docstring)."""
+    import onnxruntime as ort
+
+    from model.onnx_export import INPUT_IDS, INPUT_LENGTHS, OUTPUT
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.inter_op_num_threads = 1
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for a bad graph
+        raise ModelLoadError(f"{path} is not a loadable ONNX model: {exc}") from None
+
+    def run(sequences: list[list[int]]) -> np.ndarray:
+        tails = [seq[-max_len:] for seq in sequences]
+        order = sorted(range(len(tails)), key=lambda i: len(tails[i]))
+        out = np.empty(len(tails), dtype=np.float32)
+        for start in range(0, len(order), sub_batch):
+            rows = order[start : start + sub_batch]
+            ids, lengths = left_aligned([tails[i] for i in rows], max_len)
+            out[rows] = session.run([OUTPUT], {INPUT_IDS: ids, INPUT_LENGTHS: lengths})[0]
+        return out
+
+    return run
+
+
+def refuse_lambda_layers(config: object, source: Path) -> None:
+    """Raise if a (Keras 2 or 3) model config holds a Lambda layer: it would run code from the file."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "Lambda":
+            raise ModelLoadError(f"{source} contains a Lambda layer (arbitrary code); refusing to load it")
+        values = config.values()
+    elif isinstance(config, list):
+        values = config
+    else:
+        return
+    for value in values:
+        refuse_lambda_layers(value, source)
+
+
+def _keras_engine(path: Path, max_len: int, threads: int | None) -> Engine:
+    """The reference: Keras 3 on 166-wide pre-padded input, as trained."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            refuse_lambda_layers(json.loads(archive.read("config.json")), path)
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{path} is not a Keras 3 model file: {exc}") from None
+    import keras
+
+    if threads is not None:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # keras raises many types for a bad file
+        raise ModelLoadError(f"{path} could not be loaded by Keras: {exc}") from None
+
+    def run(sequences: list[list[int]]) -> np.ndarray:
+        x = pad(sequences, max_len)
+        parts = [np.asarray(model.predict_on_batch(x[i : i + KERAS_BATCH])) for i in range(0, len(x), KERAS_BATCH)]
+        return np.concatenate(parts).reshape(-1).astype(np.float32)
+
+    return run

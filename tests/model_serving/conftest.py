@@ -1,0 +1,72 @@
+"""Fixtures of the model-serving tests: the shared review samples and small artifact folders.
+
+The fixture model has the real architecture with seeded random weights (scaled
+up so that reviews get widely different outputs): it exercises every weight of
+the ONNX export in seconds, without training. The committed default model is
+used too, where it exists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.config import DEFAULT_MODEL_DIR
+from model.data import read_records
+
+
+def _texts(path: Path) -> list[str]:
+    return [record.text for record in read_records(path)]
+
+
+@pytest.fixture(scope="session")
+def train_texts(shared_data: Path) -> list[str]:
+    return _texts(shared_data / "amazon_polarity" / "train.sample.ft.txt.bz2")
+
+
+@pytest.fixture(scope="session")
+def test_texts(shared_data: Path) -> list[str]:
+    return _texts(shared_data / "amazon_polarity" / "test.sample.ft.txt.bz2")
+
+
+def random_weights_model(seed: int = 0, scale: float = 0.3, masked: bool = True):
+    """The published architecture with seeded random weights large enough to spread outputs over (0, 1)."""
+    from model.architecture import build_model
+
+    model = build_model(masked=masked)
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.normal(0.0, scale, w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+@pytest.fixture(scope="session")
+def fitted_tokenizer(train_texts: list[str]):
+    from model.tokenizer import KerasTokenizer
+
+    return KerasTokenizer().fit_on_texts(train_texts)
+
+
+@pytest.fixture(scope="session")
+def fixture_artifact(tmp_path_factory: pytest.TempPathFactory, fitted_tokenizer) -> Path:
+    """An artifact folder saved by model.artifact.save from the random-weights model."""
+    from model import artifact
+
+    out = tmp_path_factory.mktemp("artifact") / "model"
+    return artifact.save(out, random_weights_model(), fitted_tokenizer, {"preset": "test-fixture"})
+
+
+def _default_model_or_none() -> Path | None:
+    return DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / "metadata.json").is_file() else None
+
+
+@pytest.fixture(scope="session", params=["fixture", "default"])
+def any_artifact(request: pytest.FixtureRequest) -> Path:
+    """The fixture artifact, then the committed default model (skipped until it is committed)."""
+    if request.param == "fixture":
+        return request.getfixturevalue("fixture_artifact")
+    folder = _default_model_or_none()
+    if folder is None:
+        pytest.skip(f"no default model at {DEFAULT_MODEL_DIR} yet")
+    return folder

@@ -1,0 +1,110 @@
+"""The Predictor: both backends agree, the fast path is batch-invariant and TensorFlow-free, bad input is refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from model.artifact import ModelLoadError
+from model.predictor import Predictor
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def onnx_predictor(fixture_artifact: Path) -> Predictor:
+    return Predictor.load(fixture_artifact)
+
+
+def test_auto_backend_is_onnxruntime_and_carries_the_metadata(onnx_predictor: Predictor, fixture_artifact: Path) -> None:
+    assert onnx_predictor.backend == "onnxruntime"
+    assert onnx_predictor.version == json.loads((fixture_artifact / "metadata.json").read_text())["version"]
+    assert onnx_predictor.metadata["preset"] == "test-fixture"
+
+
+def test_both_backends_agree_on_the_whole_test_sample(any_artifact: Path, test_texts: list[str]) -> None:
+    fast = Predictor.load(any_artifact, backend="onnxruntime").predict_proba(test_texts)
+    reference = Predictor.load(any_artifact, backend="tensorflow").predict_proba(test_texts)
+    assert fast.shape == reference.shape == (len(test_texts),)
+    difference = np.abs(fast - reference)
+    assert difference.max() <= 1e-4, f"max |onnx - keras| = {difference.max():.3g}"
+    decided = np.abs(reference - 0.5) > 1e-4
+    np.testing.assert_array_equal((fast > 0.5)[decided], (reference > 0.5)[decided])
+    assert np.ptp(reference) > 0.1  # the model really tells reviews apart, so agreement means something
+
+
+def test_predict_labels_follow_the_probability(onnx_predictor: Predictor, test_texts: list[str]) -> None:
+    texts = test_texts[:300]
+    results = onnx_predictor.predict(texts)
+    proba = onnx_predictor.predict_proba(texts)
+    assert [p for _, p in results] == pytest.approx(proba.tolist(), abs=0)
+    assert [label for label, _ in results] == ["negative" if p > 0.5 else "positive" for p in proba]
+    assert {label for label, _ in results} == {"negative", "positive"}
+
+
+@pytest.mark.parametrize("bad", ["", " ", "\n\t  "])
+def test_empty_or_whitespace_text_is_refused(onnx_predictor: Predictor, bad: str) -> None:
+    with pytest.raises(ValueError, match="text 1 is empty"):
+        onnx_predictor.predict(["fine review", bad])
+
+
+def test_non_text_input_is_refused(onnx_predictor: Predictor) -> None:
+    with pytest.raises(TypeError, match="not one string"):
+        onnx_predictor.predict("a single string")
+    with pytest.raises(TypeError, match="text 0 is int"):
+        onnx_predictor.predict([3])
+    assert onnx_predictor.predict([]) == []
+
+
+def test_text_without_known_words_still_scores_like_keras(fixture_artifact: Path) -> None:
+    texts = ["!!!", "zzqx qqzx", "a " * 400 + "great"]  # no tokens, only OOV, longer than 166 tokens
+    fast = Predictor.load(fixture_artifact).predict_proba(texts)
+    reference = Predictor.load(fixture_artifact, backend="tensorflow").predict_proba(texts)
+    np.testing.assert_allclose(fast, reference, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_review_scores_the_same_whatever_its_batch(onnx_predictor: Predictor, test_texts: list[str], data) -> None:
+    review = data.draw(st.sampled_from(test_texts[:2000]), label="review")
+    mates = data.draw(st.lists(st.sampled_from(test_texts), max_size=150), label="batch-mates")
+    position = data.draw(st.integers(0, len(mates)), label="position")
+    alone = onnx_predictor.predict_proba([review])[0]
+    batch = mates[:position] + [review] + mates[position:]
+    in_batch = onnx_predictor.predict_proba(batch)[position]
+    assert abs(float(in_batch) - float(alone)) <= 1e-6
+
+
+def test_onnx_path_never_imports_tensorflow(fixture_artifact: Path) -> None:
+    script = (
+        "import sys\n"
+        "from model.predictor import Predictor\n"
+        f"p = Predictor.load({str(fixture_artifact)!r})\n"
+        "p.predict(['it broke after a week'])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'torch'))\n"
+        "print(heavy[:5])\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_unknown_backend_and_bad_threads_are_load_errors(fixture_artifact: Path) -> None:
+    with pytest.raises(ModelLoadError, match="unknown backend 'torch'"):
+        Predictor.load(fixture_artifact, backend="torch")
+    with pytest.raises(ModelLoadError, match="threads"):
+        Predictor.load(fixture_artifact, threads=0)
+
+
+def test_missing_folder_is_a_clear_load_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        Predictor.load(tmp_path / "nowhere")
+    with pytest.raises(ModelLoadError, match="metadata.json is missing"):
+        Predictor.load(tmp_path)

@@ -1,0 +1,99 @@
+"""model.tokenizer must be Keras 2's Tokenizer exactly: same vocabulary order, ids and JSON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model.tokenizer import KerasTokenizer, left_aligned, pad
+
+keras2_text = pytest.importorskip("tf_keras.preprocessing.text")
+keras2_sequence = pytest.importorskip("tf_keras.preprocessing.sequence")
+
+
+@pytest.fixture(scope="module")
+def keras2_tokenizer(train_texts: list[str]):
+    tokenizer = keras2_text.Tokenizer(num_words=15000, oov_token="<OOV>")
+    tokenizer.fit_on_texts(train_texts)
+    return tokenizer
+
+
+def test_vocabulary_is_identical_in_content_and_order(fitted_tokenizer, keras2_tokenizer) -> None:
+    assert list(fitted_tokenizer.word_index.items()) == list(keras2_tokenizer.word_index.items())
+    assert list(fitted_tokenizer.word_counts.items()) == list(keras2_tokenizer.word_counts.items())
+    assert dict(fitted_tokenizer.word_docs) == dict(keras2_tokenizer.word_docs)
+    assert fitted_tokenizer.index_word == keras2_tokenizer.index_word
+    assert fitted_tokenizer.document_count == keras2_tokenizer.document_count
+    assert len(fitted_tokenizer.word_index) > 15000  # so the num_words cut-off is exercised
+
+
+def test_sequences_and_padding_are_identical(fitted_tokenizer, keras2_tokenizer, test_texts) -> None:
+    ours = fitted_tokenizer.texts_to_sequences(test_texts)
+    theirs = keras2_tokenizer.texts_to_sequences(test_texts)
+    assert ours == theirs
+    assert any(1 in seq for seq in ours)  # OOV ids occur
+    padded = pad(ours, 166)
+    assert padded.dtype == np.int32
+    np.testing.assert_array_equal(padded, keras2_sequence.pad_sequences(theirs, maxlen=166))
+
+
+def test_json_is_interchangeable_both_ways(fitted_tokenizer, keras2_tokenizer, test_texts) -> None:
+    assert fitted_tokenizer.to_json() == keras2_tokenizer.to_json()
+    sample = test_texts[:500]
+    expected = keras2_tokenizer.texts_to_sequences(sample)
+    assert keras2_text.tokenizer_from_json(fitted_tokenizer.to_json()).texts_to_sequences(sample) == expected
+    reread = KerasTokenizer.from_json(keras2_tokenizer.to_json())
+    assert reread.texts_to_sequences(sample) == expected
+    assert reread.to_json() == keras2_tokenizer.to_json()
+
+
+def test_streaming_fit_accumulates_like_keras(train_texts) -> None:
+    ours = KerasTokenizer(num_words=50)
+    ours.fit_on_texts(iter(train_texts[:300]))
+    ours.fit_on_texts(text for text in train_texts[300:600])
+    theirs = keras2_text.Tokenizer(num_words=50, oov_token="<OOV>")
+    theirs.fit_on_texts(train_texts[:300])
+    theirs.fit_on_texts(train_texts[300:600])
+    assert list(ours.word_index.items()) == list(theirs.word_index.items())
+    assert ours.texts_to_sequences(train_texts[600:700]) == theirs.texts_to_sequences(train_texts[600:700])
+
+
+def test_from_json_rejects_what_it_cannot_honour() -> None:
+    with pytest.raises(ValueError, match="not a Keras tokenizer JSON"):
+        KerasTokenizer.from_json('{"config": {}}')
+    config = json.loads(KerasTokenizer().fit_on_texts(["a b"]).to_json())
+    config["config"]["char_level"] = True
+    with pytest.raises(ValueError, match="char_level"):
+        KerasTokenizer.from_json(json.dumps(config))
+
+
+# Punctuation, the filter's own characters, and whitespace Keras does NOT split on (\r, \xa0, \u2003).
+_ALPHABET = st.sampled_from(list("abcABC xyz'!.,;:-_\t\n\r\xa0\u2003ÉéßΣ<>0123"))
+_TEXTS = st.lists(st.text(_ALPHABET, max_size=40), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(fit=_TEXTS, encode=_TEXTS, num_words=st.sampled_from([None, 1, 3, 8]), oov=st.sampled_from([None, "<OOV>"]))
+def test_any_text_encodes_like_keras(fit: list[str], encode: list[str], num_words, oov) -> None:
+    ours = KerasTokenizer(num_words=num_words, oov_token=oov).fit_on_texts(fit)
+    theirs = keras2_text.Tokenizer(num_words=num_words, oov_token=oov)
+    theirs.fit_on_texts(fit)
+    assert list(ours.word_index.items()) == list(theirs.word_index.items())
+    assert ours.texts_to_sequences(encode) == theirs.texts_to_sequences(encode)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 99), max_size=12), max_size=6), st.integers(1, 10))
+def test_pad_matches_pad_sequences_and_left_aligned_keeps_the_same_tokens(sequences, max_len) -> None:
+    padded = pad(sequences, max_len)
+    np.testing.assert_array_equal(padded, keras2_sequence.pad_sequences(sequences, maxlen=max_len))
+    ids, lengths = left_aligned(sequences, max_len)
+    for row, seq in enumerate(sequences):
+        n = lengths[row]
+        assert n == min(len(seq), max_len)
+        assert list(ids[row, :n]) == list(padded[row, max_len - n :])
+        assert not ids[row, n:].any()
