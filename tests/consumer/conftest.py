@@ -1,0 +1,58 @@
+"""Fixtures for the consumer's tests: unique topics, real reviews, the real model, and
+``sentiment-consumer`` run as a real subprocess against the real broker."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from common.config import DEFAULT_MODEL_DIR
+from tests.consumer.kit import ConsumerProcess, Topics
+
+TEST_SAMPLE_NAME = ("amazon_polarity", "test.sample.ft.txt.bz2")
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str, make_topic: Callable[..., str]) -> Topics:
+    return Topics(
+        kafka_bootstrap, make_topic("in", 4), make_topic("out", 4), make_topic("dlq", 1), f"g-{uuid.uuid4().hex[:10]}"
+    )
+
+
+@pytest.fixture(scope="session")
+def predictor():
+    """The real default model on onnxruntime, as the consumer loads it."""
+    from model.predictor import Predictor
+
+    return Predictor.load(DEFAULT_MODEL_DIR, backend="onnxruntime")
+
+
+@pytest.fixture(scope="session")
+def reviews(shared_data: Path) -> list:
+    """The first 5,000 labelled reviews of the shared test sample (model.data.Record)."""
+    from model.data import read_records
+
+    return list(read_records(shared_data.joinpath(*TEST_SAMPLE_NAME), limit=5000))
+
+
+@pytest.fixture
+def start_consumer(tmp_path: Path) -> Iterator[Callable[..., ConsumerProcess]]:
+    """Start ``sentiment-consumer`` subprocesses; any still running at teardown is killed."""
+    started: list[ConsumerProcess] = []
+
+    def start(topics: Topics, *extra: str, env: dict[str, str] | None = None) -> ConsumerProcess:
+        process = ConsumerProcess(
+            [*topics.flags(), "--max-wait-ms", "50", "-X", "statistics.interval.ms=500", "-X", "session.timeout.ms=6000", *extra],
+            tmp_path / f"consumer-{len(started)}.log",
+            env=env or {},
+        ).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.alive():
+            process.kill()

@@ -1,0 +1,194 @@
+"""Helpers for the consumer's tests (and its benchmarks): feed and read topics, run ``sentiment-consumer``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONSUMER_BIN = Path(sys.executable).parent / "sentiment-consumer"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """One test's own topics and consumer group."""
+
+    bootstrap: str
+    input: str
+    output: str
+    dlq: str
+    group: str
+
+    def flags(self) -> list[str]:
+        return [
+            "--bootstrap-servers", self.bootstrap, "--input-topic", self.input, "--output-topic", self.output,
+            "--dlq-topic", self.dlq, "--group-id", self.group,
+        ]
+
+
+def produce(bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, bytes | None]]) -> None:
+    """Put (key, value) pairs on ``topic`` and wait until the broker has them all."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    failures: list[str] = []
+
+    def report(err, _msg) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    for key, value in items:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=report)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    assert producer.flush(60) == 0 and not failures, failures[:3]
+
+
+def read_topic(bootstrap: str, topic: str, at_least: int = 0, timeout: float = 120.0) -> list[Message]:
+    """Every committed message of ``topic`` (read_committed), waiting until there are ``at_least``."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+         "isolation.level": "read_committed", "enable.partition.eof": False}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
+        consumer.assign(tps)
+        messages: list[Message] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+            while time.monotonic() < deadline:
+                positions = {tp.partition: tp.offset for tp in consumer.position(tps)}
+                if all(positions[p] >= end or end == 0 for p, end in ends.items()):
+                    break
+                messages += [m for m in consumer.consume(1000, 0.5) if m.error() is None]
+            if len(messages) >= at_least or time.monotonic() >= deadline:
+                return messages
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offset per partition of ``topic`` (-1001 when none)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        return {tp.partition: tp.offset for tp in found}
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
+def output_ids(messages: Sequence[Message]) -> Counter[str]:
+    return Counter(json.loads(m.value())["id"] for m in messages)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ConsumerProcess:
+    """One ``sentiment-consumer`` subprocess with its own metrics port; its log goes to a file."""
+
+    args: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    metrics_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> "ConsumerProcess":
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(CONSUMER_BIN), *self.args, "--metrics-port", str(self.metrics_port)],
+            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}, cwd=PROJECT_ROOT,
+        )
+        return self
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until /readyz answers 200 (model loaded, partitions assigned, broker reachable)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]
+            try:
+                if self.get("/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"consumer not ready within {timeout} s:\n{self.log_tail()}")
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """{(sample name, sorted labels): value} from one /metrics scrape."""
+        status, text = self.get("/metrics")
+        assert status == 200
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    def wait_metric(self, name: str, value: float, timeout: float = 120.0, **labels: str) -> None:
+        deadline = time.monotonic() + timeout
+        key = (name, tuple(sorted(labels.items())))
+        while time.monotonic() < deadline:
+            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]
+            if self.metrics().get(key, 0) >= value:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"{key} never reached {value} (now {self.metrics().get(key)}):\n{self.log_tail()}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+

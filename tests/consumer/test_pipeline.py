@@ -1,0 +1,195 @@
+"""``sentiment-consumer`` as a real subprocess against the real broker: outputs, dead letters,
+kill -9, SIGTERM, metrics and start-up checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import Counter
+
+import pytest
+
+from common import contract
+from tests.consumer.kit import (
+    CONSUMER_BIN,
+    Topics,
+    committed_offsets,
+    end_offsets,
+    output_ids,
+    produce,
+    read_topic,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def review_items(reviews: list, count: int, prefix: str = "r") -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs of real reviews with ids and true labels, as the producer sends them."""
+    items = []
+    for i, record in enumerate(reviews[:count]):
+        review_id = f"{prefix}{i}"
+        label = "negative" if record.label == 1 else "positive"
+        items.append((review_id.encode(), contract.encode_review(record.text, id=review_id, label=label)))
+    return items
+
+
+def wait_committed(topics: Topics, timeout: float = 60.0) -> dict[int, int]:
+    """Until the group's committed offsets reach the input's end offsets."""
+    ends = end_offsets(topics.bootstrap, topics.input)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        committed = committed_offsets(topics.bootstrap, topics.group, topics.input)
+        if all(committed.get(p, -1) >= end for p, end in ends.items() if end > 0):
+            return committed
+        time.sleep(0.5)
+    raise AssertionError(f"committed {committed} never reached the end offsets {ends}")
+
+
+def input_ids_by_position(topics: Topics, count: int) -> dict[tuple[int, int], str]:
+    return {(m.partition(), m.offset()): m.key().decode() for m in read_topic(topics.bootstrap, topics.input, count)}
+
+
+def test_every_review_gets_one_output_equal_to_the_predictor_and_metrics_count_them(
+    topics: Topics, start_consumer, reviews, predictor
+) -> None:
+    items = review_items(reviews, 400)
+    consumer = start_consumer(topics, "--max-batch", "64")
+    consumer.wait_ready()
+    produce(topics.bootstrap, topics.input, items)
+    consumer.wait_metric("sentiment_predictions_total", 1, label="negative")
+    wait_committed(topics)
+
+    outputs = read_topic(topics.bootstrap, topics.output, at_least=len(items))
+    assert output_ids(outputs) == Counter(key.decode() for key, _ in items)  # exactly one each
+    texts = {key.decode(): json.loads(value)["text"] for key, value in items}
+    direct = dict(zip(texts, predictor.predict(list(texts.values()))))
+    labels: Counter[str] = Counter()
+    for message in outputs:
+        result = contract.decode_result(message.value())
+        label, p_negative = direct[result.id]
+        assert message.key() == result.id.encode()
+        assert result.p_negative == pytest.approx(p_negative, abs=1e-5)
+        assert result.label == label or abs(p_negative - 0.5) < 1e-5
+        assert result.model_version == predictor.version
+        assert result.true_label in contract.LABELS and result.event_time is not None
+        labels[result.label] += 1
+
+    scrape = consumer.metrics()
+    assert scrape[("sentiment_messages_consumed_total", ())] == len(items)
+    for label, count in labels.items():
+        assert scrape[("sentiment_predictions_total", (("label", label),))] == count
+    assert scrape[("sentiment_batch_size_sum", ())] == len(items)
+    assert scrape[("sentiment_end_to_end_latency_seconds_count", ())] == len(items)
+    assert scrape[("sentiment_inference_seconds_count", ())] >= len(items) / 64
+    assert scrape[("sentiment_commits_total", ())] >= 1
+    assert scrape[("sentiment_rebalances_total", (("kind", "assign"),))] >= 1
+    assert scrape[("sentiment_model_info", (("version", predictor.version),))] == 1
+    lags = {labels: v for (name, labels), v in scrape.items() if name == "sentiment_consumer_lag"}
+    assert len(lags) == 4 and all(v >= 0 for v in lags.values())
+    assert consumer.get("/healthz")[0] == 200
+    assert consumer.terminate() == 0
+
+
+POISON = {
+    contract.NOT_UTF8: b"\xff\xfe\xfa not utf-8",
+    contract.NOT_JSON: b'{"text": "unterminated',
+    contract.NOT_OBJECT: b'[{"text": "in a list"}]',
+    contract.NO_TEXT: b'{"title": "a title but no text"}',
+    contract.EMPTY_TEXT: b'{"text": "   "}',
+    contract.TEXT_TOO_LONG: json.dumps({"text": "long " * 1000}).encode(),
+    contract.BAD_LABEL: b'{"text": "fine text", "label": "meh"}',
+    contract.BAD_FIELD: b'{"text": "fine text", "ts": "yesterday"}',
+}
+
+
+def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(topics: Topics, start_consumer, reviews) -> None:
+    good = review_items(reviews, 200)
+    items: list[tuple[bytes | None, bytes | None]] = []
+    for i, (key, value) in enumerate(good):
+        items.append((key, value))
+        if i % 25 == 0 and i // 25 < len(POISON):
+            reason = list(POISON)[i // 25]
+            items.append((f"poison-{reason}".encode(), POISON[reason]))
+    items.append((b"poison-tombstone", None))
+    consumer = start_consumer(topics, "--max-text-bytes", "2000")
+    consumer.wait_ready()
+    produce(topics.bootstrap, topics.input, items)
+
+    dead = read_topic(topics.bootstrap, topics.dlq, at_least=len(POISON) + 1)
+    outputs = read_topic(topics.bootstrap, topics.output, at_least=len(good))
+    assert output_ids(outputs) == Counter(key.decode() for key, _ in good)
+    originals = {key: value for key, value in items if key and key.startswith(b"poison-")}
+    seen = Counter()
+    for message in dead:
+        reason = contract.header_value(message.headers(), contract.H_ERROR_CODE)
+        seen[reason] += 1
+        assert message.value() == (originals[message.key()] or b"")
+        expected = "no_text" if message.key() == b"poison-tombstone" else message.key().decode().removeprefix("poison-")
+        assert reason == expected
+        assert contract.header_value(message.headers(), contract.H_ERROR_MESSAGE)
+        assert contract.header_value(message.headers(), contract.H_SOURCE_TOPIC) == topics.input
+        assert int(contract.header_value(message.headers(), contract.H_SOURCE_OFFSET)) >= 0
+    assert seen == Counter({**{r: 1 for r in POISON}, contract.NO_TEXT: 2})
+
+    assert consumer.alive()
+    consumer.wait_metric("sentiment_dead_letters_total", 2, reason=contract.NO_TEXT)
+    scrape = consumer.metrics()
+    for reason, count in seen.items():
+        assert scrape[("sentiment_dead_letters_total", (("reason", reason),))] == count
+    assert scrape[("sentiment_messages_consumed_total", ())] == len(items)
+    assert consumer.terminate() == 0
+
+
+def test_kill_9_mid_stream_then_restart_loses_nothing(topics: Topics, start_consumer, reviews, record_property) -> None:
+    items = review_items(reviews, 4000)
+    first = start_consumer(topics, "--max-batch", "64")
+    first.wait_ready()
+    produce(topics.bootstrap, topics.input, items)
+    first.wait_metric("sentiment_messages_consumed_total", 1200)
+    first.kill()
+
+    second = start_consumer(topics, "--max-batch", "64")
+    outputs = read_topic(topics.bootstrap, topics.output, at_least=len(items))
+    ids = output_ids(outputs)
+    assert set(ids) == {key.decode() for key, _ in items}
+    duplicates = sum(ids.values()) - len(ids)
+    record_property("duplicates_after_kill_9", duplicates)
+    print(f"kill -9 at >= 1200 of {len(items)} reviews: {duplicates} duplicates after restart")
+    assert second.terminate() == 0
+
+
+def test_sigterm_finishes_the_batch_in_hand_commits_and_exits_0(topics: Topics, start_consumer, reviews) -> None:
+    items = review_items(reviews, 3000)
+    consumer = start_consumer(topics, "--max-batch", "128")
+    consumer.wait_ready()
+    produce(topics.bootstrap, topics.input, items)
+    consumer.wait_metric("sentiment_messages_consumed_total", 500)
+    assert consumer.terminate() == 0
+
+    committed = committed_offsets(topics.bootstrap, topics.group, topics.input)
+    assert sum(max(0, offset) for offset in committed.values()) >= 500
+    by_position = input_ids_by_position(topics, len(items))
+    done = {review_id for (part, offset), review_id in by_position.items() if offset < committed.get(part, 0)}
+    outputs = output_ids(read_topic(topics.bootstrap, topics.output, at_least=len(done)))
+    assert set(outputs) == done  # everything committed has its output, and nothing beyond was published
+    assert max(outputs.values()) == 1
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CONSUMER_BIN), "--metrics-port", "0", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_bad_configuration_fails_at_start_up_with_one_clear_line(topics: Topics, tmp_path) -> None:
+    missing = run_cli(*topics.flags(), "--input-topic", "no-such-topic-here", "-X", "sasl.password=hunter2")
+    assert missing.returncode == 2 and "no-such-topic-here" in missing.stderr.splitlines()[-1]
+    assert "hunter2" not in missing.stderr and "*****" in missing.stderr  # config printed, secret masked
+
+    no_model = run_cli(*topics.flags(), "--model-dir", str(tmp_path))
+    assert no_model.returncode == 2 and "does not load" in no_model.stderr.splitlines()[-1]
+
+    short_poll = run_cli(*topics.flags(), "-X", "max.poll.interval.ms=1000")
+    assert short_poll.returncode == 2 and "max.poll.interval.ms" in short_poll.stderr.splitlines()[-1]
+
+    bad_value = run_cli(*topics.flags(), "--delivery", "at-most-once")
+    assert bad_value.returncode == 2 and "--delivery" in bad_value.stderr
