@@ -1,0 +1,136 @@
+"""Bounded-memory aggregates of the scored reviews the live view has read.
+
+The reader thread adds results; page callbacks take a ``snapshot()`` once a
+second. Memory stays bounded however long the page runs: totals are plain
+counters, the time series keeps one bucket per second for ``horizon_s``, and
+the latest reviews and latencies are fixed-size rings.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+from common.contract import LABELS, POSITIVE, Result
+
+MAX_VERSIONS = 20  # distinct model versions tracked; more are counted as "other"
+OTHER_VERSION = "other"
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    """What the reader last learnt about the broker and the topic."""
+
+    reachable: bool | None = None  # None until the first check
+    topic_exists: bool | None = None
+    error: str | None = None
+    checked_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A consistent copy of the aggregates at ``taken_at`` (seconds since the epoch)."""
+
+    taken_at: float
+    started_at: float
+    totals: dict[str, int]  # label -> count since the reader started
+    unreadable: int  # values that do not follow the output contract
+    buckets: tuple[tuple[int, int, int], ...]  # (second, positives, negatives) by scored time, oldest first
+    latencies: tuple[float, ...]  # recent end-to-end latencies (event time -> scored), seconds
+    latest: tuple[Result, ...]  # newest first
+    confusion: dict[tuple[str, str], int]  # (true label, predicted label) -> count
+    versions: dict[str, int]  # model version -> count
+    broker: BrokerState = field(default_factory=BrokerState)
+    lag: int | None = None  # records on the topic not yet read
+
+    @property
+    def records_read(self) -> int:
+        return sum(self.totals.values()) + self.unreadable
+
+
+class LiveStats:
+    """Thread-safe aggregates: one writer (the reader thread), any number of snapshot readers."""
+
+    def __init__(
+        self,
+        horizon_s: int = 3600,
+        latest_n: int = 50,
+        latency_n: int = 2000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._horizon = horizon_s
+        self._started = clock()
+        self._totals: Counter[str] = Counter({label: 0 for label in LABELS})
+        self._unreadable = 0
+        self._buckets: dict[int, list[int]] = {}
+        self._latencies: deque[float] = deque(maxlen=latency_n)
+        self._latest: deque[Result] = deque(maxlen=latest_n)
+        self._confusion: Counter[tuple[str, str]] = Counter()
+        self._versions: Counter[str] = Counter()
+        self._broker = BrokerState()
+        self._lag: int | None = None
+        self._last_prune = 0
+
+    def add(self, result: Result) -> None:
+        """Count one scored review."""
+        now = self._clock()
+        with self._lock:
+            self._totals[result.label] += 1
+            second = int(result.scored_at)
+            # Only recent, not-future results fit the time series; the totals count every one.
+            if now - self._horizon <= second <= now + 60:
+                bucket = self._buckets.setdefault(second, [0, 0])
+                bucket[0 if result.label == POSITIVE else 1] += 1
+            if result.event_time is not None and result.scored_at >= result.event_time:
+                self._latencies.append(result.scored_at - result.event_time)
+            self._latest.append(result)
+            if result.true_label in LABELS:
+                self._confusion[(result.true_label, result.label)] += 1
+            version = result.model_version if result.model_version in self._versions or len(self._versions) < MAX_VERSIONS else OTHER_VERSION
+            self._versions[version] += 1
+            if int(now) != self._last_prune:
+                self._prune(now)
+
+    def add_unreadable(self) -> None:
+        """Count one output value that does not follow the contract."""
+        with self._lock:
+            self._unreadable += 1
+
+    def set_broker(self, state: BrokerState) -> None:
+        with self._lock:
+            self._broker = state
+
+    def set_lag(self, lag: int | None) -> None:
+        with self._lock:
+            self._lag = lag
+
+    def _prune(self, now: float) -> None:
+        self._last_prune = int(now)
+        oldest = now - self._horizon
+        for second in [s for s in self._buckets if s < oldest]:
+            del self._buckets[second]
+
+    def snapshot(self) -> Snapshot:
+        """Copy the aggregates under the lock (cheap: at most ``horizon_s`` buckets)."""
+        now = self._clock()
+        with self._lock:
+            self._prune(now)
+            return Snapshot(
+                taken_at=now,
+                started_at=self._started,
+                totals=dict(self._totals),
+                unreadable=self._unreadable,
+                buckets=tuple((s, b[0], b[1]) for s, b in sorted(self._buckets.items())),
+                latencies=tuple(self._latencies),
+                latest=tuple(reversed(self._latest)),
+                confusion=dict(self._confusion),
+                versions=dict(self._versions),
+                broker=self._broker,
+                lag=self._lag,
+            )
+

@@ -1,0 +1,258 @@
+"""Analyse one review or a whole CSV with the model in-process.
+
+Everything a stranger can upload passes the checks here before the model sees
+it: size (checked on the encoded upload, before it is decoded), encoding,
+shape, the text column, the row limit. Rows whose text cell cannot be scored
+are kept and marked with a reason, never dropped silently. The labelled CSV
+that goes back is safe to open in a spreadsheet: cells that would run as a
+formula are prefixed with an apostrophe.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+import pandas as pd
+
+from common.contract import DEFAULT_MAX_TEXT_BYTES
+
+DEFAULT_MAX_UPLOAD_MB = 50
+DEFAULT_MAX_ROWS = 100_000
+SCORE_CHUNK = 256
+
+# Output columns added to the uploaded table.
+LABEL_COLUMN = "predicted_label"
+PROB_COLUMN = "p_negative"
+STATUS_COLUMN = "status"
+OK = "ok"
+EMPTY = "not scored: empty text"
+NUMBER = "not scored: a number, not text"
+TOO_LONG = "not scored: text longer than {limit} bytes"
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
+_SNIFF_BYTES = 64 * 1024
+
+
+class Scorer(Protocol):
+    """What the analysis needs of the model: ``model.predictor.Predictor`` is one."""
+
+    version: str
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]: ...
+
+
+class InputError(ValueError):
+    """Input the user must fix; the message is shown to them as it is."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
+
+    @property
+    def max_mb(self) -> float:
+        return self.max_bytes / (1024 * 1024)
+
+
+@dataclass(frozen=True)
+class SingleResult:
+    label: str
+    p_negative: float
+
+
+def analyse_text(scorer: Scorer, text: str | None, limits: Limits = Limits()) -> SingleResult:
+    """Score one review; empty or over-long text is the user's to fix."""
+    if text is None or not text.strip():
+        raise InputError("Type or paste a review first: the text is empty.")
+    if len(text.encode("utf-8", "surrogatepass")) > limits.max_text_bytes:
+        raise InputError(f"The review is longer than {limits.max_text_bytes:,} bytes; shorten it.")
+    [(label, p_negative)] = scorer.predict([text])
+    return SingleResult(label, float(p_negative))
+
+
+# -- the upload ----------------------------------------------------------------------------------
+
+
+def decode_upload(contents: str, filename: str | None, limits: Limits) -> bytes:
+    """The file's bytes from dcc.Upload's data URL; the size is checked before decoding."""
+    if not contents or "," not in contents:
+        raise InputError("The upload arrived empty; choose the file again.")
+    _, _, encoded = contents.partition(",")
+    approx_size = len(encoded) * 3 // 4
+    if approx_size > limits.max_bytes:
+        raise InputError(
+            f"{filename or 'The file'} is {approx_size / 1024 / 1024:.1f} MB; the limit is {limits.max_mb:g} MB."
+        )
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("The upload is damaged (not valid base64); choose the file again.") from None
+
+
+def read_table(data: bytes, filename: str | None, limits: Limits) -> pd.DataFrame:
+    """Parse an uploaded CSV into strings (no type guessing); clear messages for everything else."""
+    name = filename or "the file"
+    if not data.strip():
+        raise InputError(f"{name} is empty.")
+    if data[:4] == b"PK\x03\x04":
+        raise InputError(f"{name} is a zip or Excel workbook, not a CSV; save it as 'CSV UTF-8' and upload that.")
+    text = _decode_text(data, name)
+    if "\x00" in text[:_SNIFF_BYTES]:
+        raise InputError(f"{name} looks like a binary file, not a CSV.")
+    delimiter = _sniff_delimiter(text[:_SNIFF_BYTES])
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            nrows=limits.max_rows + 1,
+            on_bad_lines="error",
+        )
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{name} has no header row and no data.") from None
+    except (pd.errors.ParserError, csv.Error) as exc:
+        raise InputError(f"{name} is not a well-formed CSV: {_first_line(exc)}") from None
+    if len(frame) > limits.max_rows:
+        raise InputError(f"{name} has more than {limits.max_rows:,} rows; the limit is {limits.max_rows:,}. Split it.")
+    if frame.empty:
+        raise InputError(f"{name} has a header row but no data rows.")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _decode_text(data: bytes, name: str) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{name} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} cannot be read. "
+            "Save it as 'CSV UTF-8' and upload it again."
+        ) from None
+
+
+def _sniff_delimiter(sample: str) -> str:
+    """The delimiter that splits the header row into the most fields (comma when none does)."""
+    header = sample.splitlines()[0] if sample else ""
+    fields = {d: len(next(csv.reader([header], delimiter=d), [])) for d in (",", ";", "\t", "|")}
+    best = max(fields, key=lambda d: (fields[d], d == ","))
+    return best if fields[best] > 1 else ","
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+
+
+def check_column(frame: pd.DataFrame, column: str | None) -> str:
+    """The text column to score; the message lists the columns there are."""
+    if column and column in frame.columns:
+        return column
+    shown = ", ".join(repr(c) for c in list(frame.columns)[:20])
+    asked = f"no column {column!r}" if column else "no text column chosen"
+    raise InputError(f"The file has {asked}. Pick the text column: {shown}.")
+
+
+def cell_status(value: str, limits: Limits) -> str:
+    """Why a cell cannot be scored, or OK."""
+    if not value.strip():
+        return EMPTY
+    if _NUMBER.match(value):
+        return NUMBER
+    if len(value.encode("utf-8", "surrogatepass")) > limits.max_text_bytes:
+        return TOO_LONG.format(limit=limits.max_text_bytes)
+    return OK
+
+
+def output_names(frame: pd.DataFrame) -> tuple[str, str, str]:
+    """Names for the added columns that do not overwrite the user's own."""
+    taken = set(frame.columns)
+
+    def free(name: str) -> str:
+        while name in taken:
+            name += "_model"
+        return name
+
+    return free(LABEL_COLUMN), free(PROB_COLUMN), free(STATUS_COLUMN)
+
+
+@dataclass(frozen=True)
+class ScoredTable:
+    """The uploaded rows with the model's columns added, and those columns' names."""
+
+    frame: pd.DataFrame
+    text_column: str
+    label_column: str
+    prob_column: str
+    status_column: str
+
+    def counts(self) -> dict[str, int]:
+        """Rows per predicted label, plus the rows not scored."""
+        labels = self.frame[self.label_column]
+        found = labels.value_counts(dropna=True).to_dict()
+        return {
+            "positive": int(found.get("positive", 0)),
+            "negative": int(found.get("negative", 0)),
+            "not scored": int(labels.isna().sum()),
+        }
+
+
+def score_table(
+    scorer: Scorer,
+    frame: pd.DataFrame,
+    column: str,
+    limits: Limits = Limits(),
+    progress: Callable[[int, int], None] | None = None,
+    chunk: int = SCORE_CHUNK,
+) -> ScoredTable:
+    """A copy of ``frame`` with the predicted label, p_negative and a status per row."""
+    texts = frame[column].tolist()
+    statuses = [cell_status(t, limits) for t in texts]
+    scorable = [i for i, s in enumerate(statuses) if s == OK]
+    labels: list[str | None] = [None] * len(texts)
+    probs: list[float | None] = [None] * len(texts)
+    for start in range(0, len(scorable), chunk):
+        rows = scorable[start : start + chunk]
+        for row, (label, p) in zip(rows, scorer.predict([texts[i] for i in rows])):
+            labels[row], probs[row] = label, round(float(p), 6)
+        if progress:
+            progress(min(start + chunk, len(scorable)), len(scorable))
+    label_name, prob_name, status_name = output_names(frame)
+    scored = frame.copy()
+    scored[label_name] = labels
+    scored[prob_name] = pd.array(probs, dtype="Float64")
+    scored[status_name] = statuses
+    return ScoredTable(scored, column, label_name, prob_name, status_name)
+
+
+# -- the download --------------------------------------------------------------------------------
+
+
+def spreadsheet_safe(value: object) -> object:
+    """Prefix text a spreadsheet would run as a formula (OWASP's CSV-injection advice)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_safe_csv(frame: pd.DataFrame) -> str:
+    """The table as CSV text with every text cell and header made formula-safe."""
+    safe = frame.copy()
+    safe.columns = [spreadsheet_safe(c) for c in safe.columns]
+    for name in safe.columns:
+        if safe[name].dtype == object or pd.api.types.is_string_dtype(safe[name]):
+            safe[name] = safe[name].map(spreadsheet_safe, na_action="ignore")
+    return safe.to_csv(index=False, lineterminator="\n")

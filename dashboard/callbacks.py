@@ -1,0 +1,192 @@
+"""Wiring of the page: each callback reads its inputs, calls a pure function, returns its parts.
+
+The pure functions live in live_view, analysis, analysis_view and model_page,
+so everything here is thin and the numbers are tested without a browser.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
+
+from dashboard import analysis_view, live_view
+from dashboard.aggregates import LiveStats
+from dashboard.analysis import InputError, Limits, Scorer, analyse_text, check_column, decode_upload, read_table, to_safe_csv
+from dashboard.jobs import DONE, CsvJobs
+
+log = logging.getLogger(__name__)
+
+_UNEXPECTED = "Something went wrong; the server log has the details."
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the callbacks work with; built once by dashboard.app."""
+
+    stats: LiveStats
+    topic: str
+    start: str
+    scorer: Scorer | None
+    jobs: CsvJobs | None
+    limits: Limits
+
+
+def kpi_children(kpis: list[live_view.Kpi]) -> list[html.Div]:
+    return [
+        html.Div(
+            [
+                html.Div(k.title, className="kpi-title"),
+                html.Div(k.value, className="kpi-value", id=f"kpi-{k.title.lower().split()[0]}"),
+                html.Div(k.detail, className="kpi-detail"),
+            ],
+            className=f"kpi {k.tone}".strip(),
+        )
+        for k in kpis
+    ]
+
+
+def status_pill(view: live_view.LiveView, rate: str) -> tuple[str, str]:
+    """The header's short state: the banner's, else the live rate."""
+    if view.banner is None:
+        return f"live · {rate}", "pill ok"
+    return view.banner.pill, f"pill {view.banner.kind}"
+
+
+def register(app: Dash, ctx: Context) -> None:
+    """Attach every callback of the page to ``app``."""
+
+    @app.callback(
+        Output("live-banner", "children"),
+        Output("status-pill", "children"),
+        Output("status-pill", "className"),
+        Output("live-kpis", "children"),
+        Output("live-bar", "figure"),
+        Output("live-pie", "figure"),
+        Output("live-series", "figure"),
+        Output("live-latest", "data"),
+        Output("live-accuracy", "children"),
+        Output("live-confusion", "figure"),
+        Input("live-tick", "n_intervals"),
+        Input("live-window", "value"),
+    )
+    def refresh_live(_: int | None, window: str | None) -> tuple[Any, ...]:
+        snap = ctx.stats.snapshot()
+        view = live_view.render(snap, window, ctx.topic, ctx.start)
+        banner = html.Div(view.banner.text, className=f"banner {view.banner.kind}", id="banner-text") if view.banner else None
+        pill_text, pill_class = status_pill(view, f"{live_view.throughput(snap):,.1f}/s")
+        return (
+            banner,
+            pill_text,
+            pill_class,
+            kpi_children(view.kpis),
+            view.bar,
+            view.pie,
+            view.series,
+            view.latest,
+            view.accuracy,
+            view.confusion,
+        )
+
+    @app.callback(
+        Output("review-result", "children"),
+        Input("review-button", "n_clicks"),
+        State("review-text", "value"),
+        prevent_initial_call=True,
+    )
+    def analyse_one(_: int, text: str | None) -> html.Div:
+        if ctx.scorer is None:
+            return analysis_view.single_result(None, "No model is loaded; start the dashboard with --model-dir.")
+        try:
+            return analysis_view.single_result(analyse_text(ctx.scorer, text, ctx.limits))
+        except InputError as exc:
+            return analysis_view.single_result(None, str(exc))
+        except Exception:  # noqa: BLE001 - users see a plain message, the log the traceback
+            log.exception("single review analysis failed")
+            return analysis_view.single_result(None, _UNEXPECTED)
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="upload", function_name="checkSize"),
+        Output("csv-accepted", "data"),
+        Input("csv-upload", "contents"),
+        State("csv-upload", "filename"),
+        State("csv-max-bytes", "data"),
+    )
+
+    @app.callback(
+        Output("csv-job", "data"),
+        Output("csv-column", "options"),
+        Output("csv-message", "children"),
+        Output("csv-poll", "disabled", allow_duplicate=True),
+        Input("csv-accepted", "data"),
+        Input("csv-column", "value"),
+        prevent_initial_call=True,
+    )
+    def start_csv(accepted: dict | None, column: str | None) -> tuple[Any, ...]:
+        if not accepted:
+            return no_update, no_update, no_update, no_update
+
+        def refuse(message: str, options: Any = no_update) -> tuple[Any, ...]:
+            return None, options, html.Div(message, className="message error", id="csv-error"), True
+
+        filename = str(accepted.get("filename") or "the file")
+        if "too_large" in accepted:
+            return refuse(f"{filename} is {accepted['too_large'] / 1024 / 1024:.1f} MB; the limit is {ctx.limits.max_mb:g} MB.")
+        if ctx.jobs is None:
+            return refuse("No model is loaded; start the dashboard with --model-dir.")
+        try:
+            frame = read_table(decode_upload(accepted.get("contents") or "", filename, ctx.limits), filename, ctx.limits)
+        except InputError as exc:
+            return refuse(str(exc))
+        options = list(frame.columns)
+        try:
+            text_column = check_column(frame, column)
+        except InputError as exc:
+            return refuse(str(exc), options)
+        return ctx.jobs.submit(frame, text_column, filename), options, None, False
+
+    @app.callback(
+        Output("csv-status", "children"),
+        Output("csv-status", "className"),
+        Output("csv-progress", "value"),
+        Output("csv-progress-box", "style"),
+        Output("csv-bar", "figure"),
+        Output("csv-pie", "figure"),
+        Output("csv-preview", "columns"),
+        Output("csv-preview", "data"),
+        Output("csv-download-button", "disabled"),
+        Output("csv-poll", "disabled"),
+        Input("csv-poll", "n_intervals"),
+        Input("csv-job", "data"),
+    )
+    def poll_csv(_: int | None, job_id: str | None) -> tuple[Any, ...]:
+        job = ctx.jobs.get(job_id) if ctx.jobs else None
+        view = analysis_view.job_view(job)
+        return (
+            view.status,
+            f"message {view.status_kind}",
+            f"{view.progress:.3f}",
+            {"display": "block" if view.show_progress else "none"},
+            view.bar,
+            view.pie,
+            view.preview_columns,
+            view.preview_rows,
+            not view.can_download,
+            view.finished,
+        )
+
+    @app.callback(
+        Output("csv-download", "data"),
+        Input("csv-download-button", "n_clicks"),
+        State("csv-job", "data"),
+        prevent_initial_call=True,
+    )
+    def download_csv(_: int, job_id: str | None) -> dict | None:
+        job = ctx.jobs.get(job_id) if ctx.jobs else None
+        if job is None or job.state != DONE or job.result is None:
+            return no_update
+        stem = job.filename.rsplit(".", 1)[0] or "reviews"
+        # A byte-order mark lets spreadsheets open the UTF-8 text with its accents intact.
+        return dcc.send_string("\ufeff" + to_safe_csv(job.result.frame), f"{stem}.sentiment.csv", type="text/csv")

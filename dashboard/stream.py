@@ -1,0 +1,170 @@
+"""The live view's background reader: the output topic into ``LiveStats``.
+
+It assigns itself every partition of the topic (so each open dashboard sees
+all results, however many run with the same group id), reads committed
+records only, and never commits: where it starts is the ``--start`` option,
+not a stored offset. Every few seconds it asks the broker for the topic's
+metadata and watermarks, which tells the page whether the broker is
+reachable, whether the topic exists, and how far behind the reader is; when
+the broker comes back the same consumer carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+
+from common.config import ConfigError
+from common.contract import decode_result
+from dashboard.aggregates import BrokerState, LiveStats
+
+log = logging.getLogger(__name__)
+
+_MINUTES = re.compile(r"^minutes:(\d+)$")
+
+
+@dataclass(frozen=True)
+class StartPosition:
+    """Where the reader starts: the newest record, the oldest, or ``minutes`` ago."""
+
+    kind: str  # "latest" | "beginning" | "minutes"
+    minutes: int = 0
+
+    def __str__(self) -> str:
+        return f"minutes:{self.minutes}" if self.kind == "minutes" else self.kind
+
+
+def parse_start(text: str) -> StartPosition:
+    """Parse ``latest``, ``beginning`` or ``minutes:N``; raise ConfigError otherwise."""
+    text = text.strip().lower()
+    if text in ("latest", "beginning"):
+        return StartPosition(text)
+    match = _MINUTES.match(text)
+    if match and int(match.group(1)) > 0:
+        return StartPosition("minutes", int(match.group(1)))
+    raise ConfigError(f"--start={text!r}: expected latest, beginning or minutes:N with N > 0")
+
+
+class StreamReader:
+    """A daemon thread that consumes ``topic`` into ``stats`` until ``stop()``."""
+
+    def __init__(
+        self,
+        kafka_config: Mapping[str, Any],
+        topic: str,
+        stats: LiveStats,
+        start: StartPosition = StartPosition("latest"),
+        check_interval_s: float = 2.0,
+    ) -> None:
+        config = dict(kafka_config)
+        config.update(
+            {
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "enable.partition.eof": False,
+                "error_cb": self._on_error,
+            }
+        )
+        config.setdefault("group.id", "sentiment-dashboard")
+        config.setdefault("client.id", "sentiment-dashboard")
+        self._config = config
+        self._topic = topic
+        self._stats = stats
+        self._start = start
+        self._check_interval = check_interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dashboard-reader", daemon=True)
+        self._assigned: set[int] = set()
+        self._consumer: Consumer | None = None
+
+    def start(self) -> "StreamReader":
+        self._consumer = Consumer(self._config)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _on_error(self, error: KafkaError) -> None:
+        """librdkafka reports connection trouble here; the page shows it at once."""
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
+            self._stats.set_broker(BrokerState(False, None, error.str(), time.time()))
+        log.warning("kafka error", extra={"error": error.str(), "code": error.name()})
+
+    def _run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        next_check = 0.0
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() >= next_check:
+                    self._check(consumer)
+                    next_check = time.monotonic() + self._check_interval
+                if not self._assigned:
+                    self._stop.wait(0.2)
+                    continue
+                for message in consumer.consume(500, timeout=0.5):
+                    if message.error():
+                        log.warning("consume error", extra={"error": message.error().str()})
+                        continue
+                    try:
+                        self._stats.add(decode_result(message.value()))
+                    except (ValueError, TypeError):  # one bad record never stops the live view
+                        self._stats.add_unreadable()
+        except Exception:  # noqa: BLE001 - the thread must say why it died, the page shows it
+            log.exception("live reader stopped")
+            self._stats.set_broker(BrokerState(None, None, "the live reader stopped; see the server log", time.time()))
+        finally:
+            consumer.close()
+
+    def _check(self, consumer: Consumer) -> None:
+        """Broker reachable? Topic there? New partitions? How far behind?"""
+        now = time.time()
+        try:
+            metadata = consumer.list_topics(self._topic, timeout=2.0)
+        except KafkaException as exc:
+            self._stats.set_broker(BrokerState(False, None, exc.args[0].str(), now))
+            return
+        topic = metadata.topics.get(self._topic)
+        if topic is None or topic.error is not None:
+            reason = topic.error.str() if topic is not None and topic.error is not None else "unknown topic"
+            self._stats.set_broker(BrokerState(True, False, f"topic {self._topic!r}: {reason}", now))
+            return
+        self._stats.set_broker(BrokerState(True, True, None, now))
+        new = sorted(set(topic.partitions) - self._assigned)
+        if new:
+            consumer.incremental_assign(self._start_offsets(consumer, new))
+            self._assigned.update(new)
+            log.info("reading", extra={"topic": self._topic, "partitions": new, "start": str(self._start)})
+        self._stats.set_lag(self._lag(consumer))
+
+    def _start_offsets(self, consumer: Consumer, partitions: list[int]) -> list[TopicPartition]:
+        if self._start.kind == "beginning" or self._assigned:  # partitions added later: read all of them
+            return [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in partitions]
+        if self._start.kind == "latest":
+            return [TopicPartition(self._topic, p, OFFSET_END) for p in partitions]
+        since_ms = int((time.time() - self._start.minutes * 60) * 1000)
+        found = consumer.offsets_for_times([TopicPartition(self._topic, p, since_ms) for p in partitions], timeout=10.0)
+        return [TopicPartition(self._topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END) for tp in found]
+
+    def _lag(self, consumer: Consumer) -> int | None:
+        """Records on the assigned partitions after the reader's position; None while unknown."""
+        lag = 0
+        try:
+            positions = consumer.position([TopicPartition(self._topic, p) for p in sorted(self._assigned)])
+            for tp in positions:
+                _, high = consumer.get_watermark_offsets(tp, timeout=2.0, cached=False)
+                if tp.offset < 0:  # nothing fetched yet on this partition
+                    continue
+                lag += max(0, high - tp.offset)
+        except KafkaException:
+            return None
+        return lag

@@ -1,0 +1,102 @@
+"""Fixtures of the dashboard tests: a served app, Debian's chromium, results on a real topic.
+
+The browser is /usr/bin/chromium driven through /usr/bin/chromedriver (never a
+downloaded one), headless and without any background networking. Apps are
+served by the same waitress server as in production, on a free port.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from common.config import DEFAULT_MODEL_DIR
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROME_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1440,1100",
+)
+
+
+class KeywordScorer:
+    """A stand-in for the model where a test checks plumbing, not predictions: "bad" means negative."""
+
+    version = "keyword-test"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict(self, texts):
+        self.calls.append(len(texts))
+        return [("negative", 0.9) if "bad" in t.lower() else ("positive", 0.1) for t in texts]
+
+
+@pytest.fixture
+def keyword_scorer() -> KeywordScorer:
+    return KeywordScorer()
+
+
+@pytest.fixture(scope="session")
+def default_predictor():
+    """The committed default model through the fast path; tests that need it skip until it lands."""
+    if not (DEFAULT_MODEL_DIR / "metadata.json").is_file():
+        pytest.skip(f"no default model at {DEFAULT_MODEL_DIR} yet")
+    from model.predictor import Predictor
+
+    return Predictor.load(DEFAULT_MODEL_DIR)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable]:
+    """serve(app) -> base URL: the app behind waitress on a free port, closed after the test."""
+    import waitress
+
+    servers = []
+
+    def start(app) -> str:
+        server = waitress.create_server(app.server, host="127.0.0.1", port=0, threads=4)
+        servers.append(server)
+        threading.Thread(target=server.run, daemon=True).start()
+        return f"http://127.0.0.1:{server.effective_port}"
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="session")
+def chrome(downloads: Path):
+    """One headless Debian chromium for the session."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("Debian's chromium and chromium-driver are not installed (make system-deps)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    driver.implicitly_wait(0)
+    yield driver
+    driver.quit()

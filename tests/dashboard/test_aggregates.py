@@ -1,0 +1,115 @@
+"""LiveStats: exact counts, bounded memory, thread safety."""
+
+from __future__ import annotations
+
+import threading
+
+from common.contract import Result
+from dashboard.aggregates import MAX_VERSIONS, OTHER_VERSION, BrokerState, LiveStats
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def result(label: str, scored_at: float, *, true_label: str | None = None, event_time: float | None = None,
+           version: str = "v1", rid: str = "r") -> Result:
+    return Result(id=rid, label=label, p_negative=0.9 if label == "negative" else 0.1, model_version=version,
+                  scored_at=scored_at, event_time=event_time, true_label=true_label, text="some text")
+
+
+def test_counts_every_result_and_unreadable_value():
+    clock = Clock()
+    stats = LiveStats(clock=clock)
+    for i in range(7):
+        stats.add(result("positive", clock.now - i))
+    for i in range(5):
+        stats.add(result("negative", clock.now - i))
+    stats.add_unreadable()
+    snap = stats.snapshot()
+    assert snap.totals == {"negative": 5, "positive": 7}
+    assert snap.unreadable == 1
+    assert snap.records_read == 13
+    assert sum(p for _, p, _ in snap.buckets) == 7
+    assert sum(n for _, _, n in snap.buckets) == 5
+
+
+def test_time_series_keeps_only_the_horizon_but_totals_keep_everything():
+    clock = Clock()
+    stats = LiveStats(horizon_s=60, clock=clock)
+    stats.add(result("positive", clock.now - 3600))  # an old result read from the beginning
+    stats.add(result("positive", clock.now + 3600))  # a clock far in the future
+    stats.add(result("negative", clock.now))
+    assert stats.snapshot().totals == {"negative": 1, "positive": 2}
+    assert [(s, p, n) for s, p, n in stats.snapshot().buckets] == [(int(clock.now), 0, 1)]
+    clock.now += 61
+    assert stats.snapshot().buckets == ()
+    assert stats.snapshot().totals == {"negative": 1, "positive": 2}
+
+
+def test_latest_and_latencies_are_bounded_rings_newest_first():
+    clock = Clock()
+    stats = LiveStats(latest_n=5, latency_n=3, clock=clock)
+    for i in range(20):
+        stats.add(result("positive", clock.now, event_time=clock.now - i, rid=f"r{i}"))
+    stats.add(result("positive", clock.now, event_time=None, rid="no-event-time"))
+    snap = stats.snapshot()
+    assert [r.id for r in snap.latest] == ["no-event-time", "r19", "r18", "r17", "r16"]
+    assert snap.latencies == (17.0, 18.0, 19.0)
+
+
+def test_confusion_counts_only_results_with_a_true_label():
+    clock = Clock()
+    stats = LiveStats(clock=clock)
+    stats.add(result("negative", clock.now, true_label="negative"))
+    stats.add(result("negative", clock.now, true_label="positive"))
+    stats.add(result("positive", clock.now, true_label="positive"))
+    stats.add(result("positive", clock.now))
+    assert stats.snapshot().confusion == {("negative", "negative"): 1, ("positive", "negative"): 1, ("positive", "positive"): 1}
+
+
+def test_model_versions_are_capped():
+    clock = Clock()
+    stats = LiveStats(clock=clock)
+    for i in range(MAX_VERSIONS + 10):
+        stats.add(result("positive", clock.now, version=f"v{i}"))
+    versions = stats.snapshot().versions
+    assert len(versions) == MAX_VERSIONS + 1
+    assert versions[OTHER_VERSION] == 10
+
+
+def test_broker_state_and_lag_are_reported():
+    stats = LiveStats()
+    assert stats.snapshot().broker.reachable is None and stats.snapshot().lag is None
+    stats.set_broker(BrokerState(False, None, "connection refused", 1.0))
+    stats.set_lag(12)
+    snap = stats.snapshot()
+    assert snap.broker.reachable is False and snap.broker.error == "connection refused" and snap.lag == 12
+
+
+def test_concurrent_writer_and_readers_lose_nothing():
+    stats = LiveStats()
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            snap = stats.snapshot()
+            assert sum(snap.totals.values()) >= 0
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    writers = [threading.Thread(target=lambda: [stats.add(result("negative", stats.snapshot().taken_at)) for _ in range(2000)])
+               for _ in range(2)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert stats.snapshot().totals["negative"] == 4000
