@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from tqdm import tqdm
@@ -61,17 +61,21 @@ class SendSummary:
 
 
 class _Deliveries:
-    """Delivery-report counter (librdkafka calls it from ``poll``/``flush`` on this thread)."""
+    """Delivery-report counter (librdkafka calls it from ``poll``/``flush`` on this thread).
+
+    Only failures are reported (``delivery.report.only.error``): a Python call
+    per acknowledged message would cost a fifth of the throughput, and once
+    ``flush`` leaves nothing outstanding every other queued message was
+    acknowledged, so ``sent = queued - failed - outstanding`` is exact.
+    """
 
     def __init__(self) -> None:
-        self.ok = 0
         self.failed = 0
         self.first_errors: list[str] = []
         self.fatal: KafkaError | None = None
 
     def __call__(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
-            self.ok += 1
             return
         self.failed += 1
         if len(self.first_errors) < _FIRST_ERRORS_KEPT:
@@ -104,11 +108,15 @@ class Pacer:
             self.producer.poll(delay)  # serve delivery reports while waiting
 
 
-def connect(kafka_config: Mapping[str, Any], topic: str, timeout: float = 10.0) -> Producer:
+def connect(
+    kafka_config: Mapping[str, Any], topic: str, timeout: float = 10.0, on_delivery: Callable | None = None
+) -> Producer:
     """A producer whose broker answered metadata within ``timeout`` s and knows ``topic``."""
-    config = {**PRODUCER_DEFAULTS, **kafka_config}
+    config = {**PRODUCER_DEFAULTS, **kafka_config, "logger": logging.getLogger("producer.librdkafka")}
+    if on_delivery is not None:
+        config.update({"on_delivery": on_delivery, "delivery.report.only.error": True})
     bootstrap = config.get("bootstrap.servers", "?")
-    producer = Producer({**config, "logger": logging.getLogger("producer.librdkafka")})
+    producer = Producer(config)
     try:
         metadata = producer.list_topics(timeout=timeout)
     except KafkaException as exc:
@@ -160,8 +168,8 @@ def send_reviews(
     terminal. Raises ProducerError before sending anything when the broker or
     the topic is missing, or when the producer hits a fatal error.
     """
-    producer = connect(kafka_config, topic, connect_timeout)
     deliveries = _Deliveries()
+    producer = connect(kafka_config, topic, connect_timeout, deliveries)
     pacer = Pacer(rate, producer) if rate else None
     began = time.monotonic()
     with tqdm(total=limit, unit=" reviews", disable=None if progress is None else not progress,
@@ -173,7 +181,7 @@ def send_reviews(
             key, value = message_of(item, with_labels)
             if pacer is not None:
                 pacer.wait_turn()
-            _produce(producer, topic, key, value, deliveries)
+            _produce(producer, topic, key, value)
             queued += 1
             if queued % _PROGRESS_EVERY == 0:
                 bar.update(_PROGRESS_EVERY)
@@ -187,17 +195,18 @@ def send_reviews(
         raise ProducerError(f"the producer hit a fatal error: {deliveries.fatal.str()}")
     if remaining:
         deliveries.first_errors.append(f"{remaining} reviews still unacknowledged after {flush_timeout:g} s")
-    summary = SendSummary(deliveries.ok, deliveries.failed + remaining, seconds, deliveries.first_errors)
+    summary = SendSummary(queued - deliveries.failed - remaining, deliveries.failed + remaining, seconds,
+                          deliveries.first_errors)
     log.info("send finished", extra={"topic": topic, "sent": summary.sent, "failed": summary.failed,
                                       "seconds": round(seconds, 3), "reviews_per_s": round(summary.rate, 1)})
     return summary
 
 
-def _produce(producer: Producer, topic: str, key: bytes | None, value: bytes, on_delivery: _Deliveries) -> None:
+def _produce(producer: Producer, topic: str, key: bytes | None, value: bytes) -> None:
     """Queue one message; when the local queue is full, serve delivery reports until there is room."""
     while True:
         try:
-            producer.produce(topic, value, key, on_delivery=on_delivery)
+            producer.produce(topic, value, key)
             return
         except BufferError:
             producer.poll(0.05)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
+import os
 import socket
 import threading
 
@@ -76,3 +78,13 @@ def test_unreachable_broker_is_a_clear_error():
 def test_missing_topic_is_a_clear_error(kafka_bootstrap):
     with pytest.raises(ProducerError, match="topic 'no-such-topic-for-producer' does not exist"):
         send_reviews({"bootstrap.servers": kafka_bootstrap}, "no-such-topic-for-producer", [{"text": "x"}])
+
+
+def test_a_review_the_broker_rejects_counts_as_failed(kafka_bootstrap, make_topic, read_back):
+    topic = make_topic("producer-reject", partitions=1)
+    too_big = base64.b64encode(os.urandom(3_000_000)).decode()  # over the broker's 1 MB limit even compressed
+    reviews = [{"text": "fine", "id": "a"}, {"text": too_big, "id": "big"}, {"text": "also fine", "id": "b"}]
+    summary = send_reviews({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 10_000_000}, topic, reviews)
+    assert (summary.sent, summary.failed) == (2, 1)
+    assert summary.first_errors and summary.first_errors[0].startswith("review big:")
+    assert sorted(doc["id"] for _, doc in read_back(topic, 2)) == ["a", "b"]

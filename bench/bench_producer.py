@@ -1,0 +1,121 @@
+"""Producer throughput to the local Kafka broker, rate unlimited (goal: >= 50,000 reviews/s).
+
+Two paths, each run --repeats times into a fresh topic, medians reported:
+
+- ``memory``: ``send_reviews`` over the train sample's records held in memory and
+  looped (the producer's own cost: encoding, producing, delivery reports);
+- ``file``: what ``sentiment-producer FILE --loop`` does, re-reading the .bz2 sample
+  on every pass (reader, bz2 decompression and producer together), with and
+  without the background reader thread.
+
+Usage:  .venv/bin/python bench/bench_producer.py [--reviews 200000] [--repeats 3] [--write]
+``--write`` replaces the ``## producer`` section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import re
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Iterable
+
+from localkafka import LocalKafka, create_topics
+from model.data import read_records
+from producer.send import PRODUCER_DEFAULTS, send_reviews
+from producer.sources import FileSource, prefetched, reviews
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT.parent / "shared" / "data" / "amazon_polarity" / "train.sample.ft.txt.bz2"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+GOAL = 50_000
+
+
+def in_memory(path: Path, count: int) -> Callable[[], Iterable[dict]]:
+    records = list(read_records(path))
+    looped = [
+        {"text": r.text, "id": f"{n}:{r.line}", "label": r.label}
+        for n, r in zip(range(count), itertools.cycle(records))
+    ]
+    return lambda: looped
+
+
+def from_file(path: Path, prefetch: bool) -> Callable[[], Iterable[dict]]:
+    def stream() -> Iterable[dict]:
+        items = reviews(FileSource(str(path)), loop=True)
+        return prefetched(items) if prefetch else items
+
+    return stream
+
+
+def measure(bootstrap: str, stream: Callable[[], Iterable[dict]], count: int, repeats: int) -> list[float]:
+    rates = []
+    for _ in range(repeats):
+        topic = f"bench-producer-{uuid.uuid4().hex[:8]}"
+        create_topics({"bootstrap.servers": bootstrap}, [topic], 4)
+        summary = send_reviews({"bootstrap.servers": bootstrap}, topic, stream(), with_labels=True, limit=count)
+        if summary.sent != count or summary.failed:
+            raise SystemExit(f"bench run lost reviews: {summary.line()}")
+        rates.append(summary.rate)
+        print(f"  {summary.line()}", file=sys.stderr)
+    return rates
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reviews", type=int, default=200_000, help="reviews per run [200000]")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per path [3]")
+    parser.add_argument("--data", type=Path, default=SAMPLE, help=f"review file [{SAMPLE}]")
+    parser.add_argument("--write", action="store_true", help="replace the '## producer' section of bench/RESULTS.md")
+    args = parser.parse_args()
+    broker = LocalKafka()
+    broker.start()
+    paths = {
+        "memory (send_reviews, records looped in memory)": in_memory(args.data, args.reviews),
+        "file (.bz2 re-read each pass, background reader thread)": from_file(args.data, prefetch=True),
+        "file (.bz2 re-read each pass, reader in the sending thread)": from_file(args.data, prefetch=False),
+    }
+    rows = []
+    for name, stream in paths.items():
+        print(name, file=sys.stderr)
+        rates = measure(broker.bootstrap, stream, args.reviews, args.repeats)
+        median = statistics.median(rates)
+        rows.append(f"| {name} | {median:,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | {median / GOAL:.2f} |")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    section = "\n".join([
+        "## producer",
+        "",
+        f"`.venv/bin/python bench/bench_producer.py --reviews {args.reviews} --repeats {args.repeats}` "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores shared with other work, "
+        f"load average {load} at the end; Kafka on 127.0.0.1:9092; "
+        f"{PRODUCER_DEFAULTS['compression.type']}, idempotent, labels carried, every delivery report counted)",
+        "",
+        f"Reviews acknowledged per second (the whole call, flush included), {args.reviews:,} reviews from "
+        f"`{args.data.name}` looped; goal {GOAL:,}/s.",
+        "",
+        "| path | median reviews/s | range | median / goal |",
+        "| --- | ---: | ---: | ---: |",
+        *rows,
+        "",
+    ])
+    print(section)
+    if args.write:
+        write_section(section)
+    return 0
+
+
+def write_section(section: str) -> None:
+    """Replace (or append) this benchmark's section, leaving the other teams' sections untouched."""
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+    pattern = re.compile(r"^## producer\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
