@@ -64,7 +64,7 @@ class ServiceConfig:
         return f"sentiment-consumer.{self.group_id}.{self.instance_id}"
 
     def consumer_config(self) -> dict[str, Any]:
-        config = {**_CONSUMER_DEFAULTS, "queued.min.messages": max(1000, 4 * self.max_batch), **self.kafka}
+        config = {**_CONSUMER_DEFAULTS, **self.kafka}
         config.update({"group.id": self.group_id, "enable.auto.commit": False, "enable.auto.offset.store": False})
         if self.delivery == EXACTLY_ONCE:
             config["isolation.level"] = "read_committed"

@@ -1,0 +1,192 @@
+"""End-to-end benchmark of ``sentiment-consumer`` through the real broker (JSON in, JSON out, commits on).
+
+Measured in one run, on the same reviews and the same machine:
+
+- the Predictor's raw throughput at ``--max-batch`` (no Kafka): the ceiling;
+- at-least-once and exactly-once consumer throughput, 1 and 2 processes;
+- a consumer that calls the model once per message (``--max-batch 1``, a small
+  count), and optionally the naive design (Keras ``predict`` per message);
+- p50/p99 end-to-end latency (event time -> output) at half the maximum load.
+
+Consumers run as real ``sentiment-consumer`` subprocesses, started and ready
+before the reviews are sent; throughput is reviews / (first input sent -> last
+output written, by the broker's timestamps). Prints a Markdown table for
+bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from common.config import add_options, resolve  # noqa: E402
+from localkafka import create_topics  # noqa: E402
+from model.data import read_records  # noqa: E402
+from producer.send import send_reviews  # noqa: E402
+from tests.consumer.kit import ConsumerProcess, Topics, read_topic  # noqa: E402
+
+TEST_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "amazon_polarity" / "test.sample.ft.txt.bz2"
+
+
+@dataclass
+class Run:
+    name: str
+    reviews: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.reviews / self.seconds
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_options(parser, ("bootstrap_servers", "model_dir", "max_batch", "max_wait_ms"), kafka=False)
+    parser.add_argument("--reviews", type=int, default=20_000, help="reviews per throughput run (default 20000)")
+    parser.add_argument("--per-message-reviews", type=int, default=500, help="reviews for the once-per-message consumer")
+    parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of the half-load latency run")
+    parser.add_argument("--keras-baseline", action="store_true", help="also time Keras predict() per message (imports TensorFlow)")
+    parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews file (model.data formats)")
+    return parser.parse_args(argv)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.settings = resolve(("bootstrap_servers", "model_dir", "max_batch", "max_wait_ms"), args)
+        self.kafka = {"bootstrap.servers": self.settings.bootstrap_servers}
+        self.logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+        records = list(read_records(args.data, limit=args.reviews))
+        self.items = [{"id": f"b{i}", "text": r.text, "label": r.label} for i, r in enumerate(records)]
+
+    def topics(self) -> Topics:
+        suffix = uuid.uuid4().hex[:8]
+        names = [f"bench-{kind}-{suffix}" for kind in ("in", "out", "dlq")]
+        create_topics(self.kafka, names, partitions=4)
+        return Topics(self.settings.bootstrap_servers, *names, group=f"bench-{suffix}")
+
+    def raw_predictor(self, repeats: int = 3) -> Run:
+        from model.predictor import Predictor
+
+        predictor = Predictor.load(self.settings.model_dir, backend="onnxruntime")
+        texts = [item["text"] for item in self.items[: min(len(self.items), 8192)]]
+        batch = self.settings.max_batch
+        predictor.predict(texts[:batch])  # warm-up
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for i in range(0, len(texts), batch):
+                predictor.predict(texts[i : i + batch])
+            times.append(time.perf_counter() - started)
+        return Run(f"Predictor.predict, batch {batch} (no Kafka)", len(texts), statistics.median(times))
+
+    def consumers(self, topics: Topics, count: int, *extra: str) -> list[ConsumerProcess]:
+        processes = [
+            ConsumerProcess(
+                [*topics.flags(), "--max-batch", str(self.settings.max_batch), "--max-wait-ms", str(self.settings.max_wait_ms),
+                 "--model-dir", str(self.settings.model_dir), "--instance-id", f"bench-{i}", "--log-level", "WARNING",
+                 "-X", "session.timeout.ms=6000", *extra],
+                self.logs / f"{topics.group}-{i}.log",
+            ).start()
+            for i in range(count)
+        ]
+        for process in processes:
+            process.wait_ready()
+        time.sleep(2.0)  # let the group settle (every process assigned) before the first review arrives
+        return processes
+
+    def through_kafka(self, name: str, n: int, processes: int = 1, *extra: str) -> Run:
+        topics = self.topics()
+        running = self.consumers(topics, processes, *extra)
+        try:
+            first_sent = time.time()
+            summary = send_reviews(self.kafka, topics.input, self.items[:n], with_labels=True)
+            assert summary.sent == n, summary.line()
+            outputs = read_topic(topics.bootstrap, topics.output, at_least=n, timeout=600)
+            assert len({json.loads(m.value())["id"] for m in outputs}) == n, "outputs missing"
+            last = max(m.timestamp()[1] for m in outputs) / 1000.0
+            return Run(name, n, last - first_sent)
+        finally:
+            for process in running:
+                process.terminate()
+
+    def latency(self, rate: float) -> dict[str, float]:
+        topics = self.topics()
+        (process,) = self.consumers(topics, 1)
+        try:
+            n = int(rate * self.args.latency_seconds)
+            items = [{**self.items[i % len(self.items)], "id": f"l{i}"} for i in range(n)]
+            send_reviews(self.kafka, topics.input, items, rate=rate, with_labels=True)
+            outputs = read_topic(topics.bootstrap, topics.output, at_least=n, timeout=600)
+            latencies = sorted(m.timestamp()[1] / 1000.0 - json.loads(m.value())["event_time"] for m in outputs)
+            quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+            return {"rate": rate, "n": len(latencies), "p50": quantile(0.5), "p99": quantile(0.99), "max": latencies[-1]}
+        finally:
+            process.terminate()
+
+    def keras_per_message(self, n: int) -> Run:
+        """The naive design: one Keras predict() per consumed message (no Kafka: an upper bound on its speed)."""
+        from model.predictor import Predictor
+
+        predictor = Predictor.load(self.settings.model_dir, backend="tensorflow")
+        texts = [item["text"] for item in self.items[:n]]
+        predictor.predict(texts[:1])
+        started = time.perf_counter()
+        for text in texts:
+            predictor.predict([text])
+        return Run("Keras predict per message (TensorFlow, no Kafka)", n, time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bench = Bench(args)
+    n = len(bench.items)
+    batch = bench.settings.max_batch
+    print(f"{n} reviews, max-batch {batch}, max-wait-ms {bench.settings.max_wait_ms}; consumer logs in {bench.logs}", flush=True)
+    runs: list[Run] = []
+
+    def record(run: Run) -> Run:
+        runs.append(run)
+        print(f"  {run.name}: {run.rate:,.0f} reviews/s ({run.reviews} in {run.seconds:.2f} s)", flush=True)
+        return run
+
+    raw = record(bench.raw_predictor())
+    alo = record(bench.through_kafka(f"consumer at-least-once, batch {batch}, 1 process", n))
+    eos = record(bench.through_kafka(f"consumer exactly-once, batch {batch}, 1 process", n, 1, "--delivery", "exactly-once"))
+    one_thread = record(bench.through_kafka(f"consumer at-least-once, 1 process, --threads 1", n, 1, "--threads", "1"))
+    two = record(bench.through_kafka(f"consumer at-least-once, 2 processes, --threads 1 each", n, 2, "--threads", "1"))
+    per_message_n = min(args.per_message_reviews, n)
+    per_message = record(bench.through_kafka("consumer calling the model once per message (--max-batch 1)", per_message_n, 1, "--max-batch", "1"))
+    keras = record(bench.keras_per_message(min(200, n))) if args.keras_baseline else None
+    latency = bench.latency(alo.rate / 2)
+
+    print("\n| run | reviews | seconds | reviews/s |\n|---|---:|---:|---:|")
+    for run in runs:
+        print(f"| {run.name} | {run.reviews} | {run.seconds:.2f} | {run.rate:,.0f} |")
+    print("\n| ratio | value | goal |\n|---|---:|---|")
+    print(f"| at-least-once / raw Predictor | {alo.rate / raw.rate:.2f} | >= 0.8 |")
+    print(f"| at-least-once / once-per-message consumer | {alo.rate / per_message.rate:.1f}x | >= 300x |")
+    if keras is not None:
+        print(f"| at-least-once / Keras predict per message | {alo.rate / keras.rate:.1f}x | >= 300x |")
+    print(f"| exactly-once / at-least-once | {eos.rate / alo.rate:.2f} | >= 0.85 |")
+    print(f"| 2 processes / 1 process (--threads 1) | {two.rate / one_thread.rate:.2f} | >= 1.6 |")
+    print(
+        f"\nhalf-load latency: {latency['n']} reviews at {latency['rate']:,.0f}/s: p50 {latency['p50'] * 1000:.0f} ms, "
+        f"p99 {latency['p99'] * 1000:.0f} ms, max {latency['max'] * 1000:.0f} ms "
+        f"(goal p99 < max-wait-ms + 100 = {bench.settings.max_wait_ms + 100} ms)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
