@@ -49,12 +49,17 @@ def fitted_tokenizer(train_texts: list[str]):
 
 
 @pytest.fixture(scope="session")
-def fixture_artifact(tmp_path_factory: pytest.TempPathFactory, fitted_tokenizer) -> Path:
+def random_model():
+    return random_weights_model()
+
+
+@pytest.fixture(scope="session")
+def fixture_artifact(tmp_path_factory: pytest.TempPathFactory, fitted_tokenizer, random_model) -> Path:
     """An artifact folder saved by model.artifact.save from the random-weights model."""
     from model import artifact
 
     out = tmp_path_factory.mktemp("artifact") / "model"
-    return artifact.save(out, random_weights_model(), fitted_tokenizer, {"preset": "test-fixture"})
+    return artifact.save(out, random_model, fitted_tokenizer, {"preset": "test-fixture"})
 
 
 def _default_model_or_none() -> Path | None:
