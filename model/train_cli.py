@@ -1,17 +1,102 @@
-"""``sentiment-train``: Train the LSTM sentiment model and write an artifact folder."""
+"""``sentiment-train``: train the LSTM sentiment model and write an artifact folder."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
+from pathlib import Path
 
-from common import cli
+from common import cli, logs
+from common.config import ConfigError
+from model.data import FORMATS, MalformedInput
+
+EPILOG = """\
+examples:
+  # the default model (masked BiLSTM, early stopping on validation AUC), checked on a held-out test file
+  sentiment-train --data train.ft.txt.bz2 extra.ft.txt.bz2 --test test.ft.txt.bz2 --out model/artifacts/default
+  # the published procedure exactly
+  sentiment-train --preset seed --data train.ft.txt.bz2 --out /tmp/seed-model
+  # a quick smoke run
+  sentiment-train --data train.ft.txt.bz2 --limit 2000 --epochs 1 --out /tmp/quick
+  # carry on after an interruption (same arguments plus --resume)
+  sentiment-train --data train.ft.txt.bz2 --out /tmp/m --resume
+
+Validation (early stopping) is 20% of the --data reviews, stratified; --test is never trained or stopped on.
+Exit codes: 0 done, 2 bad arguments or input (too many malformed lines, no labels).
+"""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from model.train import PRESETS
+
+    parser = argparse.ArgumentParser(
+        prog="sentiment-train",
+        description="Train the BiLSTM sentiment model on labelled review files (Kaggle fastText, plain or .bz2; "
+        "CSV; JSONL) in bounded memory, and write an artifact folder: model.keras, tokenizer.json, model.onnx, "
+        "metadata.json and report/ (metrics, plots, TF-IDF baseline).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", nargs="+", type=Path, required=True, metavar="FILE", help="training files (several allowed)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="artifact folder to write (checkpoints go to DIR/checkpoints)")
+    parser.add_argument("--test", type=Path, metavar="FILE", help="held-out file evaluated at the end; never used for training or early stopping")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                        help="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()) + " (default: default)")
+    parser.add_argument("--epochs", type=_positive_int, help="override the preset's epochs")
+    parser.add_argument("--learning-rate", type=float, help="override the preset's Adam learning rate")
+    parser.add_argument("--batch-size", type=_positive_int, help="override the preset's batch size")
+    parser.add_argument("--limit", type=_positive_int, metavar="N", help="read at most N reviews from each file (quick runs)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of weight initialisation, dropout and shuffling (default 0)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in DIR/checkpoints")
+    parser.add_argument("--keep-checkpoints", action="store_true", help="keep DIR/checkpoints after a successful run")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the TF-IDF + logistic regression baseline")
+    parser.add_argument("--format", dest="fmt", choices=FORMATS, default="auto", help="input format (default: from the file name)")
+    parser.add_argument("--text-column", default="text", help="CSV/JSONL text column (default text)")
+    parser.add_argument("--label-column", default="label", help="CSV/JSONL label column, 1 = negative, 0 = positive (default label)")
+    parser.add_argument("--max-malformed", type=_fraction, default=0.01, metavar="FRACTION",
+                        help="stop when more than this share of a file's lines are malformed (default 0.01)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(prog="sentiment-train", description="Train the LSTM sentiment model and write an artifact folder.").parse_args(argv)
-    print("sentiment-train: not yet implemented", file=sys.stderr)
-    return 2
+    args = build_parser().parse_args(argv)
+    logs.setup()
+    from model.train import TrainingInputError, TrainOptions, train
+
+    for path in [*args.data, *([args.test] if args.test else [])]:
+        if str(path) != "-" and not path.is_file():
+            raise ConfigError(f"no such data file: {path}")
+    command = "sentiment-train " + shlex.join(sys.argv[1:] if argv is None else argv)
+    options = TrainOptions(
+        data=list(args.data), out=args.out, preset=args.preset, test=args.test, fmt=args.fmt, text_column=args.text_column,
+        label_column=args.label_column, limit=args.limit, seed=args.seed, epochs=args.epochs, learning_rate=args.learning_rate,
+        batch_size=args.batch_size, max_malformed=args.max_malformed, resume=args.resume, keep_checkpoints=args.keep_checkpoints,
+        baseline=args.baseline, command=command, progress=args.progress,
+    )
+    try:
+        metadata = train(options)
+    except (MalformedInput, TrainingInputError) as exc:
+        raise ConfigError(str(exc)) from None
+    summary = {"out": str(args.out), "version": metadata["version"], "metrics": metadata["metrics"], "baseline": metadata["baseline"]}
+    print(json.dumps(summary, indent=2))
+    return 0
 
 
 def entry() -> None:

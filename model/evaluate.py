@@ -1,0 +1,104 @@
+"""Quality figures of a sentiment model: one definition used by training's report and ``sentiment-evaluate``.
+
+Conventions: label 1 = negative (the positive class of every score below, as in the published
+work's recall), 0 = positive; a review is predicted negative when p_negative > 0.5, as the
+Predictor decides.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from model.data import ErrorCounter, read_records
+
+CLASS_NAMES = ("negative", "positive")  # label 1, label 0: the confusion matrix's row and column order
+THRESHOLD = 0.5
+
+
+class ScoresTexts(Protocol):
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def predicted_labels(p_negative: np.ndarray) -> np.ndarray:
+    return (np.asarray(p_negative) > THRESHOLD).astype(np.int64)
+
+
+def classification_metrics(labels: Sequence[int] | np.ndarray, p_negative: Sequence[float] | np.ndarray) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1, average precision and ROC AUC (negative = class of interest),
+    and the confusion matrix (rows true, columns predicted, order negative then positive)."""
+    from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
+
+    y = np.asarray(labels, dtype=np.int64)
+    p = np.asarray(p_negative, dtype=np.float64).reshape(-1)
+    if y.shape != p.shape:
+        raise ValueError(f"{y.shape[0]} labels but {p.shape[0]} probabilities")
+    if not len(y):
+        raise ValueError("no labelled reviews to evaluate")
+    predicted = predicted_labels(p)
+    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=[1, 0], zero_division=0)
+    both_classes = len(np.unique(y)) == 2
+    return {
+        "n": int(len(y)),
+        "accuracy": float(np.mean(predicted == y)),
+        "per_class": {
+            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+            for i, name in enumerate(CLASS_NAMES)
+        },
+        "average_precision": float(average_precision_score(y, p)) if both_classes else None,
+        "roc_auc": float(roc_auc_score(y, p)) if both_classes else None,
+        "confusion_matrix": {
+            "rows": "true",
+            "columns": "predicted",
+            "labels": list(CLASS_NAMES),
+            "matrix": confusion_matrix(y, predicted, labels=[1, 0]).tolist(),
+        },
+    }
+
+
+def evaluate_file(
+    predictor: ScoresTexts,
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    text_column: str = "text",
+    label_column: str = "label",
+    limit: int | None = None,
+    batch_size: int = 256,
+    errors: ErrorCounter | None = None,
+) -> dict[str, Any]:
+    """Score every labelled review of ``path`` in batches; metrics plus the scoring speed.
+
+    reviews_per_second counts only the predictor's time (raw strings to probabilities), not file reading.
+    """
+    errors = ErrorCounter() if errors is None else errors
+    labels: list[int] = []
+    scores: list[np.ndarray] = []
+    seconds = 0.0
+    batch: list[str] = []
+
+    def flush() -> None:
+        nonlocal seconds
+        started = time.perf_counter()
+        scores.append(np.asarray(predictor.predict_proba(batch), dtype=np.float64).reshape(-1))
+        seconds += time.perf_counter() - started
+        batch.clear()
+
+    for record in read_records(path, fmt=fmt, text_column=text_column, label_column=label_column, errors=errors, limit=limit):
+        if record.label is None:
+            raise ValueError(f"{path} line {record.line}: no label; evaluation needs labelled reviews")
+        labels.append(record.label)
+        batch.append(record.text)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    if not labels:
+        raise ValueError(f"{path}: no reviews to evaluate")
+    result = classification_metrics(labels, np.concatenate(scores))
+    result["reviews_per_second"] = round(len(labels) / seconds, 1) if seconds > 0 else None
+    result["malformed_lines"] = errors.malformed
+    return result
