@@ -15,6 +15,7 @@ import binascii
 import csv
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
@@ -82,16 +83,23 @@ def analyse_text(scorer: Scorer, text: str | None, limits: Limits = Limits()) ->
 # -- the upload ----------------------------------------------------------------------------------
 
 
+def human_size(size: float) -> str:
+    """Bytes as people say them: 812 bytes, 14.2 KB, 51.3 MB."""
+    if size < 1024:
+        return f"{size:.0f} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
 def decode_upload(contents: str, filename: str | None, limits: Limits) -> bytes:
     """The file's bytes from dcc.Upload's data URL; the size is checked before decoding."""
     if not contents or "," not in contents:
         raise InputError("The upload arrived empty; choose the file again.")
     _, _, encoded = contents.partition(",")
-    approx_size = len(encoded) * 3 // 4
-    if approx_size > limits.max_bytes:
-        raise InputError(
-            f"{filename or 'The file'} is {approx_size / 1024 / 1024:.1f} MB; the limit is {limits.max_mb:g} MB."
-        )
+    size = len(encoded) * 3 // 4 - encoded[-2:].count("=")
+    if size > limits.max_bytes:
+        raise InputError(f"{filename or 'The file'} is {human_size(size)}; the limit is {human_size(limits.max_bytes)}.")
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
@@ -110,16 +118,22 @@ def read_table(data: bytes, filename: str | None, limits: Limits) -> pd.DataFram
         raise InputError(f"{name} looks like a binary file, not a CSV.")
     delimiter = _sniff_delimiter(text[:_SNIFF_BYTES])
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            nrows=limits.max_rows + 1,
-            on_bad_lines="error",
-        )
+        with warnings.catch_warnings():
+            # pandas only warns when a row has more fields than the header, and drops the extra ones.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=delimiter,
+                dtype=str,
+                keep_default_na=False,
+                index_col=False,
+                nrows=limits.max_rows + 1,
+                on_bad_lines="error",
+            )
     except pd.errors.EmptyDataError:
         raise InputError(f"{name} has no header row and no data.") from None
+    except pd.errors.ParserWarning:
+        raise InputError(f"{name} is not a well-formed CSV: a row has more fields than the header.") from None
     except (pd.errors.ParserError, csv.Error) as exc:
         raise InputError(f"{name} is not a well-formed CSV: {_first_line(exc)}") from None
     if len(frame) > limits.max_rows:
@@ -255,4 +269,5 @@ def to_safe_csv(frame: pd.DataFrame) -> str:
     for name in safe.columns:
         if safe[name].dtype == object or pd.api.types.is_string_dtype(safe[name]):
             safe[name] = safe[name].map(spreadsheet_safe, na_action="ignore")
-    return safe.to_csv(index=False, lineterminator="\n")
+    # Quoting every text cell keeps a bare carriage return inside its cell (pandas leaves it unquoted otherwise).
+    return safe.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)

@@ -14,7 +14,17 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_u
 
 from dashboard import analysis_view, live_view
 from dashboard.aggregates import LiveStats
-from dashboard.analysis import InputError, Limits, Scorer, analyse_text, check_column, decode_upload, read_table, to_safe_csv
+from dashboard.analysis import (
+    InputError,
+    Limits,
+    Scorer,
+    analyse_text,
+    check_column,
+    decode_upload,
+    human_size,
+    read_table,
+    to_safe_csv,
+)
 from dashboard.jobs import DONE, CsvJobs
 
 log = logging.getLogger(__name__)
@@ -133,7 +143,7 @@ def register(app: Dash, ctx: Context) -> None:
 
         filename = str(accepted.get("filename") or "the file")
         if "too_large" in accepted:
-            return refuse(f"{filename} is {accepted['too_large'] / 1024 / 1024:.1f} MB; the limit is {ctx.limits.max_mb:g} MB.")
+            return refuse(f"{filename} is {human_size(accepted['too_large'])}; the limit is {human_size(ctx.limits.max_bytes)}.")
         if ctx.jobs is None:
             return refuse("No model is loaded; start the dashboard with --model-dir.")
         try:

@@ -140,3 +140,20 @@ def curve_figure(
     fig.update_xaxes(title_text=x_title, range=[0, 1.01])
     fig.update_yaxes(title_text=y_title, range=[0, 1.01])
     return fig
+
+
+def history_figure(history: Mapping[str, Sequence[float]], height: int = 300, revision: str = "history") -> go.Figure:
+    """Training curves per epoch: each metric solid, its validation twin dotted in the same colour."""
+    palette = ("#3b6fb6", "#e07b39", "#2e9e44", "#8e5ab5", "#c0392b", "#16a085")
+    fig = go.Figure()
+    names = [n for n in history if not n.startswith("val_")]
+    for colour, name in zip(palette * 4, names):
+        for key, dash in ((name, "solid"), (f"val_{name}", "dot")):
+            values = history.get(key)
+            if values:
+                fig.add_trace(go.Scatter(x=list(range(1, len(values) + 1)), y=list(values), name=key, mode="lines+markers",
+                                         line=dict(color=colour, dash=dash)))
+    fig = _base(fig, height, revision)
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=-0.25))
+    fig.update_xaxes(title_text="epoch", dtick=1)
+    return fig

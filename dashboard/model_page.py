@@ -13,7 +13,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from dash import dcc, html
 
@@ -35,9 +35,11 @@ class ModelReport:
     preset: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    confusion: list[list[int]] | None = None
-    pr_curve: tuple[list[float], list[float]] | None = None  # (recall, precision)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # evaluated set -> metric -> value
+    confusion: tuple[str, list[list[int]], list[str]] | None = None  # (set, matrix rows true, labels)
+    pr_curve: tuple[str, list[float], list[float]] | None = None  # (set, recall, precision)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
     libraries: dict[str, Any] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
 
@@ -57,49 +59,73 @@ def _read_json(path: Path, problems: list[str]) -> dict[str, Any]:
 
 
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as "a.b" keys; scalars and short lists only (curves are drawn, not listed)."""
+    """Nested mappings (and lists of them) as "a.b" / "a.0.b" keys; long lists of numbers are left out."""
     flat: dict[str, Any] = {}
     for key, value in doc.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(flatten(value, name + "."))
-        elif isinstance(value, (str, int, float, bool)) or value is None:
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Mapping) for v in value):
+            for i, item in enumerate(value):
+                flat.update(flatten(item, f"{name}.{i}."))
+        elif isinstance(value, (list, tuple)):
+            if len(value) <= 8 and all(not isinstance(v, (list, dict)) for v in value):
+                flat[name] = ", ".join(str(v) for v in value)
+        else:
             flat[name] = value
-        elif isinstance(value, (list, tuple)) and len(value) <= 8 and all(not isinstance(v, (list, dict)) for v in value):
-            flat[name] = ", ".join(str(v) for v in value)
     return flat
 
 
-def find_confusion(doc: Mapping[str, Any]) -> list[list[int]] | None:
-    """A 2x2 confusion matrix (rows true negative/positive) under any key naming one."""
-    for key, value in _walk(doc):
-        if "confusion" not in key.lower():
-            continue
-        if isinstance(value, list) and len(value) == 2 and all(isinstance(r, list) and len(r) == 2 for r in value):
-            return [[int(v) for v in row] for row in value]
-        if isinstance(value, Mapping) and {"tn", "fp", "fn", "tp"} <= set(value):
-            # label 1 = negative is the positive class of training: tp = negatives found.
-            return [[int(value["tp"]), int(value["fn"])], [int(value["fp"]), int(value["tn"])]]
+def _evaluated_sets(report: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """{set name: classification metrics}: the report's LSTM sets and baseline, else metadata's headline figures."""
+    sets: dict[str, Mapping[str, Any]] = {}
+    for source, prefix in ((report.get("lstm"), ""), (report.get("baseline"), "baseline ")):
+        if isinstance(source, Mapping):
+            sets.update({prefix + name: m for name, m in source.items() if isinstance(m, Mapping)})
+    if not sets:
+        for source, prefix in ((meta.get("metrics"), ""), (meta.get("baseline"), "baseline ")):
+            if isinstance(source, Mapping):
+                sets.update({prefix + name: m for name, m in source.items() if isinstance(m, Mapping)})
+    return sets
+
+
+def _main_set(sets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    return next((name for name in ("test", "validation") if name in sets), next(iter(sets), None))
+
+
+def find_confusion(sets: Mapping[str, Mapping[str, Any]]) -> tuple[str, list[list[int]], list[str]] | None:
+    """The main set's confusion matrix ({"matrix": [[...]], "labels": [...]}, rows true)."""
+    name = _main_set({k: v for k, v in sets.items() if not k.startswith("baseline")})
+    found = sets.get(name, {}).get("confusion_matrix") if name else None
+    if isinstance(found, Mapping) and isinstance(found.get("matrix"), list):
+        matrix = found["matrix"]
+        labels = found.get("labels") or ["negative", "positive"]
+        if len(matrix) == len(labels) and all(isinstance(r, list) and len(r) == len(labels) for r in matrix):
+            return name, [[int(v) for v in row] for row in matrix], [str(label) for label in labels]
     return None
 
 
-def find_pr_curve(doc: Mapping[str, Any]) -> tuple[list[float], list[float]] | None:
-    """(recall, precision) lists under a key naming a precision-recall curve."""
-    for key, value in _walk(doc):
-        lowered = key.lower()
-        if isinstance(value, Mapping) and ("pr" in lowered or "precision_recall" in lowered or "curve" in lowered):
-            precision, recall = value.get("precision"), value.get("recall")
-            if isinstance(precision, list) and isinstance(recall, list) and len(precision) == len(recall) > 1:
-                return [float(r) for r in recall], [float(p) for p in precision]
+def find_pr_curve(sets: Mapping[str, Mapping[str, Any]]) -> tuple[str, list[float], list[float]] | None:
+    """The main set's precision-recall points, when the report keeps them ({"pr_curve": {"precision", "recall"}})."""
+    name = _main_set({k: v for k, v in sets.items() if not k.startswith("baseline")})
+    curve = sets.get(name, {}).get("pr_curve") if name else None
+    if isinstance(curve, Mapping):
+        precision, recall = curve.get("precision"), curve.get("recall")
+        if isinstance(precision, list) and isinstance(recall, list) and len(precision) == len(recall) > 1:
+            return name, [float(r) for r in recall], [float(p) for p in precision]
     return None
 
 
-def _walk(doc: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
-    for key, value in doc.items():
-        name = f"{prefix}{key}"
-        yield name, value
-        if isinstance(value, Mapping):
-            yield from _walk(value, name + ".")
+def _metric_rows(sets: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{set: {metric: number}}, curves and matrices left to the figures."""
+    return {
+        name: {
+            k: v
+            for k, v in flatten({key: value for key, value in metrics.items() if key not in ("confusion_matrix", "pr_curve")}).items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) or v is None
+        }
+        for name, metrics in sets.items()
+    }
 
 
 def load_report(model_dir: str | Path) -> ModelReport:
@@ -110,19 +136,25 @@ def load_report(model_dir: str | Path) -> ModelReport:
     report = _read_json(folder / "report" / "metrics.json", problems)
     if not meta:
         problems.append(f"no readable metadata.json in {folder}")
-    metrics_doc = report or (meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {})
-    scalar_metrics = {k: v for k, v in flatten(metrics_doc).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    sets = _evaluated_sets(report, meta)
+    history = report.get("history") if isinstance(report.get("history"), Mapping) else {}
+
+    def section(name: str) -> dict[str, Any]:
+        return flatten(meta[name]) if isinstance(meta.get(name), Mapping) else {}
+
     return ModelReport(
         folder=str(folder),
         version=_text(meta.get("version")),
         created=_text(meta.get("created")),
         preset=_text(meta.get("preset")),
-        data=flatten(meta["data"]) if isinstance(meta.get("data"), dict) else {},
-        hyperparameters=flatten(meta["hyperparameters"]) if isinstance(meta.get("hyperparameters"), dict) else {},
-        metrics=scalar_metrics,
-        confusion=find_confusion(metrics_doc),
-        pr_curve=find_pr_curve(metrics_doc),
-        libraries=flatten(meta["libraries"]) if isinstance(meta.get("libraries"), dict) else {},
+        data=section("data"),
+        hyperparameters=section("hyperparameters"),
+        metrics=_metric_rows(sets),
+        confusion=find_confusion(sets),
+        pr_curve=find_pr_curve(sets),
+        history={k: [float(x) for x in v] for k, v in history.items() if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)},
+        timings=section("timings"),
+        libraries=section("libraries"),
         problems=tuple(problems),
     )
 
@@ -149,6 +181,21 @@ def _table(rows: Mapping[str, Any]) -> html.Div:
     )
 
 
+def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> html.Div:
+    """Metrics down, evaluated sets across, so the LSTM and the baseline sit side by side."""
+    if not metrics:
+        return html.P(NOT_IN_ARTIFACT, className="muted")
+    names = list(dict.fromkeys(k for values in metrics.values() for k in values))[:_MAX_ROWS]
+    return html.Table(
+        [
+            html.Thead(html.Tr([html.Th("metric"), *[html.Th(s) for s in metrics]])),
+            html.Tbody([html.Tr([html.Th(n), *[html.Td(_format(metrics[s].get(n, "–"))) for s in metrics]]) for n in names]),
+        ],
+        className="kv-table metrics-table",
+        id="model-metrics",
+    )
+
+
 def _card(title: str, *children: Any, wide: bool = False) -> html.Div:
     return html.Div([html.H3(title), *children], className="card wide" if wide else "card")
 
@@ -161,34 +208,30 @@ def render(report: ModelReport) -> html.Div:
         "preset": report.preset or NOT_IN_ARTIFACT,
         "folder": report.folder,
     }
-    confusion = (
-        dcc.Graph(id="model-confusion", figure=figures.confusion_figure(report.confusion, ("negative", "positive")), config={"displayModeBar": False})
-        if report.confusion
+    if report.confusion:
+        set_name, matrix, labels = report.confusion
+        confusion: Any = dcc.Graph(id="model-confusion", figure=figures.confusion_figure(matrix, labels), config={"displayModeBar": False})
+        confusion_title = f"Confusion matrix ({set_name})"
+    else:
+        confusion, confusion_title = html.P(NOT_IN_ARTIFACT, className="muted"), "Confusion matrix"
+    if report.pr_curve:
+        set_name, recall, precision = report.pr_curve
+        curve: Any = dcc.Graph(id="model-pr-curve", figure=figures.curve_figure(recall, precision, "recall (negative)", "precision (negative)"), config={"displaylogo": False})
+        curve_title = f"Precision–recall ({set_name})"
+    else:
+        curve, curve_title = html.P(f"Precision–recall points: {NOT_IN_ARTIFACT} (report/metrics.json has no pr_curve).", className="muted"), "Precision–recall"
+    history: Any = (
+        dcc.Graph(id="model-history", figure=figures.history_figure(report.history), config={"displayModeBar": False})
+        if report.history
         else html.P(NOT_IN_ARTIFACT, className="muted")
     )
-    curve = (
-        dcc.Graph(id="model-pr-curve", figure=figures.curve_figure(*report.pr_curve, "recall", "precision"), config={"displaylogo": False})
-        if report.pr_curve
-        else html.P(NOT_IN_ARTIFACT, className="muted")
-    )
-    problems = [html.Div(p, className="banner warning") for p in report.problems]
     return html.Div(
         [
-            *problems,
-            html.Div(
-                [
-                    _card("Model", _table(summary)),
-                    _card("Evaluation metrics", _table(report.metrics)),
-                    _card("Training data", _table(report.data)),
-                    _card("Hyperparameters", _table(report.hyperparameters)),
-                ],
-                className="grid two",
-            ),
-            html.Div(
-                [_card("Confusion matrix (test split)", confusion), _card("Precision–recall curve (class: negative)", curve)],
-                className="grid two",
-            ),
-            html.Div([_card("Libraries", _table(report.libraries))], className="grid two"),
+            *[html.Div(p, className="banner warning") for p in report.problems],
+            html.Div([_card("Model", _table(summary)), _card("Evaluation", _metrics_table(report.metrics))], className="grid two"),
+            html.Div([_card(confusion_title, confusion), _card(curve_title, curve)], className="grid two"),
+            html.Div([_card("Training history", history), _card("Hyperparameters", _table(report.hyperparameters))], className="grid two"),
+            html.Div([_card("Training data", _table(report.data)), _card("Timings and libraries", _table({**report.timings, **report.libraries}))], className="grid two"),
         ],
         id="model-page",
     )

@@ -1,0 +1,5 @@
+"""``python -m dashboard`` = ``sentiment-dashboard``."""
+
+from dashboard.cli import entry
+
+entry()

@@ -1,0 +1,88 @@
+"""The model tab reads what model-training writes, and says plainly what an artifact lacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from common.config import DEFAULT_MODEL_DIR
+from dashboard import model_page
+
+
+def metrics(accuracy: float) -> dict:
+    """The shape of model.evaluate.classification_metrics."""
+    return {
+        "n": 200,
+        "accuracy": accuracy,
+        "per_class": {"negative": {"precision": 0.9, "recall": 0.85, "f1": 0.87, "support": 100},
+                      "positive": {"precision": 0.86, "recall": 0.9, "f1": 0.88, "support": 100}},
+        "average_precision": 0.93,
+        "roc_auc": 0.95,
+        "confusion_matrix": {"rows": "true", "columns": "predicted", "labels": ["negative", "positive"], "matrix": [[85, 15], [10, 90]]},
+    }
+
+
+@pytest.fixture
+def artifact(tmp_path: Path) -> Path:
+    (tmp_path / "report").mkdir()
+    (tmp_path / "metadata.json").write_text(json.dumps({
+        "version": "20261126-abc", "created": "2026-11-26T00:00:00Z", "preset": "full",
+        "hyperparameters": {"num_words": 15000, "max_len": 166, "learning_rate": 0.01},
+        "data": {"train_files": [{"path": "train.ft.txt.bz2", "reviews": 1000}], "reviews": 1000},
+        "metrics": {"test": {"accuracy": 0.875}},
+        "timings": {"fit_seconds": 12.5}, "libraries": {"keras": "3.0"},
+    }))
+    test = metrics(0.875) | {"pr_curve": {"precision": [1.0, 0.9, 0.5], "recall": [0.0, 0.8, 1.0]}}
+    (tmp_path / "report" / "metrics.json").write_text(json.dumps({
+        "version": "20261126-abc",
+        "lstm": {"validation": metrics(0.88), "test": test},
+        "baseline": {"model": "tfidf", "train_reviews": 800, "test": metrics(0.85)},
+        "history": {"loss": [0.6, 0.4], "val_loss": [0.5, 0.45], "accuracy": [0.7, 0.85]},
+    }))
+    return tmp_path
+
+
+def test_reads_the_report_model_training_writes(artifact):
+    report = model_page.load_report(artifact)
+    assert report.version == "20261126-abc" and report.preset == "full" and not report.problems
+    assert report.hyperparameters["learning_rate"] == 0.01
+    assert report.data["train_files.0.path"] == "train.ft.txt.bz2"
+    assert list(report.metrics) == ["validation", "test", "baseline test"]
+    assert report.metrics["test"]["accuracy"] == 0.875
+    assert report.metrics["baseline test"]["per_class.negative.recall"] == 0.85
+    assert report.confusion == ("test", [[85, 15], [10, 90]], ["negative", "positive"])
+    assert report.pr_curve == ("test", [0.0, 0.8, 1.0], [1.0, 0.9, 0.5])
+    assert report.history["val_loss"] == [0.5, 0.45]
+    page = str(model_page.render(report))
+    assert "model-confusion" in page and "model-pr-curve" in page and "model-history" in page
+    assert model_page.NOT_IN_ARTIFACT not in page
+
+
+def test_missing_parts_are_shown_as_not_in_this_artifact(tmp_path):
+    (tmp_path / "metadata.json").write_text(json.dumps({"version": "old"}))
+    report = model_page.load_report(tmp_path)
+    assert report.version == "old" and report.confusion is None and report.pr_curve is None and report.metrics == {}
+    assert str(model_page.render(report)).count(model_page.NOT_IN_ARTIFACT) >= 5
+
+
+def test_headline_metrics_from_metadata_when_there_is_no_report(tmp_path):
+    (tmp_path / "metadata.json").write_text(json.dumps({"version": "v", "metrics": {"test": {"accuracy": 0.9, "n": 10}}}))
+    assert model_page.load_report(tmp_path).metrics == {"test": {"accuracy": 0.9, "n": 10}}
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]"])
+def test_unreadable_files_are_reported_not_raised(tmp_path, content):
+    (tmp_path / "metadata.json").write_text(content)
+    report = model_page.load_report(tmp_path)
+    assert report.problems and report.version is None
+    assert "banner warning" in str(model_page.render(report))
+
+
+def test_the_default_model_has_a_version_and_metrics():
+    if not (DEFAULT_MODEL_DIR / "metadata.json").is_file():
+        pytest.skip(f"no default model at {DEFAULT_MODEL_DIR} yet")
+    report = model_page.load_report(DEFAULT_MODEL_DIR)
+    assert report.version and not report.problems
+    assert report.metrics and report.confusion is not None

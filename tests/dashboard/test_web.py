@@ -1,0 +1,111 @@
+"""The Flask side without a browser: headers, request limits, errors, /metrics, /healthz, the CLI's start-up checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from common.contract import Result
+from dashboard.aggregates import LiveStats
+from dashboard.analysis import Limits
+from dashboard.app import create_app
+from dashboard.metrics import request_kind
+from dashboard.security import max_request_bytes
+
+
+@pytest.fixture
+def stats() -> LiveStats:
+    return LiveStats()
+
+
+@pytest.fixture
+def client(stats, keyword_scorer):
+    app = create_app(stats, topic="t", start="latest", scorer=keyword_scorer, model_dir=None, limits=Limits(max_bytes=3000))
+    return app.server.test_client()
+
+
+def test_security_headers_on_every_response(client):
+    for path in ("/", "/metrics", "/healthz", "/_dash-layout"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        csp = response.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "'unsafe-eval'" not in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_request_bodies_over_the_limit_are_refused_from_the_header(client):
+    too_big = max_request_bytes(3000) + 1
+    response = client.post("/_dash-update-component", data=b"x" * too_big, content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_errors_never_show_a_traceback(client):
+    response = client.post("/_dash-update-component", data=b'{"output": "nonsense", "inputs": 3}', content_type="application/json")
+    assert response.status_code >= 400
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body and 'File "' not in body
+
+
+def _callback(client, output: str, inputs: list, state: list | None = None) -> dict:
+    component, prop = output.split(".")
+    body = {"output": output, "outputs": {"id": component, "property": prop}, "inputs": inputs, "state": state or [], "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+    response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    assert response.status_code in (200, 204), response.get_data(as_text=True)[:500]
+    return response.get_json() if response.status_code == 200 else {}
+
+
+def test_single_review_callback_round_trip(client):
+    reply = _callback(client, "review-result.children", [{"id": "review-button", "property": "n_clicks", "value": 1}],
+                      [{"id": "review-text", "property": "value", "value": "a bad kettle"}])
+    assert "negative" in json.dumps(reply)
+    reply = _callback(client, "review-result.children", [{"id": "review-button", "property": "n_clicks", "value": 2}],
+                      [{"id": "review-text", "property": "value", "value": "   "}])
+    assert "empty" in json.dumps(reply)
+
+
+def test_metrics_count_requests_and_records(client, stats):
+    stats.add(Result(id="1", label="positive", p_negative=0.1, model_version="v", scored_at=0.0))
+    stats.add_unreadable()
+    stats.set_lag(4)
+    client.get("/")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'sentiment_dashboard_requests_total{kind="page"} 1.0' in text
+    assert 'sentiment_dashboard_records_read_total{outcome="ok"} 1.0' in text
+    assert 'sentiment_dashboard_records_read_total{outcome="unreadable"} 1.0' in text
+    assert "sentiment_dashboard_reader_lag 4.0" in text
+
+
+def test_request_kinds_are_a_fixed_set():
+    assert request_kind("/_dash-update-component") == "callback"
+    assert request_kind("/") == "page"
+    assert request_kind("/anything/a-stranger/invents") == "other"
+
+
+def test_healthz(client):
+    assert client.get("/healthz").get_data(as_text=True) == "ok\n"
+
+
+def _dashboard(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dashboard", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--start", "yesterday"], "--start='yesterday'"),
+        (["--max-upload-mb", "0"], "--max-upload-mb"),
+        (["--max-rows", "-3"], "--max-rows"),
+        (["--dashboard-port", "99999"], "--dashboard-port"),
+        (["--model-dir", "/nonexistent/model"], "cannot load the model from /nonexistent/model"),
+    ],
+)
+def test_bad_configuration_fails_at_start_up_with_one_line(args, message):
+    proc = _dashboard(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
