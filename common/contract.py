@@ -166,6 +166,8 @@ def _review_from_object(doc: dict, key: bytes | None, source: Source, max_text_b
     title = doc.get("title")
     if title is not None and not isinstance(title, str):
         return Rejection(BAD_FIELD, f"'title' is a {type(title).__name__}, expected a string")
+    if title is not None and not _encodable(title):
+        return Rejection(BAD_FIELD, "'title' holds unpaired surrogate escapes")
     event_time = _event_time(doc.get("ts"))
     if isinstance(event_time, Rejection):
         return event_time
@@ -174,6 +176,8 @@ def _review_from_object(doc: dict, key: bytes | None, source: Source, max_text_b
         return Rejection(BAD_FIELD, f"'id' is a {type(review_id).__name__}, expected a string or integer")
     if review_id is not None and len(str(review_id)) > _MAX_ID_CHARS:
         return Rejection(BAD_FIELD, f"'id' is longer than {_MAX_ID_CHARS} characters")
+    if isinstance(review_id, str) and not _encodable(review_id):
+        return Rejection(BAD_FIELD, "'id' holds unpaired surrogate escapes")
     return Review(
         id=str(review_id) if review_id is not None else (_key_id(key) or source.ref()),
         text=text,
@@ -197,13 +201,25 @@ def _check_text(text: str, max_text_bytes: int) -> Rejection | None:
     return None
 
 
+def _encodable(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 again (JSON "\\ud800" escapes leave lone surrogates that do not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _event_time(ts: Any) -> float | None | Rejection:
     """Accept seconds (or milliseconds) since the epoch; None when absent."""
     if ts is None:
         return None
     if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts != ts or ts in (float("inf"), float("-inf")):
         return Rejection(BAD_FIELD, f"'ts' must be seconds since the epoch, got {str(ts)[:50]!r}")
-    return ts / 1000.0 if ts > 1e11 else float(ts)
+    try:
+        return ts / 1000.0 if ts > 1e11 else float(ts)
+    except OverflowError:  # an integer beyond any float, e.g. 10**400
+        return Rejection(BAD_FIELD, f"'ts' is out of range: an integer of {len(str(abs(ts)))} digits")
 
 
 def _key_id(key: bytes | None) -> str | None:

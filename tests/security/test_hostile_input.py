@@ -1,0 +1,151 @@
+"""Whatever a stranger puts in a message, the decoder answers with a Review or a Rejection, in bounded memory.
+
+Property tests generate any bytes, near-valid JSON (wrong types, lone
+surrogates, huge numbers, nesting) and headers; named cases cover the known
+attacks one by one. The invariants are shared with the atheris fuzz target.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tracemalloc
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from common import contract
+from tests.security.fuzz_decode import SOURCE, check_decoded, seeds, split_input
+
+PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MB = 1 << 20
+
+lone_surrogate = st.integers(0xD800, 0xDFFF).map(chr)
+any_text = st.text(alphabet=st.one_of(st.characters(), lone_surrogate), max_size=40)
+huge_int = st.sampled_from([10**400, -(10**400), 10**4299, 2**63, -(2**63) - 1])  # 4300+ digits: a named case
+scalar = st.one_of(st.none(), st.booleans(), st.integers(), huge_int, st.floats(), any_text)
+json_value = st.recursive(scalar, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+                          max_leaves=12)
+labels = st.sampled_from(["negative", "positive", " NEGATIVE ", "1", "0", 1, 0, 1.0, "__label__1", "__label__2", True])
+good_text = st.text(min_size=1).filter(str.strip)
+review_docs = st.fixed_dictionaries({}, optional={
+    "text": st.one_of(good_text, good_text, any_text, json_value),
+    "id": st.one_of(any_text, st.integers(), huge_int, json_value),
+    "title": st.one_of(any_text, json_value),
+    "label": st.one_of(labels, json_value),
+    "ts": st.one_of(st.floats(), st.integers(), huge_int, json_value),
+})
+headers = st.lists(st.tuples(any_text.map(lambda t: t.encode("utf-8", "replace").decode()),
+                             st.none() | st.binary(max_size=64)), max_size=4)
+keys = st.none() | st.binary(max_size=40) | any_text.map(lambda t: t.encode("utf-8", "surrogatepass"))
+
+
+@PROPERTY
+@given(key=keys, value=st.none() | st.binary(max_size=2000), hdrs=headers)
+def test_any_bytes_decode_to_a_review_or_a_rejection(key, value, hdrs):
+    check_decoded(key, value, hdrs)
+
+
+@PROPERTY
+@given(doc=review_docs | json_value, ascii_only=st.booleans(), key=keys, hdrs=headers)
+def test_any_json_document_decodes_to_a_review_or_a_rejection(doc, ascii_only, key, hdrs):
+    value = json.dumps(doc, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")  # lone surrogates: invalid UTF-8
+    check_decoded(key, value, hdrs)
+
+
+@PROPERTY
+@given(text=good_text, field=st.sampled_from(["id", "title", "label", "ts"]),
+       hostile=st.one_of(any_text, huge_int, st.floats(), json_value), ascii_only=st.booleans())
+def test_a_valid_review_with_one_hostile_field_is_scored_or_dead_lettered(text, field, hostile, ascii_only):
+    value = json.dumps({"text": text, field: hostile}, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    check_decoded(None, value, [])
+
+
+@PROPERTY
+@given(text=any_text, limit=st.integers(1, 48), as_json=st.booleans())
+def test_the_text_limit_holds_for_any_characters(text, limit, as_json):
+    value = json.dumps({"text": text}).encode() if as_json else text.encode("utf-8", "surrogatepass")
+    decoded = check_decoded(None, value, [], max_text_bytes=limit)
+    if isinstance(decoded, contract.Review):
+        assert len(decoded.text.encode("utf-8")) <= limit
+
+
+@PROPERTY
+@given(data=st.binary(max_size=600) | st.sampled_from(seeds()).flatmap(
+    lambda seed: st.binary(max_size=40).map(lambda noise: seed[: len(noise) * 3] + noise)))
+def test_the_fuzz_target_layout_holds_under_hypothesis(data):
+    check_decoded(*split_input(data), max_text_bytes=1000)
+
+
+def _nested(depth: int, open_: bytes = b"[", close: bytes = b"]") -> bytes:
+    return open_ * depth + close * depth
+
+
+# (value, key, headers, expected reason or "review"/"either")
+HOSTILE: dict[str, tuple[bytes | None, bytes | None, list, str]] = {
+    "8 MB of plain text": (b"a" * (8 * MB), None, [], contract.TEXT_TOO_LONG),
+    "8 MB text inside JSON": (b'{"text":"' + b"a" * (8 * MB) + b'"}', None, [], contract.TEXT_TOO_LONG),
+    "text one byte over the limit in 2-byte characters": (
+        json.dumps({"text": "é" * 50_001}, ensure_ascii=False).encode(), None, [], contract.TEXT_TOO_LONG),
+    "600 kB just under the pre-parse cut, all title": (
+        json.dumps({"text": "ok", "title": "t" * 600_000}).encode(), None, [], "review"),
+    "300,000 nested arrays": (_nested(300_000), None, [], contract.NOT_JSON),
+    "1,000,000 nested arrays (over the pre-parse cut)": (_nested(1_000_000), None, [], contract.TEXT_TOO_LONG),
+    "50,000 nested objects in the label": (
+        b'{"text":"ok","label":' + b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"}", None, [], contract.NOT_JSON),
+    "nesting just under the recursion limit in the label": (
+        b'{"text":"ok","label":' + _nested(sys.getrecursionlimit() - 50) + b"}", None, [], contract.BAD_LABEL),
+    "UTF-8-encoded surrogate bytes": (b'{"text":"\xed\xa0\x80"}', None, [], contract.NOT_UTF8),
+    "invalid UTF-8 continuation bytes": (b"\xc3\x28 caf\xe9", None, [], contract.NOT_UTF8),
+    "lone surrogate escape in the text": (b'{"text":"ok \\ud800"}', None, [], contract.NOT_UTF8),
+    "lone surrogate escape in the id": (b'{"text":"ok","id":"\\udfff"}', None, [], contract.BAD_FIELD),
+    "lone surrogate escape in the title": (b'{"text":"ok","title":"\\ud83d"}', None, [], contract.BAD_FIELD),
+    "integer ts too large for a float": (b'{"text":"ok","ts":1' + b"0" * 400 + b"}", None, [], contract.BAD_FIELD),
+    "negative integer ts too large for a float": (b'{"text":"ok","ts":-1' + b"0" * 400 + b"}", None, [],
+                                                  contract.BAD_FIELD),
+    "integer over Python's digit limit": (b'{"text":"ok","ts":' + b"9" * 5000 + b"}", None, [], contract.NOT_JSON),
+    "NaN ts": (b'{"text":"ok","ts":NaN}', None, [], contract.BAD_FIELD),
+    "Infinity ts": (b'{"text":"ok","ts":-Infinity}', None, [], contract.BAD_FIELD),
+    "1e400 ts": (b'{"text":"ok","ts":1e400}', None, [], contract.BAD_FIELD),
+    "only NUL bytes": (b"\x00" * 1000, None, [], "either"),
+    "NUL bytes inside the JSON text": (b'{"text":"good\\u0000 product\\u0000"}', None, [], "review"),
+    "byte-order mark before JSON": (b'\xef\xbb\xbf{"text":"fine"}', None, [], "either"),
+    "tombstone (no value)": (None, b"k", [], contract.NO_TEXT),
+    "empty value": (b"", None, [], contract.EMPTY_TEXT),
+    "1 MB key": (b"nice", b"k" * MB, [], "review"),
+    "invalid UTF-8 key": (b"nice", b"\xff\xfe", [], "review"),
+    "1 MB header on a bad message": (b"[1]", None, [("huge", b"h" * MB)], contract.NOT_OBJECT),
+    "10,000 headers on a bad message": (b"[1]", None, [(f"h{i}", b"v") for i in range(10_000)], contract.NOT_OBJECT),
+    "JSON array instead of an object": (b'[{"text":"ok"}]', None, [], contract.NOT_OBJECT),
+    "text of the wrong type": (b'{"text":{"$gt":""}}', None, [], contract.NO_TEXT),
+    "label of the wrong type": (b'{"text":"ok","label":{"a":1}}', None, [], contract.BAD_LABEL),
+    "boolean id": (b'{"text":"ok","id":true}', None, [], contract.BAD_FIELD),
+    "1,000-character id": (json.dumps({"text": "ok", "id": "i" * 1000}).encode(), None, [], contract.BAD_FIELD),
+}
+
+
+@pytest.mark.parametrize("attack", HOSTILE)
+def test_hostile_message_is_scored_or_dead_lettered_in_bounded_memory(attack):
+    value, key, hdrs, expected = HOSTILE[attack]
+    tracemalloc.start()
+    try:
+        decoded = check_decoded(key, value, hdrs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    if expected == "review":
+        assert isinstance(decoded, contract.Review), decoded
+    elif expected != "either":
+        assert isinstance(decoded, contract.Rejection) and decoded.code == expected, decoded
+    # Memory: a message too large to be valid is refused before any copy; others cost a few times their size.
+    size = len(value or b"") + len(key or b"") + sum(len(v or b"") for _, v in hdrs)
+    budget = 64 * 1024 if len(value or b"") > 1 * MB else 12 * size + 2 * MB
+    assert peak <= budget, f"{attack}: peak {peak / MB:.1f} MB for a {size / MB:.1f} MB message"
+
+
+def test_a_dead_letter_keeps_the_original_headers_and_says_why():
+    rejection = contract.decode_review(None, b"[1]", SOURCE)
+    out = contract.dead_letter_headers(rejection, SOURCE, [("trace", b"\xff\x00"), ("empty", None)])
+    assert out[:2] == [("trace", b"\xff\x00"), ("empty", b"")]
+    assert contract.header_value(out, contract.H_SOURCE_OFFSET) == str(SOURCE.offset)
