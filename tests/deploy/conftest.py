@@ -1,0 +1,51 @@
+"""Helpers of the deployment tests: free ports, the project's files, a running sentiment-consumer."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """(status, body); (0, b"") when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+@pytest.fixture(scope="session")
+def default_model() -> Path:
+    from common.config import DEFAULT_MODEL_DIR
+
+    if not (DEFAULT_MODEL_DIR / "metadata.json").exists():
+        pytest.skip(f"no default model at {DEFAULT_MODEL_DIR} yet (sentiment-train builds it)")
+    return DEFAULT_MODEL_DIR
+
+
+def tool(name: str) -> str:
+    """Path of a Debian tool the test drives; skip when the machine lacks it (make system-deps installs it)."""
+    for folder in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin"]:
+        candidate = Path(folder) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    pytest.skip(f"{name} is not installed (make system-deps)")
