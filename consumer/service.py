@@ -164,8 +164,14 @@ class ScoringService:
         assert self._consumer is not None and self._delivery is not None
         if self._fatal:
             raise DeliveryFailed(self._fatal)
-        timeout = self._batcher.wait_budget(idle=_IDLE_POLL_SECONDS)
-        messages = self._consumer.consume(num_messages=self._batcher.room, timeout=timeout)
+        messages: list[Message]
+        if len(self._batcher) == 0:
+            # poll() returns the moment one message arrives, which starts the batch's max-wait clock;
+            # consume() would hold it until the whole batch is there or the timeout passed.
+            first = self._consumer.poll(_IDLE_POLL_SECONDS)
+            messages = [first] if first is not None else []
+        else:
+            messages = self._consumer.consume(num_messages=self._batcher.room, timeout=self._batcher.wait_budget(idle=0))
         good = [m for m in messages if not self._is_error(m)]
         if good:
             self.metrics.consumed.inc(len(good))
