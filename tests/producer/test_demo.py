@@ -1,0 +1,101 @@
+"""``make demo`` for a bounded run on spare ports: everything comes up, reviews flow, nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import psutil
+import pytest
+
+from localkafka import LocalKafka
+from producer.demo import EXAMPLE_REVIEWS, _choose_data
+from tests.deploy.conftest import free_port, http_get
+
+
+def _metric(body: bytes, name: str) -> float:
+    """Sum of a metric's samples in a /metrics body (0 when absent)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+               if line.startswith(name) and not line.startswith("#"))
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE  # is_running checks the pid's identity
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_demo_runs_the_pipeline_and_leaves_no_process_behind(tmp_path, kafka_bootstrap):
+    metrics_port, dashboard_port = free_port(), free_port()
+    run = uuid.uuid4().hex[:8]
+    argv = [
+        sys.executable, "-m", "producer.demo", "--duration", "30", "--rate", "25", "--log-dir", str(tmp_path / "logs"),
+        "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(metrics_port),
+        "--dashboard-port", str(dashboard_port), "--input-topic", f"demo-in-{run}", "--output-topic", f"demo-out-{run}",
+        "--dlq-topic", f"demo-dlq-{run}", "--group-id", f"demo-{run}", "--dashboard-group-id", f"demo-dash-{run}",
+    ]
+    demo = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen: dict[int, tuple[str, psutil.Process]] = {}  # every descendant ever seen, with its command
+    consumed = dashboard_read = 0.0
+    try:
+        deadline = time.monotonic() + 240
+        while demo.poll() is None and time.monotonic() < deadline:
+            try:
+                for child in psutil.Process(demo.pid).children(recursive=True):
+                    seen.setdefault(child.pid, (" ".join(child.cmdline()[:3]), child))
+            except psutil.NoSuchProcess:
+                break
+            status, body = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
+            if status == 200:
+                consumed = max(consumed, _metric(body, "sentiment_messages_consumed_total"))
+            status, body = http_get(f"http://127.0.0.1:{dashboard_port}/metrics")
+            if status == 200:
+                dashboard_read = max(dashboard_read, _metric(body, "sentiment_dashboard_records_read_total"))
+            time.sleep(1)
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGTERM)
+        output = demo.communicate(timeout=90)[0]
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+    assert demo.returncode == 0, output
+    assert f"http://127.0.0.1:{dashboard_port}/" in output and f"http://127.0.0.1:{metrics_port}/metrics" in output
+    commands = " | ".join(command for command, _ in seen.values())
+    assert all(part in commands for part in ("sentiment-consumer", "sentiment-dashboard", "sentiment-producer")), commands
+    assert consumed > 0, "the consumer scored nothing during the demo"
+    assert dashboard_read > 0, "the dashboard read no results during the demo"
+    survivors = [command for command, p in seen.values() if _alive(p)]
+    assert not survivors, f"processes left behind: {survivors}"
+    assert http_get(f"http://127.0.0.1:{dashboard_port}/")[0] == 0 and http_get(f"http://127.0.0.1:{metrics_port}/metrics")[0] == 0
+    assert LocalKafka(port=int(kafka_bootstrap.rsplit(":", 1)[1])).is_ready(), "the demo stopped a broker it did not start"
+
+
+@pytest.mark.integration
+def test_a_part_that_exits_early_is_reported_with_its_log(tmp_path, kafka_bootstrap):
+    run = uuid.uuid4().hex[:8]
+    result = subprocess.run([
+        sys.executable, "-m", "producer.demo", "--duration", "5", "--log-dir", str(tmp_path / "logs"),
+        "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(free_port()), "--dashboard-port", str(free_port()),
+        "--input-topic", f"demo-in-{run}", "--output-topic", f"demo-out-{run}", "--dlq-topic", f"demo-dlq-{run}",
+        "--model-dir", str(tmp_path / "no-model"),
+    ], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 1
+    assert "exited on its own with code" in result.stderr and "logs/" in result.stderr
+    assert "no-model" in result.stderr, "the end of the failed part's log is shown"
+
+
+def test_replayed_data_falls_back_to_the_built_in_reviews(tmp_path, monkeypatch):
+    monkeypatch.setattr("producer.demo.SHARED_SAMPLE", tmp_path / "absent.ft.txt.bz2")
+    path, fmt = _choose_data(None, tmp_path)
+    assert fmt == "jsonl" and len(path.read_text().splitlines()) == len(EXAMPLE_REVIEWS)
+    given = tmp_path / "mine.csv"
+    given.write_text("text\nfine\n")
+    assert _choose_data(given, tmp_path) == (given, "auto")
