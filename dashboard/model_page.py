@@ -9,6 +9,7 @@ this artifact" rather than guessed.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from dashboard import figures
 log = logging.getLogger(__name__)
 
 NOT_IN_ARTIFACT = "not in this artifact"
+PR_PLOT = "precision_recall.png"  # model.report.PR_PLOT (that module imports numpy and plots; not needed here)
 _MAX_ROWS = 60
+_MAX_PNG_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class ModelReport:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # evaluated set -> metric -> value
     confusion: tuple[str, list[list[int]], list[str]] | None = None  # (set, matrix rows true, labels)
     pr_curve: tuple[str, list[float], list[float]] | None = None  # (set, recall, precision)
+    pr_plot: str | None = None  # the report's PNG as a data URI, shown when the points are not kept
     history: dict[str, list[float]] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
     libraries: dict[str, Any] = field(default_factory=dict)
@@ -152,11 +156,22 @@ def load_report(model_dir: str | Path) -> ModelReport:
         metrics=_metric_rows(sets),
         confusion=find_confusion(sets),
         pr_curve=find_pr_curve(sets),
+        pr_plot=_png_data_uri(folder / "report" / PR_PLOT),
         history={k: [float(x) for x in v] for k, v in history.items() if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)},
         timings=section("timings"),
         libraries=section("libraries"),
         problems=tuple(problems),
     )
+
+
+def _png_data_uri(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(b"\x89PNG") or len(data) > _MAX_PNG_BYTES:
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 def _text(value: Any) -> str | None:
@@ -218,8 +233,14 @@ def render(report: ModelReport) -> html.Div:
         set_name, recall, precision = report.pr_curve
         curve: Any = dcc.Graph(id="model-pr-curve", figure=figures.curve_figure(recall, precision, "recall (negative)", "precision (negative)"), config={"displaylogo": False})
         curve_title = f"Precision–recall ({set_name})"
+    elif report.pr_plot:
+        curve = html.Div(
+            [html.Img(src=report.pr_plot, className="report-plot", alt="precision-recall curve from the training report"),
+             html.P("The report's static plot: the curve's points are not in this artifact's metrics.json.", className="muted")]
+        )
+        curve_title = "Precision–recall (test)"
     else:
-        curve, curve_title = html.P(f"Precision–recall points: {NOT_IN_ARTIFACT} (report/metrics.json has no pr_curve).", className="muted"), "Precision–recall"
+        curve, curve_title = html.P(NOT_IN_ARTIFACT, className="muted"), "Precision–recall"
     history: Any = (
         dcc.Graph(id="model-history", figure=figures.history_figure(report.history), config={"displayModeBar": False})
         if report.history

@@ -100,3 +100,16 @@ def chrome(downloads: Path):
     driver.implicitly_wait(0)
     yield driver
     driver.quit()
+
+
+@pytest.fixture
+def browse(chrome, serve) -> Iterator[Callable]:
+    """browse(app) -> URL: serve ``app`` and open it; the page is left before the server closes."""
+
+    def open_app(app) -> str:
+        url = serve(app)
+        chrome.get(url)
+        return url
+
+    yield open_app
+    chrome.get("about:blank")

@@ -7,7 +7,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from dashboard.aggregates import LiveStats
-from dashboard.analysis import Limits
+from dashboard.analysis import Limits, human_size
 from dashboard.app import create_app
 from dashboard.stream import StartPosition, StreamReader
 
@@ -25,20 +25,19 @@ def _severe_console_errors(driver) -> list[str]:
 
 
 @pytest.fixture
-def live_app(kafka_bootstrap, make_topic, serve):
-    """An app reading a fresh topic from the beginning; yields (url, topic)."""
+def live_app(kafka_bootstrap, make_topic, browse):
+    """An app reading a fresh topic from the beginning, open in the browser; yields (url, topic)."""
     topic = make_topic("dash-live", partitions=3)
     stats = LiveStats()
     reader = StreamReader({"bootstrap.servers": kafka_bootstrap, "group.id": f"dash-{topic}"}, topic, stats,
                           StartPosition("beginning"), check_interval_s=0.5).start()
     app = create_app(stats, topic=topic, start="beginning", scorer=None, model_dir=None)
-    yield serve(app), topic
+    yield browse(app), topic
     reader.stop()
 
 
 def test_live_view_shows_exactly_what_was_produced(chrome, live_app, kafka_bootstrap):
-    url, topic = live_app
-    chrome.get(url)
+    _, topic = live_app
     wait_for(lambda: "Waiting for data" in _text(chrome, "live-banner"), what="the waiting-for-data banner")
     assert _text(chrome, "status-pill") == "waiting for data"
     screenshot(chrome, "live-waiting")
@@ -66,4 +65,88 @@ def test_live_view_shows_exactly_what_was_produced(chrome, live_app, kafka_boots
     wait_for(lambda: _text(chrome, "kpi-negative") == str(15 + more), what="the counts to update without a reload")
     assert _text(chrome, "kpi-reviews") == "47"
     screenshot(chrome, "live")
+    assert _severe_console_errors(chrome) == []
+
+
+@pytest.fixture
+def model_app(default_predictor, browse):
+    """An app with the default model and no live data (the live view is not under test here), open in the browser."""
+    from common.config import DEFAULT_MODEL_DIR
+
+    app = create_app(LiveStats(), topic="unused", start="latest", scorer=default_predictor, model_dir=DEFAULT_MODEL_DIR,
+                     limits=Limits(max_bytes=200_000, max_rows=500))
+    return browse(app)
+
+
+def _open_tab(driver, label: str) -> None:
+    wait_for(lambda: driver.find_elements(By.XPATH, f"//div[contains(@class,'tab') and normalize-space()='{label}']"), what=f"the {label} tab")
+    driver.find_element(By.XPATH, f"//div[contains(@class,'tab') and normalize-space()='{label}']").click()
+
+
+def test_analyse_one_review(chrome, model_app, default_predictor):
+    _open_tab(chrome, "Analyse")
+    wait_for(lambda: chrome.find_element(By.ID, "review-text"), what="the text box")
+    chrome.find_element(By.ID, "review-button").click()
+    wait_for(lambda: "empty" in _text(chrome, "review-error"), what="the empty-input message")
+
+    text = "Stopped working after a week. The worst purchase I have made, do not buy it."
+    chrome.find_element(By.ID, "review-text").send_keys(text)
+    chrome.find_element(By.ID, "review-button").click()
+    [(label, p_negative)] = default_predictor.predict([text])
+    # The page capitalises the label with CSS; its text is the Predictor's own label.
+    wait_for(lambda: chrome.find_element(By.ID, "review-label").get_attribute("textContent") == label, what=f"the label {label!r}")
+    assert _text(chrome, "review-p-negative") == f"{p_negative:.3f}"
+    screenshot(chrome, "analyse-one")
+
+
+def test_upload_a_csv_and_download_the_labelled_result(chrome, model_app, default_predictor, downloads, tmp_path):
+    texts = ["Great value, works perfectly and arrived early.", "", "=HYPERLINK(\"http://evil\")", "Broke on day two. Refund please.", "12345"]
+    texts += [f"Review {i}: the sound is clear and the battery lasts for days." for i in range(40)]
+    source = tmp_path / "reviews.csv"
+    pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(source, index=False)
+
+    _open_tab(chrome, "Analyse")
+    upload = wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input")
+    upload.send_keys(str(source))
+    wait_for(lambda: "45 rows" in _text(chrome, "csv-status"), timeout=60, what="the CSV result")
+    status = _text(chrome, "csv-status")
+    assert "2 not scored" in status
+    expected = default_predictor.predict([t for t in texts if t.strip() and t != "12345"])
+    negatives = sum(label == "negative" for label, _ in expected)
+    assert f"{len(expected) - negatives:,} positive, {negatives:,} negative" in status
+    assert len(chrome.find_elements(By.CSS_SELECTOR, "#csv-preview tbody tr")) > 1
+    screenshot(chrome, "analyse-csv")
+
+    for old in downloads.glob("*"):
+        old.unlink()
+    chrome.find_element(By.ID, "csv-download-button").click()
+    path = wait_for(lambda: next(iter(downloads.glob("reviews.sentiment.csv")), None), what="the download")
+    wait_for(lambda: not list(downloads.glob("*.crdownload")), what="the download to finish")
+    result = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert len(result) == len(texts)
+    assert result["id"].tolist() == [str(i) for i in range(len(texts))]
+    assert result.loc[2, "text"] == "'" + texts[2]
+    assert result.loc[1, "status"].startswith("not scored") and result.loc[1, "predicted_label"] == ""
+    assert result.loc[4, "status"].startswith("not scored")
+    scored = result[result["status"] == "ok"]
+    assert scored["predicted_label"].tolist() == [label for label, _ in expected]
+
+
+def test_upload_over_the_limit_gets_a_clear_message(chrome, browse, tmp_path):
+    app = create_app(LiveStats(), topic="unused", start="latest", scorer=None, model_dir=None, limits=Limits(max_bytes=2048))
+    big = tmp_path / "big.csv"
+    big.write_text("text\n" + "a fine review\n" * 400)
+    browse(app)
+    _open_tab(chrome, "Analyse")
+    wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input").send_keys(str(big))
+    wait_for(lambda: "the limit is 2.0 KB" in _text(chrome, "csv-error"), what="the size message")
+    assert f"big.csv is {human_size(big.stat().st_size)}" in _text(chrome, "csv-error")
+
+
+def test_model_page(chrome, model_app, default_predictor):
+    _open_tab(chrome, "Model")
+    wait_for(lambda: default_predictor.version in _text(chrome, "model-page"), what="the model version")
+    assert chrome.find_elements(By.CSS_SELECTOR, "#model-confusion .main-svg")
+    assert "accuracy" in _text(chrome, "model-metrics")
+    screenshot(chrome, "model")
     assert _severe_console_errors(chrome) == []
