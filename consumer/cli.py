@@ -5,7 +5,8 @@ and scores, broker answers, topics exist, a full batch fits in
 max.poll.interval.ms) and fails with one line and exit 2 otherwise. SIGTERM or
 SIGINT finish the batch in hand, commit and exit 0; a second signal, or a
 shutdown that outlasts its grace period, exits 1 at once (nothing is lost:
-uncommitted reviews are read again on restart).
+uncommitted reviews are read again on restart). SIGHUP, or a new version in
+the model folder, reloads the model between batches (consumer.model_reload).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 
 from common import cli, logs
 from common.config import ConfigError, Settings, add_options, resolve
 from consumer.metrics import ConsumerMetrics, HealthServer
+from consumer.model_reload import ModelWatcher
 from consumer.service import ServiceConfig, ScoringService, check_poll_interval, check_topics, measure_batch_seconds
 
 log = logging.getLogger("consumer")
@@ -48,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_options(parser, OPTION_NAMES)
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its own choice)")
+    parser.add_argument("--model-poll-seconds", type=float, default=10.0,
+                        help="how often to check --model-dir for a new model version (0: only on SIGHUP; default 10)")
     parser.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds a graceful shutdown may take (default 30)")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     return parser
@@ -70,14 +75,15 @@ def service_config(settings: Settings, shutdown_timeout: float = 30.0) -> Servic
     )
 
 
-def load_predictor(settings: Settings, threads: int | None):
+def load_predictor(settings: Settings, threads: int | None, model_dir: Path | None = None):
     """The serving model (onnxruntime: this process never imports TensorFlow); ConfigError when it does not load."""
     from model.predictor import ModelLoadError, Predictor
 
+    folder = model_dir or settings.model_dir
     try:
-        return Predictor.load(settings.model_dir, backend="onnxruntime", threads=threads)
+        return Predictor.load(folder, backend="onnxruntime", threads=threads)
     except (ModelLoadError, OSError) as exc:
-        raise ConfigError(f"model at {settings.model_dir} does not load: {exc}") from None
+        raise ConfigError(f"model at {folder} does not load: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,21 +106,25 @@ def main(argv: list[str] | None = None) -> int:
             server = HealthServer(metrics, settings.metrics_port).start()
         except OSError as exc:
             raise ConfigError(f"--metrics-port {settings.metrics_port}: {exc.strerror}") from None
-    service = ScoringService(config, lambda: predictor, metrics)
-    _install_signal_handlers(service, grace=config.shutdown_timeout + 15.0)
+    watcher = ModelWatcher(
+        settings.model_dir, predictor, lambda folder: load_predictor(settings, args.threads, folder), args.model_poll_seconds
+    ).start()
+    service = ScoringService(config, watcher.current, metrics)
+    _install_signal_handlers(service, watcher, grace=config.shutdown_timeout + 15.0)
     try:
         service.run()
     except Exception:
         log.exception("consumer stopped on a fatal error; uncommitted reviews will be read again on restart")
         return 1
     finally:
+        watcher.stop()
         if server is not None:
             server.stop()
     return 0
 
 
-def _install_signal_handlers(service: ScoringService, grace: float) -> None:
-    """First SIGTERM/SIGINT: graceful stop with a watchdog; second: exit at once."""
+def _install_signal_handlers(service: ScoringService, watcher: ModelWatcher, grace: float) -> None:
+    """First SIGTERM/SIGINT: graceful stop with a watchdog; second: exit at once. SIGHUP: check for a new model."""
     stopping = threading.Event()
 
     def handle(signum: int, _frame: FrameType | None) -> None:
@@ -131,6 +141,7 @@ def _install_signal_handlers(service: ScoringService, grace: float) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: watcher.request())
 
 
 def _give_up(grace: float) -> None:

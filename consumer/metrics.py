@@ -60,13 +60,19 @@ class ConsumerMetrics:
             return dict(self._ready)
 
     def update_lag(self, stats: dict[str, Any]) -> None:
-        """Set the lag gauge from one librdkafka statistics document (topics -> partitions -> consumer_lag)."""
+        """Set the lag gauge from one librdkafka statistics document (topics -> partitions).
+
+        librdkafka's own ``consumer_lag`` counts from the consumer's committed offset, which exactly-once
+        mode never updates (offsets commit inside transactions), so the lag is taken from the position
+        handed to the application (``app_offset``), else the committed offset, to the last stable offset.
+        """
         for topic, tdoc in stats.get("topics", {}).items():
             for pid, pdoc in tdoc.get("partitions", {}).items():
-                lag = pdoc.get("consumer_lag", -1)
-                if pid == "-1" or lag is None or lag < 0:
+                end = pdoc.get("ls_offset", -1) if pdoc.get("ls_offset", -1) >= 0 else pdoc.get("hi_offset", -1)
+                position = pdoc.get("app_offset", -1) if pdoc.get("app_offset", -1) >= 0 else pdoc.get("committed_offset", -1)
+                if pid == "-1" or end < 0 or position < 0 or pdoc.get("fetch_state") in ("none", "stopped"):
                     continue
-                self.consumer_lag.labels(topic=topic, partition=pid).set(lag)
+                self.consumer_lag.labels(topic=topic, partition=pid).set(max(0, end - position))
 
     def forget_partition(self, topic: str, partition: int) -> None:
         """Remove the lag series of a partition this instance no longer reads (another instance reports it)."""

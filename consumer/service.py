@@ -118,6 +118,7 @@ class ScoringService:
         self._consumer: Consumer | None = None
         self._delivery: Delivery | None = None
         self._assigned: set[tuple[str, int]] = set()
+        self._serving_version: str | None = None
         self.batches = 0
 
     def stop(self) -> None:
@@ -147,7 +148,7 @@ class ScoringService:
         )
         self._delivery = delivery
         self.metrics.set_ready(MODEL_LOADED, True)
-        self.metrics.model_info.info({"version": self._scorer().version})
+        self._note_model(self._scorer())
         consumer.subscribe([cfg.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         log.info("consuming", extra={"topic": cfg.input_topic, "group": cfg.group_id, "delivery": cfg.delivery})
         try:
@@ -185,12 +186,19 @@ class ScoringService:
         if not messages:
             return
         assert self._delivery is not None
-        batch = score_batch(messages, self._scorer(), self.config.output_topic, self.config.dlq_topic, self.config.max_text_bytes)
+        scorer = self._scorer()  # once per batch: a reloaded model takes over between batches, never within one
+        self._note_model(scorer)
+        batch = score_batch(messages, scorer, self.config.output_topic, self.config.dlq_topic, self.config.max_text_bytes)
         self.metrics.batch_size.observe(len(messages))
         if batch.scored:
             self.metrics.inference_seconds.observe(batch.inference_seconds)
         self._delivery.publish(batch.records)
         self.batches += 1
+
+    def _note_model(self, scorer: Scorer) -> None:
+        if scorer.version != self._serving_version:
+            self._serving_version = scorer.version
+            self.metrics.model_info.info({"version": scorer.version})
 
     # -- callbacks (all run inside consume()/poll() on this thread) -----------------------------
 

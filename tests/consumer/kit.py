@@ -41,6 +41,21 @@ class Topics:
         ]
 
 
+def review_items(reviews: Sequence, count: int, prefix: str = "r", words: int | None = None) -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs of real reviews (model.data.Record) with ids and true labels, as the producer sends them;
+    ``words`` keeps only the first few words (fast to score, for tests about delivery rather than the model)."""
+    from common.contract import encode_review
+
+    items = []
+    for i in range(count):
+        record = reviews[i % len(reviews)]
+        text = " ".join(record.text.split()[:words]) if words else record.text
+        review_id = f"{prefix}{i}"
+        label = "negative" if record.label == 1 else "positive"
+        items.append((review_id.encode(), encode_review(text, id=review_id, label=label)))
+    return items
+
+
 def produce(bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, bytes | None]]) -> None:
     """Put (key, value) pairs on ``topic`` and wait until the broker has them all."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})

@@ -19,19 +19,10 @@ from tests.consumer.kit import (
     output_ids,
     produce,
     read_topic,
+    review_items,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def review_items(reviews: list, count: int, prefix: str = "r") -> list[tuple[bytes, bytes]]:
-    """(key, value) pairs of real reviews with ids and true labels, as the producer sends them."""
-    items = []
-    for i, record in enumerate(reviews[:count]):
-        review_id = f"{prefix}{i}"
-        label = "negative" if record.label == 1 else "positive"
-        items.append((review_id.encode(), contract.encode_review(record.text, id=review_id, label=label)))
-    return items
 
 
 def wait_committed(topics: Topics, timeout: float = 60.0) -> dict[int, int]:
