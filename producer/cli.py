@@ -13,7 +13,7 @@ from typing import Iterator
 from common import cli, config, logs
 from model.data import FORMATS, MalformedInput
 from producer.send import ProducerError, send_reviews
-from producer.sources import FileSource, TextSource, check_readable, reviews, shuffled
+from producer.sources import FileSource, TextSource, check_readable, prefetched, reviews, shuffled
 
 OPTIONS = ("bootstrap_servers", "input_topic")
 
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         source = TextSource(args.text)
     stream = reviews(source, loop=args.loop, id_prefix=args.id_prefix)
+    if isinstance(source, FileSource) and source.compressed:
+        stream = prefetched(stream)
     if args.shuffle:
         stream = shuffled(stream, args.shuffle_buffer, args.seed)
     try:

@@ -38,6 +38,11 @@ class FileSource:
     def rereadable(self) -> bool:
         return self.path != STDIN
 
+    @property
+    def compressed(self) -> bool:
+        """Whether reading costs decompression (worth a background reader, see ``prefetched``)."""
+        return Path(self.path).suffix.lower() in (".bz2", ".gz")
+
 
 @dataclass(frozen=True)
 class TextSource:
@@ -113,14 +118,20 @@ def prefetched(items: Iterable[dict], chunk: int = 1024, depth: int = 16) -> Ite
         return False
 
     def read() -> None:
+        batch: list[dict] = []
         try:
-            iterator = iter(items)
-            while batch := list(itertools.islice(iterator, chunk)):
-                if not put(batch):
-                    return
-            put(_END)
+            for item in items:
+                batch.append(item)
+                if len(batch) == chunk:
+                    if not put(batch):
+                        return
+                    batch = []
+            end: object = _END
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            put(exc)
+            end = exc
+        if batch and not put(batch):
+            return
+        put(end)
 
     reader = threading.Thread(target=read, name="review-reader", daemon=True)
     reader.start()
