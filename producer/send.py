@@ -175,21 +175,23 @@ def send_reviews(
     with tqdm(total=limit, unit=" reviews", disable=None if progress is None else not progress,
               desc=f"-> {topic}", mininterval=0.5, smoothing=0.1) as bar:
         queued = 0
-        for item in itertools.islice(records, limit):
-            if stop is not None and stop.is_set():
-                break
-            key, value = message_of(item, with_labels)
-            if pacer is not None:
-                pacer.wait_turn()
-            _produce(producer, topic, key, value)
-            queued += 1
-            if queued % _PROGRESS_EVERY == 0:
-                bar.update(_PROGRESS_EVERY)
-                producer.poll(0)
-                if deliveries.fatal is not None:
+        try:
+            for item in itertools.islice(records, limit):
+                if stop is not None and stop.is_set():
                     break
-        bar.update(queued % _PROGRESS_EVERY)
-        remaining = producer.flush(flush_timeout)
+                key, value = message_of(item, with_labels)
+                if pacer is not None:
+                    pacer.wait_turn()
+                _produce(producer, topic, key, value)
+                queued += 1
+                if queued % _PROGRESS_EVERY == 0:
+                    bar.update(_PROGRESS_EVERY)
+                    producer.poll(0)
+                    if deliveries.fatal is not None:
+                        break
+        finally:  # a reader error (malformed input) still delivers what was queued before it
+            bar.update(queued % _PROGRESS_EVERY)
+            remaining = producer.flush(flush_timeout)
     seconds = time.monotonic() - began
     if deliveries.fatal is not None:
         raise ProducerError(f"the producer hit a fatal error: {deliveries.fatal.str()}")

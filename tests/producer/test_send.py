@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from model.data import read_records
+from model.data import MalformedInput, read_records
 from producer.send import ProducerError, send_reviews
 from tests.conftest import TEST_SAMPLE
 
@@ -88,3 +88,15 @@ def test_a_review_the_broker_rejects_counts_as_failed(kafka_bootstrap, make_topi
     assert (summary.sent, summary.failed) == (2, 1)
     assert summary.first_errors and summary.first_errors[0].startswith("review big:")
     assert sorted(doc["id"] for _, doc in read_back(topic, 2)) == ["a", "b"]
+
+
+def test_reviews_queued_before_a_reader_error_are_still_delivered(kafka_bootstrap, make_topic, read_back):
+    topic = make_topic("producer-reader-error", partitions=1)
+
+    def failing():
+        yield from ({"text": f"good review {i}", "id": str(i)} for i in range(40))
+        raise MalformedInput("line 41: not a review")
+
+    with pytest.raises(MalformedInput):
+        send_reviews({"bootstrap.servers": kafka_bootstrap, "linger.ms": 1000}, topic, failing())
+    assert sorted(int(doc["id"]) for _, doc in read_back(topic, 40)) == list(range(40))
