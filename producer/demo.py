@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -36,6 +37,7 @@ from producer.processes import Child, wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "amazon_polarity" / "test.sample.ft.txt.bz2"
+PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 OPTIONS = (
     "bootstrap_servers", "input_topic", "output_topic", "dlq_topic", "group_id", "partitions", "model_dir",
     "metrics_port", "dashboard_host", "dashboard_port", "dashboard_group_id",
@@ -70,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=None,
                         help="stop by itself this many seconds after the replay starts [run until Ctrl-C]")
     parser.add_argument("--log-dir", type=Path, default=Path("demo-logs"), help="where each part's log goes [demo-logs]")
+    parser.add_argument("--prometheus-port", type=int, default=9090,
+                        help="port of a local Prometheus scraping the demo, when `prometheus` is installed [9090; 0 = none]")
     parser.add_argument("--ready-timeout", type=float, default=180.0,
                         help="seconds the consumer and dashboard may take to answer [180]")
     config.add_options(parser, OPTIONS)
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     demo = Demo(settings, args.log_dir, stop)
     try:
-        return demo.run(commands, data, fmt, args.rate, args.duration, args.ready_timeout)
+        return demo.run(commands, data, fmt, args.rate, args.duration, args.ready_timeout, args.prometheus_port)
     finally:
         demo.shutdown()
 
@@ -103,9 +107,10 @@ class Demo:
         self.children: list[Child] = []
         self.broker: LocalKafka | None = None  # set only when this run started it
         self.env = _child_env(settings)
+        self.prometheus_url: str | None = None
 
     def run(self, commands: Mapping[str, str], data: Path, fmt: str, rate: float, duration: float | None,
-            ready_timeout: float) -> int:
+            ready_timeout: float, prometheus_port: int) -> int:
         if not self._start_kafka():
             return 1
         s = self.settings
@@ -126,6 +131,7 @@ class Demo:
             return self._report_exit(failed)
         if self.stop.is_set():
             return 0
+        self.prometheus_url = self._start_prometheus(prometheus_port)
         producer_argv = [commands["sentiment-producer"], str(data), "--loop", "--with-labels", "--rate", f"{rate:g}",
                          "--format", fmt]
         self._start("producer", producer_argv)
@@ -163,6 +169,24 @@ class Demo:
         print("topics: " + ", ".join(f"{name} ({state})" for name, state in outcome.items()))
         return True
 
+    def _start_prometheus(self, port: int) -> str | None:
+        """Debian's Prometheus on the demo's targets with the project's alert rules, when installed and ``port`` free."""
+        binary = shutil.which("prometheus")
+        if not port or binary is None:
+            if port:
+                print("Prometheus is not installed (apt-get install prometheus): no local Prometheus this time")
+            return None
+        if not _port_free(port):
+            print(f"port {port} is taken: no local Prometheus this time (--prometheus-port to choose another)")
+            return None
+        folder = (self.log_dir / "prometheus").resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "prometheus.yml"
+        config.write_text(prometheus_config(self.settings.metrics_port, self.settings.dashboard_port))
+        self._start("prometheus", [binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+                                   f"--web.listen-address=127.0.0.1:{port}"])
+        return f"http://127.0.0.1:{port}/alerts"
+
     def _start(self, name: str, argv: list[str]) -> Child:
         child = Child.start(name, argv, self.log_dir / f"{name}.log", env=self.env, cwd=PROJECT_ROOT)
         self.children.append(child)
@@ -183,6 +207,8 @@ class Demo:
             "The demo runs:",
             f"  dashboard   {self.dashboard_url}",
             f"  metrics     {metrics}   (consumer; also /healthz and /readyz)",
+            *([f"  prometheus  {self.prometheus_url}   (rules: {PROMETHEUS_DIR / 'alerts.yml'})"]
+              if self.prometheus_url else []),
             f"  replaying   {data} at {rate:g} reviews/s with true labels, looping, to topic {s.input_topic!r}",
             f"  logs        {logs}",
             "Press Ctrl-C to stop everything.",
@@ -199,6 +225,26 @@ class Demo:
             self.broker.stop()
             print(f"stopped Kafka on {self.broker.bootstrap}", flush=True)
             self.broker = None
+
+
+def prometheus_config(metrics_port: int, dashboard_port: int) -> str:
+    """deploy/prometheus/prometheus.local.yml aimed at these ports, its rule file by absolute path."""
+    text = (PROMETHEUS_DIR / "prometheus.local.yml").read_text()
+    replacements = {
+        f'"127.0.0.1:{config.OPTIONS["metrics_port"].default}"': f'"127.0.0.1:{metrics_port}"',
+        f'"127.0.0.1:{config.OPTIONS["dashboard_port"].default}"': f'"127.0.0.1:{dashboard_port}"',
+        "\n  - alerts.yml\n": f"\n  - {PROMETHEUS_DIR / 'alerts.yml'}\n",
+    }
+    for old, new in replacements.items():
+        if old not in text:
+            raise ValueError(f"{PROMETHEUS_DIR / 'prometheus.local.yml'} no longer contains {old.strip()}")
+        text = text.replace(old, new)
+    return text
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def _choose_data(given: Path | None, log_dir: Path) -> tuple[Path, str]:

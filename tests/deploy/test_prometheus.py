@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from localkafka import create_topics
+from producer.demo import prometheus_config
 from producer.processes import Child, wait_until
 from producer.send import send_reviews
 from tests.deploy.conftest import PROJECT_ROOT, PROMETHEUS_DIR, VENV_BIN, free_port, http_get, tool
@@ -74,12 +75,8 @@ def test_real_prometheus_scrapes_a_running_consumer(tmp_path, kafka_bootstrap, m
         "SENTIMENT_GROUP_ID": f"prom-test-{uuid.uuid4().hex[:8]}",
         "SENTIMENT_METRICS_PORT": str(metrics_port),
     }
-    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.local.yml").read_text())
-    config["global"]["scrape_interval"] = config["global"]["evaluation_interval"] = "1s"
-    config["rule_files"] = [str(PROMETHEUS_DIR / "alerts.yml")]
-    config["scrape_configs"] = [c for c in config["scrape_configs"] if c["job_name"] == "sentiment-consumer"]
-    config["scrape_configs"][0]["static_configs"] = [{"targets": [f"127.0.0.1:{metrics_port}"]}]
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    config = prometheus_config(metrics_port, free_port())  # the demo's configuration; no dashboard runs here
+    (tmp_path / "prometheus.yml").write_text(config.replace("_interval: 5s", "_interval: 1s"))
 
     consumer = Child.start("consumer", [str(VENV_BIN / "sentiment-consumer")], tmp_path / "consumer.log", env=env)
     prometheus = Child.start("prometheus", [

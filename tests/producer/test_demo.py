@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,17 +35,18 @@ def _alive(process: psutil.Process) -> bool:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_demo_runs_the_pipeline_and_leaves_no_process_behind(tmp_path, kafka_bootstrap):
-    metrics_port, dashboard_port = free_port(), free_port()
+    metrics_port, dashboard_port, prometheus_port = free_port(), free_port(), free_port()
     run = uuid.uuid4().hex[:8]
     argv = [
         sys.executable, "-m", "producer.demo", "--duration", "30", "--rate", "25", "--log-dir", str(tmp_path / "logs"),
         "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(metrics_port),
-        "--dashboard-port", str(dashboard_port), "--input-topic", f"demo-in-{run}", "--output-topic", f"demo-out-{run}",
+        "--dashboard-port", str(dashboard_port), "--prometheus-port", str(prometheus_port), "--input-topic", f"demo-in-{run}", "--output-topic", f"demo-out-{run}",
         "--dlq-topic", f"demo-dlq-{run}", "--group-id", f"demo-{run}", "--dashboard-group-id", f"demo-dash-{run}",
     ]
     demo = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     seen: dict[int, tuple[str, psutil.Process]] = {}  # every descendant ever seen, with its command
     consumed = dashboard_read = 0.0
+    prometheus_saw_consumer = False
     try:
         deadline = time.monotonic() + 240
         while demo.poll() is None and time.monotonic() < deadline:
@@ -58,6 +61,10 @@ def test_demo_runs_the_pipeline_and_leaves_no_process_behind(tmp_path, kafka_boo
             status, body = http_get(f"http://127.0.0.1:{dashboard_port}/metrics")
             if status == 200:
                 dashboard_read = max(dashboard_read, _metric(body, "sentiment_dashboard_records_read_total"))
+            status, body = http_get(f"http://127.0.0.1:{prometheus_port}/api/v1/query?query=up")
+            if status == 200:
+                up = {r["metric"]["job"]: r["value"][1] for r in json.loads(body)["data"]["result"]}
+                prometheus_saw_consumer |= up.get("sentiment-consumer") == "1"
             time.sleep(1)
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGTERM)
@@ -72,9 +79,12 @@ def test_demo_runs_the_pipeline_and_leaves_no_process_behind(tmp_path, kafka_boo
     assert all(part in commands for part in ("sentiment-consumer", "sentiment-dashboard", "sentiment-producer")), commands
     assert consumed > 0, "the consumer scored nothing during the demo"
     assert dashboard_read > 0, "the dashboard read no results during the demo"
+    if shutil.which("prometheus"):
+        assert prometheus_saw_consumer, "the demo's Prometheus never scraped the consumer"
     survivors = [command for command, p in seen.values() if _alive(p)]
     assert not survivors, f"processes left behind: {survivors}"
-    assert http_get(f"http://127.0.0.1:{dashboard_port}/")[0] == 0 and http_get(f"http://127.0.0.1:{metrics_port}/metrics")[0] == 0
+    for port in (dashboard_port, metrics_port, prometheus_port):
+        assert http_get(f"http://127.0.0.1:{port}/")[0] == 0, f"port {port} still answers"
     assert LocalKafka(port=int(kafka_bootstrap.rsplit(":", 1)[1])).is_ready(), "the demo stopped a broker it did not start"
 
 
@@ -85,7 +95,7 @@ def test_a_part_that_exits_early_is_reported_with_its_log(tmp_path, kafka_bootst
         sys.executable, "-m", "producer.demo", "--duration", "5", "--log-dir", str(tmp_path / "logs"),
         "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(free_port()), "--dashboard-port", str(free_port()),
         "--input-topic", f"demo-in-{run}", "--output-topic", f"demo-out-{run}", "--dlq-topic", f"demo-dlq-{run}",
-        "--model-dir", str(tmp_path / "no-model"),
+        "--prometheus-port", "0", "--model-dir", str(tmp_path / "no-model"),
     ], capture_output=True, text=True, timeout=180)
     assert result.returncode == 1
     assert "exited on its own with code" in result.stderr and "logs/" in result.stderr
