@@ -27,6 +27,10 @@ MODEL_FILE = "model.keras"
 TOKENIZER_FILE = "tokenizer.json"
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
+# The signature of model.onnx (see model/onnx_export.py); here so that serving needs no ``onnx`` import.
+ONNX_INPUT_IDS = "token_ids"  # int64 [batch, time], real tokens first, zeros after
+ONNX_INPUT_LENGTHS = "sequence_lens"  # int32 [batch], real tokens per row
+ONNX_OUTPUT = "p_negative"  # float32 [batch]
 FORMAT_VERSION = 1
 # The exported graph must reproduce Keras to this tolerance on random reviews, or save refuses.
 EXPORT_TOLERANCE = 1e-4

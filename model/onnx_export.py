@@ -30,10 +30,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from model.artifact import ONNX_INPUT_IDS as INPUT_IDS
+from model.artifact import ONNX_INPUT_LENGTHS as INPUT_LENGTHS
+from model.artifact import ONNX_OUTPUT as OUTPUT
+
 OPSET = 17
-INPUT_IDS = "token_ids"
-INPUT_LENGTHS = "sequence_lens"
-OUTPUT = "p_negative"
 
 
 def _keras_gates_to_onnx(matrix: np.ndarray) -> np.ndarray:

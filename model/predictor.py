@@ -117,8 +117,6 @@ def _onnx_engine(path: Path, max_len: int, threads: int | None, sub_batch: int =
     """Length-sorted sub-batches through the ONNX graph (see module docstring)."""
     import onnxruntime as ort
 
-    from model.onnx_export import INPUT_IDS, INPUT_LENGTHS, OUTPUT
-
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -130,6 +128,8 @@ def _onnx_engine(path: Path, max_len: int, threads: int | None, sub_batch: int =
     except Exception as exc:  # onnxruntime raises its own exception types for a bad graph
         raise ModelLoadError(f"{path} is not a loadable ONNX model: {exc}") from None
 
+    outputs = [artifact.ONNX_OUTPUT]
+
     def run(sequences: list[list[int]]) -> np.ndarray:
         tails = [seq[-max_len:] for seq in sequences]
         order = sorted(range(len(tails)), key=lambda i: len(tails[i]))
@@ -137,7 +137,7 @@ def _onnx_engine(path: Path, max_len: int, threads: int | None, sub_batch: int =
         for start in range(0, len(order), sub_batch):
             rows = order[start : start + sub_batch]
             ids, lengths = left_aligned([tails[i] for i in rows], max_len)
-            out[rows] = session.run([OUTPUT], {INPUT_IDS: ids, INPUT_LENGTHS: lengths})[0]
+            out[rows] = session.run(outputs, {artifact.ONNX_INPUT_IDS: ids, artifact.ONNX_INPUT_LENGTHS: lengths})[0]
         return out
 
     return run

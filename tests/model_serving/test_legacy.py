@@ -18,6 +18,7 @@ from model.artifact import ModelLoadError
 from model.predictor import Predictor
 
 tf_keras = pytest.importorskip("tf_keras")
+pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 
 
 def _published_model(num_words: int = 15000, max_len: int = 166):
