@@ -16,7 +16,7 @@ POSITIVE_COLOUR = "#2e9e44"
 NEGATIVE_COLOUR = "#d64545"
 NOT_SCORED_COLOUR = "#9aa0a6"
 COLOURS = {"positive": POSITIVE_COLOUR, "negative": NEGATIVE_COLOUR, "not scored": NOT_SCORED_COLOUR}
-_FONT = "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
+FONT = "Inter, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 
 
 def _base(fig: go.Figure, height: int, revision: str) -> go.Figure:
@@ -25,7 +25,7 @@ def _base(fig: go.Figure, height: int, revision: str) -> go.Figure:
         margin=dict(l=48, r=16, t=16, b=40),
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
-        font=dict(family=_FONT, size=13, color="#1f2933"),
+        font=dict(family=FONT, size=13, color="#1f2933"),
         uirevision=revision,
         showlegend=False,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dash import dash_table, dcc, html
 
 from dashboard import figures
-from dashboard.analysis import Limits
+from dashboard.analysis import Limits, human_size
 from dashboard.live_view import DEFAULT_WINDOW, WINDOWS
 
 REFRESH_MS = 1000
@@ -35,7 +35,7 @@ def _label_colours(column: str) -> list[dict]:
 
 _TABLE_STYLE = dict(
     style_table={"overflowX": "auto"},
-    style_cell={"fontFamily": "inherit", "textAlign": "left", "padding": "6px 10px", "fontSize": "13px", "whiteSpace": "normal", "height": "auto", "border": "none"},
+    style_cell={"fontFamily": figures.FONT, "textAlign": "left", "padding": "6px 10px", "fontSize": "13px", "whiteSpace": "normal", "height": "auto", "border": "none"},
     style_header={"fontWeight": "600", "backgroundColor": "#f3f5f8", "border": "none"},
     style_data={"borderBottom": "1px solid #eef0f3"},
 )
@@ -114,7 +114,7 @@ def analyse_tab(limits: Limits) -> html.Div:
                             children=html.Div(
                                 [
                                     html.B("Drop a CSV here or click to choose one"),
-                                    html.Div(f"up to {limits.max_mb:g} MB and {limits.max_rows:,} rows, UTF-8", className="muted"),
+                                    html.Div(f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows, UTF-8", className="muted"),
                                 ]
                             ),
                             className="upload",
@@ -138,16 +138,25 @@ def analyse_tab(limits: Limits) -> html.Div:
                     style={"display": "none"},
                 ),
                 html.Div(id="csv-status", className="message"),
-                html.Div([_graph("csv-bar", "upload a CSV to see its sentiment"), _graph("csv-pie", "upload a CSV to see its sentiment")], className="grid two"),
-                dash_table.DataTable(
-                    id="csv-preview",
-                    columns=[],
-                    data=[],
-                    page_size=10,
-                    style_data_conditional=_label_colours("predicted_label"),
-                    **_TABLE_STYLE,
+                html.Div(
+                    [
+                        html.Div([_graph("csv-bar"), _graph("csv-pie")], className="grid two"),
+                        dash_table.DataTable(
+                            id="csv-preview",
+                            columns=[],
+                            data=[],
+                            page_size=10,
+                            style_data_conditional=_label_colours("predicted_label"),
+                            **_TABLE_STYLE,
+                        ),
+                        html.Div(
+                            html.Button("Download labelled CSV", id="csv-download-button", n_clicks=0, disabled=True, className="button primary"),
+                            className="actions",
+                        ),
+                    ],
+                    id="csv-results",
+                    style={"display": "none"},
                 ),
-                html.Div(html.Button("Download labelled CSV", id="csv-download-button", n_clicks=0, disabled=True, className="button"), className="actions"),
                 dcc.Download(id="csv-download"),
                 dcc.Store(id="csv-accepted"),
                 dcc.Store(id="csv-max-bytes", data=limits.max_bytes),

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import random
+import shutil
+import signal
+import socket
+from typing import Iterator
+
 import pandas as pd
 import pytest
 from selenium.webdriver.common.by import By
 
 from dashboard.aggregates import LiveStats
+from localkafka import LocalKafka, create_topics
 from dashboard.analysis import Limits, human_size
 from dashboard.app import create_app
 from dashboard.stream import StartPosition, StreamReader
@@ -150,3 +158,56 @@ def test_model_page(chrome, model_app, default_predictor):
     assert "accuracy" in _text(chrome, "model-metrics")
     screenshot(chrome, "model")
     assert _severe_console_errors(chrome) == []
+
+
+def _free_port_pair() -> int:
+    """A port P with P and P+1 free (the broker's listener and its controller)."""
+    for _ in range(100):
+        port = random.randint(20_000, 60_000)
+        try:
+            for candidate in (port, port + 1):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no two adjacent free ports")
+
+
+@pytest.fixture
+def own_broker(kafka_bootstrap) -> Iterator[LocalKafka]:
+    """A broker of this test's own (it gets paused; the shared one never is)."""
+    port = _free_port_pair()
+    broker = LocalKafka(port=port, controller_port=port + 1)
+    broker.start()
+    yield broker
+    os.kill(broker.pid(), signal.SIGCONT)
+    broker.stop(timeout=5)
+    shutil.rmtree(broker.instance, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_broker_outage_shows_a_banner_and_recovers_without_a_reload(chrome, browse, own_broker):
+    """The broker stops answering (SIGSTOP: a hung broker or a network partition), then comes back."""
+    topic = create_topics({"bootstrap.servers": own_broker.bootstrap}, ["dash-outage"], 1) and "dash-outage"
+    stats = LiveStats()
+    reader = StreamReader({"bootstrap.servers": own_broker.bootstrap, "reconnect.backoff.max.ms": 1000}, topic, stats,
+                          StartPosition("beginning"), check_interval_s=0.5).start()
+    try:
+        browse(create_app(stats, topic=topic, start="beginning", scorer=None, model_dir=None))
+        produce(own_broker.bootstrap, topic, make_results([("positive", None)] * 5))
+        wait_for(lambda: _text(chrome, "kpi-reviews") == "5", what="the first results")
+
+        os.kill(own_broker.pid(), signal.SIGSTOP)
+        wait_for(lambda: "unreachable" in _text(chrome, "live-banner"), what="the broker-unreachable banner")
+        assert _text(chrome, "status-pill") == "broker unreachable"
+        assert _text(chrome, "kpi-reviews") == "5", "what was read stays on the page"
+        screenshot(chrome, "live-broker-unreachable")
+
+        os.kill(own_broker.pid(), signal.SIGCONT)
+        produce(own_broker.bootstrap, topic, make_results([("negative", None)] * 3))
+        wait_for(lambda: _text(chrome, "kpi-reviews") == "8", timeout=60, what="the results after the broker returned")
+        wait_for(lambda: not chrome.find_elements(By.ID, "banner-text"), what="the banner to go")
+        assert _text(chrome, "kpi-negative") == "3"
+    finally:
+        reader.stop()
