@@ -58,11 +58,11 @@ def kpi_children(kpis: list[live_view.Kpi]) -> list[html.Div]:
     ]
 
 
-def status_pill(view: live_view.LiveView, rate: str) -> tuple[str, str]:
-    """The header's short state: the banner's, else the live rate."""
-    if view.banner is None:
-        return f"live · {rate}", "pill ok"
-    return view.banner.pill, f"pill {view.banner.kind}"
+def header_parts(banner: live_view.Banner | None, rate: float) -> tuple[Any, str, str]:
+    """The banner element and the header's short state (the banner's, else the live rate)."""
+    if banner is None:
+        return None, f"live · {rate:,.1f}/s", "pill ok"
+    return html.Div(banner.text, className=f"banner {banner.kind}", id="banner-text"), banner.pill, f"pill {banner.kind}"
 
 
 def register(app: Dash, ctx: Context) -> None:
@@ -81,16 +81,16 @@ def register(app: Dash, ctx: Context) -> None:
         Output("live-confusion", "figure"),
         Input("live-tick", "n_intervals"),
         Input("live-window", "value"),
+        Input("tabs", "value"),
     )
-    def refresh_live(_: int | None, window: str | None) -> tuple[Any, ...]:
+    def refresh_live(_: int | None, window: str | None, tab: str | None) -> tuple[Any, ...]:
         snap = ctx.stats.snapshot()
-        view = live_view.render(snap, window, ctx.topic, ctx.start)
-        banner = html.Div(view.banner.text, className=f"banner {view.banner.kind}", id="banner-text") if view.banner else None
-        pill_text, pill_class = status_pill(view, f"{live_view.throughput(snap):,.1f}/s")
+        header = header_parts(live_view.banner(snap, ctx.topic, ctx.start), live_view.throughput(snap))
+        if tab != "live":  # the header stays live on every tab; the charts only where they are seen
+            return (*header, *[no_update] * 7)
+        view = live_view.render(snap, window)
         return (
-            banner,
-            pill_text,
-            pill_class,
+            *header,
             kpi_children(view.kpis),
             view.bar,
             view.pie,

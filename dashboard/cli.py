@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import signal
 
 from common import cli, config, logs
 from common.config import ConfigError
@@ -77,11 +78,19 @@ def main(argv: list[str] | None = None) -> int:
                     extra={"host": settings.dashboard_host})
     log.info("dashboard", extra={"url": f"http://{settings.dashboard_host}:{settings.dashboard_port}/", "model": predictor.version,
                                  "config": settings.describe(), "start": str(start)})
+    signal.signal(signal.SIGTERM, _stop_serving)
     try:
         serve(app, settings.dashboard_host, settings.dashboard_port, limits, threads=args.threads)
+    except SystemExit:
+        log.info("stopping on SIGTERM")
     finally:
         reader.stop()
     return 0
+
+
+def _stop_serving(signum: int, frame: object) -> None:
+    """SIGTERM (docker stop, systemd) leaves the server loop like Ctrl-C, so the reader closes cleanly."""
+    raise SystemExit(0)
 
 
 def entry() -> None:

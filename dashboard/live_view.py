@@ -46,7 +46,6 @@ class Kpi:
 
 @dataclass(frozen=True)
 class LiveView:
-    banner: Banner | None
     kpis: list[Kpi]
     bar: go.Figure
     pie: go.Figure
@@ -191,14 +190,13 @@ def _snippet(text: str) -> str:
     return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1] + "…"
 
 
-def render(snap: Snapshot, window: str | None, topic: str, start: str) -> LiveView:
-    """Everything the live tab shows for one refresh."""
+def render(snap: Snapshot, window: str | None) -> LiveView:
+    """Everything the live tab shows for one refresh (the banner is ``banner``: every tab shows it)."""
     window_s = window_seconds(window)
     counts = window_counts(snap, window_s)
     bins, size = series_bins(snap, window_s)
     acc = accuracy(snap)
     return LiveView(
-        banner=banner(snap, topic, start),
         kpis=kpis(snap, window_s),
         bar=figures.bar_figure(counts, revision=f"bar-{window}"),
         pie=figures.pie_figure(counts, revision=f"pie-{window}"),

@@ -85,7 +85,7 @@ def test_no_banner_when_data_flows():
 
 def test_render_colours_positive_green_and_negative_red():
     s = snap(buckets=[(int(NOW) - 1, 3, 2)])
-    view = live_view.render(s, "60", "t", "latest")
+    view = live_view.render(s, "60")
     bar = view.bar.data[0]
     assert dict(zip(bar.x, bar.marker.color)) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
     assert list(bar.y) == [3, 2]
@@ -96,11 +96,12 @@ def test_render_colours_positive_green_and_negative_red():
 
 
 def test_render_of_an_empty_topic_says_waiting_for_data():
-    view = live_view.render(snap(), "all", "t", "latest")
+    view = live_view.render(snap(), "all")
     for figure in (view.bar, view.pie, view.series):
         assert not figure.data
         assert figure.layout.annotations[0].text == "waiting for data"
-    assert view.banner is not None and view.banner.text.startswith("Waiting for data")
+    banner = live_view.banner(snap(), "t", "latest")
+    assert banner is not None and banner.text.startswith("Waiting for data")
 
 
 def test_unknown_window_falls_back_to_since_start():

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -14,6 +17,7 @@ from dashboard.analysis import Limits
 from dashboard.app import create_app
 from dashboard.metrics import request_kind
 from dashboard.security import max_request_bytes
+from tests.dashboard.helpers import make_results, produce, wait_for
 
 
 @pytest.fixture
@@ -109,3 +113,34 @@ def test_bad_configuration_fails_at_start_up_with_one_line(args, message):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+
+
+@pytest.mark.integration
+def test_the_command_serves_the_page_and_metrics_and_stops_on_sigterm(kafka_bootstrap, make_topic, default_predictor):
+    topic = make_topic("dash-cli", partitions=2)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "--bootstrap-servers", kafka_bootstrap, "--output-topic", topic,
+         "--dashboard-port", str(port), "--start", "beginning", "--dashboard-group-id", f"dash-cli-{topic}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: urllib.request.urlopen(base + "/healthz", timeout=2).status == 200, timeout=60, what="the dashboard to listen")
+        page = urllib.request.urlopen(base + "/", timeout=5)
+        assert page.headers["X-Frame-Options"] == "DENY" and "Review sentiment" in page.read().decode()
+        produce(kafka_bootstrap, topic, make_results([("positive", None)] * 6 + [("negative", None)] * 2))
+
+        def metrics() -> str:
+            return urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+
+        wait_for(lambda: 'sentiment_dashboard_records_read_total{outcome="ok"} 8.0' in metrics(), what="8 records in /metrics")
+        assert "sentiment_dashboard_reader_lag" in metrics()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr[-2000:]
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(entry.get("url") == f"http://127.0.0.1:{port}/" for entry in logged), "the start-up line says where it listens"
