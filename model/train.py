@@ -64,7 +64,6 @@ class Preset:
     num_words: int = NUM_WORDS
     max_len: int = MAX_LEN
     oov_token: str = OOV_TOKEN
-    length_buckets: bool = False
     loss: str = "binary_crossentropy"
     optimizer: str = "adam"
 
@@ -93,7 +92,6 @@ PRESETS: dict[str, Preset] = {
         monitor="val_auc",
         mode="max",
         patience=2,
-        length_buckets=True,
     ),
 }
 
@@ -114,6 +112,9 @@ class TrainOptions:
     epochs: int | None = None
     learning_rate: float | None = None
     batch_size: int | None = None
+    monitor: str | None = None
+    patience: int | None = None
+    masked: bool | None = None
     max_malformed: float = 0.01
     resume: bool = False
     keep_checkpoints: bool = False
@@ -124,7 +125,12 @@ class TrainOptions:
     def hyperparameters(self) -> Preset:
         if self.preset not in PRESETS:
             raise TrainingInputError(f"unknown preset {self.preset!r}; expected one of {', '.join(PRESETS)}")
-        overrides = {k: v for k, v in (("epochs", self.epochs), ("learning_rate", self.learning_rate), ("batch_size", self.batch_size)) if v is not None}
+        overrides = {k: v for k, v in (("epochs", self.epochs), ("learning_rate", self.learning_rate), ("batch_size", self.batch_size),
+                                       ("monitor", self.monitor), ("patience", self.patience), ("masked", self.masked)) if v is not None}
+        if self.monitor is not None:
+            overrides["mode"] = "min" if self.monitor.endswith("loss") else "max"
+        if overrides:
+            overrides["name"] = f"{self.preset}+" + ",".join(f"{k}={v}" for k, v in overrides.items() if k != "mode")
         return dataclasses.replace(PRESETS[self.preset], **overrides)
 
     @property
@@ -298,13 +304,13 @@ def make_dataset(corpus: Corpus, rows: np.ndarray, preset: Preset, seed: int | N
 
         def _plan(self) -> list[np.ndarray]:
             rng = None if seed is None else np.random.default_rng([seed, self.epoch])
-            return batch_plan(corpus, rows, preset.batch_size, rng, preset.length_buckets)
+            return batch_plan(corpus, rows, preset.batch_size, rng, preset.masked)
 
         def __len__(self) -> int:
             return len(self.plan)
 
         def __getitem__(self, index: int):
-            return batch_arrays(corpus, self.plan[index], preset.max_len, preset.length_buckets)
+            return batch_arrays(corpus, self.plan[index], preset.max_len, preset.masked)
 
         def on_epoch_end(self) -> None:
             if seed is not None:
@@ -316,10 +322,10 @@ def make_dataset(corpus: Corpus, rows: np.ndarray, preset: Preset, seed: int | N
 
 def predict_corpus(model, corpus: Corpus, rows: np.ndarray, preset: Preset) -> np.ndarray:
     """p_negative for ``rows`` in their given order."""
-    order = np.argsort(corpus.lengths[rows], kind="stable") if preset.length_buckets else np.arange(len(rows))
+    order = np.argsort(corpus.lengths[rows], kind="stable") if preset.masked else np.arange(len(rows))
     out = np.zeros(len(rows), np.float64)
     for batch in batch_plan(corpus, order, 1024, None, buckets=False):
-        x, _ = batch_arrays(corpus, rows[batch], preset.max_len, preset.length_buckets)
+        x, _ = batch_arrays(corpus, rows[batch], preset.max_len, preset.masked)
         out[batch] = np.asarray(model.predict_on_batch(x)).reshape(-1)
     return out
 
@@ -332,7 +338,7 @@ def compile_model(preset: Preset):
 
     from model.architecture import build_model
 
-    model = build_model(num_words=preset.num_words, max_len=None if preset.length_buckets else preset.max_len, masked=preset.masked)
+    model = build_model(num_words=preset.num_words, max_len=None if preset.masked else preset.max_len, masked=preset.masked)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=preset.learning_rate),
         loss=preset.loss,
@@ -387,6 +393,7 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
             for key, value in (logs or {}).items():
                 state["history"].setdefault(key, []).append(float(value))
             state["epochs_done"] = epoch + 1
+            state["stopped_early"] = bool(self.model.stop_training)
             state["early_stopping"] = {"best": _float(stopper.best), "wait": stopper.wait, "best_epoch": stopper.best_epoch}
             _write_json(folder / "state.json", state)
 
@@ -436,7 +443,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
     """Train, evaluate, write the artifact folder with its report; return its metadata."""
     import keras
 
-    from model import artifact, baseline, report
+    # Import everything the end of the run needs now: a run takes long enough for the files on
+    # disk to change under it, and a late import would mix two versions of the package.
+    from model import artifact, baseline, onnx_export, report  # noqa: F401
     from model.evaluate import classification_metrics
 
     preset = options.hyperparameters()
@@ -479,9 +488,13 @@ def train(options: TrainOptions) -> dict[str, Any]:
     training = make_dataset(corpus, train_rows, preset, options.seed, first_epoch)
     validation = make_dataset(corpus, val_rows, preset, None)
     mark = time.perf_counter()
-    if first_epoch < preset.epochs:
+    if first_epoch < preset.epochs and not state.get("stopped_early"):
         model.fit(training, validation_data=validation, epochs=preset.epochs, initial_epoch=first_epoch, verbose=0,
                   callbacks=_callbacks(preset, options, state, len(training)))
+    best_weights = options.checkpoint_dir / "best.weights.npz"
+    if preset.restore_best_weights and best_weights.exists():  # also when a resume found nothing left to train
+        with np.load(best_weights) as stored:
+            model.set_weights([stored[f"w{i}"] for i in range(len(stored.files))])
     timings["fit_seconds"] = time.perf_counter() - mark
     history = state["history"]
     best_epoch = (state.get("early_stopping") or {}).get("best_epoch")
@@ -524,13 +537,39 @@ def train(options: TrainOptions) -> dict[str, Any]:
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "libraries": _library_versions(),
     }
-    artifact.save(options.out, serving_model(model, preset), tokenizer, metadata)
+    save_artifact(options.out, serving_model(model, preset), tokenizer, metadata, preset)
     saved = artifact.read_metadata(options.out)
     report.write(options.out / "report", saved, evaluation, history, baseline_result,
                  None if test is None else (test.labels, test_scores))
     if not options.keep_checkpoints:
         shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
     return saved
+
+
+def save_artifact(out: Path, model, tokenizer: KerasTokenizer, metadata: dict[str, Any], preset: Preset) -> None:
+    """``model.artifact.save`` for masked models; an unmasked model without model.onnx.
+
+    Why: the artifact's ONNX graph runs each review over its real tokens only, which is what a
+    masked model computes; an unmasked (published-procedure) model also reads the padding, so
+    its export would not match and save would refuse it. Its folder keeps the Keras model, which
+    the Predictor serves with TensorFlow.
+    """
+    from model import artifact
+
+    if preset.masked:
+        artifact.save(out, model, tokenizer, metadata)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (artifact.METADATA_FILE, artifact.ONNX_FILE):
+        (out / name).unlink(missing_ok=True)
+    model.save(out / artifact.MODEL_FILE)
+    (out / artifact.TOKENIZER_FILE).write_text(tokenizer.to_json(), encoding="utf-8")
+    names = (artifact.MODEL_FILE, artifact.TOKENIZER_FILE)
+    files = {name: artifact.sha256_of(out / name) for name in names}
+    meta = {"version": files[artifact.MODEL_FILE][:12], "created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+            **metadata, "format": artifact.FORMAT_VERSION, "max_len": preset.max_len, "num_words": tokenizer.num_words,
+            "files": files, "file_sizes": {name: (out / name).stat().st_size for name in names}}
+    _write_json(out / artifact.METADATA_FILE, meta)
 
 
 def _encode_test(options: TrainOptions, tokenizer: KerasTokenizer, preset: Preset) -> Corpus:

@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=_positive_int, help="override the preset's epochs")
     parser.add_argument("--learning-rate", type=float, help="override the preset's Adam learning rate")
     parser.add_argument("--batch-size", type=_positive_int, help="override the preset's batch size")
+    parser.add_argument("--monitor", choices=("val_auc", "val_loss", "val_accuracy", "val_recall"),
+                        help="override the early-stopping metric (loss is minimised, the others maximised)")
+    parser.add_argument("--patience", type=_positive_int, help="override the early-stopping patience in epochs")
+    parser.add_argument("--mask", dest="masked", action=argparse.BooleanOptionalAction, default=None,
+                        help="override masking of the padding (--no-mask = the published unmasked model, served without ONNX)")
     parser.add_argument("--limit", type=_positive_int, metavar="N", help="read at most N reviews from each file (quick runs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weight initialisation, dropout and shuffling (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in DIR/checkpoints")
@@ -87,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     options = TrainOptions(
         data=list(args.data), out=args.out, preset=args.preset, test=args.test, fmt=args.fmt, text_column=args.text_column,
         label_column=args.label_column, limit=args.limit, seed=args.seed, epochs=args.epochs, learning_rate=args.learning_rate,
-        batch_size=args.batch_size, max_malformed=args.max_malformed, resume=args.resume, keep_checkpoints=args.keep_checkpoints,
+        batch_size=args.batch_size, monitor=args.monitor, patience=args.patience,
+        masked=args.masked, max_malformed=args.max_malformed, resume=args.resume, keep_checkpoints=args.keep_checkpoints,
         baseline=args.baseline, command=command, progress=args.progress,
     )
     try:

@@ -1,0 +1,173 @@
+"""Training: the published procedure's settings, batching, metrics, and sentiment-train / sentiment-evaluate end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.config import ConfigError
+from model.data import file_sha256
+from model.evaluate import classification_metrics
+from model.train import PRESETS, Corpus, TrainOptions, batch_plan, batch_width, stratified_split
+
+from .conftest import QUICK_LIMIT, TEST, TRAIN
+
+
+def test_seed_preset_is_the_published_procedure() -> None:
+    seed = PRESETS["seed"]
+    assert (seed.masked, seed.learning_rate, seed.batch_size, seed.epochs) == (False, 0.01, 256, 5)
+    assert (seed.monitor, seed.mode, seed.patience, seed.restore_best_weights) == ("val_recall", "max", 2, True)
+    assert (seed.validation_fraction, seed.split_random_state, seed.num_words, seed.max_len, seed.oov_token) == (
+        0.2, 0, 15_000, 166, "<OOV>")
+
+
+def test_seed_preset_builds_the_published_model_and_callbacks(tmp_path: Path) -> None:
+    from model.train import _callbacks, compile_model
+
+    preset = PRESETS["seed"]
+    model = compile_model(preset)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+    assert type(model.optimizer).__name__ == "Adam"
+    assert model.get_layer("embedding").mask_zero is False
+    assert tuple(model.inputs[0].shape) == (None, 166)
+    stopper = _callbacks(preset, TrainOptions(data=[], out=tmp_path), {"history": {}}, steps=1)[0]
+    assert (stopper.monitor, stopper.mode, stopper.patience, stopper.restore_best_weights) == ("val_recall", "max", 2, True)
+
+
+def test_split_is_sklearns_stratified_80_20_with_random_state_0() -> None:
+    from sklearn.model_selection import train_test_split
+
+    labels = np.array([0] * 70 + [1] * 30)
+    train, val = stratified_split(labels, PRESETS["seed"])
+    expected_train, expected_val = train_test_split(np.arange(100), test_size=0.2, stratify=labels, random_state=0)
+    assert train.tolist() == list(expected_train) and val.tolist() == list(expected_val)
+    assert labels[val].sum() == 6
+
+
+def _corpus(lengths: list[int], max_len: int = 166) -> Corpus:
+    ids = np.zeros((len(lengths), max_len), np.uint16)
+    for row, n in enumerate(lengths):
+        ids[row, max_len - n:] = np.arange(1, n + 1)
+    return Corpus(ids, np.array(lengths, np.uint8), np.zeros(len(lengths), np.uint8))
+
+
+def test_length_buckets_cover_every_row_once_and_reshuffle_reproducibly() -> None:
+    rng = np.random.default_rng(1)
+    corpus = _corpus(list(rng.integers(1, 167, 3000)))
+    rows = np.arange(3000)
+    plan = batch_plan(corpus, rows, 32, np.random.default_rng([0, 1]), buckets=True)
+    assert sorted(np.concatenate(plan).tolist()) == rows.tolist()
+    again = batch_plan(corpus, rows, 32, np.random.default_rng([0, 1]), buckets=True)
+    assert all(np.array_equal(a, b) for a, b in zip(plan, again))
+    other_epoch = batch_plan(corpus, rows, 32, np.random.default_rng([0, 2]), buckets=True)
+    assert not all(np.array_equal(a, b) for a, b in zip(plan, other_epoch))
+    widths = [batch_width(corpus, b, 166) for b in plan]
+    assert widths[0] != widths[1]  # Keras derives the input signature from the first two batches
+    assert np.mean(widths) < 140  # buckets actually group lengths (random grouping would give ~166)
+
+
+def test_metrics_agree_with_their_confusion_matrix() -> None:
+    labels = [1, 1, 1, 0, 0, 0, 0]
+    p_negative = [0.9, 0.6, 0.2, 0.1, 0.7, 0.3, 0.5]  # 0.5 is not negative: label is negative iff p > 0.5
+    m = classification_metrics(labels, p_negative)
+    assert m["confusion_matrix"]["matrix"] == [[2, 1], [1, 3]]
+    assert m["accuracy"] == pytest.approx(5 / 7)
+    assert m["per_class"]["negative"]["precision"] == pytest.approx(2 / 3)
+    assert m["per_class"]["positive"]["recall"] == pytest.approx(3 / 4)
+    assert m["per_class"]["negative"]["support"] == 3 and m["n"] == 7
+    assert 0.0 <= m["roc_auc"] <= 1.0 and 0.0 <= m["average_precision"] <= 1.0
+
+
+def test_baseline_counts_unigrams_and_bigrams_of_real_tokens_only() -> None:
+    from model.baseline import bag_of_ngrams
+
+    ids = np.array([[0, 0, 5, 7, 5], [0, 0, 0, 0, 3]], np.uint16)
+    counts = bag_of_ngrams(ids, num_words=10)
+    assert counts[0, 5] == 2 and counts[0, 7] == 1 and counts[0, 0] == 0
+    assert counts[0].sum() == 3 + 2 and counts[1].sum() == 1  # 3 unigrams + 2 bigrams; 1 unigram
+
+
+def test_cli_writes_a_complete_artifact(trained_dir: Path, shared_data: Path) -> None:
+    for name in ("model.keras", "model.onnx", "tokenizer.json", "metadata.json", "report/metrics.json", "report/REPORT.md",
+                 "report/training_history.png", "report/confusion_matrix.png", "report/precision_recall.png"):
+        assert (trained_dir / name).is_file(), name
+    meta = json.loads((trained_dir / "metadata.json").read_text())
+    assert meta["preset"] == "default+epochs=1"
+    hp = meta["hyperparameters"]
+    assert {"learning_rate", "batch_size", "epochs", "monitor", "patience", "masked", "seed", "num_words", "max_len"} <= set(hp)
+    (train_file,) = meta["data"]["train_files"]
+    assert train_file["sha256"] == file_sha256(shared_data / TRAIN) and train_file["reviews"] == QUICK_LIMIT
+    assert meta["data"]["train_reviews"] + meta["data"]["validation_reviews"] == QUICK_LIMIT
+    assert meta["data"]["test_file"]["reviews"] == QUICK_LIMIT
+    assert set(meta["metrics"]) == {"validation", "test"} and set(meta["baseline"]) == {"validation", "test"}
+    assert meta["timings"]["fit_seconds"] > 0 and "keras" in meta["libraries"]
+    assert "--limit 300" in meta["command"]
+    report = (trained_dir / "report" / "REPORT.md").read_text()
+    assert meta["version"] in report and "TF-IDF" in report
+
+
+def test_predictor_loads_the_artifact_and_reproduces_its_test_metrics(trained_dir: Path, shared_data: Path) -> None:
+    from model.data import read_records
+    from model.predictor import Predictor
+
+    predictor = Predictor.load(trained_dir)
+    records = list(read_records(shared_data / TEST, limit=QUICK_LIMIT))
+    served = classification_metrics([r.label for r in records], predictor.predict_proba([r.text for r in records]))
+    trained = json.loads((trained_dir / "metadata.json").read_text())["metrics"]["test"]
+    assert served["roc_auc"] == pytest.approx(trained["roc_auc"], abs=1e-3)
+    assert served["accuracy"] == pytest.approx(trained["accuracy"], abs=2 / QUICK_LIMIT)
+
+
+def test_evaluate_cli_prints_one_consistent_json_object(trained_dir: Path, shared_data: Path, capsys) -> None:
+    from model.evaluate_cli import main
+
+    assert main(["--model", str(trained_dir), "--data", str(shared_data / TEST), "--limit", "200"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"n", "accuracy", "per_class", "average_precision", "roc_auc", "confusion_matrix", "reviews_per_second"} <= set(result)
+    matrix = np.array(result["confusion_matrix"]["matrix"])
+    assert result["n"] == 200 == matrix.sum()
+    assert result["accuracy"] == pytest.approx(np.trace(matrix) / 200)
+    assert result["per_class"]["negative"]["support"] == matrix[0].sum()
+    assert result["per_class"]["positive"]["recall"] == pytest.approx(matrix[1, 1] / matrix[1].sum())
+    assert result["reviews_per_second"] > 0
+
+
+def test_resume_continues_from_the_last_epoch_checkpoint(trained_dir: Path, shared_data: Path, tmp_path: Path) -> None:
+    from model.train_cli import main
+
+    out = tmp_path / "resumed"
+    shutil.copytree(trained_dir / "checkpoints", out / "checkpoints")
+    first = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert first["epochs_done"] == 1
+    base = ["--data", str(shared_data / TRAIN), "--test", str(shared_data / TEST), "--limit", str(QUICK_LIMIT),
+            "--out", str(out), "--no-progress", "--no-baseline"]
+    with pytest.raises(ConfigError, match="other data or settings"):
+        main([*base, "--epochs", "2", "--learning-rate", "0.5", "--resume"])
+    assert main([*base, "--epochs", "2", "--resume", "--keep-checkpoints"]) == 0
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert state["epochs_done"] == 2
+    assert state["history"]["loss"][0] == first["history"]["loss"][0]  # epoch 1 was not run again
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["hyperparameters"]["epochs_run"] == 2
+
+
+def test_training_stops_on_too_many_malformed_lines(tmp_path: Path) -> None:
+    from model.train_cli import main
+
+    data = tmp_path / "bad.txt"
+    data.write_text("".join("__label__1 fine words\n" if i % 20 else "not a review line\n" for i in range(1, 201)), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"line 20: no __label__ prefix"):
+        main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress"])
+
+
+def test_training_refuses_unlabelled_input(tmp_path: Path) -> None:
+    from model.train_cli import main
+
+    data = tmp_path / "reviews.csv"
+    data.write_text("text\ngood\nbad\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no label"):
+        main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress"])
