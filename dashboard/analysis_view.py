@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import plotly.graph_objects as go
 from dash import html
 
 from dashboard import figures
@@ -39,8 +38,8 @@ class JobView:
     status_kind: str  # "info" | "error" | "ok"
     progress: float  # 0..1
     show_progress: bool
-    bar: go.Figure
-    pie: go.Figure
+    bar: figures.Figure
+    pie: figures.Figure
     preview_columns: list[dict[str, str]]
     preview_rows: list[dict[str, Any]]
     can_download: bool

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import plotly.graph_objects as go
-
 from common.contract import LABELS, NEGATIVE, POSITIVE
 from dashboard import figures
 from dashboard.aggregates import Snapshot
@@ -47,12 +45,12 @@ class Kpi:
 @dataclass(frozen=True)
 class LiveView:
     kpis: list[Kpi]
-    bar: go.Figure
-    pie: go.Figure
-    series: go.Figure
+    bar: figures.Figure
+    pie: figures.Figure
+    series: figures.Figure
     latest: list[dict[str, Any]]
     accuracy: str
-    confusion: go.Figure
+    confusion: figures.Figure
 
 
 def window_seconds(value: str | None) -> int | None:

@@ -86,11 +86,11 @@ def test_no_banner_when_data_flows():
 def test_render_colours_positive_green_and_negative_red():
     s = snap(buckets=[(int(NOW) - 1, 3, 2)])
     view = live_view.render(s, "60")
-    bar = view.bar.data[0]
-    assert dict(zip(bar.x, bar.marker.color)) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
-    assert list(bar.y) == [3, 2]
-    pie = view.pie.data[0]
-    assert dict(zip(pie.labels, pie.marker.colors)) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
+    bar = view.bar["data"][0]
+    assert dict(zip(bar["x"], bar["marker"]["color"])) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
+    assert bar["y"] == [3, 2]
+    pie = view.pie["data"][0]
+    assert dict(zip(pie["labels"], pie["marker"]["colors"])) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
     assert [k.value for k in view.kpis[:3]] == ["5", "3", "2"]
     assert view.kpis[1].detail == "60.0%"
 
@@ -98,8 +98,8 @@ def test_render_colours_positive_green_and_negative_red():
 def test_render_of_an_empty_topic_says_waiting_for_data():
     view = live_view.render(snap(), "all")
     for figure in (view.bar, view.pie, view.series):
-        assert not figure.data
-        assert figure.layout.annotations[0].text == "waiting for data"
+        assert not figure["data"]
+        assert figure["layout"]["annotations"][0]["text"] == "waiting for data"
     banner = live_view.banner(snap(), "t", "latest")
     assert banner is not None and banner.text.startswith("Waiting for data")
 
