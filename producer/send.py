@@ -1,8 +1,8 @@
 """``send_reviews``: the one way reviews get onto the input topic (CLI, demo, tests and benchmarks call it).
 
 The producer is idempotent (no duplicates or reordering from its own retries),
-compresses batches with lz4 and counts every delivery report, so the summary
-says exactly how many reviews the broker acknowledged. Before the first message
+compresses batches with lz4 and waits for every delivery outcome, so the
+summary says exactly how many reviews the broker acknowledged. Before the first message
 it asks the broker for metadata within a timeout, so an unreachable broker or a
 missing topic is one clear error instead of a silent five-minute retry loop.
 """
