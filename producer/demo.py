@@ -111,9 +111,15 @@ class Demo:
 
     def run(self, commands: Mapping[str, str], data: Path, fmt: str, rate: float, duration: float | None,
             ready_timeout: float, prometheus_port: int) -> int:
+        s = self.settings
+        taken = [f"{flag} {port}" for flag, port in (("--metrics-port", s.metrics_port),
+                                                     ("--dashboard-port", s.dashboard_port)) if port and not _port_free(port)]
+        if taken:
+            print(f"error: already in use (another demo?): {', '.join(taken)}; stop it or choose other ports",
+                  file=sys.stderr)
+            return 1
         if not self._start_kafka():
             return 1
-        s = self.settings
         consumer = self._start("consumer", [commands["sentiment-consumer"]])
         dashboard = self._start("dashboard", [commands["sentiment-dashboard"]])
         checks: list[Callable[[], bool]] = [lambda: _answers(self.dashboard_url)]

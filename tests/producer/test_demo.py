@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,3 +110,17 @@ def test_replayed_data_falls_back_to_the_built_in_reviews(tmp_path, monkeypatch)
     given = tmp_path / "mine.csv"
     given.write_text("text\nfine\n")
     assert _choose_data(given, tmp_path) == (given, "auto")
+
+
+def test_ports_in_use_are_refused_before_anything_starts(tmp_path, kafka_bootstrap):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "producer.demo", "--log-dir", str(tmp_path),
+                                 "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(free_port()),
+                                 "--dashboard-port", str(port)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"already in use (another demo?): --dashboard-port {port}" in result.stderr
+    assert "started" not in result.stdout
