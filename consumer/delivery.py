@@ -39,8 +39,11 @@ class Delivery(Protocol):
     def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """librdkafka's callback for asynchronous offset commits."""
 
-    def service(self) -> None:
-        """Serve callbacks and commit what became safe (called every loop turn)."""
+    def service(self, wait: float = 0.0) -> None:
+        """Serve callbacks (waiting up to ``wait`` seconds for one) and commit what became safe (every loop turn)."""
+
+    def backlog(self) -> int:
+        """Outputs handed to Kafka and not yet acknowledged."""
 
     def on_revoke(self, partitions: Sequence[TopicPartition]) -> None:
         """Finish in-flight work of ``partitions`` and commit it before they move to another instance."""
@@ -116,8 +119,11 @@ class AtLeastOnce:
 
         return delivered
 
-    def service(self) -> None:
-        self._producer.poll(0)
+    def backlog(self) -> int:
+        return self._tracker.in_flight()
+
+    def service(self, wait: float = 0.0) -> None:
+        self._producer.poll(wait)
         if self._failure:
             raise DeliveryFailed(self._failure)
         self._commit(asynchronous=True)
@@ -230,8 +236,11 @@ class ExactlyOnce:
     def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """Offsets travel inside transactions here, never through the consumer's commit."""
 
-    def service(self) -> None:
-        self._producer.poll(0)
+    def backlog(self) -> int:
+        return 0  # each batch's transaction is committed (all acknowledged) before the next poll
+
+    def service(self, wait: float = 0.0) -> None:
+        self._producer.poll(wait)
 
     def on_revoke(self, partitions: Sequence[TopicPartition]) -> None:
         """Nothing is in flight between batches: each batch's transaction is committed before the next poll."""

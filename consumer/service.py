@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 AT_LEAST_ONCE = "at-least-once"
 EXACTLY_ONCE = "exactly-once"
 _IDLE_POLL_SECONDS = 0.5
+_IN_FLIGHT_BATCHES = 4  # unacknowledged outputs allowed, in batches, before fetching pauses
 # librdkafka's defaults, overridable with -X / SENTIMENT_KAFKA_*: a small fetch queue bounds memory.
 _CONSUMER_DEFAULTS: dict[str, Any] = {
     "auto.offset.reset": "earliest",
@@ -119,6 +120,8 @@ class ScoringService:
         self._delivery: Delivery | None = None
         self._assigned: set[tuple[str, int]] = set()
         self._serving_version: str | None = None
+        self._max_in_flight = _IN_FLIGHT_BATCHES * config.max_batch
+        self._paused = False
         self.batches = 0
 
     def stop(self) -> None:
@@ -166,7 +169,11 @@ class ScoringService:
         if self._fatal:
             raise DeliveryFailed(self._fatal)
         messages: list[Message]
-        if len(self._batcher) == 0:
+        if self._throttled():
+            # Outputs wait for the broker (an outage, a slow disk): fetch nothing new, keep serving callbacks.
+            messages = self._consumer.consume(num_messages=self._batcher.room, timeout=0)
+            self._delivery.service(wait=0.1)
+        elif len(self._batcher) == 0:
             # poll() returns the moment one message arrives, which starts the batch's max-wait clock;
             # consume() would hold it until the whole batch is there or the timeout passed.
             first = self._consumer.poll(_IDLE_POLL_SECONDS)
@@ -176,11 +183,28 @@ class ScoringService:
         good = [m for m in messages if not self._is_error(m)]
         if good:
             self.metrics.consumed.inc(len(good))
-            self.metrics.set_ready(BROKER_REACHABLE, True)
             self._batcher.add(good)
         if self._batcher.ready():
             self._process(self._batcher.take())
         self._delivery.service()
+
+    def _throttled(self) -> bool:
+        """Pause fetching while too many outputs await acknowledgement; resume once half have arrived.
+
+        Bounds memory when the broker stalls, and keeps a broker outage from turning the whole
+        prefetched backlog into duplicates (unacknowledged outputs cannot be committed).
+        """
+        assert self._consumer is not None and self._delivery is not None
+        backlog = self._delivery.backlog()
+        if not self._paused and backlog >= self._max_in_flight:
+            self._paused = True
+            self._consumer.pause(self._consumer.assignment())
+            log.warning("outputs not acknowledged: fetching paused", extra={"unacknowledged": backlog})
+        elif self._paused and backlog <= self._max_in_flight // 2:
+            self._paused = False
+            self._consumer.resume(self._consumer.assignment())
+            log.info("outputs acknowledged again: fetching resumed", extra={"unacknowledged": backlog})
+        return self._paused
 
     def _process(self, messages: list[Message]) -> None:
         if not messages:
@@ -245,6 +269,8 @@ class ScoringService:
         self._release(partitions, kind="lost", dropped=dropped)
 
     def _release(self, partitions: list[TopicPartition], kind: str, dropped: int = 0) -> None:
+        if self._paused:  # librdkafka keeps a partition's pause flag: clear it, or a later re-assignment never fetches
+            self._consumer.resume(partitions)  # type: ignore[union-attr]
         for tp in partitions:
             self._assigned.discard((tp.topic, tp.partition))
             self.metrics.forget_partition(tp.topic, tp.partition)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -75,8 +75,11 @@ def produce(bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, byte
     assert producer.flush(60) == 0 and not failures, failures[:3]
 
 
-def read_topic(bootstrap: str, topic: str, at_least: int = 0, timeout: float = 120.0) -> list[Message]:
-    """Every committed message of ``topic`` (read_committed), waiting until there are ``at_least``."""
+def read_topic(
+    bootstrap: str, topic: str, at_least: int = 0, timeout: float = 120.0, ids: set[str] | None = None
+) -> list[Message]:
+    """Every committed message of ``topic`` (read_committed), waiting until there are ``at_least``
+    and, for an output topic, until every review id in ``ids`` has its output (duplicates do not count)."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
          "isolation.level": "read_committed", "enable.partition.eof": False}
@@ -86,19 +89,34 @@ def read_topic(bootstrap: str, topic: str, at_least: int = 0, timeout: float = 1
         tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
         consumer.assign(tps)
         messages: list[Message] = []
+        seen: set[str] = set()
         deadline = time.monotonic() + timeout
         while True:
-            ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+            ends = {tp.partition: _end_offset(consumer, tp, deadline) for tp in tps}
             while time.monotonic() < deadline:
                 positions = {tp.partition: tp.offset for tp in consumer.position(tps)}
                 if all(positions[p] >= end or end == 0 for p, end in ends.items()):
                     break
-                messages += [m for m in consumer.consume(1000, 0.5) if m.error() is None]
-            if len(messages) >= at_least or time.monotonic() >= deadline:
+                batch = [m for m in consumer.consume(1000, 0.5) if m.error() is None]
+                messages += batch
+                if ids is not None:
+                    seen.update(json.loads(m.value())["id"] for m in batch)
+            if (len(messages) >= at_least and (ids is None or ids <= seen)) or time.monotonic() >= deadline:
                 return messages
             time.sleep(0.5)
     finally:
         consumer.close()
+
+
+def _end_offset(consumer: Consumer, tp: TopicPartition, deadline: float) -> int:
+    """The partition's end offset, retried while a just-restarted broker elects leaders."""
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=10)[1]
+        except KafkaException:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
@@ -207,3 +225,8 @@ class ConsumerProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+
+
+def item_ids(items: Sequence[tuple[bytes | None, bytes | None]]) -> set[str]:
+    """The review ids of (key, value) pairs made by ``review_items``."""
+    return {key.decode() for key, _ in items if key is not None}

@@ -16,7 +16,7 @@ import pytest
 from common import contract
 from common.config import DEFAULT_MODEL_DIR
 from localkafka import LocalKafka, create_topics
-from tests.consumer.kit import Topics, free_port, output_ids, produce, read_topic, review_items
+from tests.consumer.kit import Topics, free_port, item_ids, output_ids, produce, read_topic, review_items
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ def test_exactly_once_through_repeated_kill_9(topics: Topics, start_consumer, re
         process.kill()
         kills += 1
     survivor = start_consumer(topics, *EOS, "--max-batch", "128", "--instance-id", "eos-a")
-    outputs = read_topic(topics.bootstrap, topics.output, at_least=len(items), timeout=240)
+    outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items), timeout=240)
     ids = output_ids(outputs)
     record_property("kills", kills)
     assert set(ids) == {key.decode() for key, _ in items}  # nothing lost
@@ -61,7 +61,7 @@ def test_scale_out_and_in_shares_partitions_without_loss_or_duplicates(topics: T
     assert second.terminate() == 0  # scale in mid-stream: its partitions move to the survivor
     send_reviews({"bootstrap.servers": topics.bootstrap}, topics.input, records[1000:])
 
-    ids = output_ids(read_topic(topics.bootstrap, topics.output, at_least=len(records)))
+    ids = output_ids(read_topic(topics.bootstrap, topics.output, ids={r["id"] for r in records}))
     assert set(ids) == {r["id"] for r in records} and max(ids.values()) == 1
     first.wait_metric("sentiment_rebalances_total", 1, kind="assign")
     lags = [labels for (name, labels) in first.metrics() if name == "sentiment_consumer_lag"]
@@ -95,7 +95,7 @@ def test_live_model_swap_switches_versions_at_one_point_and_loses_nothing(
     os.rename(serving, tmp_path / "retired")  # not atomic: in between there is no folder, and no switch
     os.rename(tmp_path / "staged", serving)
 
-    outputs = read_topic(topics.bootstrap, topics.output, at_least=len(items))
+    outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
     ids = output_ids(outputs)
     assert set(ids) == {key.decode() for key, _ in items} and max(ids.values()) == 1
     results = [contract.decode_result(m.value()) for m in outputs]
@@ -160,7 +160,7 @@ def test_broker_restart_mid_stream_consumer_waits_reports_not_ready_and_loses_no
     assert process.alive()
     own_broker.start()
 
-    ids = output_ids(read_topic(topics.bootstrap, topics.output, at_least=len(items), timeout=240))
+    ids = output_ids(read_topic(topics.bootstrap, topics.output, ids=item_ids(items), timeout=240))
     assert set(ids) == {key.decode() for key, _ in items}
     process.wait_ready(timeout=60)
     assert process.terminate() == 0

@@ -18,6 +18,7 @@ from tests.consumer.kit import (
     end_offsets,
     output_ids,
     produce,
+    item_ids,
     read_topic,
     review_items,
 )
@@ -51,7 +52,7 @@ def test_every_review_gets_one_output_equal_to_the_predictor_and_metrics_count_t
     consumer.wait_metric("sentiment_predictions_total", 1, label="negative")
     wait_committed(topics)
 
-    outputs = read_topic(topics.bootstrap, topics.output, at_least=len(items))
+    outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
     assert output_ids(outputs) == Counter(key.decode() for key, _ in items)  # exactly one each
     texts = {key.decode(): json.loads(value)["text"] for key, value in items}
     direct = dict(zip(texts, predictor.predict(list(texts.values()))))
@@ -108,7 +109,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(topi
     produce(topics.bootstrap, topics.input, items)
 
     dead = read_topic(topics.bootstrap, topics.dlq, at_least=len(POISON) + 1)
-    outputs = read_topic(topics.bootstrap, topics.output, at_least=len(good))
+    outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(good))
     assert output_ids(outputs) == Counter(key.decode() for key, _ in good)
     originals = {key: value for key, value in items if key and key.startswith(b"poison-")}
     seen = Counter()
@@ -141,7 +142,7 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(topics: Topics, start_cons
     first.kill()
 
     second = start_consumer(topics, "--max-batch", "64")
-    outputs = read_topic(topics.bootstrap, topics.output, at_least=len(items))
+    outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
     ids = output_ids(outputs)
     assert set(ids) == {key.decode() for key, _ in items}
     duplicates = sum(ids.values()) - len(ids)
@@ -162,7 +163,7 @@ def test_sigterm_finishes_the_batch_in_hand_commits_and_exits_0(topics: Topics, 
     assert sum(max(0, offset) for offset in committed.values()) >= 500
     by_position = input_ids_by_position(topics, len(items))
     done = {review_id for (part, offset), review_id in by_position.items() if offset < committed.get(part, 0)}
-    outputs = output_ids(read_topic(topics.bootstrap, topics.output, at_least=len(done)))
+    outputs = output_ids(read_topic(topics.bootstrap, topics.output, ids=done))
     assert set(outputs) == done  # everything committed has its output, and nothing beyond was published
     assert max(outputs.values()) == 1
 
