@@ -17,7 +17,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import pandas as pd
 
@@ -178,6 +178,38 @@ def check_column(frame: pd.DataFrame, column: str | None) -> str:
     shown = ", ".join(repr(c) for c in list(frame.columns)[:20])
     asked = f"no column {column!r}" if column else "no text column chosen"
     raise InputError(f"The file has {asked}. Pick the text column: {shown}.")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An upload ready to score: its table, the text column, and every column for the picker."""
+
+    filename: str
+    frame: pd.DataFrame
+    column: str
+
+
+class UploadRefused(InputError):
+    """An upload that cannot be scored as it is; ``columns`` fills the picker when the table was read."""
+
+    def __init__(self, message: str, columns: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.columns = columns
+
+
+def open_upload(accepted: Mapping[str, Any], column: str | None, limits: Limits) -> Upload:
+    """What the browser sent (the file, or only its size when over the limit) -> a table to score."""
+    filename = str(accepted.get("filename") or "the file")
+    if "too_large" in accepted:
+        raise UploadRefused(f"{filename} is {human_size(float(accepted['too_large']))}; the limit is {human_size(limits.max_bytes)}.")
+    try:
+        frame = read_table(decode_upload(str(accepted.get("contents") or ""), filename, limits), filename, limits)
+    except InputError as exc:
+        raise UploadRefused(str(exc)) from None
+    try:
+        return Upload(filename, frame, check_column(frame, column))
+    except InputError as exc:
+        raise UploadRefused(str(exc), list(frame.columns)) from None
 
 
 def cell_status(value: str, limits: Limits) -> str:

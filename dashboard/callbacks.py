@@ -14,17 +14,7 @@ from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_u
 
 from dashboard import analysis_view, live_view
 from dashboard.aggregates import LiveStats
-from dashboard.analysis import (
-    InputError,
-    Limits,
-    Scorer,
-    analyse_text,
-    check_column,
-    decode_upload,
-    human_size,
-    read_table,
-    to_safe_csv,
-)
+from dashboard.analysis import InputError, Limits, Scorer, UploadRefused, analyse_text, open_upload, to_safe_csv
 from dashboard.jobs import DONE, CsvJobs
 
 log = logging.getLogger(__name__)
@@ -141,26 +131,18 @@ def register(app: Dash, ctx: Context) -> None:
         def refuse(message: str, options: Any = no_update) -> tuple[Any, ...]:
             return None, options, html.Div(message, className="message error", id="csv-error"), True
 
-        filename = str(accepted.get("filename") or "the file")
-        if "too_large" in accepted:
-            return refuse(f"{filename} is {human_size(accepted['too_large'])}; the limit is {human_size(ctx.limits.max_bytes)}.")
+        try:
+            upload = open_upload(accepted, column, ctx.limits)
+        except UploadRefused as exc:
+            return refuse(str(exc), exc.columns if exc.columns is not None else no_update)
         if ctx.jobs is None:
             return refuse("No model is loaded; start the dashboard with --model-dir.")
-        try:
-            frame = read_table(decode_upload(accepted.get("contents") or "", filename, ctx.limits), filename, ctx.limits)
-        except InputError as exc:
-            return refuse(str(exc))
-        options = list(frame.columns)
-        try:
-            text_column = check_column(frame, column)
-        except InputError as exc:
-            return refuse(str(exc), options)
-        return ctx.jobs.submit(frame, text_column, filename), options, None, False
+        return ctx.jobs.submit(upload.frame, upload.column, upload.filename), list(upload.frame.columns), None, False
 
     @app.callback(
         Output("csv-status", "children"),
         Output("csv-status", "className"),
-        Output("csv-progress", "value"),
+        Output("csv-progress", "style"),
         Output("csv-progress-box", "style"),
         Output("csv-results", "style"),
         Output("csv-bar", "figure"),
@@ -178,7 +160,7 @@ def register(app: Dash, ctx: Context) -> None:
         return (
             view.status,
             f"message {view.status_kind}",
-            f"{view.progress:.3f}",
+            {"width": f"{view.progress:.1%}"},
             {"display": "block" if view.show_progress else "none"},
             {"display": "block" if view.can_download else "none"},
             view.bar,

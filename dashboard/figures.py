@@ -171,5 +171,5 @@ def history_figure(history: Mapping[str, Sequence[float]], height: int = 300, re
         for key, dash in ((name, "solid"), (f"val_{name}", "dot"))
         if history.get(key)
     ]
-    return _figure(data, height, revision, showlegend=True, legend={"orientation": "h", "y": -0.25},
-                   xaxis=_axis(title={"text": "epoch"}, dtick=1))
+    return _figure(data, height + 60, revision, showlegend=True, legend={"orientation": "h", "y": -0.3, "yanchor": "top"},
+                   margin={"l": 48, "r": 16, "t": 16, "b": 40}, xaxis=_axis(title={"text": "epoch"}, dtick=1))

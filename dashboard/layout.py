@@ -132,7 +132,7 @@ def analyse_tab(limits: Limits) -> html.Div:
                 ),
                 html.Div(id="csv-message"),
                 html.Div(
-                    html.Progress(id="csv-progress", value="0", max="1"),
+                    html.Div(html.Div(id="csv-progress", className="progress-fill", style={"width": "0%"}), className="progress-track"),
                     id="csv-progress-box",
                     className="progress-box",
                     style={"display": "none"},

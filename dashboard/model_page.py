@@ -196,6 +196,11 @@ def _table(rows: Mapping[str, Any]) -> html.Div:
     )
 
 
+def _metric_name(key: str) -> str:
+    """"per_class.negative.f1" reads as "negative f1"."""
+    return key.removeprefix("per_class.").replace(".", " ").replace("_", " ")
+
+
 def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> html.Div:
     """Metrics down, evaluated sets across, so the LSTM and the baseline sit side by side."""
     if not metrics:
@@ -204,7 +209,7 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> html.Div:
     return html.Table(
         [
             html.Thead(html.Tr([html.Th("metric"), *[html.Th(s) for s in metrics]])),
-            html.Tbody([html.Tr([html.Th(n), *[html.Td(_format(metrics[s].get(n, "–"))) for s in metrics]]) for n in names]),
+            html.Tbody([html.Tr([html.Th(_metric_name(n)), *[html.Td(_format(metrics[s].get(n, "–"))) for s in metrics]]) for n in names]),
         ],
         className="kv-table metrics-table",
         id="model-metrics",

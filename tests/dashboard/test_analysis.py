@@ -159,3 +159,19 @@ def test_no_cell_of_the_download_can_start_a_formula(value):
     safe = analysis.spreadsheet_safe(value)
     assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert safe in (value, "'" + value)
+
+
+def test_open_upload_checks_size_then_table_then_column():
+    limits = Limits(max_bytes=100)
+    with pytest.raises(analysis.UploadRefused, match=r"big\.csv is 2\.0 KB; the limit is 100 bytes") as refused:
+        analysis.open_upload({"filename": "big.csv", "too_large": 2048}, "text", limits)
+    assert refused.value.columns is None
+    with pytest.raises(analysis.UploadRefused, match="not UTF-8") as refused:
+        analysis.open_upload({"filename": "x.csv", "contents": data_url("text\n\xe9\n".encode("latin-1"))}, "text", limits)
+    assert refused.value.columns is None
+    accepted = {"filename": "r.csv", "contents": data_url(b"id,review\n1,fine\n")}
+    with pytest.raises(analysis.UploadRefused, match="no column 'text'") as refused:
+        analysis.open_upload(accepted, "text", limits)
+    assert refused.value.columns == ["id", "review"], "the picker is filled with the file's columns"
+    upload = analysis.open_upload(accepted, "review", limits)
+    assert (upload.filename, upload.column, upload.frame["review"].tolist()) == ("r.csv", "review", ["fine"])
