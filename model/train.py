@@ -116,6 +116,7 @@ class TrainOptions:
     patience: int | None = None
     masked: bool | None = None
     max_malformed: float = 0.01
+    steps_per_epoch: int | None = None
     resume: bool = False
     keep_checkpoints: bool = False
     baseline: bool = True
@@ -429,9 +430,10 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
 
 
 def _fingerprint(options: TrainOptions, preset: Preset, summaries: Sequence[FileSummary] | None = None) -> str:
-    """What a checkpoint was made from; a resume with other data or settings is refused."""
+    """What a checkpoint was made from; a resume with other data or settings is refused (more epochs are allowed)."""
     shas = [s.sha256 for s in summaries] if summaries is not None else [file_sha256(p) for p in options.data]
-    doc = {"files": shas, "preset": dataclasses.asdict(preset), "limit": options.limit, "seed": options.seed,
+    settings = {k: v for k, v in dataclasses.asdict(preset).items() if k not in ("name", "epochs")}
+    doc = {"files": shas, "preset": settings, "limit": options.limit, "seed": options.seed,
            "fmt": options.fmt, "columns": [options.text_column, options.label_column]}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -489,8 +491,10 @@ def train(options: TrainOptions) -> dict[str, Any]:
     validation = make_dataset(corpus, val_rows, preset, None)
     mark = time.perf_counter()
     if first_epoch < preset.epochs and not state.get("stopped_early"):
+        steps = min(len(training), options.steps_per_epoch or len(training))
         model.fit(training, validation_data=validation, epochs=preset.epochs, initial_epoch=first_epoch, verbose=0,
-                  callbacks=_callbacks(preset, options, state, len(training)))
+                  steps_per_epoch=steps, validation_steps=options.steps_per_epoch and min(len(validation), options.steps_per_epoch),
+                  callbacks=_callbacks(preset, options, state, steps))
     best_weights = options.checkpoint_dir / "best.weights.npz"
     if preset.restore_best_weights and best_weights.exists():  # also when a resume found nothing left to train
         with np.load(best_weights) as stored:
@@ -521,6 +525,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     metadata = {
         "preset": preset.name,
         "hyperparameters": {**dataclasses.asdict(preset), "seed": options.seed, "limit_per_file": options.limit,
+                            "steps_per_epoch": options.steps_per_epoch,
                             "epochs_run": len(history.get("loss", [])),
                             "best_epoch": None if best_epoch is None else best_epoch + 1},
         "command": options.command,

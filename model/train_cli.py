@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mask", dest="masked", action=argparse.BooleanOptionalAction, default=None,
                         help="override masking of the padding (--no-mask = the published unmasked model, served without ONNX)")
     parser.add_argument("--limit", type=_positive_int, metavar="N", help="read at most N reviews from each file (quick runs)")
+    parser.add_argument("--steps-per-epoch", type=_positive_int, metavar="N",
+                        help="train (and validate) on at most N batches per epoch (smoke and memory runs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of weight initialisation, dropout and shuffling (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in DIR/checkpoints")
     parser.add_argument("--keep-checkpoints", action="store_true", help="keep DIR/checkpoints after a successful run")
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         data=list(args.data), out=args.out, preset=args.preset, test=args.test, fmt=args.fmt, text_column=args.text_column,
         label_column=args.label_column, limit=args.limit, seed=args.seed, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, monitor=args.monitor, patience=args.patience,
-        masked=args.masked, max_malformed=args.max_malformed, resume=args.resume, keep_checkpoints=args.keep_checkpoints,
+        masked=args.masked, steps_per_epoch=args.steps_per_epoch, max_malformed=args.max_malformed, resume=args.resume, keep_checkpoints=args.keep_checkpoints,
         baseline=args.baseline, command=command, progress=args.progress,
     )
     try:
