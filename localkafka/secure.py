@@ -265,9 +265,14 @@ def apply_acls(admin_config: Mapping[str, Any], bindings: Iterable[Any], timeout
 
 
 def pipeline_names(settings: Any) -> PipelineNames:
-    """What the ACLs name, from resolved SECURE_OPTIONS (the consumer's transactional ids start with its group)."""
-    return PipelineNames(settings.input_topic, settings.output_topic, settings.dlq_topic,
-                         settings.group_id, settings.dashboard_group_id, transactional_id_prefix=settings.group_id)
+    """What the ACLs name, from resolved SECURE_OPTIONS."""
+    return PipelineNames(settings.input_topic, settings.output_topic, settings.dlq_topic, settings.group_id,
+                         settings.dashboard_group_id, transactional_id_prefix=transactional_id_prefix(settings.group_id))
+
+
+def transactional_id_prefix(group_id: str) -> str:
+    """What every exactly-once consumer instance's transactional.id starts with (consumer.service.ServiceConfig)."""
+    return f"sentiment-consumer.{group_id}."
 
 
 def secure_setup(broker: SecureLocalKafka, settings: Any) -> str:

@@ -13,13 +13,14 @@ import socket
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
-from typing import Any, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator
 
 import pytest
 
 from common import config
-from localkafka.secure import SecureLocalKafka
+from localkafka import create_topics
+from localkafka.secure import PipelineNames, SecureLocalKafka, apply_acls, pipeline_acls, transactional_id_prefix
 
 CLIENT_OPTIONS = ("bootstrap_servers",)
 
@@ -42,6 +43,20 @@ class SecurePipeline:
     def config(self, user: str, **overrides: Any) -> dict[str, Any]:
         """librdkafka settings as every service resolves them from that environment (the pass-through)."""
         return config.resolve(CLIENT_OPTIONS, environ=self.env(user)).kafka_config(**overrides)
+
+    def service_env(self, user: str, **settings: str) -> dict[str, str]:
+        """A service's whole environment: none of the caller's SENTIMENT_* settings, ``user``'s
+        connection lines, this pipeline's topic and group names, then ``settings`` (name -> value)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(config.ENV_PREFIX)}
+        env.update(self.env(user))
+        names = {"input_topic": self.input_topic, "output_topic": self.output_topic, "dlq_topic": self.dlq_topic,
+                 "group_id": self.group_id, "dashboard_group_id": self.dashboard_group_id, **settings}
+        env.update({config.OPTIONS[name].env: value for name, value in names.items()})
+        return env
+
+    def names(self) -> PipelineNames:
+        return PipelineNames(self.input_topic, self.output_topic, self.dlq_topic, self.group_id,
+                             self.dashboard_group_id, transactional_id_prefix(self.group_id))
 
 
 def sentiment_kafka(port: int, *args: str) -> str:
@@ -93,4 +108,21 @@ def secure_pipeline() -> Iterator[SecurePipeline]:
     finally:
         pipeline.broker.stop()
         shutil.rmtree(pipeline.broker.instance, ignore_errors=True)
+
+
+@pytest.fixture
+def new_pipeline(secure_pipeline: SecurePipeline) -> Callable[..., SecurePipeline]:
+    """A test's own topics and groups on the secure broker, with the pipeline's ACLs granted by the admin user."""
+
+    def make(partitions: int = 2) -> SecurePipeline:
+        suffix = uuid.uuid4().hex[:8]
+        pipeline = replace(secure_pipeline, input_topic=f"sec-reviews-{suffix}", output_topic=f"sec-sentiment-{suffix}",
+                           dlq_topic=f"sec-dlq-{suffix}", group_id=f"sec-consumer-{suffix}",
+                           dashboard_group_id=f"sec-dashboard-{suffix}")
+        admin = pipeline.broker.client_config()
+        create_topics(admin, [pipeline.input_topic, pipeline.output_topic, pipeline.dlq_topic], partitions)
+        apply_acls(admin, pipeline_acls(pipeline.names()))
+        return pipeline
+
+    return make
 

@@ -7,9 +7,12 @@ attacks one by one. The invariants are shared with the atheris fuzz target.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
 import sys
 import tracemalloc
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -149,3 +152,17 @@ def test_a_dead_letter_keeps_the_original_headers_and_says_why():
     out = contract.dead_letter_headers(rejection, SOURCE, [("trace", b"\xff\x00"), ("empty", None)])
     assert out[:2] == [("trace", b"\xff\x00"), ("empty", b"")]
     assert contract.header_value(out, contract.H_SOURCE_OFFSET) == str(SOURCE.offset)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris is not installed")
+def test_a_bounded_atheris_run_finds_no_crash(tmp_path):
+    """Coverage-guided fuzzing, bounded by run count; a broken invariant exits non-zero with the input."""
+    script = Path(__file__).with_name("fuzz_decode.py")
+    corpus = tmp_path / "corpus"
+    subprocess.run([sys.executable, str(script), "--write-seeds", str(corpus)], check=True)
+    runs = 20_000
+    proc = subprocess.run([sys.executable, str(script), str(corpus), f"-runs={runs}", "-max_len=4096", "-seed=1",
+                           f"-dict={script.with_name('decode.dict')}"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert f"Done {runs} runs" in proc.stderr

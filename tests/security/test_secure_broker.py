@@ -20,6 +20,7 @@ from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, 
                                    ResourcePatternType, ResourceType)
 
 from common import config, logs
+from consumer.service import ServiceConfig
 from localkafka.secure import generate_tls
 
 pytestmark = pytest.mark.integration
@@ -89,10 +90,12 @@ def test_each_service_user_does_its_job(secure_pipeline):
     assert sorted(seen) == sorted(reviews)
     assert _produce(consumer, p.output_topic, [marker + b" scored"]) == [None]
     assert _produce(consumer, p.dlq_topic, [marker + b" dead-lettered"]) == [None]
-    assert _produce({**consumer, "transactional.id": f"{p.group_id}-consumer-0"}, p.output_topic,
+    transactional_id = ServiceConfig({}, p.input_topic, p.output_topic, p.dlq_topic, p.group_id).transactional_id
+    assert _produce({**consumer, "transactional.id": transactional_id}, p.output_topic,
                     [marker + b" scored in a transaction"], transactional=True) == [None]
 
-    assert marker + b" scored" in _consume(p.config("dashboard"), p.output_topic, p.dashboard_group_id, 1)
+    results = _consume(p.config("dashboard"), p.output_topic, p.dashboard_group_id, 2)
+    assert sorted(results) == [marker + b" scored", marker + b" scored in a transaction"]
 
 
 def test_wrong_password_fails_fast_with_an_authentication_error(secure_pipeline):
