@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import shlex
 import statistics
 import sys
@@ -157,6 +158,7 @@ def write_section(lines: list[str], command: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    load = os.getloadavg()[0]
     sample = texts(2000)
     ingest = reader_ingest(args.bootstrap_servers, args.results, sample)
     hour = full_hour_stats(sample)
@@ -174,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| CSV upload of {args.csv_mb:g} MB ({parse_rows:,} rows): decode + parse | {parse_s:.2f} s |",
         f"| CSV scoring with the default model (onnxruntime), {args.score_rows:,} rows | {score_rate:,.0f} rows/s |",
     ]
+    lines.append("")
+    lines.append(f"Machine: {os.cpu_count()} cores shared with the other engineers' jobs; load average {load:.1f} when the run began.")
     print("\n".join(lines))
     if args.write:
         write_section(lines, "python bench/bench_dashboard.py " + shlex.join(argv if argv is not None else sys.argv[1:]))

@@ -60,14 +60,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def wait_scored(processes: list[ConsumerProcess], n: int, timeout: float = 900.0) -> None:
+    """Until the consumers together have had ``n`` outputs acknowledged (their /metrics)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = sum(
+            value for process in processes for (name, _), value in process.metrics().items()
+            if name == "sentiment_predictions_total"
+        )
+        if done >= n:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"consumers did not score {n} reviews within {timeout:.0f} s")
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.settings = resolve(("bootstrap_servers", "model_dir", "max_batch", "max_wait_ms"), args)
         self.kafka = {"bootstrap.servers": self.settings.bootstrap_servers}
         self.logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-        records = list(read_records(args.data, limit=args.reviews))
-        self.items = [{"id": f"b{i}", "text": r.text, "label": r.label} for i, r in enumerate(records)]
+        records = list(read_records(args.data, limit=args.reviews))  # reused in turn when the file has fewer
+        self.items = [{"id": f"b{i}", "text": records[i % len(records)].text, "label": records[i % len(records)].label}
+                      for i in range(args.reviews)]
 
     def topics(self) -> Topics:
         suffix = uuid.uuid4().hex[:8]
@@ -112,6 +127,7 @@ class Bench:
             first_sent = time.time()
             summary = send_reviews(self.kafka, topics.input, self.items[:n], with_labels=True)
             assert summary.sent == n, summary.line()
+            wait_scored(running, n)  # scrapes only: reading outputs meanwhile would take CPU from the consumers
             outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in self.items[:n]}, timeout=600)
             last = max(m.timestamp()[1] for m in outputs) / 1000.0
             return Run(name, n, last - first_sent)

@@ -194,12 +194,10 @@ class ExactlyOnce:
             self._producer.begin_transaction()
             for record in records:
                 _produce(self._producer, record, None)
-            self._producer.send_offsets_to_transaction(
-                [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()],
-                self._consumer.consumer_group_metadata(),
-                self._timeout,
-            )
-            self._commit_transaction()
+            offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+            group = self._consumer.consumer_group_metadata()
+            self._retrying("send offsets", lambda: self._producer.send_offsets_to_transaction(offsets, group, self._timeout))
+            self._retrying("commit transaction", lambda: self._producer.commit_transaction(self._timeout))
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if error.fatal() or not error.txn_requires_abort():
@@ -212,21 +210,22 @@ class ExactlyOnce:
         for record in records:
             _count_delivered(self._metrics, record, now)
 
-    def _commit_transaction(self) -> None:
-        """Commit, retrying while librdkafka says the error is retriable (e.g. a timeout)."""
+    @staticmethod
+    def _retrying(what: str, call: Callable[[], None]) -> None:
+        """Repeat ``call`` while librdkafka says its error is retriable (a timeout, the broker away)."""
         while True:
             try:
-                self._producer.commit_transaction(self._timeout)
+                call()
                 return
             except KafkaException as exc:
                 if not exc.args[0].retriable():
                     raise
-                log.warning("transaction commit timed out; retrying", extra={"error": str(exc)})
+                log.warning(f"{what} did not complete; retrying", extra={"error": str(exc)})
 
     def _abort_and_rewind(self, error: KafkaError, first: dict[Partition, int]) -> None:
         self._metrics.commit_failures.inc()
         log.warning("transaction aborted; the batch will be read again", extra={"error": str(error)})
-        self._producer.abort_transaction(self._timeout)
+        self._retrying("abort transaction", lambda: self._producer.abort_transaction(self._timeout))
         for (topic, part), offset in first.items():
             try:
                 self._consumer.seek(TopicPartition(topic, part, offset))

@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 AT_LEAST_ONCE = "at-least-once"
 EXACTLY_ONCE = "exactly-once"
 _IDLE_POLL_SECONDS = 0.5
-_IN_FLIGHT_BATCHES = 4  # unacknowledged outputs allowed, in batches, before fetching pauses
+# Unacknowledged outputs allowed before fetching pauses: several batches, and never so few that a healthy
+# broker's acknowledgement round trip pauses a small-batch consumer (a pause drops librdkafka's prefetch).
+_IN_FLIGHT_BATCHES = 4
+_IN_FLIGHT_FLOOR = 2000
 # librdkafka's defaults, overridable with -X / SENTIMENT_KAFKA_*: a small fetch queue bounds memory.
 _CONSUMER_DEFAULTS: dict[str, Any] = {
     "auto.offset.reset": "earliest",
@@ -120,7 +123,7 @@ class ScoringService:
         self._delivery: Delivery | None = None
         self._assigned: set[tuple[str, int]] = set()
         self._serving_version: str | None = None
-        self._max_in_flight = _IN_FLIGHT_BATCHES * config.max_batch
+        self._max_in_flight = max(_IN_FLIGHT_BATCHES * config.max_batch, _IN_FLIGHT_FLOOR)
         self._paused = False
         self.batches = 0
 
