@@ -13,7 +13,7 @@ from typing import Iterator
 from common import cli, config, logs
 from model.data import FORMATS, MalformedInput
 from producer.send import ProducerError, send_reviews
-from producer.sources import FileSource, TextSource, check_readable, prefetched, reviews, shuffled
+from producer.sources import FileSource, TextSource, check_readable, reviews, shuffled
 
 OPTIONS = ("bootstrap_servers", "input_topic")
 
@@ -28,6 +28,8 @@ ids: each review is keyed by its id, its line (row) number in the file, prefixed
 with --loop the pass number is added (<prefix><pass>:<line>) so ids stay unique.
 --shuffle mixes within a buffer of --shuffle-buffer reviews (bounded memory): a review moves at most
 that far; a file sorted by label needs a buffer larger than its runs.
+speed: bz2 decompression runs in this process; to replay a .bz2 faster, decompress it once (bunzip2 -k)
+or let another process do it: bzcat FILE.bz2 | sentiment-producer - --format fasttext
 exit status: 0 all sent; 1 broker unreachable, topic missing, malformed input or reviews not
 delivered; 2 bad options or a missing file.
 """
@@ -85,8 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         source = TextSource(args.text)
     stream = reviews(source, loop=args.loop, id_prefix=args.id_prefix)
-    if isinstance(source, FileSource) and source.compressed:
-        stream = prefetched(stream)
     if args.shuffle:
         stream = shuffled(stream, args.shuffle_buffer, args.seed)
     try:

@@ -8,9 +8,7 @@ replays in constant memory.
 from __future__ import annotations
 
 import itertools
-import queue
 import random
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -37,11 +35,6 @@ class FileSource:
     @property
     def rereadable(self) -> bool:
         return self.path != STDIN
-
-    @property
-    def compressed(self) -> bool:
-        """Whether reading costs decompression (worth a background reader, see ``prefetched``)."""
-        return Path(self.path).suffix.lower() in (".bz2", ".gz")
 
 
 @dataclass(frozen=True)
@@ -94,58 +87,6 @@ def shuffled(items: Iterable[dict], buffer_size: int, seed: int | None = None) -
         buffer[index] = item
     rng.shuffle(buffer)
     yield from buffer
-
-
-def prefetched(items: Iterable[dict], chunk: int = 1024, depth: int = 16) -> Iterator[dict]:
-    """Read ``items`` on a background thread, ``chunk`` at a time, at most ``depth`` chunks ahead.
-
-    bz2 decompression releases the GIL, so reading the next chunk of a
-    ``.bz2`` file overlaps with encoding and producing this one; without it
-    the decompressor alone caps a replay below the producer's own speed. A
-    reader error is raised here, in the caller's thread, after the reviews
-    read before it.
-    """
-    chunks: queue.Queue = queue.Queue(maxsize=depth)
-    closed = threading.Event()
-
-    def put(item: object) -> bool:
-        while not closed.is_set():
-            try:
-                chunks.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read() -> None:
-        batch: list[dict] = []
-        try:
-            for item in items:
-                batch.append(item)
-                if len(batch) == chunk:
-                    if not put(batch):
-                        return
-                    batch = []
-            end: object = _END
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            end = exc
-        if batch and not put(batch):
-            return
-        put(end)
-
-    reader = threading.Thread(target=read, name="review-reader", daemon=True)
-    reader.start()
-    try:
-        while (batch := chunks.get()) is not _END:
-            if isinstance(batch, BaseException):
-                raise batch
-            yield from batch
-    finally:
-        closed.set()
-        reader.join(timeout=5)
-
-
-_END = object()
 
 
 def check_readable(path: str) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 
 import pytest
 
-from model.data import MalformedInput, Record
+from model.data import Record
 from producer.send import message_of
-from producer.sources import FileSource, TextSource, prefetched, reviews, shuffled
+from producer.sources import FileSource, TextSource, reviews, shuffled
 
 
 def test_ids_are_file_positions_and_stay_unique_when_looping(tmp_path):
@@ -56,23 +55,3 @@ def test_message_of_a_record_and_a_dict():
     key, _ = message_of({"text": "no id"}, with_labels=True)
     assert key is None
 
-
-def test_prefetched_keeps_order_and_raises_reader_errors_after_the_good_items():
-    assert [r["id"] for r in prefetched(({"id": i} for i in range(5000)), chunk=64, depth=2)] == list(range(5000))
-
-    def broken():
-        yield {"id": 1}
-        raise MalformedInput("line 2: garbage")
-
-    got = []
-    with pytest.raises(MalformedInput, match="line 2"):
-        for item in prefetched(broken()):
-            got.append(item["id"])
-    assert got == [1]
-
-
-def test_prefetched_stops_its_reader_when_the_caller_stops():
-    endless = prefetched(({"id": i} for i in itertools.count()), chunk=10, depth=2)
-    assert next(endless)["id"] == 0
-    endless.close()
-    assert not [t for t in threading.enumerate() if t.name == "review-reader"]
