@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict, defaultdict
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -26,6 +26,41 @@ DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 NUM_WORDS = 15_000
 OOV_TOKEN = "<OOV>"
 MAX_LEN = 166
+# The dicts Keras keeps besides word_index, in get_config's order.
+_STATISTICS = ("word_counts", "word_docs", "index_docs", "index_word")
+
+
+class _ParsedOnFirstUse:
+    """A statistics dict of the tokenizer JSON, decoded only when something reads it.
+
+    Why: encoding needs only ``word_index``; the four other dicts (word_counts,
+    word_docs, index_docs, index_word) are as large again, and decoding them
+    would double the tokenizer's share of start-up time and memory in every
+    serving process. Until decoded, ``get_config`` passes the raw JSON on as is.
+    """
+
+    def __init__(self, convert: Callable[[dict], dict]) -> None:
+        self.convert = convert
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        raw = obj._undecoded.pop(self.name, None)
+        if raw is not None:
+            obj.__dict__[self.name] = self.convert(json.loads(raw))
+        return obj.__dict__[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj._undecoded.pop(self.name, None)
+        obj.__dict__[self.name] = value
+
+
+def _int_keys(mapping: dict) -> dict:
+    """JSON object keys are strings; Keras' index dicts are keyed by int."""
+    return {int(k): v for k, v in mapping.items()}
 
 
 class KerasTokenizer:
@@ -34,6 +69,11 @@ class KerasTokenizer:
     Only the word-level, default-analyzer path is supported (what the published
     work used); ``char_level=True`` is rejected rather than silently mis-handled.
     """
+
+    word_counts = _ParsedOnFirstUse(OrderedDict)
+    word_docs = _ParsedOnFirstUse(lambda d: defaultdict(int, d))
+    index_docs = _ParsedOnFirstUse(lambda d: defaultdict(int, _int_keys(d)))
+    index_word = _ParsedOnFirstUse(_int_keys)
 
     def __init__(
         self,
@@ -52,6 +92,7 @@ class KerasTokenizer:
         self.lower = lower
         self.split = split
         self.document_count = document_count
+        self._undecoded: dict[str, str] = {}  # raw JSON of the statistics dicts (see _ParsedOnFirstUse)
         self.word_counts: dict[str, int] = OrderedDict()
         self.word_docs: dict[str, int] = defaultdict(int)
         self.index_docs: dict[int, int] = defaultdict(int)
@@ -142,10 +183,7 @@ class KerasTokenizer:
             "char_level": False,
             "oov_token": self.oov_token,
             "document_count": self.document_count,
-            "word_counts": json.dumps(self.word_counts),
-            "word_docs": json.dumps(self.word_docs),
-            "index_docs": json.dumps(self.index_docs),
-            "index_word": json.dumps(self.index_word),
+            **{name: self._undecoded.get(name) or json.dumps(getattr(self, name)) for name in _STATISTICS},
             "word_index": json.dumps(self.word_index),
         }
 
@@ -162,10 +200,9 @@ class KerasTokenizer:
                 raise ValueError("char_level tokenizers are not supported")
             if config.pop("analyzer", None) is not None:
                 raise ValueError("custom analyzers are not supported")
-            word_counts = json.loads(config.pop("word_counts"))
-            word_docs = json.loads(config.pop("word_docs"))
-            index_docs = {int(k): v for k, v in json.loads(config.pop("index_docs")).items()}
-            index_word = {int(k): v for k, v in json.loads(config.pop("index_word")).items()}
+            undecoded = {name: config.pop(name) for name in _STATISTICS}
+            if not all(isinstance(raw, str) for raw in undecoded.values()):
+                raise TypeError("statistics must be JSON strings, as Keras writes them")
             word_index = json.loads(config.pop("word_index"))
             tokenizer = cls(
                 num_words=config.pop("num_words"),
@@ -179,11 +216,8 @@ class KerasTokenizer:
             raise ValueError(f"not a Keras tokenizer JSON: {exc!r}") from exc
         if config:
             raise ValueError(f"unknown tokenizer settings: {sorted(config)}")
-        tokenizer.word_counts = OrderedDict(word_counts)
-        tokenizer.word_docs = defaultdict(int, word_docs)
-        tokenizer.index_docs = defaultdict(int, index_docs)
+        tokenizer._undecoded.update(undecoded)
         tokenizer.word_index = word_index
-        tokenizer.index_word = index_word
         tokenizer._build_lookup()
         return tokenizer
 

@@ -49,6 +49,10 @@ def test_json_is_interchangeable_both_ways(fitted_tokenizer, keras2_tokenizer, t
     reread = KerasTokenizer.from_json(keras2_tokenizer.to_json())
     assert reread.texts_to_sequences(sample) == expected
     assert reread.to_json() == keras2_tokenizer.to_json()
+    # The statistics dicts are decoded on first use, into the same types Keras' own reader gives.
+    from_keras = keras2_text.tokenizer_from_json(keras2_tokenizer.to_json())
+    for name in ("word_counts", "word_docs", "index_docs", "index_word"):
+        assert getattr(reread, name) == getattr(from_keras, name), name
 
 
 def test_streaming_fit_accumulates_like_keras(train_texts) -> None:
