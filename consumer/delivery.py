@@ -25,6 +25,9 @@ from consumer.metrics import ConsumerMetrics
 from consumer.offsets import OffsetTracker, Partition
 from consumer.scoring import OutRecord
 
+# Abortable transaction errors that no retry can cure: the user lacks an ACL (fixing it needs a person).
+_DENIED = (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED)
+
 log = logging.getLogger(__name__)
 
 
@@ -204,6 +207,8 @@ class ExactlyOnce:
                 self._metrics.commit_failures.inc()
                 raise DeliveryFailed(f"transaction failed: {error}") from exc
             self._abort_and_rewind(error, first)
+            if error.code() in _DENIED:  # retrying cannot cure a missing ACL: stop, with nothing left pending
+                raise DeliveryFailed(f"transaction failed: {error}") from exc
             return
         self._metrics.commits.inc()
         now = time.time()

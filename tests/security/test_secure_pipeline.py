@@ -204,7 +204,8 @@ def _consumer_acl(topic: str, operation: AclOperation) -> AclBinding:
                       AclPermissionType.ALLOW)
 
 
-def test_a_consumer_that_may_not_write_its_output_commits_nothing_and_loses_nothing(new_pipeline, tmp_path):
+@pytest.mark.parametrize("delivery", ["at-least-once", "exactly-once"])
+def test_a_consumer_that_may_not_write_its_output_commits_nothing_and_loses_nothing(new_pipeline, tmp_path, delivery):
     pipeline = new_pipeline()
     admin = pipeline.broker.client_config()
     # The operator's mistake: the consumer may see its output topic but not write to it.
@@ -213,13 +214,13 @@ def test_a_consumer_that_may_not_write_its_output_commits_nothing_and_loses_noth
     _delete_acls(admin, write)
     _send_reviews(pipeline, tmp_path)
 
-    denied = _consumer(pipeline, tmp_path, "denied")
+    denied = _consumer(pipeline, tmp_path, "denied", delivery=delivery)
     assert denied.wait() != 0, denied.text()[-3000:]
     assert "Topic authorization failed" in denied.text() and pipeline.output_topic in denied.text()
     assert all(offset < 0 for offset in _committed(pipeline).values()), "offsets were committed for unwritten outputs"
 
     apply_acls(admin, [write])  # the operator fixes the ACL; the same group starts again
-    fixed = _consumer(pipeline, tmp_path, "fixed")
+    fixed = _consumer(pipeline, tmp_path, "fixed", delivery=delivery)
     try:
         results = _read_all(pipeline, pipeline.output_topic, len(REVIEWS))
     finally:
