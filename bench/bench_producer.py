@@ -123,9 +123,9 @@ def main() -> int:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "",
-        f"bz2 decompression alone manages {bz2_ceiling:,.0f} reviews per CPU-second on this machine, which bounds the "
-        ".bz2 row. A background reader thread was tried and dropped: it was slower (e.g. 3,589 vs 5,799 and 5,930 vs "
-        "8,041 reviews/s in paired runs), since `bz2` releases the GIL only for each 8 KB chunk and the thread then "
+        f"Decompressing the sample in one go takes as much CPU as {bz2_ceiling:,.0f} reviews/s; read line by line in "
+        "the sending thread it costs more, and it dominates the .bz2 row. A background reader thread was tried and "
+        "dropped: it was slower (3,589 vs 5,799 and 5,930 vs 8,041 reviews/s in paired runs at 00:46 UTC), since `bz2` releases the GIL only for each 8 KB chunk and the thread then "
         "waits for the GIL behind the sending thread. To replay a .bz2 faster, decompress it once (`bunzip2 -k`) or "
         "`bzcat FILE.bz2 | sentiment-producer - --format fasttext` (another process decompresses).",
         "",
