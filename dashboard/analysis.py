@@ -24,7 +24,7 @@ import pandas as pd
 from common.contract import DEFAULT_MAX_TEXT_BYTES
 
 DEFAULT_MAX_UPLOAD_MB = 50
-DEFAULT_MAX_ROWS = 100_000
+DEFAULT_MAX_ROWS = 200_000  # a 50 MB file of Amazon reviews holds about 120,000
 SCORE_CHUNK = 256
 
 # Output columns added to the uploaded table.

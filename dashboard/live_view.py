@@ -131,11 +131,13 @@ def banner(snap: Snapshot, topic: str, start: str) -> Banner | None:
     """The honest state of the live view, worst first."""
     broker = snap.broker
     if broker.reachable is False:
-        return Banner(f"Kafka broker unreachable ({broker.error or 'no answer'}); showing what was read before. Retrying…", "error", "broker unreachable")
+        return Banner(f"Cannot reach Kafka ({broker.error or 'no answer'}); showing what was read before. Retrying…", "error", "broker unreachable")
     if broker.reachable is None and broker.error:
         return Banner(broker.error, "error", "reader stopped")
     if broker.topic_exists is False:
         return Banner(f"Topic {topic!r} does not exist yet ({broker.error}); waiting for it to be created.", "warning", "topic missing")
+    if broker.topic_exists is None and broker.error:
+        return Banner(f"Cannot read topic {topic!r}: {broker.error}. Retrying…", "error", "cannot read topic")
     if broker.reachable is None:
         return Banner("Connecting to Kafka…", "info", "connecting…")
     if snap.records_read == 0:

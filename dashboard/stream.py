@@ -70,6 +70,7 @@ class StreamReader:
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": False,
                 "error_cb": self._on_error,
+                "logger": logging.getLogger("librdkafka"),  # its own log lines as JSON too, not raw stderr
             }
         )
         config.setdefault("group.id", "sentiment-dashboard")
@@ -83,6 +84,8 @@ class StreamReader:
         self._thread = threading.Thread(target=self._run, name="dashboard-reader", daemon=True)
         self._assigned: set[int] = set()
         self._consumer: Consumer | None = None
+        self._last_error: str | None = None  # the reason behind a failing metadata request, if librdkafka told us
+        self._logged: tuple[str, float] = ("", 0.0)  # the error code last logged, and when
 
     def start(self) -> "StreamReader":
         self._consumer = Consumer(self._config)
@@ -94,10 +97,21 @@ class StreamReader:
         self._thread.join(timeout)
 
     def _on_error(self, error: KafkaError) -> None:
-        """librdkafka reports connection trouble here; the page shows it at once."""
-        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
+        """librdkafka reports connection trouble here; the page shows it at once, the log once per change."""
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._AUTHENTICATION):
             self._stats.set_broker(BrokerState(False, None, error.str(), time.time()))
-        log.warning("kafka error", extra={"error": error.str(), "code": error.name()})
+        now = time.monotonic()
+        if error.name() != self._logged[0] or now - self._logged[1] > 60:  # a retrying client repeats itself
+            log.warning("kafka error", extra={"error": error.str(), "code": error.name()})
+            self._logged = (error.name(), now)
+        if error.code() != KafkaError._ALL_BROKERS_DOWN:  # keep the cause, not the summary
+            self._last_error = error.str()
+
+    def _on_consume_error(self, error: KafkaError) -> None:
+        """Errors on the fetch path: a missing permission is shown on the page, the rest logged."""
+        log.warning("consume error", extra={"error": error.str(), "code": error.name()})
+        if error.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED) or error.fatal():
+            self._stats.set_broker(BrokerState(True, None, error.str(), time.time()))
 
     def _run(self) -> None:
         consumer = self._consumer
@@ -109,11 +123,11 @@ class StreamReader:
                     self._check(consumer)
                     next_check = time.monotonic() + self._check_interval
                 if not self._assigned:
-                    self._stop.wait(0.2)
+                    consumer.poll(0.2)  # nothing to read yet; this serves error_cb (why the broker refuses us)
                     continue
                 for message in consumer.consume(500, timeout=0.5):
                     if message.error():
-                        log.warning("consume error", extra={"error": message.error().str()})
+                        self._on_consume_error(message.error())
                         continue
                     try:
                         self._stats.add(decode_result(message.value()))
@@ -131,12 +145,16 @@ class StreamReader:
         try:
             metadata = consumer.list_topics(self._topic, timeout=2.0)
         except KafkaException as exc:
-            self._stats.set_broker(BrokerState(False, None, exc.args[0].str(), now))
+            reason = exc.args[0].str() + (f"; last error: {self._last_error}" if self._last_error else "")
+            self._stats.set_broker(BrokerState(False, None, reason, now))
             return
+        self._last_error = None
         topic = metadata.topics.get(self._topic)
         if topic is None or topic.error is not None:
-            reason = topic.error.str() if topic is not None and topic.error is not None else "unknown topic"
-            self._stats.set_broker(BrokerState(True, False, f"topic {self._topic!r}: {reason}", now))
+            missing = topic is None or topic.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            reason = "unknown topic" if topic is None else topic.error.str()
+            # A topic that exists but may not be read (ACLs) is an error, not a topic still to be created.
+            self._stats.set_broker(BrokerState(True, False if missing else None, reason, now))
             return
         self._stats.set_broker(BrokerState(True, True, None, now))
         new = sorted(set(topic.partitions) - self._assigned)

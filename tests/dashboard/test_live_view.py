@@ -69,6 +69,8 @@ def test_accuracy_and_confusion_matrix():
     [
         (BrokerState(False, None, "connection refused", NOW), 5, "broker unreachable", "error"),
         (BrokerState(True, False, "unknown topic", NOW), 0, "topic missing", "warning"),
+        (BrokerState(True, None, "Broker: Topic authorization failed", NOW), 3, "cannot read topic", "error"),
+        (BrokerState(None, None, "the live reader stopped; see the server log", NOW), 3, "reader stopped", "error"),
         (BrokerState(), 0, "connecting…", "info"),
         (UP, 0, "waiting for data", "info"),
     ],
