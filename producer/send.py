@@ -101,11 +101,15 @@ class Pacer:
         self.start = time.monotonic()
         self.count = 0
 
-    def wait_turn(self) -> None:
+    def wait_turn(self, stop: threading.Event | None = None) -> bool:
+        """Wait until the next message is due; False when ``stop`` was set meanwhile (checked every 0.1 s)."""
         due = self.start + self.count * self.interval
         self.count += 1
         while (delay := due - time.monotonic()) > 0:
-            self.producer.poll(delay)  # serve delivery reports while waiting
+            self.producer.poll(min(delay, 0.1))  # serve delivery reports while waiting
+            if stop is not None and stop.is_set():
+                return False
+        return True
 
 
 def connect(
@@ -180,8 +184,8 @@ def send_reviews(
                 if stop is not None and stop.is_set():
                     break
                 key, value = message_of(item, with_labels)
-                if pacer is not None:
-                    pacer.wait_turn()
+                if pacer is not None and not pacer.wait_turn(stop):
+                    break
                 _produce(producer, topic, key, value)
                 queued += 1
                 if queued % _PROGRESS_EVERY == 0:

@@ -7,6 +7,7 @@ import itertools
 import os
 import socket
 import threading
+import time
 
 import pytest
 
@@ -100,3 +101,15 @@ def test_reviews_queued_before_a_reader_error_are_still_delivered(kafka_bootstra
     with pytest.raises(MalformedInput):
         send_reviews({"bootstrap.servers": kafka_bootstrap, "linger.ms": 1000}, topic, failing())
     assert sorted(int(doc["id"]) for _, doc in read_back(topic, 40)) == list(range(40))
+
+
+def test_stop_ends_a_slowly_paced_send_without_waiting_for_the_next_turn(kafka_bootstrap, make_topic):
+    topic = make_topic("producer-slow-stop", partitions=1)
+    event = threading.Event()
+    stop = threading.Timer(0.5, event.set)
+    stop.start()
+    began = time.monotonic()
+    summary = send_reviews({"bootstrap.servers": kafka_bootstrap}, topic,
+                           ({"text": f"review {i}", "id": str(i)} for i in range(10)), rate=0.01, stop=event)
+    assert summary.sent == 1  # the first is due at once, the second 100 s later
+    assert time.monotonic() - began < 60, "stop waited out the 100 s turn"
