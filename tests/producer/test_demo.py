@@ -112,13 +112,13 @@ def test_replayed_data_falls_back_to_the_built_in_reviews(tmp_path, monkeypatch)
     assert _choose_data(given, tmp_path) == (given, "auto")
 
 
-def test_ports_in_use_are_refused_before_anything_starts(tmp_path, kafka_bootstrap):
+def test_ports_in_use_are_refused_before_anything_starts(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run([sys.executable, "-m", "producer.demo", "--log-dir", str(tmp_path),
-                                 "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(free_port()),
+                                 "--bootstrap-servers", "127.0.0.1:1", "--metrics-port", str(free_port()),
                                  "--dashboard-port", str(port)],
                                 capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
