@@ -120,6 +120,8 @@ class Demo:
             return 1
         if not self._start_kafka():
             return 1
+        if self.stop.is_set():  # Ctrl-C while the broker was starting
+            return 0
         consumer = self._start("consumer", [commands["sentiment-consumer"]])
         dashboard = self._start("dashboard", [commands["sentiment-dashboard"]])
         checks: list[Callable[[], bool]] = [lambda: _answers(self.dashboard_url)]
