@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     data, fmt = _choose_data(args.data or _env_path("DATA"), args.log_dir)
     commands = {name: _command(name) for name in ("sentiment-consumer", "sentiment-dashboard", "sentiment-producer")}
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed; the parts must go too
         signal.signal(sig, lambda *_: stop.set())
     demo = Demo(settings, args.log_dir, stop)
     try:
