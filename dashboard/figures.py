@@ -82,9 +82,11 @@ def pie_figure(counts: Mapping[str, int], height: int = 280, revision: str = "pi
         "hole": 0.45,
         "sort": False,
         "textinfo": "label+percent",
+        "textposition": "outside",  # small slices keep their label
+        "automargin": True,
         "hovertemplate": "%{label}: %{value:,} (%{percent})<extra></extra>",
     }
-    return _figure([pie], height, revision, margin={"l": 16, "r": 16, "t": 16, "b": 16})
+    return _figure([pie], height, revision, margin={"l": 24, "r": 24, "t": 24, "b": 24})
 
 
 def timeseries_figure(bins: Sequence[tuple[float, int, int]], bin_seconds: int, height: int = 300, revision: str = "series") -> Figure:
