@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps kafka-up kafka-down topics test test-unit demo bench clean
+.PHONY: help install system-deps demo-deps kafka-up kafka-down topics test test-unit demo bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,16 +19,25 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e ".[test]"
 	@touch $@
 
-system-deps:  ## Debian packages the tests drive: Java+Maven (broker), chromium (browser tests), prometheus
+# command:Debian package pairs; `make demo` needs the broker's, the tests also drive a browser and Prometheus.
+DEMO_DEPS := java:openjdk-17-jre-headless mvn:maven prometheus:prometheus
+TEST_DEPS := $(DEMO_DEPS) promtool:prometheus chromium:chromium chromedriver:chromium-driver
+
+define apt_install_missing
 	@missing=""; \
-	for pair in java:openjdk-17-jre-headless mvn:maven chromium:chromium chromedriver:chromium-driver prometheus:prometheus promtool:prometheus; do \
-	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; \
-	done; \
+	for pair in $(1); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+system-deps:  ## Debian packages the tests drive: Java+Maven (broker), chromium (browser tests), prometheus
+	$(call apt_install_missing,$(TEST_DEPS))
+
+demo-deps:
+	$(call apt_install_missing,$(DEMO_DEPS))
 
 kafka-up: install  ## start the local Kafka broker (jars from Maven Central on first run) and create the topics
 	$(VENV)/bin/sentiment-kafka start
@@ -43,7 +52,7 @@ test: install system-deps  ## run the whole suite against a real broker (started
 test-unit: install  ## only the fast tests that need no broker
 	$(PY) -m pytest -m "not integration and not browser and not slow" $(PYTEST_ARGS)
 
-demo: install  ## the whole local pipeline: broker, consumer, dashboard, and a replay of real reviews
+demo: install demo-deps  ## the whole local pipeline: broker, consumer, dashboard, and a replay of real reviews
 	$(PY) -m producer.demo
 
 clean:  ## remove the virtualenv, caches and the local broker's data
