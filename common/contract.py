@@ -47,6 +47,15 @@ H_ERROR_MESSAGE = "dlq.error.message"
 H_SOURCE_TOPIC = "dlq.source.topic"
 H_SOURCE_PARTITION = "dlq.source.partition"
 H_SOURCE_OFFSET = "dlq.source.offset"
+H_ORIGINAL_BYTES = "dlq.original.bytes"  # only when the value was cut: its size in bytes
+H_HEADERS_DROPPED = "dlq.headers.dropped"  # only when original headers were left out: how many
+
+# What one published record may carry of the input message. The broker accepts messages up to ~1 MB but
+# librdkafka's producer refuses records over 1,000,000 bytes, so an input copied whole into a result or
+# a dead letter could fail to publish, and being uncommitted, stop the stream on every restart.
+MAX_KEY_BYTES = 1024  # longer keys are cut (the cut key still partitions deterministically)
+DEAD_LETTER_MAX_VALUE_BYTES = 512 * 1024
+DEAD_LETTER_MAX_HEADER_BYTES = 64 * 1024
 
 DEFAULT_MAX_TEXT_BYTES = 100_000
 _MAX_ID_CHARS = 512
@@ -287,9 +296,35 @@ def decode_result(value: bytes) -> Result:
         raise ValueError(f"result misses or mistypes a field: {exc}") from None
 
 
-def dead_letter_headers(rejection: Rejection, source: Source, original: Headers | None) -> list[tuple[str, bytes]]:
-    """The original headers plus why and where from; key and value bytes are kept unchanged by the caller."""
-    headers = [(k, v if v is not None else b"") for k, v in (original or [])]
+def bounded_key(key: bytes | None) -> bytes | None:
+    """The key a published record carries: the input's, cut to MAX_KEY_BYTES."""
+    return key[:MAX_KEY_BYTES] if key is not None else None
+
+
+def dead_letter_value(value: bytes | None) -> bytes:
+    """The value a dead letter carries: the input's, cut to DEAD_LETTER_MAX_VALUE_BYTES."""
+    return (value or b"")[:DEAD_LETTER_MAX_VALUE_BYTES]
+
+
+def dead_letter_headers(
+    rejection: Rejection, source: Source, original: Headers | None, value_bytes: int | None = None
+) -> list[tuple[str, bytes]]:
+    """The original headers (up to DEAD_LETTER_MAX_HEADER_BYTES) plus why and where from.
+
+    ``value_bytes``, the original value's size, is recorded when dead_letter_value cut it.
+    """
+    original = list(original or [])
+    headers: list[tuple[str, bytes]] = []
+    room = DEAD_LETTER_MAX_HEADER_BYTES
+    for k, v in original:
+        room -= len(k.encode("utf-8", "replace")) + len(v or b"")
+        if room < 0:
+            break
+        headers.append((k, v if v is not None else b""))
+    if len(headers) < len(original):
+        headers.append((H_HEADERS_DROPPED, str(len(original) - len(headers)).encode()))
+    if value_bytes is not None and value_bytes > DEAD_LETTER_MAX_VALUE_BYTES:
+        headers.append((H_ORIGINAL_BYTES, str(value_bytes).encode()))
     headers += [
         (H_ERROR_CODE, rejection.code.encode()),
         (H_ERROR_MESSAGE, rejection.message.encode("utf-8", "replace")[:1000]),

@@ -78,12 +78,14 @@ def score_batch(
             label, p_negative = prediction
             value = contract.encode_result(item, label, p_negative, scorer.version, scored_at)
             event_time = item.event_time if item.event_time is not None else _message_time(msg)
-            records.append(OutRecord(source, output_topic, msg.key(), value, None, label=label, event_time=event_time))
+            records.append(OutRecord(source, output_topic, contract.bounded_key(msg.key()), value, None, label=label,
+                                     event_time=event_time))
         else:
             rejection = item if isinstance(item, contract.Rejection) else prediction
-            headers = contract.dead_letter_headers(rejection, source, msg.headers())  # type: ignore[arg-type]
+            headers = contract.dead_letter_headers(rejection, source, msg.headers(), len(msg.value() or b""))  # type: ignore[arg-type]
+            value = contract.dead_letter_value(msg.value())
             records.append(
-                OutRecord(source, dlq_topic, msg.key(), msg.value() or b"", headers, reason=rejection.code)  # type: ignore[union-attr]
+                OutRecord(source, dlq_topic, contract.bounded_key(msg.key()), value, headers, reason=rejection.code)  # type: ignore[union-attr]
             )
     return ScoredBatch(records, inference_seconds, len(good))
 

@@ -25,6 +25,7 @@ def check_decoded(key: bytes | None, value: bytes | None, headers: Sequence[tupl
                   max_text_bytes: int = contract.DEFAULT_MAX_TEXT_BYTES) -> contract.Review | contract.Rejection:
     """Decode one message and check it can be scored and published, or dead-lettered with a reason."""
     decoded = contract.decode_review(key, value, SOURCE, max_text_bytes)
+    assert len(contract.bounded_key(key) or b"") <= contract.MAX_KEY_BYTES
     if isinstance(decoded, contract.Review):
         assert decoded.text.strip(), "a review with blank text"
         assert len(decoded.text.encode("utf-8")) <= max_text_bytes, "a review over the text limit"
@@ -40,8 +41,11 @@ def check_decoded(key: bytes | None, value: bytes | None, headers: Sequence[tupl
     else:
         assert isinstance(decoded, contract.Rejection), f"decode_review returned {type(decoded).__name__}"
         assert decoded.code in contract.REASONS, decoded.code
-        out = contract.dead_letter_headers(decoded, SOURCE, headers)
+        out = contract.dead_letter_headers(decoded, SOURCE, headers, len(value or b""))
         assert all(isinstance(k, str) and isinstance(v, bytes) for k, v in out)
+        # A dead letter must always fit in one publishable record, whatever came in.
+        assert sum(len(k.encode()) + len(v) for k, v in out) <= contract.DEAD_LETTER_MAX_HEADER_BYTES + 2048
+        assert len(contract.dead_letter_value(value)) <= contract.DEAD_LETTER_MAX_VALUE_BYTES
         assert contract.header_value(out, contract.H_ERROR_CODE) == decoded.code
         assert len(contract.header_value(out, contract.H_ERROR_MESSAGE) or "") <= 1000
         json.dumps({"code": decoded.code, "message": decoded.message}, ensure_ascii=False).encode("utf-8")

@@ -9,10 +9,7 @@ live reader (dashboard.stream.StreamReader) reads the results as the dashboard u
 from __future__ import annotations
 
 import json
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -27,11 +24,10 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
 from common import config, contract
 from localkafka import create_topics
 from localkafka.secure import apply_acls
+from tests.security.services import WAIT_S, Service
 
 pytestmark = pytest.mark.integration
 
-BIN = Path(sys.executable).parent
-WAIT_S = 120.0  # loop bound for work that takes seconds; a test that reaches it has failed
 
 REVIEWS = [
     ("Sturdy, quiet and the battery lasts for days. Would buy again.", "positive"),
@@ -55,32 +51,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-class Service:
-    """A ``sentiment-*`` command as a subprocess, its output in a log file."""
-
-    def __init__(self, command: str, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen([str(BIN / command), *args], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait(self, timeout: float = WAIT_S) -> int:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"{self.proc.args[0]} did not exit within {timeout:.0f} s:\n{self.text()[-3000:]}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.wait()
 
 
 def _consumer(pipeline, tmp_path: Path, name: str, **settings: str) -> Service:
