@@ -144,3 +144,19 @@ def test_the_command_serves_the_page_and_metrics_and_stops_on_sigterm(kafka_boot
     assert proc.returncode == 0, stderr[-2000:]
     logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(entry.get("url") == f"http://127.0.0.1:{port}/" for entry in logged), "the start-up line says where it listens"
+
+
+def test_an_installed_package_carries_the_stylesheet_and_the_upload_check():
+    """Without its assets an installed dashboard (the Docker image) would have no style and no upload size check."""
+    import tomllib
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    import dashboard
+
+    root = Path(dashboard.__file__).parent
+    pyproject = tomllib.loads((root.parent / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"].get("dashboard", [])
+    for asset in ("assets/style.css", "assets/upload.js"):
+        assert (root / asset).is_file()
+        assert any(fnmatch(asset, pattern) for pattern in patterns), f"{asset} is not in [tool.setuptools.package-data]"
