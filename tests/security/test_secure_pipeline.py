@@ -2,8 +2,8 @@
 SENTIMENT_KAFKA_* pass-through only, and a consumer that may not write its output stops without
 committing, so nothing is lost.
 
-``sentiment-producer`` and ``sentiment-consumer`` run as real subprocesses; the dashboard's own
-live reader (dashboard.stream.StreamReader) reads the results as the dashboard user.
+``sentiment-producer``, ``sentiment-consumer`` and ``sentiment-dashboard`` run as real subprocesses,
+configured by environment variables alone (``sentiment-kafka print-env USER`` plus topic names).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
                                    ResourcePatternType, ResourceType)
 
-from common import config, contract
+from common import contract
 from localkafka import create_topics
 from localkafka.secure import apply_acls
 from tests.security.services import WAIT_S, Service
@@ -74,23 +75,19 @@ def _send_raw(pipeline, values: list[bytes]) -> None:
     assert producer.flush(30) == 0 and not failures, failures
 
 
-def _read_as_dashboard(pipeline, expected: int):
-    """The dashboard's live reader, as the dashboard user, until it has read ``expected`` results."""
-    from dashboard.aggregates import LiveStats
-    from dashboard.stream import StartPosition, StreamReader
-
-    settings = config.resolve(("bootstrap_servers", "output_topic", "dashboard_group_id"),
-                              environ=pipeline.service_env("dashboard"))
-    stats = LiveStats()
-    reader = StreamReader(settings.kafka_config(**{"group.id": settings.dashboard_group_id}), settings.output_topic,
-                          stats, StartPosition("beginning"), check_interval_s=0.5).start()
-    deadline = time.monotonic() + WAIT_S
-    try:
-        while stats.snapshot().records_read < expected and time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        reader.stop()
-    return stats.snapshot()
+def _dashboard_reads(port: int, dashboard: Service, expected: int) -> float:
+    """``sentiment-dashboard``'s count of results read (its /metrics), once it reaches ``expected``."""
+    deadline, read = time.monotonic() + WAIT_S, -1.0
+    while read < expected and time.monotonic() < deadline and dashboard.proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                families = text_string_to_metric_families(response.read().decode())
+                read = next(s.value for f in families for s in f.samples
+                            if s.name == "sentiment_dashboard_records_read_total" and s.labels.get("outcome") == "ok")
+        except OSError:  # not listening yet
+            pass
+        time.sleep(0.3)
+    return read
 
 
 def _read_all(pipeline, topic: str, expected: int) -> list[Any]:
@@ -140,8 +137,10 @@ def _input_offsets(pipeline, read) -> dict[int, int]:
 
 def test_the_whole_pipeline_runs_on_the_secure_broker(new_pipeline, tmp_path):
     pipeline = new_pipeline()
-    metrics_port = _free_port()
+    metrics_port, dashboard_port = _free_port(), _free_port()
     consumer = _consumer(pipeline, tmp_path, "consumer", delivery="exactly-once", metrics_port=str(metrics_port))
+    dashboard = Service("sentiment-dashboard", ["--start", "beginning"],
+                        pipeline.service_env("dashboard", dashboard_port=str(dashboard_port)), tmp_path / "dashboard.log")
     try:
         _send_reviews(pipeline, tmp_path)
         _send_raw(pipeline, HOSTILE)
@@ -149,9 +148,9 @@ def test_the_whole_pipeline_runs_on_the_secure_broker(new_pipeline, tmp_path):
         scored = len(REVIEWS) + sum(isinstance(d, contract.Review) for d in decoded)
         rejected = [d.code for d in decoded if isinstance(d, contract.Rejection)]
 
-        snapshot = _read_as_dashboard(pipeline, scored)
-        assert snapshot.records_read == scored and snapshot.unreadable == 0
-        assert sum(snapshot.confusion.values()) == len(REVIEWS)  # the true labels travelled end to end
+        assert _dashboard_reads(dashboard_port, dashboard, scored) == scored, dashboard.text()[-3000:]
+        results = [contract.decode_result(m.value()) for m in _read_all(pipeline, pipeline.output_topic, scored)]
+        assert sum(r.true_label is not None for r in results) == len(REVIEWS)  # the true labels travelled end to end
         dead = _read_all(pipeline, pipeline.dlq_topic, len(rejected))
         assert sorted(contract.header_value(m.headers(), contract.H_ERROR_CODE) for m in dead) == sorted(rejected)
 
@@ -159,12 +158,13 @@ def test_the_whole_pipeline_runs_on_the_secure_broker(new_pipeline, tmp_path):
             metrics_text = response.read().decode()
         assert "sentiment_messages_consumed_total" in metrics_text
     finally:
+        assert dashboard.stop() == 0, dashboard.text()[-3000:]
         assert consumer.stop() == 0, consumer.text()[-3000:]
     assert _committed(pipeline) == _end_offsets(pipeline)  # every input, hostile ones included, is accounted for
 
-    secrets = [pipeline.env(user)["SENTIMENT_KAFKA_SASL_PASSWORD"] for user in ("consumer", "producer")]
+    secrets = [pipeline.env(user)["SENTIMENT_KAFKA_SASL_PASSWORD"] for user in ("consumer", "producer", "dashboard")]
     for where, text in (("consumer log", consumer.text()), ("producer log", (tmp_path / "producer.log").read_text()),
-                        ("metrics", metrics_text)):
+                        ("dashboard log", dashboard.text()), ("metrics", metrics_text)):
         assert not any(secret in text for secret in secrets), f"a password is in the {where}"
     assert '"sasl.password": "*****"' in consumer.text()  # the configuration is logged, masked
 
