@@ -80,16 +80,15 @@ def main(argv: list[str] | None = None) -> int:
                                  "config": settings.describe(), "start": str(start)})
     signal.signal(signal.SIGTERM, _stop_serving)
     try:
-        serve(app, settings.dashboard_host, settings.dashboard_port, limits, threads=args.threads)
-    except SystemExit:
-        log.info("stopping on SIGTERM")
+        serve(app, settings.dashboard_host, settings.dashboard_port, limits, threads=args.threads)  # returns on SIGTERM
     finally:
         reader.stop()
+    log.info("stopped")
     return 0
 
 
 def _stop_serving(signum: int, frame: object) -> None:
-    """SIGTERM (docker stop, systemd) leaves the server loop like Ctrl-C, so the reader closes cleanly."""
+    """SIGTERM (docker stop, systemd) leaves waitress' loop as Ctrl-C does (it catches SystemExit), so the reader closes cleanly."""
     raise SystemExit(0)
 
 

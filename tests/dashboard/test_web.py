@@ -144,6 +144,7 @@ def test_the_command_serves_the_page_and_metrics_and_stops_on_sigterm(kafka_boot
     assert proc.returncode == 0, stderr[-2000:]
     logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(entry.get("url") == f"http://127.0.0.1:{port}/" for entry in logged), "the start-up line says where it listens"
+    assert logged[-1]["msg"] == "stopped", "SIGTERM stops the server and the reader cleanly"
 
 
 def test_an_installed_package_carries_the_stylesheet_and_the_upload_check():
