@@ -8,6 +8,7 @@ the latest reviews and latencies are fixed-size rings.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter, deque
@@ -77,7 +78,9 @@ class LiveStats:
         self._last_prune = 0
 
     def add(self, result: Result) -> None:
-        """Count one scored review."""
+        """Count one scored review; ValueError (and nothing counted) when its times are not finite numbers."""
+        if not math.isfinite(result.scored_at) or (result.event_time is not None and not math.isfinite(result.event_time)):
+            raise ValueError("a result's scored_at and event_time must be finite")
         now = self._clock()
         with self._lock:
             self._totals[result.label] += 1

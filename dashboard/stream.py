@@ -97,7 +97,7 @@ class StreamReader:
         self._thread.join(timeout)
 
     def _on_error(self, error: KafkaError) -> None:
-        """librdkafka reports connection trouble here; the page shows it at once, the log once per change."""
+        """librdkafka reports connection trouble here; the page shows it at once, the log once a minute per kind."""
         if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._AUTHENTICATION):
             self._stats.set_broker(BrokerState(False, None, error.str(), time.time()))
         now = time.monotonic()
@@ -131,7 +131,7 @@ class StreamReader:
                         continue
                     try:
                         self._stats.add(decode_result(message.value()))
-                    except (ValueError, TypeError):  # one bad record never stops the live view
+                    except (ValueError, TypeError, RecursionError):  # one bad record never stops the live view
                         self._stats.add_unreadable()
         except Exception:  # noqa: BLE001 - the thread must say why it died, the page shows it
             log.exception("live reader stopped")

@@ -50,7 +50,7 @@ def make_results(labels: Iterable[tuple[str, str | None]], model_version: str = 
     return values
 
 
-def produce(bootstrap: str, topic: str, values: Iterable[bytes]) -> int:
+def produce(bootstrap: str, topic: str, values: Iterable[bytes | None]) -> int:
     """Produce ``values`` to ``topic`` and wait until the broker has every one."""
     from confluent_kafka import Producer
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from common.contract import Result
 from dashboard.aggregates import MAX_VERSIONS, OTHER_VERSION, BrokerState, LiveStats
 
@@ -70,6 +72,15 @@ def test_confusion_counts_only_results_with_a_true_label():
     stats.add(result("positive", clock.now, true_label="positive"))
     stats.add(result("positive", clock.now))
     assert stats.snapshot().confusion == {("negative", "negative"): 1, ("positive", "negative"): 1, ("positive", "positive"): 1}
+
+
+@pytest.mark.parametrize("scored_at, event_time", [(float("inf"), None), (float("nan"), None), (1.0, float("-inf"))])
+def test_results_with_impossible_times_are_refused_before_anything_is_counted(scored_at, event_time):
+    stats = LiveStats()
+    with pytest.raises(ValueError, match="finite"):
+        stats.add(result("positive", scored_at, event_time=event_time))
+    snap = stats.snapshot()
+    assert snap.records_read == 0 and snap.latest == () and snap.buckets == ()
 
 
 def test_model_versions_are_capped():

@@ -38,14 +38,16 @@ def reader(bootstrap: str, topic: str, start: StartPosition, stats: LiveStats | 
 def test_counts_exactly_what_was_produced_across_partitions(kafka_bootstrap, make_topic):
     topic = make_topic("dash-read", partitions=4)
     pairs = [("positive", "positive")] * 130 + [("negative", "negative")] * 70 + [("negative", "positive")] * 9
-    produce(kafka_bootstrap, topic, make_results(pairs) + [b"{broken", b"[]", b'{"label": "maybe"}'])
+    hostile = [None, b"{broken", b"[]", b'{"label": "maybe"}', b"[" * 100_000,
+               b'{"id": "x", "label": "positive", "p_negative": 0.1, "model_version": "v", "scored_at": Infinity}']
+    produce(kafka_bootstrap, topic, make_results(pairs) + hostile)
     live, stats = reader(kafka_bootstrap, topic, StartPosition("beginning"))
     try:
-        wait_for(lambda: stats.snapshot().records_read == 212, what="every record")
+        wait_for(lambda: stats.snapshot().records_read == 215, what="every record")
         time.sleep(1.0)  # nothing more may arrive: no duplicates
         snap = stats.snapshot()
         assert snap.totals == {"positive": 130, "negative": 79}
-        assert snap.unreadable == 3
+        assert snap.unreadable == 6
         assert snap.confusion == {("positive", "positive"): 130, ("negative", "negative"): 70, ("positive", "negative"): 9}
         wait_for(lambda: stats.snapshot().lag == 0, what="the lag to reach 0")
         assert snap.broker.reachable and snap.broker.topic_exists
