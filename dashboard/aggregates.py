@@ -12,12 +12,14 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from common.contract import LABELS, POSITIVE, Result
 
 MAX_VERSIONS = 20  # distinct model versions tracked; more are counted as "other"
+KEPT_TEXT_CHARS = 500  # of each latest review (the consumer sends 280); a hostile writer cannot grow memory
+KEPT_NAME_CHARS = 128  # of ids and model versions
 OTHER_VERSION = "other"
 
 
@@ -81,6 +83,13 @@ class LiveStats:
         """Count one scored review; ValueError (and nothing counted) when its times are not finite numbers."""
         if not math.isfinite(result.scored_at) or (result.event_time is not None and not math.isfinite(result.event_time)):
             raise ValueError("a result's scored_at and event_time must be finite")
+        result = replace(
+            result,
+            id=result.id[:KEPT_NAME_CHARS],
+            model_version=result.model_version[:KEPT_NAME_CHARS],
+            text=None if result.text is None else str(result.text)[:KEPT_TEXT_CHARS],
+            true_label=result.true_label if result.true_label in LABELS else None,
+        )
         now = self._clock()
         with self._lock:
             self._totals[result.label] += 1
@@ -92,7 +101,7 @@ class LiveStats:
             if result.event_time is not None and result.scored_at >= result.event_time:
                 self._latencies.append(result.scored_at - result.event_time)
             self._latest.append(result)
-            if result.true_label in LABELS:
+            if result.true_label is not None:
                 self._confusion[(result.true_label, result.label)] += 1
             version = result.model_version if result.model_version in self._versions or len(self._versions) < MAX_VERSIONS else OTHER_VERSION
             self._versions[version] += 1

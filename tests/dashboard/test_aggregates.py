@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from common.contract import Result
-from dashboard.aggregates import MAX_VERSIONS, OTHER_VERSION, BrokerState, LiveStats
+from dashboard.aggregates import KEPT_NAME_CHARS, KEPT_TEXT_CHARS, MAX_VERSIONS, OTHER_VERSION, BrokerState, LiveStats
 
 
 class Clock:
@@ -81,6 +81,15 @@ def test_results_with_impossible_times_are_refused_before_anything_is_counted(sc
         stats.add(result("positive", scored_at, event_time=event_time))
     snap = stats.snapshot()
     assert snap.records_read == 0 and snap.latest == () and snap.buckets == ()
+
+
+def test_kept_strings_are_bounded():
+    stats = LiveStats()
+    stats.add(Result(id="i" * 10_000, label="negative", p_negative=0.9, model_version="v" * 10_000, scored_at=1.0, text="t" * 1_000_000))
+    stats.add(Result(id="j", label="positive", p_negative=0.1, model_version="v", scored_at=1.0, true_label={"not": "a label"}))
+    [other, kept] = stats.snapshot().latest
+    assert other.true_label is None and stats.snapshot().confusion == {}
+    assert len(kept.text) == KEPT_TEXT_CHARS and len(kept.id) == len(kept.model_version) == KEPT_NAME_CHARS
 
 
 def test_model_versions_are_capped():
