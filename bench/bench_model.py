@@ -39,6 +39,13 @@ from model.predictor import Predictor  # noqa: E402
 TEST_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "amazon_polarity" / "test.sample.ft.txt.bz2"
 RESULTS = PROJECT_ROOT / "bench" / "RESULTS.md"
 SECTION = "## model serving"
+NOTES = """How to read it: "reviews/s" is wall-clock, raw strings in, probabilities out, the whole test
+sample fed in batches of the given size. "per CPU-s" divides by the CPU time this process used (all
+its threads): on a machine that other work keeps busy, wall-clock rates measure the share of the
+CPUs we got, CPU-second rates what the work costs. A quiet 2-core machine gives at most twice the
+per-CPU-s rate. The Keras rows run the same model (masked, 166-wide pre-padded input);
+"per review" is one `model.predict` call per review, as the published app did.
+"""
 
 # Run in a fresh interpreter: prints the wall-clock time of its first prediction, its RSS and peak RSS.
 _STARTUP_SCRIPT = """
@@ -114,6 +121,7 @@ def keras_model(model_dir: Path, threads: int):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.load_at_start = os.getloadavg()[0]
     texts = [record.text for record in read_records(args.data)]
     fast = Predictor.load(args.model, threads=args.threads)
     print(f"{len(texts)} reviews from {args.data.name}; model {fast.version} ({args.model}); "
@@ -181,14 +189,14 @@ def write_results(table: str, args: argparse.Namespace, predictor: Predictor, n:
     command = "cd /work/main && .venv/bin/python bench/bench_model.py " + " ".join(
         shlex.quote(a) for a in sys.argv[1:]
     )
-    load = os.getloadavg()[0]
+    loads = f"{args.load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     section = (
         f"{SECTION}\n\n"
         f"`{command}`\n\n"
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; model `{predictor.version}` "
         f"(preset {predictor.metadata.get('preset')!r}, {args.model}); {n} reviews of {args.data.name}; "
-        f"{os.cpu_count()} CPUs shared with other work (1-min load average {load:.1f} at the end), "
-        f"{args.threads} threads; medians of {args.repeats} repeats.\n\n{table}\n"
+        f"{os.cpu_count()} CPUs shared with other work (1-min load average {loads}), "
+        f"{args.threads} threads; medians of {args.repeats} repeats.\n\n{table}\n{NOTES}\n"
     )
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
     start = text.find(SECTION + "\n")
