@@ -108,6 +108,7 @@ def browse(chrome, serve) -> Iterator[Callable]:
 
     def open_app(app) -> str:
         url = serve(app)
+        chrome.get_log("browser")  # drop what earlier pages logged
         chrome.get(url)
         return url
 

@@ -106,6 +106,7 @@ def test_analyse_one_review(chrome, model_app, default_predictor):
     wait_for(lambda: chrome.find_element(By.ID, "review-label").get_attribute("textContent") == label, what=f"the label {label!r}")
     assert _text(chrome, "review-p-negative") == f"{p_negative:.3f}"
     screenshot(chrome, "analyse-one")
+    assert _severe_console_errors(chrome) == []
 
 
 def test_upload_a_csv_and_download_the_labelled_result(chrome, model_app, default_predictor, downloads, tmp_path):
@@ -139,6 +140,7 @@ def test_upload_a_csv_and_download_the_labelled_result(chrome, model_app, defaul
     assert result.loc[4, "status"].startswith("not scored")
     scored = result[result["status"] == "ok"]
     assert scored["predicted_label"].tolist() == [label for label, _ in expected]
+    assert _severe_console_errors(chrome) == [], "nothing on the page broke (the CSP lets every script run)"
 
 
 def test_upload_over_the_limit_gets_a_clear_message(chrome, browse, tmp_path):
