@@ -2,8 +2,9 @@
 
 One worker scores one file at a time (the model already uses the cores);
 later uploads wait in line and say so. Only the newest few finished jobs are
-kept, so memory stays bounded however many files are uploaded. Job ids are
-random, so one user cannot fetch another's results by guessing.
+kept, and none for longer than ``ttl_s`` (a 50 MB file's results are a few
+hundred MB), so memory stays bounded however many files are uploaded. Job ids
+are random, so one user cannot fetch another's results by guessing.
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ class Job:
 class CsvJobs:
     """Submit uploaded tables for scoring; poll their progress by id."""
 
-    def __init__(self, scorer: Scorer, limits: Limits = Limits(), keep: int = 8) -> None:
+    def __init__(self, scorer: Scorer, limits: Limits = Limits(), keep: int = 4, ttl_s: float = 1800.0) -> None:
         self._scorer = scorer
         self._limits = limits
         self._keep = keep
+        self._ttl = ttl_s
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-analysis")
@@ -61,6 +63,7 @@ class CsvJobs:
 
     def get(self, job_id: str | None) -> Job | None:
         with self._lock:
+            self._evict()
             return self._jobs.get(job_id or "")
 
     def _update(self, job_id: str, **changes: object) -> None:
@@ -87,10 +90,12 @@ class CsvJobs:
             self._update(job_id, state=DONE, result=result, finished=time.time())
 
     def _evict(self) -> None:
-        """Forget the oldest finished jobs beyond ``keep``."""
+        """Forget finished jobs older than ``ttl_s``, and the oldest beyond ``keep``."""
+        now = time.time()
         finished = sorted((j for j in self._jobs.values() if j.state in (DONE, FAILED)), key=lambda j: j.created)
-        for job in finished[: max(0, len(finished) - self._keep)]:
-            del self._jobs[job.id]
+        for index, job in enumerate(finished):
+            if index < len(finished) - self._keep or now - (job.finished or now) > self._ttl:
+                del self._jobs[job.id]
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -44,8 +44,16 @@ def test_only_the_newest_finished_jobs_are_kept(keyword_scorer):
     for _ in range(5):
         ids.append(jobs.submit(pd.DataFrame({"text": ["good"]}), "text", "f.csv"))
         wait_for(lambda: jobs.get(ids[-1]).state == DONE, what="the job")
-    assert [jobs.get(i) is not None for i in ids] == [False, False, True, True, True]
+    assert [jobs.get(i) is not None for i in ids] == [False, False, False, True, True]
     assert jobs.get("not-a-job") is None and jobs.get(None) is None
+    jobs.shutdown()
+
+
+def test_finished_jobs_expire(keyword_scorer):
+    jobs = CsvJobs(keyword_scorer, ttl_s=0.2)
+    job_id = jobs.submit(pd.DataFrame({"text": ["good"]}), "text", "f.csv")
+    wait_for(lambda: jobs.get(job_id).state == DONE, what="the job")
+    wait_for(lambda: jobs.get(job_id) is None, what="the job to expire")
     jobs.shutdown()
 
 
