@@ -46,11 +46,12 @@ class JobView:
     finished: bool
 
 
-def job_view(job: Job | None) -> JobView:
-    """The CSV card for a job that is queued, running, done or failed (or none yet)."""
+def job_view(job: Job | None, job_id: str | None = None) -> JobView:
+    """The CSV card for a job that is queued, running, done, failed or expired (``job_id`` known, job gone)."""
     empty = figures.empty_figure("upload a CSV to see its sentiment", height=260)
     if job is None:
-        return JobView("", "info", 0.0, False, empty, empty, [], [], False, True)
+        status = "These results have expired; upload the file again." if job_id else ""
+        return JobView(status, "info", 0.0, False, empty, empty, [], [], False, True)
     if job.state in (QUEUED, RUNNING):
         fraction = job.scored / job.to_score if job.to_score else 0.0
         status = (

@@ -156,7 +156,7 @@ def register(app: Dash, ctx: Context) -> None:
     )
     def poll_csv(_: int | None, job_id: str | None) -> tuple[Any, ...]:
         job = ctx.jobs.get(job_id) if ctx.jobs else None
-        view = analysis_view.job_view(job)
+        view = analysis_view.job_view(job, job_id)
         return (
             view.status,
             f"message {view.status_kind}",

@@ -54,6 +54,7 @@ def test_finished_jobs_expire(keyword_scorer):
     job_id = jobs.submit(pd.DataFrame({"text": ["good"]}), "text", "f.csv")
     wait_for(lambda: jobs.get(job_id).state == DONE, what="the job")
     wait_for(lambda: jobs.get(job_id) is None, what="the job to expire")
+    assert "expired" in analysis_view.job_view(None, job_id).status
     jobs.shutdown()
 
 
