@@ -82,6 +82,13 @@ def test_a_review_scores_the_same_whatever_its_batch(onnx_predictor: Predictor, 
     assert abs(float(in_batch) - float(alone)) <= 1e-6
 
 
+def test_thread_count_does_not_change_results(fixture_artifact: Path, test_texts: list[str]) -> None:
+    texts = test_texts[:300]
+    one = Predictor.load(fixture_artifact, threads=1).predict_proba(texts)
+    three = Predictor.load(fixture_artifact, threads=3).predict_proba(texts)
+    np.testing.assert_allclose(one, three, rtol=0, atol=1e-6)
+
+
 def test_onnx_path_never_imports_tensorflow(fixture_artifact: Path) -> None:
     script = (
         "import sys\n"
