@@ -228,12 +228,12 @@ class SlowScorer:
 
 def test_a_long_file_shows_progress(chrome, browse, tmp_path):
     source = tmp_path / "long.csv"
-    pd.DataFrame({"text": [f"review {i} is {'bad' if i % 4 == 0 else 'fine'}" for i in range(2500)]}).to_csv(source, index=False)
+    pd.DataFrame({"text": [f"review {i} is {'bad' if i % 4 == 0 else 'fine'}" for i in range(1500)]}).to_csv(source, index=False)
     browse(create_app(LiveStats(), topic="unused", start="latest", scorer=SlowScorer(), model_dir=None))
     _open_tab(chrome, "Analyse")
     wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input").send_keys(str(source))
     wait_for(lambda: "Scoring long.csv" in _text(chrome, "csv-status") and chrome.find_element(By.ID, "csv-progress-box").is_displayed()
              and "(0%)" not in _text(chrome, "csv-status"), what="the progress of a long file")
     screenshot(chrome, "analyse-csv-progress")
-    wait_for(lambda: "2,500 rows, 1,875 positive, 625 negative" in _text(chrome, "csv-status"), what="the finished file")
+    wait_for(lambda: "1,500 rows, 1,125 positive, 375 negative" in _text(chrome, "csv-status"), what="the finished file")
     assert not chrome.find_element(By.ID, "csv-progress-box").is_displayed()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from common.config import ConfigError
 from common.contract import Result
 from dashboard.aggregates import LiveStats
 from dashboard.analysis import Limits
@@ -94,10 +96,6 @@ def test_healthz(client):
     assert client.get("/healthz").get_data(as_text=True) == "ok\n"
 
 
-def _dashboard(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dashboard", *args], capture_output=True, text=True, timeout=120)
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -105,14 +103,21 @@ def _dashboard(*args: str) -> subprocess.CompletedProcess:
         (["--max-upload-mb", "0"], "--max-upload-mb"),
         (["--max-rows", "-3"], "--max-rows"),
         (["--dashboard-port", "99999"], "--dashboard-port"),
-        (["--model-dir", "/nonexistent/model"], "cannot load the model from /nonexistent/model"),
     ],
 )
-def test_bad_configuration_fails_at_start_up_with_one_line(args, message):
-    proc = _dashboard(*args)
+def test_bad_configuration_is_refused_before_anything_starts(args, message):
+    from dashboard.cli import main
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        main(args)
+
+
+def test_an_unloadable_model_fails_at_start_up_with_one_line():
+    proc = subprocess.run([sys.executable, "-m", "dashboard", "--model-dir", "/nonexistent/model"],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: cannot load the model from /nonexistent/model"), proc.stderr
 
 
 @pytest.mark.integration
