@@ -77,33 +77,44 @@ def save(out_dir: str | Path, model, tokenizer, metadata: dict[str, Any]) -> Pat
 
     ``metadata`` is recorded as given; ``version`` defaults to a content hash, ``created``
     to now (UTC), and ``max_len``/``num_words``/``files`` are filled in from what is saved.
-    Raises ValueError if the ONNX export does not reproduce the Keras model.
+    A masked model also gets model.onnx, checked against Keras (ValueError if it differs).
+    An unmasked model (the published procedure) gets none: it reads the padding, which the
+    ONNX graph skips, so only TensorFlow can serve it exactly.
     """
     from model import onnx_export
+    from model.architecture import EMBEDDING_LAYER
 
+    embedding = model.get_layer(EMBEDDING_LAYER)
+    vocabulary = embedding.input_dim
+    if tokenizer.num_words is None or tokenizer.num_words > vocabulary:
+        raise ValueError(f"tokenizer num_words={tokenizer.num_words} gives ids beyond the embedding's {vocabulary} rows")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / METADATA_FILE).unlink(missing_ok=True)  # the folder is invalid until the new metadata lands
+    # The folder is invalid until the new metadata lands; a stale ONNX file must not outlive its model.
+    for stale in (METADATA_FILE, ONNX_FILE):
+        (out / stale).unlink(missing_ok=True)
     max_len = int(model.inputs[0].shape[1])
-    num_words = tokenizer.num_words
+    names = [MODEL_FILE, TOKENIZER_FILE]
 
     _write_atomically(out / MODEL_FILE, lambda p: _without_optimizer(model).save(p))
     _write_atomically(out / TOKENIZER_FILE, lambda p: p.write_text(tokenizer.to_json(), encoding="utf-8"))
-    _write_atomically(out / ONNX_FILE, lambda p: onnx_export.export(model, p))
-    difference = onnx_export.max_abs_difference(
-        model, out / ONNX_FILE, _random_sequences(num_words or 2, max_len), max_len
-    )
-    if not difference <= EXPORT_TOLERANCE:
-        raise ValueError(f"ONNX export differs from the Keras model by {difference:.3g} (> {EXPORT_TOLERANCE})")
+    difference = None
+    if embedding.mask_zero:
+        _write_atomically(out / ONNX_FILE, lambda p: onnx_export.export(model, p))
+        difference = onnx_export.max_abs_difference(model, out / ONNX_FILE, _random_sequences(vocabulary, max_len), max_len)
+        if not difference <= EXPORT_TOLERANCE:
+            raise ValueError(f"ONNX export differs from the Keras model by {difference:.3g} (> {EXPORT_TOLERANCE})")
+        names.append(ONNX_FILE)
 
-    files = {name: sha256_of(out / name) for name in (MODEL_FILE, TOKENIZER_FILE, ONNX_FILE)}
+    files = {name: sha256_of(out / name) for name in names}
     meta = dict(metadata)
-    meta.setdefault("version", hashlib.sha256("".join(files[n] for n in (TOKENIZER_FILE, ONNX_FILE)).encode()).hexdigest()[:12])
+    meta.setdefault("version", hashlib.sha256("".join(files.values()).encode()).hexdigest()[:12])
     meta.setdefault("created", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     meta.update(
         format=FORMAT_VERSION,
         max_len=max_len,
-        num_words=num_words,
+        num_words=tokenizer.num_words,
+        masked=bool(embedding.mask_zero),
         onnx_max_abs_difference=difference,
         files=files,
         file_sizes={name: (out / name).stat().st_size for name in files},

@@ -107,3 +107,28 @@ def test_save_refuses_an_export_that_does_not_match(random_model, fitted_tokeniz
     with pytest.raises(ValueError, match="ONNX export differs from the Keras model"):
         artifact.save(tmp_path / "bad", random_model, fitted_tokenizer, {})
     assert not (tmp_path / "bad" / "metadata.json").exists()
+
+
+def test_unmasked_model_is_saved_for_tensorflow_only(fitted_tokenizer, tmp_path: Path, test_texts: list[str]) -> None:
+    from model.architecture import build_model
+
+    out = tmp_path / "unmasked"
+    out.mkdir()
+    (out / "model.onnx").write_bytes(b"stale export of an earlier model")
+    artifact.save(out, build_model(masked=False), fitted_tokenizer, {"preset": "seed"})
+    meta = artifact.verify(out, required=("model.keras", "tokenizer.json"))
+    assert "model.onnx" not in meta["files"] and not (out / "model.onnx").exists()
+    assert meta["masked"] is False
+    predictor = Predictor.load(out)
+    assert predictor.backend == "tensorflow"
+    assert predictor.predict_proba(test_texts[:3]).shape == (3,)
+    with pytest.raises(ModelLoadError, match="lists no model.onnx"):
+        Predictor.load(out, backend="onnxruntime")
+
+
+def test_save_refuses_a_vocabulary_larger_than_the_embedding(tmp_path: Path) -> None:
+    from model.architecture import build_model
+    from model.tokenizer import KerasTokenizer
+
+    with pytest.raises(ValueError, match="beyond the embedding"):
+        artifact.save(tmp_path / "b", build_model(num_words=100, max_len=12), KerasTokenizer(num_words=15000), {})
