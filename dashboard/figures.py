@@ -5,8 +5,8 @@ figure keeps the user's zoom across refreshes (``uirevision``) and says so
 plainly when it has nothing to show instead of drawing empty axes.
 
 Figures are plain Plotly JSON (dicts), not ``plotly.graph_objects``: the live
-tab rebuilds five of them every second for every open page, and the objects'
-validation cost about 20 times more than the numbers themselves (bench/RESULTS.md).
+tab rebuilds five of them every second for every open page, and building them
+through the objects makes a refresh about 5 times slower (bench/RESULTS.md).
 """
 
 from __future__ import annotations
