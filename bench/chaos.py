@@ -79,7 +79,7 @@ class Supervisor:
     def _start(self, index: int) -> ConsumerProcess:
         return ConsumerProcess(
             [*self.topics.flags(), "--instance-id", f"chaos-{index}", "--log-level", "WARNING",
-             "-X", "session.timeout.ms=6000", *self.extra],
+             "-X", "session.timeout.ms=6000", "--stall-timeout", "60", *self.extra],
             self.logs / f"{self.topics.group}-{index}-{time.monotonic_ns()}.log",
         ).start()
 
@@ -125,9 +125,11 @@ class Chaos:
         create_topics({"bootstrap.servers": topics.bootstrap}, [topics.input, topics.output, topics.dlq], 4)
         items, expected = self.items(f"{delivery[:3]}{suffix[:4]}-")
         started = time.monotonic()
-        produce(topics.bootstrap, topics.input, items)
         supervisor = Supervisor(topics, self.logs, ["--delivery", delivery], consumers)
         try:
+            for process in supervisor.processes:  # every consumer owns partitions before the stream starts
+                process.wait_ready(timeout=120)  # type: ignore[union-attr]
+            produce(topics.bootstrap, topics.input, items)
             fault(supervisor)
             outputs = read_topic(topics.bootstrap, topics.output, ids=expected, timeout=self.args.timeout)
         finally:
@@ -159,8 +161,6 @@ class Chaos:
         self.broker.start()
 
     def scale_in(self, supervisor: Supervisor) -> None:
-        for process in supervisor.processes:
-            process.wait_ready(timeout=120)  # type: ignore[union-attr]
         supervisor.processes[1].wait_metric("sentiment_messages_consumed_total", self.args.reviews // 8)  # type: ignore[union-attr]
         supervisor.retire(1)
 

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-poll-seconds", type=float, default=10.0,
                         help="how often to check --model-dir for a new model version (0: only on SIGHUP; default 10)")
     parser.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds a graceful shutdown may take (default 30)")
+    parser.add_argument("--stall-timeout", type=float, default=180.0,
+                        help="exit (code 70) when the loop makes no progress this long, e.g. a Kafka call that "
+                        "never returns; a restart resumes from committed offsets (default 180 s, 0 disables)")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     return parser
 
@@ -111,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ).start()
     service = ScoringService(config, watcher.current, metrics)
     _install_signal_handlers(service, watcher, grace=config.shutdown_timeout + 15.0)
+    if args.stall_timeout > 0:
+        threading.Thread(target=_stall_watchdog, args=(service, args.stall_timeout), name="stall-watchdog", daemon=True).start()
     try:
         service.run()
     except Exception:
@@ -142,6 +148,20 @@ def _install_signal_handlers(service: ScoringService, watcher: ModelWatcher, gra
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: watcher.request())
+
+
+def _stall_watchdog(service: ScoringService, timeout: float) -> None:
+    """Exit when the loop is stuck: a librdkafka transactional call can block past its own timeout when the
+    coordinator broker went away (librdkafka issues 5456 and 5511). Signal handlers cannot run then (the main
+    thread is inside C), so only another thread can end the process; committed offsets make that safe."""
+    while True:
+        time.sleep(min(5.0, timeout / 4))
+        stalled = time.monotonic() - service.last_progress
+        if stalled > timeout:
+            log.error("no progress; exiting so a restart resumes from the committed offsets",
+                      extra={"stalled_seconds": round(stalled, 1)})
+            logging.shutdown()
+            os._exit(70)
 
 
 def _give_up(grace: float) -> None:

@@ -126,6 +126,7 @@ class ScoringService:
         self._max_in_flight = max(_IN_FLIGHT_BATCHES * config.max_batch, _IN_FLIGHT_FLOOR)
         self._paused = False
         self.batches = 0
+        self.last_progress = time.monotonic()  # each loop turn; a stall watchdog reads it
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit and return (safe from signal handlers and threads)."""
@@ -169,6 +170,7 @@ class ScoringService:
 
     def _turn(self) -> None:
         assert self._consumer is not None and self._delivery is not None
+        self.last_progress = time.monotonic()
         if self._fatal:
             raise DeliveryFailed(self._fatal)
         messages: list[Message]
@@ -213,6 +215,7 @@ class ScoringService:
         if not messages:
             return
         assert self._delivery is not None
+        self._delivery.service()  # commit what the previous batch got acknowledged before the model's long call
         scorer = self._scorer()  # once per batch: a reloaded model takes over between batches, never within one
         self._note_model(scorer)
         batch = score_batch(messages, scorer, self.config.output_topic, self.config.dlq_topic, self.config.max_text_bytes)
