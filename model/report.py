@@ -125,6 +125,7 @@ def _markdown(metadata: Mapping[str, Any], evaluation: Mapping[str, Any], baseli
         "",
         f"Made by: `{metadata.get('command') or '(library call)'}`",
         "",
+        *[f"Resumed with: `{c}`\n" for c in metadata.get("resumed_with") or []],
         f"Trained on {data.get('train_reviews', 0):,} reviews, early-stopped on {data.get('validation_reviews', 0):,} "
         f"held out of the same files (stratified 80/20, random_state {hp.get('split_random_state')}); "
         f"best epoch {hp.get('best_epoch')} of {hp.get('epochs_run')} run.",
@@ -152,6 +153,9 @@ def _markdown(metadata: Mapping[str, Any], evaluation: Mapping[str, Any], baseli
     lines += ["", "## Hyperparameters", "", "| name | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in sorted(hp.items()) if k != "description"]
     lines += ["", hp.get("description", ""), ""]
+    differences = metadata.get("differences_from_published") or []
+    if differences:
+        lines += ["## Differences from the published procedure, and why", ""] + [f"- {d}" for d in differences] + [""]
     lines += [f"![{Path(p).stem.replace('_', ' ')}]({p})" for p in plots]
     timings = metadata.get("timings", {})
     lines += ["", "Timings (s): " + ", ".join(f"{k.replace('_seconds', '')} {v}" for k, v in timings.items()), ""]
