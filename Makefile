@@ -11,12 +11,13 @@ PYTEST_ARGS ?=
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-install: $(STAMP)  ## create .venv and install the project with its test extras (quick when nothing changed)
+install: $(STAMP)  ## create .venv and install the locked versions with the test extras (quick when nothing changed)
 
-$(STAMP): pyproject.toml
+# requirements.lock pins every package with hashes; its header says how to update it.
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet --require-hashes -r requirements.lock
+	$(PIP) install --quiet --no-deps -e .
 	@touch $@
 
 # command:Debian package pairs; `make demo` needs the broker's, the tests also drive a browser and Prometheus.
