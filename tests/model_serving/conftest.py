@@ -62,16 +62,9 @@ def fixture_artifact(tmp_path_factory: pytest.TempPathFactory, fitted_tokenizer,
     return artifact.save(out, random_model, fitted_tokenizer, {"preset": "test-fixture"})
 
 
-def _default_model_or_none() -> Path | None:
-    return DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / "metadata.json").is_file() else None
-
-
-@pytest.fixture(scope="session", params=["fixture", "default"])
-def any_artifact(request: pytest.FixtureRequest) -> Path:
-    """The fixture artifact, then the committed default model (skipped until it is committed)."""
-    if request.param == "fixture":
-        return request.getfixturevalue("fixture_artifact")
-    folder = _default_model_or_none()
-    if folder is None:
+@pytest.fixture(scope="session")
+def default_artifact() -> Path:
+    """The committed default model (tests using it are skipped until it is committed)."""
+    if not (DEFAULT_MODEL_DIR / "metadata.json").is_file():
         pytest.skip(f"no default model at {DEFAULT_MODEL_DIR} yet")
-    return folder
+    return DEFAULT_MODEL_DIR

@@ -29,15 +29,25 @@ def test_auto_backend_is_onnxruntime_and_carries_the_metadata(onnx_predictor: Pr
     assert onnx_predictor.metadata["preset"] == "test-fixture"
 
 
-def test_both_backends_agree_on_the_whole_test_sample(any_artifact: Path, test_texts: list[str]) -> None:
-    fast = Predictor.load(any_artifact, backend="onnxruntime").predict_proba(test_texts)
-    reference = Predictor.load(any_artifact, backend="tensorflow").predict_proba(test_texts)
-    assert fast.shape == reference.shape == (len(test_texts),)
+def _assert_backends_agree(folder: Path, texts: list[str]) -> None:
+    fast = Predictor.load(folder, backend="onnxruntime").predict_proba(texts)
+    reference = Predictor.load(folder, backend="tensorflow").predict_proba(texts)
+    assert fast.shape == reference.shape == (len(texts),)
     difference = np.abs(fast - reference)
     assert difference.max() <= 1e-4, f"max |onnx - keras| = {difference.max():.3g}"
     decided = np.abs(reference - 0.5) > 1e-4
     np.testing.assert_array_equal((fast > 0.5)[decided], (reference > 0.5)[decided])
     assert np.ptp(reference) > 0.1  # the model really tells reviews apart, so agreement means something
+
+
+def test_both_backends_agree_on_the_default_model_over_the_whole_test_sample(
+    default_artifact: Path, test_texts: list[str]
+) -> None:
+    _assert_backends_agree(default_artifact, test_texts)
+
+
+def test_both_backends_agree_on_the_fixture_model(fixture_artifact: Path, test_texts: list[str]) -> None:
+    _assert_backends_agree(fixture_artifact, test_texts[:1500])
 
 
 def test_predict_labels_follow_the_probability(onnx_predictor: Predictor, test_texts: list[str]) -> None:
