@@ -35,12 +35,14 @@ class Batcher(Generic[T]):
         """How many more items fit: the service fetches no more than this, which bounds memory."""
         return self.max_batch - len(self._items)
 
-    def add(self, items: Iterable[T]) -> None:
+    def add(self, items: Iterable[T], waited: float = 0.0) -> None:
+        """Add ``items``; ``waited`` is how long the first of them already waited upstream (seconds),
+        so a review that queued while the previous batch was scored is not made to wait a full round again."""
         for item in items:
             if len(self._items) >= self.max_batch:
                 raise OverflowError(f"batch already holds {self.max_batch} items; take() it first")
             if not self._items:
-                self._first_at = self._clock()
+                self._first_at = self._clock() - min(max(waited, 0.0), self.max_wait)
             self._items.append(item)
 
     def ready(self) -> bool:

@@ -63,3 +63,16 @@ def test_drop_forgets_items_of_lost_partitions() -> None:
 def test_rejects_impossible_knobs(max_batch: int, max_wait_ms: int) -> None:
     with pytest.raises(ValueError):
         Batcher(max_batch=max_batch, max_wait_ms=max_wait_ms)
+
+
+def test_time_already_waited_upstream_counts_towards_max_wait_but_never_more() -> None:
+    clock = Clock()
+    batcher: Batcher[int] = Batcher(max_batch=10, max_wait_ms=500, clock=clock)
+    batcher.add([1], waited=0.25)
+    assert batcher.wait_budget(idle=2.0) == pytest.approx(0.25) and not batcher.ready()
+    batcher.take()
+    batcher.add([2], waited=60.0)  # a backlog: due at once
+    assert batcher.ready()
+    batcher.take()
+    batcher.add([3], waited=-5.0)  # a producer clock ahead of ours: treated as just arrived
+    assert batcher.wait_budget(idle=2.0) == pytest.approx(0.5)
