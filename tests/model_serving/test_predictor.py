@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from model.artifact import ModelLoadError
-from model.predictor import Predictor
+from model.predictor import Predictor, length_groups
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,6 +97,16 @@ def test_thread_count_does_not_change_results(fixture_artifact: Path, test_texts
     one = Predictor.load(fixture_artifact, threads=1).predict_proba(texts)
     three = Predictor.load(fixture_artifact, threads=3).predict_proba(texts)
     np.testing.assert_allclose(one, three, rtol=0, atol=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 166), max_size=300), st.integers(1, 64))
+def test_length_groups_partition_the_batch_in_length_order(lengths: list[int], cap: int) -> None:
+    groups = length_groups(lengths, cap)
+    flat = [i for group in groups for i in group]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert [lengths[i] for i in flat] == sorted(lengths)
+    assert all(0 < len(group) <= cap for group in groups)
 
 
 def test_onnx_path_never_imports_tensorflow(fixture_artifact: Path) -> None:
