@@ -12,6 +12,7 @@ the model folder, reloads the model between batches (consumer.model_reload).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -148,6 +149,7 @@ def _install_signal_handlers(service: ScoringService, watcher: ModelWatcher, gra
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: watcher.request())
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 PID: every thread's stack on stderr
 
 
 def _stall_watchdog(service: ScoringService, timeout: float) -> None:

@@ -231,11 +231,14 @@ class ExactlyOnce:
         self._metrics.commit_failures.inc()
         log.warning("transaction aborted; the batch will be read again", extra={"error": str(error)})
         self._retrying("abort transaction", lambda: self._producer.abort_transaction(self._timeout))
+        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
         for (topic, part), offset in first.items():
+            if (topic, part) not in owned:  # its new owner resumes from the committed offset
+                continue
             try:
                 self._consumer.seek(TopicPartition(topic, part, offset))
-            except KafkaException as exc:  # no longer ours: its new owner resumes from the committed offset
-                log.info("not rewinding a partition we no longer own", extra={"partition": f"{topic}:{part}", "error": str(exc)})
+            except KafkaException as exc:  # reading on past the aborted batch would skip it: stop instead
+                raise DeliveryFailed(f"cannot rewind {topic}:{part} to {offset} after an abort: {exc}") from exc
 
     def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """Offsets travel inside transactions here, never through the consumer's commit."""

@@ -75,6 +75,11 @@ class ServiceConfig:
         config.update({"group.id": self.group_id, "enable.auto.commit": False, "enable.auto.offset.store": False})
         if self.delivery == EXACTLY_ONCE:
             config["isolation.level"] = "read_committed"
+            # Eager rebalancing: every partition is revoked (and its batch committed in a transaction of the
+            # still-valid generation) before the group re-forms. With cooperative-sticky, batches of retained
+            # partitions are committed mid-rebalance, fail with ILLEGAL_GENERATION, and librdkafka's next
+            # send_offsets_to_transaction can then block forever (seen here; librdkafka issue 5456).
+            config["partition.assignment.strategy"] = self.kafka.get("partition.assignment.strategy", "roundrobin")
         return config
 
     def producer_config(self) -> dict[str, Any]:
@@ -188,8 +193,11 @@ class ScoringService:
         elif len(self._batcher) == 0:
             # poll() returns the moment one message arrives, which starts the batch's max-wait clock;
             # consume() would hold it until the whole batch is there or the timeout passed.
+            # What else is already queued joins it at once: a backlog still makes full batches.
             first = self._consumer.poll(_IDLE_POLL_SECONDS)
-            messages = [first] if first is not None else []
+            messages = [] if first is None else [first]
+            if first is not None and self._batcher.room > 1:
+                messages += self._consumer.consume(num_messages=self._batcher.room - 1, timeout=0)
         else:
             messages = self._consumer.consume(num_messages=self._batcher.room, timeout=self._batcher.wait_budget(idle=0))
         good = [m for m in messages if not self._is_error(m)]
