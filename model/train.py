@@ -565,39 +565,13 @@ def train(options: TrainOptions) -> dict[str, Any]:
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "libraries": _library_versions(),
     }
-    save_artifact(options.out, serving_model(model, preset), tokenizer, metadata, preset)
+    artifact.save(options.out, serving_model(model, preset), tokenizer, metadata)
     saved = artifact.read_metadata(options.out)
     report.write(options.out / "report", saved, evaluation, history, baseline_result,
                  None if test is None else (test.labels, test_scores))
     if not options.keep_checkpoints:
         shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
     return saved
-
-
-def save_artifact(out: Path, model, tokenizer: KerasTokenizer, metadata: dict[str, Any], preset: Preset) -> None:
-    """``model.artifact.save`` for masked models; an unmasked model without model.onnx.
-
-    Why: the artifact's ONNX graph runs each review over its real tokens only, which is what a
-    masked model computes; an unmasked (published-procedure) model also reads the padding, so
-    its export would not match and save would refuse it. Its folder keeps the Keras model, which
-    the Predictor serves with TensorFlow.
-    """
-    from model import artifact
-
-    if preset.masked:
-        artifact.save(out, model, tokenizer, metadata)
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    for name in (artifact.METADATA_FILE, artifact.ONNX_FILE):
-        (out / name).unlink(missing_ok=True)
-    model.save(out / artifact.MODEL_FILE)
-    (out / artifact.TOKENIZER_FILE).write_text(tokenizer.to_json(), encoding="utf-8")
-    names = (artifact.MODEL_FILE, artifact.TOKENIZER_FILE)
-    files = {name: artifact.sha256_of(out / name) for name in names}
-    meta = {"version": files[artifact.MODEL_FILE][:12], "created": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-            **metadata, "format": artifact.FORMAT_VERSION, "max_len": preset.max_len, "num_words": tokenizer.num_words,
-            "files": files, "file_sizes": {name: (out / name).stat().st_size for name in names}}
-    _write_json(out / artifact.METADATA_FILE, meta)
 
 
 def _encode_test(options: TrainOptions, tokenizer: KerasTokenizer, preset: Preset) -> Corpus:
