@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from common.broker_check import BrokerUnavailable, cluster_metadata
 from common.config import ConfigError
 from consumer.batcher import Batcher
 from consumer.delivery import AtLeastOnce, Delivery, DeliveryFailed, ExactlyOnce
@@ -93,11 +93,10 @@ class ServiceConfig:
 
 def check_topics(kafka: dict[str, Any], topics: Sequence[str], timeout: float = 15.0) -> None:
     """Fail at start-up when the broker does not answer or a topic is missing (auto-creation is off)."""
-    admin = AdminClient({**kafka, "socket.timeout.ms": int(timeout * 1000)})
     try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise ConfigError(f"Kafka at {kafka.get('bootstrap.servers')} did not answer within {timeout:.0f} s: {exc.args[0]}") from None
+        metadata = cluster_metadata(kafka, timeout)
+    except BrokerUnavailable as exc:
+        raise ConfigError(str(exc)) from None
     missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
     if missing:
         raise ConfigError(

@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, Message, Producer
 from tqdm import tqdm
 
+from common.broker_check import BrokerUnavailable, cluster_metadata
 from common.contract import encode_review, normalise_label
 
 log = logging.getLogger(__name__)
@@ -120,14 +121,11 @@ def connect(
     if on_delivery is not None:
         config.update({"on_delivery": on_delivery, "delivery.report.only.error": True})
     bootstrap = config.get("bootstrap.servers", "?")
-    producer = Producer(config)
     try:
-        metadata = producer.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise ProducerError(
-            f"cannot reach the Kafka broker at {bootstrap} within {timeout:g} s ({exc.args[0].str()}); "
-            "is it running? (sentiment-kafka start)"
-        ) from None
+        metadata = cluster_metadata(config, timeout)
+    except BrokerUnavailable as exc:
+        raise ProducerError(str(exc)) from None
+    producer = Producer(config)
     found = metadata.topics.get(topic)
     if found is None or found.error is not None:
         raise ProducerError(

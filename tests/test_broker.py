@@ -68,3 +68,18 @@ def test_create_topics_is_idempotent(kafka_bootstrap):
     second = create_topics({"bootstrap.servers": kafka_bootstrap}, [name], 2)
     assert first[name] in ("created", "exists")
     assert second[name] == "exists"
+
+
+def test_broker_check_names_a_closed_port():
+    from common.broker_check import BrokerUnavailable, cluster_metadata
+
+    with pytest.raises(BrokerUnavailable, match=r"cannot reach the Kafka broker at 127\.0\.0\.1:1 within 2 s"):
+        cluster_metadata({"bootstrap.servers": "127.0.0.1:1"}, timeout=2)
+
+
+def test_broker_check_returns_metadata_of_a_live_broker(kafka_bootstrap, make_topic):
+    from common.broker_check import cluster_metadata
+
+    topic = make_topic("check", partitions=3)
+    metadata = cluster_metadata({"bootstrap.servers": kafka_bootstrap}, timeout=10)
+    assert len(metadata.topics[topic].partitions) == 3
