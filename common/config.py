@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -97,7 +98,8 @@ OPTIONS: dict[str, Option] = {
         Option("max_wait_ms", _non_negative_int, 100, "longest a review waits for its batch to fill"),
         Option("max_text_bytes", _positive_int, 100_000, "reviews whose text is longer go to the dead-letter topic"),
         Option("delivery", _choice("at-least-once", "exactly-once"), "at-least-once", "delivery guarantee"),
-        Option("instance_id", _non_empty, "consumer-0", "stable id of this consumer instance (names its transactional.id)"),
+        # The host name is stable per container, so `docker compose --scale consumer=N` replicas never fence each other.
+        Option("instance_id", _non_empty, socket.gethostname(), "stable id of this consumer instance (names its transactional.id)"),
         Option("dashboard_host", _non_empty, "127.0.0.1", "address the dashboard binds to"),
         Option("dashboard_port", _port, 8050, "port the dashboard listens on"),
         Option("dashboard_group_id", _non_empty, "sentiment-dashboard", "consumer group of the dashboard's live view"),

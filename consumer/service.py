@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from common.broker_check import BrokerUnavailable, cluster_metadata
-from common.config import ConfigError
+from common.config import OPTIONS, ConfigError
 from consumer.batcher import Batcher
 from consumer.delivery import AtLeastOnce, Delivery, DeliveryFailed, ExactlyOnce
 from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics
@@ -59,7 +59,7 @@ class ServiceConfig:
     max_wait_ms: int = 100
     max_text_bytes: int = 100_000
     delivery: str = AT_LEAST_ONCE
-    instance_id: str = "consumer-0"
+    instance_id: str = OPTIONS["instance_id"].default
     shutdown_timeout: float = 30.0
 
     @property
