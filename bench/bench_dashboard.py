@@ -40,9 +40,9 @@ from dashboard.aggregates import LiveStats  # noqa: E402
 from dashboard.analysis import Limits, decode_upload, read_table, score_table  # noqa: E402
 from dashboard.stream import StartPosition, StreamReader  # noqa: E402
 from model.data import read_records  # noqa: E402
+from bench.results import replace_section  # noqa: E402
 
 TEST_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "amazon_polarity" / "test.sample.ft.txt.bz2"
-RESULTS = PROJECT_ROOT / "bench" / "RESULTS.md"
 SECTION = "## dashboard"
 
 
@@ -145,15 +145,7 @@ def csv_scoring(rows: int, sample: list[str]) -> float:
 
 
 def write_section(lines: list[str], command: str) -> None:
-    section = f"{SECTION}\n\nCommand: `{command}`\n\n" + "\n".join(lines) + "\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if end < 0 else text[end:])
-    RESULTS.write_text(text)
+    replace_section(SECTION, f"Command: `{command}`\n\n" + "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:

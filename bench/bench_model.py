@@ -35,9 +35,9 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from common.config import DEFAULT_MODEL_DIR  # noqa: E402
 from model.data import read_records  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
+from bench.results import RESULTS, replace_section  # noqa: E402
 
 TEST_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "amazon_polarity" / "test.sample.ft.txt.bz2"
-RESULTS = PROJECT_ROOT / "bench" / "RESULTS.md"
 SECTION = "## model serving"
 NOTES = """How to read it: "reviews/s" is wall-clock, raw strings in, probabilities out, the whole test
 sample fed in batches of the given size. "per CPU-s" divides by the CPU time this process used (all
@@ -190,22 +190,14 @@ def write_results(table: str, args: argparse.Namespace, predictor: Predictor, n:
         shlex.quote(a) for a in sys.argv[1:]
     )
     loads = f"{args.load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
-    section = (
-        f"{SECTION}\n\n"
+    replace_section(
+        SECTION,
         f"`{command}`\n\n"
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; model `{predictor.version}` "
         f"(preset {predictor.metadata.get('preset')!r}, {args.model}); {n} reviews of {args.data.name}; "
         f"{os.cpu_count()} CPUs shared with other work (1-min load average {loads}), "
-        f"{args.threads} threads; medians of {args.repeats} repeats.\n\n{table}\n{NOTES}\n"
+        f"{args.threads} threads; medians of {args.repeats} repeats.\n\n{table}\n{NOTES}\n",
     )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
-    RESULTS.write_text(text)
     print(f"wrote the '{SECTION}' section of {RESULTS}")
 
 

@@ -18,7 +18,6 @@ import argparse
 import bz2
 import itertools
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -28,14 +27,16 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterable
 
-from localkafka import LocalKafka, create_topics
-from model.data import read_records
-from producer.send import PRODUCER_DEFAULTS, send_reviews
-from producer.sources import FileSource, reviews
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.results import replace_section  # noqa: E402
+from localkafka import LocalKafka, create_topics  # noqa: E402
+from model.data import read_records  # noqa: E402
+from producer.send import PRODUCER_DEFAULTS, send_reviews  # noqa: E402
+from producer.sources import FileSource, reviews  # noqa: E402
+
 SAMPLE = ROOT.parent / "shared" / "data" / "amazon_polarity" / "train.sample.ft.txt.bz2"
-RESULTS = ROOT / "bench" / "RESULTS.md"
 GOAL = 50_000
 
 
@@ -106,8 +107,6 @@ def main() -> int:
                     f"| {statistics.median(process):,.0f} | {statistics.median(thread):,.0f} |")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     section = "\n".join([
-        "## producer",
-        "",
         f"`.venv/bin/python bench/bench_producer.py --reviews {args.reviews} --repeats {args.repeats}` "
         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores shared with other work, "
         f"load average {load} at the end; Kafka on 127.0.0.1:9092; "
@@ -132,16 +131,8 @@ def main() -> int:
     ])
     print(section)
     if args.write:
-        write_section(section)
+        replace_section("## producer", section)
     return 0
-
-
-def write_section(section: str) -> None:
-    """Replace (or append) this benchmark's section, leaving the other teams' sections untouched."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(r"^## producer\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":
