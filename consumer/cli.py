@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "publish one result per review to the output topic (bad messages go to the dead-letter topic).",
     )
     add_options(parser, OPTION_NAMES)
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: its own choice)")
+    parser.add_argument("--threads", type=int, default=None, help="scoring worker threads (default: the CPUs available, at most 4)")
     parser.add_argument("--model-poll-seconds", type=float, default=10.0,
                         help="how often to check --model-dir for a new model version (0: only on SIGHUP; default 10)")
     parser.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds a graceful shutdown may take (default 30)")
