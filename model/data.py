@@ -10,6 +10,7 @@ Formats (``fmt``):
 - ``csv``: a header row naming ``text_column`` and ``label_column`` (the published
   conversion is ``text,label`` with 1 = negative, 0 = positive).
 - ``jsonl``: one JSON object per line with the same two keys.
+- CSV and JSONL may also name an ``id_column`` holding each review's id (a string, or a JSONL integer).
 - ``text``: one review per line, no label.
 - ``auto``: chosen from the file name (``.txt``/``.ft`` fastText, ``.csv``, ``.jsonl``/``.ndjson``/
   ``.json``), otherwise from the first line.
@@ -44,11 +45,13 @@ _CSV_FIELD_LIMIT = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Record:
-    """One review: its text, its label (1 = negative, 0 = positive, None = unlabelled) and where it came from."""
+    """One review: its text, its label (1 = negative, 0 = positive, None = unlabelled), where it came from
+    and its id when the file has an id column (last, so positional construction without it still works)."""
 
     text: str
     label: int | None
     line: int
+    id: str | None = None
 
 
 class MalformedInput(ValueError):
@@ -123,13 +126,15 @@ def read_records(
     label_column: str | None = "label",
     errors: ErrorCounter | None = None,
     limit: int | None = None,
+    id_column: str | None = None,
 ) -> Iterator[Record]:
     """Yield the records of ``path`` (``"-"`` = stdin) one at a time, at most ``limit`` of them.
 
     Malformed lines are skipped and counted in ``errors`` (a fresh 1%-threshold counter when
     None); MalformedInput is raised when they exceed its threshold. A CSV/JSONL file without
     ``label_column`` (or ``label_column=None``) yields records with ``label=None``. Blank lines
-    are skipped without counting.
+    are skipped without counting. With ``id_column`` (CSV/JSONL only: fastText and text lines have no
+    columns, a ValueError) each record carries that column as its id; a row without one is malformed.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -143,11 +148,14 @@ def read_records(
         if first is None:
             return
         chosen = _choose_format(fmt, path, first[1], text_column)
+        if id_column is not None and chosen not in ("csv", "jsonl"):
+            raise ValueError(f"{source}: an id column ({id_column!r}) needs CSV or JSONL input, not {chosen}")
         lines = _chain([first], lines)
         if chosen == "csv":
-            records = _csv_records(lines, source, text_column, label_column, errors)
+            records = _csv_records(lines, source, text_column, label_column, id_column, errors)
         else:
-            parse = {"fasttext": _parse_fasttext, "jsonl": _jsonl_parser(text_column, label_column), "text": _parse_text}[chosen]
+            parse = {"fasttext": _parse_fasttext, "jsonl": _jsonl_parser(text_column, label_column, id_column),
+                     "text": _parse_text}[chosen]
             records = _line_records(lines, source, parse, errors)
         for count, record in enumerate(records, start=1):
             yield record
@@ -253,7 +261,7 @@ def _line_records(lines: Iterator[tuple[int, bytes]], source: str, parse, errors
             continue
         try:
             text = raw.decode("utf-8").rstrip("\r\n")
-            record_text, label = parse(text)
+            record_text, label, review_id = parse(text)
         except UnicodeDecodeError as exc:
             errors.bad(source, number, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
             continue
@@ -261,10 +269,10 @@ def _line_records(lines: Iterator[tuple[int, bytes]], source: str, parse, errors
             errors.bad(source, number, str(exc))
             continue
         errors.ok()
-        yield Record(record_text, label, number)
+        yield Record(record_text, label, number, review_id)
 
 
-def _parse_fasttext(line: str) -> tuple[str, int]:
+def _parse_fasttext(line: str) -> tuple[str, int, None]:
     tag, _, text = line.partition(" ")
     if not tag.startswith("__label__"):
         raise _BadLine(f"no __label__ prefix: {line[:40]!r}")
@@ -273,22 +281,22 @@ def _parse_fasttext(line: str) -> tuple[str, int]:
     text = text.strip()
     if not text:
         raise _BadLine("empty text")
-    return text, FASTTEXT_LABELS[tag]
+    return text, FASTTEXT_LABELS[tag], None
 
 
-def _parse_text(line: str) -> tuple[str, None]:
-    return line.strip(), None
+def _parse_text(line: str) -> tuple[str, None, None]:
+    return line.strip(), None, None
 
 
-def _jsonl_parser(text_column: str, label_column: str | None):
-    def parse(line: str) -> tuple[str, int | None]:
+def _jsonl_parser(text_column: str, label_column: str | None, id_column: str | None):
+    def parse(line: str) -> tuple[str, int | None, str | None]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise _BadLine(f"not JSON ({exc.msg} at column {exc.colno})") from None
         if not isinstance(obj, dict):
             raise _BadLine(f"not a JSON object but {type(obj).__name__}")
-        return _text_and_label(obj, text_column, label_column, label_optional=True)
+        return (*_text_and_label(obj, text_column, label_column, label_optional=True), _review_id(obj, id_column))
 
     return parse
 
@@ -311,11 +319,30 @@ def _text_and_label(row: dict[str, Any], text_column: str, label_column: str | N
         raise _BadLine(str(exc)) from None
 
 
+def _review_id(row: dict[str, Any], id_column: str | None) -> str | None:
+    """The row's id as a string (JSONL integers converted); None when no id column is asked for."""
+    if id_column is None:
+        return None
+    value = row.get(id_column)
+    if isinstance(value, str):
+        value = value.strip()
+    if value is None or value == "":
+        raise _BadLine(f"no id in {id_column!r}")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise _BadLine(f"{id_column!r} is not a string or an integer but {type(value).__name__}")
+    return str(value)
+
+
 # --- CSV: a record may span lines -------------------------------------------------------------
 
 
 def _csv_records(
-    lines: Iterator[tuple[int, bytes]], source: str, text_column: str, label_column: str | None, errors: ErrorCounter
+    lines: Iterator[tuple[int, bytes]],
+    source: str,
+    text_column: str,
+    label_column: str | None,
+    id_column: str | None,
+    errors: ErrorCounter,
 ) -> Iterator[Record]:
     csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     bad_utf8: dict[int, str] = {}
@@ -330,8 +357,9 @@ def _csv_records(
 
     reader = csv.reader(decoded())
     header = [name.lstrip("\ufeff").strip() for name in next(reader, [])]
-    if text_column not in header:
-        raise MalformedInput(f"{source}: the CSV header has no column {text_column!r}; columns are {header}")
+    for column in (text_column, id_column):
+        if column is not None and column not in header:
+            raise MalformedInput(f"{source}: the CSV header has no column {column!r}; columns are {header}")
     has_label = label_column is not None and label_column in header
     wanted = label_column if has_label else None
     start = reader.line_num + 1
@@ -354,10 +382,12 @@ def _csv_records(
         if len(row) != len(header):
             errors.bad(source, number, f"{len(row)} fields, the header has {len(header)}")
             continue
+        fields = dict(zip(header, row))
         try:
-            text, label = _text_and_label(dict(zip(header, row)), text_column, wanted, label_optional=False)
+            text, label = _text_and_label(fields, text_column, wanted, label_optional=False)
+            review_id = _review_id(fields, id_column)
         except _BadLine as exc:
             errors.bad(source, number, str(exc))
             continue
         errors.ok()
-        yield Record(text, label, number)
+        yield Record(text, label, number, review_id)

@@ -20,12 +20,12 @@ OPTIONS = ("bootstrap_servers", "input_topic")
 EPILOG = """\
 examples:
   sentiment-producer ../shared/data/amazon_polarity/test.sample.ft.txt.bz2 --with-labels --rate 50
-  sentiment-producer reviews.csv --text-column review --label-column stars_polarity --limit 1000
+  sentiment-producer reviews.csv --text-column review --label-column stars_polarity --id-column review_id
   cat reviews.txt | sentiment-producer - --format text
   sentiment-producer --text "Great blender, crushes ice in seconds." --text "Broke after a week."
 
-ids: each review is keyed by its id, its line (row) number in the file, prefixed by --id-prefix;
-with --loop the pass number is added (<prefix><pass>:<line>) so ids stay unique.
+ids: each review is keyed by its id: the --id-column value, else its line (row) number in the file,
+prefixed by --id-prefix; with --loop the pass number is added (<prefix><pass>:<id>) so ids stay unique.
 --shuffle mixes within a buffer of --shuffle-buffer reviews (bounded memory): a review moves at most
 that far; a file sorted by label needs a buffer larger than its runs.
 speed: bz2 decompression runs in this process; to replay a .bz2 faster, decompress it once (bunzip2 -k)
@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--text-column", default="text", help="CSV/JSONL column holding the review [text]")
     parser.add_argument("--label-column", default="label",
                         help="CSV/JSONL column holding the true label (1/0, negative/positive) [label]")
+    parser.add_argument("--id-column", default=None, metavar="COL",
+                        help="CSV/JSONL column holding the review id used as message key and id [line number]")
     parser.add_argument("--with-labels", action="store_true",
                         help="carry the true label in each message (the dashboard shows live accuracy)")
     parser.add_argument("--rate", type=_non_negative_float, default=0.0,
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give either a SOURCE file (or - for stdin) or --text, not both or neither")
     if args.loop and args.source == "-":
         parser.error("--loop needs a file or --text: stdin cannot be read twice")
+    if args.id_column is not None and args.text:
+        parser.error("--id-column needs a CSV or JSONL file, not --text")
     settings = config.resolve(OPTIONS, args)
     logs.setup()
     if args.source is not None:
@@ -83,15 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             check_readable(args.source)
         except FileNotFoundError as exc:
             raise config.ConfigError(str(exc)) from None
-        source = FileSource(args.source, args.fmt, args.text_column, args.label_column)
+        source = FileSource(args.source, args.fmt, args.text_column, args.label_column, args.id_column)
     else:
         source = TextSource(args.text)
     stream = reviews(source, loop=args.loop, id_prefix=args.id_prefix)
     if args.shuffle:
         stream = shuffled(stream, args.shuffle_buffer, args.seed)
     try:
-        # Read the first review before connecting: a missing column or a wholly malformed file fails here.
-        first = next(stream, None)
+        first = _first_review(stream)
         if first is None:
             print("error: no reviews to send: the input is empty", file=sys.stderr)
             return 1
@@ -109,6 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {summary.failed} reviews were not delivered: " + "; ".join(summary.first_errors), file=sys.stderr)
         return 1
     return 0
+
+
+def _first_review(stream: Iterator[dict]) -> dict | None:
+    """Read the first review before connecting: a missing column or a wholly malformed file fails here
+    (MalformedInput), and so does an option the input cannot honour, such as --id-column on fastText."""
+    try:
+        return next(stream, None)
+    except MalformedInput:
+        raise
+    except ValueError as exc:  # read_records' argument errors
+        raise config.ConfigError(str(exc)) from None
 
 
 @contextmanager

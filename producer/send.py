@@ -135,14 +135,14 @@ def connect(
 
 
 def message_of(item: Any, with_labels: bool) -> tuple[bytes | None, bytes]:
-    """Key and value of one review: a ``model.data.Record`` (id = its line) or a contract-ready dict."""
+    """Key and value of one review: a ``model.data.Record`` (its id, else its line) or a contract-ready dict."""
     if isinstance(item, dict):  # dict, not typing.Mapping: an ABC check per message costs more than encoding
         review_id = item.get("id")
         review_id = None if review_id is None else str(review_id)
         label = normalise_label(item.get("label")) if with_labels else None
         value = encode_review(item["text"], id=review_id, title=item.get("title"), label=label, ts=item.get("ts"))
     else:
-        review_id = str(item.line)
+        review_id = str(item.line) if item.id is None else item.id
         label = normalise_label(item.label) if with_labels else None
         value = encode_review(item.text, id=review_id, label=label)
     return (review_id.encode("utf-8") if review_id is not None else None), value

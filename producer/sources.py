@@ -26,11 +26,12 @@ class FileSource:
     fmt: str = "auto"
     text_column: str = "text"
     label_column: str | None = "label"
+    id_column: str | None = None
 
     def records(self) -> Iterator[Record]:
         # A fresh counter per pass: the 1% malformed threshold applies to each read of the file.
         return read_records(self.path, fmt=self.fmt, text_column=self.text_column,
-                            label_column=self.label_column, errors=ErrorCounter())
+                            label_column=self.label_column, errors=ErrorCounter(), id_column=self.id_column)
 
     @property
     def rereadable(self) -> bool:
@@ -52,8 +53,8 @@ class TextSource:
 
 
 def reviews(source: FileSource | TextSource, *, loop: bool = False, id_prefix: str = "") -> Iterator[dict]:
-    """Contract-ready dicts with ids from the file position: ``<prefix><line>``, or ``<prefix><pass>:<line>``
-    when looping, so every message of a replay keeps a unique id."""
+    """Contract-ready dicts with ids from the file's id column, else its position: ``<prefix><id or line>``,
+    or ``<prefix><pass>:<id or line>`` when looping, so every message of a replay keeps a unique id."""
     if loop and not source.rereadable:
         raise ValueError("--loop needs a file or --text: stdin cannot be read twice")
     passes = itertools.count(1) if loop else [None]
@@ -62,7 +63,8 @@ def reviews(source: FileSource | TextSource, *, loop: bool = False, id_prefix: s
         empty = True
         for record in source.records():
             empty = False
-            yield {"text": record.text, "id": f"{prefix}{record.line}", "label": record.label}
+            review_id = record.line if record.id is None else record.id
+            yield {"text": record.text, "id": f"{prefix}{review_id}", "label": record.label}
         if empty:  # looping over nothing would spin forever
             return
 

@@ -63,6 +63,48 @@ def test_csv_and_jsonl_with_chosen_columns_and_without_labels(tmp_path: Path) ->
         ("fine", 0), ("no label", None)]
 
 
+def test_csv_and_jsonl_id_columns_give_each_record_its_id(tmp_path: Path) -> None:
+    csv_path = tmp_path / "r.csv"
+    csv_path.write_text("review_id,text,label\nB00-7,meh,1\n 42 ,love it,0\n", encoding="utf-8")
+    assert list(read_records(csv_path, id_column="review_id")) == [
+        Record("meh", 1, 2, "B00-7"), Record("love it", 0, 3, "42")]
+    assert [r.id for r in read_records(csv_path)] == [None, None]
+    jsonl = tmp_path / "r.jsonl"
+    jsonl.write_text(json.dumps({"text": "fine", "id": "a1"}) + "\n" + json.dumps({"text": "ok", "id": 7}) + "\n",
+                     encoding="utf-8")
+    assert [(r.text, r.id) for r in read_records(jsonl, id_column="id")] == [("fine", "a1"), ("ok", "7")]
+
+
+def test_a_csv_header_without_the_id_column_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("text,label\nx,1\n", encoding="utf-8")
+    with pytest.raises(MalformedInput, match=r"no column 'review_id'; columns are \['text', 'label'\]"):
+        list(read_records(path, id_column="review_id"))
+
+
+def test_rows_without_a_usable_id_are_malformed(tmp_path: Path) -> None:
+    csv_path = tmp_path / "r.csv"
+    csv_path.write_text("id,text\n1,ok\n,no id\n  ,blank id\n4,also ok\n", encoding="utf-8")
+    errors = ErrorCounter(max_fraction=1.0)
+    assert [r.id for r in read_records(csv_path, id_column="id", errors=errors)] == ["1", "4"]
+    assert [(line, reason) for _, line, reason in errors.examples] == [(3, "no id in 'id'"), (4, "no id in 'id'")]
+    jsonl = tmp_path / "r.jsonl"
+    rows = [{"text": "ok", "id": 1}, {"text": "missing"}, {"text": "float", "id": 1.5}, {"text": "bool", "id": True}]
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    errors = ErrorCounter(max_fraction=1.0)
+    assert [r.id for r in read_records(jsonl, id_column="id", errors=errors)] == ["1"]
+    assert [line for _, line, _ in errors.examples] == [2, 3, 4]
+    assert errors.examples[0][2] == "no id in 'id'"
+
+
+def test_an_id_column_on_fasttext_input_is_an_argument_error(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text("__label__1 Bad: broke\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="needs CSV or JSONL input, not fasttext") as caught:
+        list(read_records(path, id_column="id"))
+    assert not isinstance(caught.value, MalformedInput)
+
+
 def test_auto_detects_format_from_first_line_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"__label__2 Nice: yes\n")))
     assert list(read_records("-")) == [Record("Nice: yes", 0, 1)]

@@ -48,6 +48,26 @@ def test_csv_columns_stdin_and_text(tmp_path, make_topic, run_producer, read_bac
     }
 
 
+def test_id_column_keys_each_review_by_its_id(tmp_path, make_topic, run_producer, read_back):
+    topic = make_topic("cli-ids", partitions=2)
+    csv_file = tmp_path / "reviews.csv"
+    csv_file.write_text("id,text\nR-17,Broke in a day.\nR-3,Lovely knife.\nR-99,Fine.\n")
+    result = run_producer(str(csv_file), "--id-column", "id", "--input-topic", topic)
+    assert result.returncode == 0, result.stderr
+    messages = read_back(topic, 3)
+    assert sorted((key, doc["id"], doc["text"]) for key, doc in messages) == [
+        (b"R-17", "R-17", "Broke in a day."), (b"R-3", "R-3", "Lovely knife."), (b"R-99", "R-99", "Fine.")]
+
+
+def test_id_column_on_fasttext_input_fails_with_exit_2(tmp_path, run_producer):
+    source = tmp_path / "few.ft.txt"
+    source.write_text("__label__1 Bad: broke\n")
+    result = run_producer(str(source), "--id-column", "id", "--input-topic", "unused")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {source}: an id column ('id') needs CSV or JSONL input, not fasttext"]
+
+
 def test_loop_shuffle_and_limit_send_unique_ids(tmp_path, make_topic, run_producer, read_back):
     topic = make_topic("cli-loop", partitions=1)
     source = tmp_path / "few.ft.txt"
@@ -101,7 +121,8 @@ def test_missing_topic_fails_with_a_hint(run_producer):
     assert "topic 'no-such-topic-cli' does not exist" in result.stderr and "create-topics" in result.stderr
 
 
-@pytest.mark.parametrize("argv", [[], ["x.txt", "--text", "y"], ["-", "--loop"], ["--text", "y", "--rate", "-1"]])
+@pytest.mark.parametrize("argv", [[], ["x.txt", "--text", "y"], ["-", "--loop"], ["--text", "y", "--rate", "-1"],
+                                  ["--text", "y", "--id-column", "id"]])
 def test_bad_invocations_are_usage_errors(run_producer, argv):
     result = run_producer(*argv)
     assert result.returncode == 2

@@ -54,4 +54,6 @@ def test_message_of_a_record_and_a_dict():
     assert key == b"7" and "label" not in doc and doc["title"] == "t" and doc["ts"] == 5.0
     key, _ = message_of({"text": "no id"}, with_labels=True)
     assert key is None
+    key, value = message_of(Record("Great pan.", 0, 12, "B0-12"), with_labels=False)
+    assert key == b"B0-12" and json.loads(value)["id"] == "B0-12"
 
