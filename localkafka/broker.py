@@ -222,7 +222,8 @@ class LocalKafka:
 
     def _format(self, libs: Path, config: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = ["java", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
+        # "--cluster-id=ID", not "-t ID": a base64 id may start with "-", which argparse reads as an option.
+        cmd = ["java", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config),
                *self.format_arguments()]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:

@@ -83,3 +83,22 @@ def test_broker_check_returns_metadata_of_a_live_broker(kafka_bootstrap, make_to
     topic = make_topic("check", partitions=3)
     metadata = cluster_metadata({"bootstrap.servers": kafka_bootstrap}, timeout=10)
     assert len(metadata.topics[topic].partitions) == 3
+
+
+def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(monkeypatch):
+    """One base64 cluster id in 64 starts with "-"; the format command must not read it as an option."""
+    import shutil
+    import uuid
+
+    from localkafka import LocalKafka
+    from localkafka import broker as broker_module
+
+    monkeypatch.setattr(broker_module.uuid, "uuid4", lambda: uuid.UUID(bytes=b"\xf8" * 16))
+    broker = LocalKafka(port=39_092, controller_port=39_093)
+    try:
+        (broker.instance / "logs").mkdir(parents=True, exist_ok=True)
+        broker._format(broker.ensure_jars(), broker._write_config())
+        meta = (broker.instance / "data" / "meta.properties").read_text()
+        assert "cluster.id=-" in meta
+    finally:
+        shutil.rmtree(broker.instance, ignore_errors=True)
