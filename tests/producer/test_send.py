@@ -106,7 +106,7 @@ def test_reviews_queued_before_a_reader_error_are_still_delivered(kafka_bootstra
 def test_stop_ends_a_slowly_paced_send_without_waiting_for_the_next_turn(kafka_bootstrap, make_topic):
     topic = make_topic("producer-slow-stop", partitions=1)
     event = threading.Event()
-    stop = threading.Timer(0.5, event.set)
+    stop = threading.Timer(3.0, event.set)  # ample for the broker check and the first send, far below the 100 s turn
     stop.start()
     began = time.monotonic()
     summary = send_reviews({"bootstrap.servers": kafka_bootstrap}, topic,
