@@ -97,7 +97,7 @@ def save(out_dir: str | Path, model, tokenizer, metadata: dict[str, Any]) -> Pat
     names = [MODEL_FILE, TOKENIZER_FILE]
 
     _write_atomically(out / MODEL_FILE, lambda p: _without_optimizer(model).save(p))
-    _write_atomically(out / TOKENIZER_FILE, lambda p: p.write_text(tokenizer.to_json(), encoding="utf-8"))
+    _write_atomically(out / TOKENIZER_FILE, lambda p: p.write_text(tokenizer.serving_copy().to_json(), encoding="utf-8"))
     difference = None
     if embedding.mask_zero:
         _write_atomically(out / ONNX_FILE, lambda p: onnx_export.export(model, p))

@@ -101,3 +101,19 @@ def test_pad_matches_pad_sequences_and_left_aligned_keeps_the_same_tokens(sequen
         assert n == min(len(seq), max_len)
         assert list(ids[row, :n]) == list(padded[row, max_len - n :])
         assert not ids[row, n:].any()
+
+
+def test_the_serving_copy_drops_unreachable_words_and_changes_no_sequence(shared_data):
+    """Artifacts store only the num_words vocabulary: same ids, ours and Keras 2's, from a fraction of the JSON."""
+    from tf_keras.preprocessing.text import tokenizer_from_json
+
+    from model.data import read_records
+
+    texts = [r.text for r in read_records(shared_data / "amazon_polarity" / "train.sample.ft.txt.bz2", limit=4000)]
+    full = KerasTokenizer(num_words=2000).fit_on_texts(texts)
+    served = full.serving_copy()
+    assert len(served.word_index) == 1999 < len(full.word_index)
+    assert len(served.to_json()) < len(full.to_json()) / 2
+    expected = full.texts_to_sequences(texts)
+    assert served.texts_to_sequences(texts) == expected
+    assert tokenizer_from_json(served.to_json()).texts_to_sequences(texts) == expected
