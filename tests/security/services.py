@@ -5,7 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Message
 
 BIN = Path(sys.executable).parent
 WAIT_S = 120.0  # loop bound for work that takes seconds; a test that reaches it has failed
@@ -35,3 +40,20 @@ class Service:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.wait()
+
+
+def read_messages(kafka_config: dict[str, Any], topic: str, count: int) -> list[Message]:
+    """Up to ``count`` committed messages from the start of ``topic``, in a fresh group, within WAIT_S."""
+    consumer = Consumer({**kafka_config, "group.id": f"audit-{uuid.uuid4().hex[:8]}",
+                         "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    consumer.subscribe([topic])
+    messages: list[Message] = []
+    deadline = time.monotonic() + WAIT_S
+    try:
+        while len(messages) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                messages.append(msg)
+    finally:
+        consumer.close()
+    return messages

@@ -4,13 +4,11 @@ carries on (before the contract cut them, each one crashed the consumer on every
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from common import contract
-from tests.security.services import WAIT_S, Service
+from tests.security.services import Service, read_messages
 
 pytestmark = pytest.mark.integration
 
@@ -22,20 +20,6 @@ POISON = [  # (key, value, headers, where it must end)
     (b"k" * NEAR_BROKER_LIMIT, b"\xff not utf-8", None, "dlq"),
     (b"last", b"The last review, after every poison message.", None, "output"),
 ]
-
-
-def _read(bootstrap: str, topic: str, count: int) -> list:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"audit-{topic}", "auto.offset.reset": "earliest"})
-    consumer.subscribe([topic])
-    messages, deadline = [], time.monotonic() + WAIT_S
-    try:
-        while len(messages) < count and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                messages.append(msg)
-    finally:
-        consumer.close()
-    return messages
 
 
 def test_messages_at_the_broker_size_limit_cannot_stop_the_stream(kafka_bootstrap, make_topic, tmp_path):
@@ -51,8 +35,8 @@ def test_messages_at_the_broker_size_limit_cannot_stop_the_stream(kafka_bootstra
                                               "--metrics-port", "0", "--max-wait-ms", "50"],
                        None, tmp_path / "consumer.log")
     try:
-        scored = _read(kafka_bootstrap, output, sum(where == "output" for *_, where in POISON))
-        dead = _read(kafka_bootstrap, dlq, sum(where == "dlq" for *_, where in POISON))
+        scored = read_messages({"bootstrap.servers": kafka_bootstrap}, output, sum(where == "output" for *_, where in POISON))
+        dead = read_messages({"bootstrap.servers": kafka_bootstrap}, dlq, sum(where == "dlq" for *_, where in POISON))
         assert consumer.proc.poll() is None, consumer.text()[-3000:]
     finally:
         assert consumer.stop() == 0, consumer.text()[-3000:]

@@ -25,7 +25,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
 from common import contract
 from localkafka import create_topics
 from localkafka.secure import apply_acls
-from tests.security.services import WAIT_S, Service
+from tests.security.services import WAIT_S, Service, read_messages
 
 pytestmark = pytest.mark.integration
 
@@ -92,20 +92,7 @@ def _dashboard_reads(port: int, dashboard: Service, expected: int) -> float:
 
 def _read_all(pipeline, topic: str, expected: int) -> list[Any]:
     """Every message of ``topic``, read by the admin user (dead letters are nobody else's to read)."""
-    consumer = Consumer(pipeline.config("admin", **{"group.id": f"audit-{uuid.uuid4().hex[:6]}",
-                                                    "auto.offset.reset": "earliest",
-                                                    "isolation.level": "read_committed"}))
-    consumer.subscribe([topic])
-    messages: list[Any] = []
-    deadline = time.monotonic() + WAIT_S
-    try:
-        while len(messages) < expected and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                messages.append(msg)
-    finally:
-        consumer.close()
-    return messages
+    return read_messages(pipeline.config("admin"), topic, expected)
 
 
 def _committed(pipeline) -> dict[int, int]:
