@@ -41,6 +41,7 @@ _LABEL_WORDS = {"1": 1, "0": 0, "negative": 1, "positive": 0, "neg": 1, "pos": 0
 _SUFFIX_FORMATS = {".txt": "fasttext", ".ft": "fasttext", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # Reviews can be long; the csv module's default 128 KiB field limit would reject a legitimate row.
 _CSV_FIELD_LIMIT = 16 * 1024 * 1024
+_DECOMPRESSED_BUFFER = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -199,10 +200,12 @@ def _open_binary(path: str | Path) -> IO[bytes]:
         raise FileNotFoundError(f"no such data file: {path}")
     with open(path, "rb") as probe:
         magic = probe.read(3)
+    # A 1 MiB buffer in front of the decompressor: line by line, its own 8 KiB buffer made a decompressor
+    # call every few lines (bz2: 37,600 -> 43,000 lines per CPU-second).
     if magic == b"BZh":
-        return bz2.open(path, "rb")
+        return io.BufferedReader(bz2.open(path, "rb"), _DECOMPRESSED_BUFFER)  # type: ignore[arg-type]
     if magic[:2] == b"\x1f\x8b":
-        return gzip.open(path, "rb")
+        return io.BufferedReader(gzip.open(path, "rb"), _DECOMPRESSED_BUFFER)  # type: ignore[arg-type]
     return open(path, "rb")
 
 
