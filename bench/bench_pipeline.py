@@ -32,7 +32,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.config import add_options, resolve  # noqa: E402
-from localkafka import create_topics  # noqa: E402
+from localkafka import LocalKafka, create_topics  # noqa: E402
 from model.data import read_records  # noqa: E402
 from producer.send import send_reviews  # noqa: E402
 from tests.consumer.kit import ConsumerProcess, Topics, read_topic  # noqa: E402
@@ -46,6 +46,8 @@ class Run:
     reviews: int
     seconds: float
     cpu_seconds: float  # of the process(es) doing the work: comparable on a machine shared with other jobs
+    broker_cpu_seconds: float | None = None  # the local broker's, over the same run
+    sender_cpu_seconds: float | None = None  # this process's (it sends the reviews), over the same run
 
     @property
     def rate(self) -> float:
@@ -63,6 +65,13 @@ def cpu_seconds(processes: list[ConsumerProcess]) -> float:
         times = psutil.Process(process.proc.pid).cpu_times()  # type: ignore[union-attr]
         total += times.user + times.system
     return total
+
+
+def broker_process(bootstrap: str) -> psutil.Process | None:
+    """The local broker (sentiment-kafka) serving ``bootstrap``, to count its CPU; None for any other broker."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    pid = LocalKafka(port=int(port)).pid() if host in ("127.0.0.1", "localhost") and port.isdigit() else None
+    return None if pid is None else psutil.Process(pid)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -97,6 +106,7 @@ class Bench:
         self.args = args
         self.settings = resolve(("bootstrap_servers", "model_dir", "max_batch", "max_wait_ms"), args)
         self.kafka = {"bootstrap.servers": self.settings.bootstrap_servers}
+        self.broker = broker_process(self.settings.bootstrap_servers)
         self.logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
         records = list(read_records(args.data, limit=args.reviews))  # reused in turn when the file has fewer
         self.items = [{"id": f"b{i}", "text": records[i % len(records)].text, "label": records[i % len(records)].label}
@@ -143,18 +153,26 @@ class Bench:
         topics = self.topics()
         running = self.consumers(topics, processes, *extra)
         try:
-            cpu_before = cpu_seconds(running)
+            cpu_before, broker_before, sender_before = cpu_seconds(running), self.broker_cpu(), time.process_time()
             first_sent = time.time()
             summary = send_reviews(self.kafka, topics.input, self.items[:n], with_labels=True)
             assert summary.sent == n, summary.line()
             wait_scored(running, n)  # scrapes only: reading outputs meanwhile would take CPU from the consumers
             cpu = cpu_seconds(running) - cpu_before
+            broker = None if broker_before is None else self.broker_cpu() - broker_before  # type: ignore[operator]
+            sender = time.process_time() - sender_before
             outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in self.items[:n]}, timeout=600)
             last = max(m.timestamp()[1] for m in outputs) / 1000.0
-            return Run(name, n, last - first_sent, cpu)
+            return Run(name, n, last - first_sent, cpu, broker, sender)
         finally:
             for process in running:
                 process.terminate()
+
+    def broker_cpu(self) -> float | None:
+        if self.broker is None:
+            return None
+        times = self.broker.cpu_times()
+        return times.user + times.system
 
     def latency(self, rate: float) -> dict[str, float]:
         topics = self.topics()
@@ -210,9 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     keras = record(bench.keras_per_message(min(200, n))) if args.keras_baseline else None
     latency = bench.latency(alo.rate / 2)
 
-    print("\n| run | reviews | seconds | reviews/s | reviews per CPU-s |\n|---|---:|---:|---:|---:|")
+    print("\n| run | reviews | seconds | reviews/s | reviews per CPU-s | cores used: consumers / broker / sender |"
+          "\n|---|---:|---:|---:|---:|---|")
     for run in runs:
-        print(f"| {run.name} | {run.reviews} | {run.seconds:.2f} | {run.rate:,.0f} | {run.cpu_rate:,.0f} |")
+        print(f"| {run.name} | {run.reviews} | {run.seconds:.2f} | {run.rate:,.0f} | {run.cpu_rate:,.0f} | {cores(run)} |")
     print("\n| ratio | wall clock | per CPU-s | goal |\n|---|---:|---:|---|")
 
     def ratio(label: str, a: Run, b: Run, goal: str) -> None:
@@ -226,6 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     ratio("2 processes / 1 process (--threads 1)", two, one_thread, ">= 1.6")
     print_latency(latency, bench.settings.max_wait_ms)
     return 0
+
+
+def cores(run: Run) -> str:
+    """CPU seconds per wall-clock second of the run: what each party took of the machine's cores."""
+    if run.broker_cpu_seconds is None:
+        return ""
+    shares = (run.cpu_seconds, run.broker_cpu_seconds, run.sender_cpu_seconds or 0.0)
+    return " / ".join(f"{share / run.seconds:.2f}" for share in shares)
 
 
 def print_latency(latency: dict[str, float], max_wait_ms: int) -> None:
