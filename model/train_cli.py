@@ -42,13 +42,6 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _momentum(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
 def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0.0:
@@ -57,7 +50,7 @@ def _non_negative(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from model.train import LR_SCHEDULES, PRESETS
+    from model.train import PRESETS
 
     parser = argparse.ArgumentParser(
         prog="sentiment-train",
@@ -80,14 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=_positive_int, help="override the early-stopping patience in epochs")
     parser.add_argument("--mask", dest="masked", action=argparse.BooleanOptionalAction, default=None,
                         help="override masking of the padding (--no-mask = the published unmasked model, served without ONNX)")
-    parser.add_argument("--ema-momentum", type=_momentum, metavar="M",
-                        help="override the preset's weight averaging: validate, early-stop and save an exponential moving "
-                        "average of the weights with this momentum per step (e.g. 0.99); 0 = off")
     parser.add_argument("--weight-decay", type=_non_negative, metavar="WD",
                         help="override the preset's decoupled weight decay (each step every weight -= weight * WD * "
                         "learning rate); 0 = off")
-    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES,
-                        help="override the preset's learning-rate schedule: constant, or cosine decay to 0 over the epochs")
     parser.add_argument("--limit", type=_positive_int, metavar="N", help="read at most N reviews from each file (quick runs)")
     parser.add_argument("--steps-per-epoch", type=_positive_int, metavar="N",
                         help="train (and validate) on at most N batches per epoch (smoke and memory runs)")
@@ -117,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         data=list(args.data), out=args.out, preset=args.preset, test=args.test, fmt=args.fmt, text_column=args.text_column,
         label_column=args.label_column, limit=args.limit, seed=args.seed, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, monitor=args.monitor, patience=args.patience,
-        masked=args.masked, ema_momentum=args.ema_momentum, weight_decay=args.weight_decay, lr_schedule=args.lr_schedule,
+        masked=args.masked, weight_decay=args.weight_decay,
         steps_per_epoch=args.steps_per_epoch, max_malformed=args.max_malformed, resume=args.resume, keep_checkpoints=args.keep_checkpoints,
         baseline=args.baseline, command=command, progress=args.progress,
     )
