@@ -103,12 +103,18 @@ class Pacer:
         self.count = 0
 
     def wait_turn(self, stop: threading.Event | None = None) -> bool:
-        """Wait until the next message is due; False when ``stop`` was set meanwhile (checked every 0.1 s)."""
+        """Wait until the next message is due; False when ``stop`` was set meanwhile.
+
+        It sleeps rather than waiting in ``poll(timeout)``: poll counts whole milliseconds, so at rates
+        above 1,000/s its sub-millisecond timeouts returned at once and the wait spun a core.
+        """
         due = self.start + self.count * self.interval
         self.count += 1
         while (delay := due - time.monotonic()) > 0:
-            self.producer.poll(min(delay, 0.1))  # serve delivery reports while waiting
-            if stop is not None and stop.is_set():
+            self.producer.poll(0)  # serve delivery reports while waiting
+            if stop is None:
+                time.sleep(min(delay, 0.1))
+            elif stop.wait(min(delay, 0.1)):
                 return False
         return True
 

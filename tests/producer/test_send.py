@@ -113,3 +113,28 @@ def test_stop_ends_a_slowly_paced_send_without_waiting_for_the_next_turn(kafka_b
                            ({"text": f"review {i}", "id": str(i)} for i in range(10)), rate=0.01, stop=event)
     assert summary.sent == 1  # the first is due at once, the second 100 s later
     assert time.monotonic() - began < 60, "stop waited out the 100 s turn"
+
+
+class _InstantPoll:
+    """A producer whose ``poll`` returns at once whatever the timeout, as librdkafka's does for under a millisecond."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def poll(self, _timeout: float = 0.0) -> int:
+        self.polls += 1
+        return 0
+
+
+@pytest.mark.parametrize("rate", [2_000, 20])
+def test_pacing_sleeps_between_messages_instead_of_spinning(rate):
+    """Above 1,000 reviews/s the gap between messages is under poll()'s millisecond resolution; pacing used to spin
+    on poll there (a whole core at 1,600/s). Sleeping, it polls a few times per message at most."""
+    from producer.send import Pacer
+
+    producer = _InstantPoll()
+    pacer = Pacer(rate, producer)  # type: ignore[arg-type]
+    messages = rate // 10  # a tenth of a second
+    for _ in range(messages):
+        assert pacer.wait_turn()
+    assert producer.polls <= 3 * messages + 10
