@@ -95,7 +95,7 @@ OPTIONS: dict[str, Option] = {
         Option("model_dir", lambda t: Path(_non_empty(t)), DEFAULT_MODEL_DIR, "model artifact folder"),
         Option("metrics_port", _port, 8000, "port of /metrics, /healthz and /readyz (0 disables)"),
         Option("max_batch", _positive_int, 256, "most reviews scored in one model call"),
-        Option("max_wait_ms", _non_negative_int, 100, "longest a review waits for its batch to fill"),
+        Option("max_wait_ms", _non_negative_int, 50, "longest a review waits for its batch to fill"),
         Option("max_text_bytes", _positive_int, 100_000, "reviews whose text is longer go to the dead-letter topic"),
         Option("delivery", _choice("at-least-once", "exactly-once"), "at-least-once", "delivery guarantee"),
         # The host name is stable per container, so `docker compose --scale consumer=N` replicas never fence each other.

@@ -56,7 +56,7 @@ class ServiceConfig:
     dlq_topic: str
     group_id: str
     max_batch: int = 256
-    max_wait_ms: int = 100
+    max_wait_ms: int = 50
     max_text_bytes: int = 100_000
     delivery: str = AT_LEAST_ONCE
     instance_id: str = OPTIONS["instance_id"].default
