@@ -9,9 +9,10 @@ Measured in one run, on the same reviews and the same machine:
 - p50/p99 end-to-end latency (event time -> output) at half the maximum load.
 
 Consumers run as real ``sentiment-consumer`` subprocesses, started and ready
-before the reviews are sent; throughput is reviews / (first input sent -> last
-output written, by the broker's timestamps). Prints a Markdown table for
-bench/RESULTS.md.
+before the reviews are sent, which are sent while they consume. Throughput is
+the steady-state rate: reviews / (first output written -> last output written,
+by the outputs' timestamps); the time to the first output is latency, which the
+half-load run measures. Prints a Markdown table for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -154,7 +155,6 @@ class Bench:
         running = self.consumers(topics, processes, *extra)
         try:
             cpu_before, broker_before, sender_before = cpu_seconds(running), self.broker_cpu(), time.process_time()
-            first_sent = time.time()
             summary = send_reviews(self.kafka, topics.input, self.items[:n], with_labels=True)
             assert summary.sent == n, summary.line()
             wait_scored(running, n)  # scrapes only: reading outputs meanwhile would take CPU from the consumers
@@ -162,8 +162,8 @@ class Bench:
             broker = None if broker_before is None else self.broker_cpu() - broker_before  # type: ignore[operator]
             sender = time.process_time() - sender_before
             outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in self.items[:n]}, timeout=600)
-            last = max(m.timestamp()[1] for m in outputs) / 1000.0
-            return Run(name, n, last - first_sent, cpu, broker, sender)
+            written = [m.timestamp()[1] / 1000.0 for m in outputs]
+            return Run(name, n, max(written) - min(written), cpu, broker, sender)
         finally:
             for process in running:
                 process.terminate()
@@ -257,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cores(run: Run) -> str:
-    """CPU seconds per wall-clock second of the run: what each party took of the machine's cores."""
+    """CPU seconds (from the first review sent until all were scored) per second of the run: about what each party
+    took of the machine's cores."""
     if run.broker_cpu_seconds is None:
         return ""
     shares = (run.cpu_seconds, run.broker_cpu_seconds, run.sender_cpu_seconds or 0.0)
