@@ -234,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     two = record(bench.through_kafka("consumer at-least-once, 2 processes, --threads 1 each", n, 2, "--threads", "1"))
     per_message_n = min(args.per_message_reviews, n)
     per_message = record(bench.through_kafka("consumer calling the model once per message (--max-batch 1)", per_message_n, 1, "--max-batch", "1"))
+    latency = bench.latency(alo.rate / 2)  # before the Keras baseline: TensorFlow in this process would stall the sender
     keras = record(bench.keras_per_message(min(200, n))) if args.keras_baseline else None
-    latency = bench.latency(alo.rate / 2)
 
     print("\n| run | reviews | seconds | reviews/s | reviews per CPU-s | cores used: consumers / broker / sender |"
           "\n|---|---:|---:|---:|---:|---|")
