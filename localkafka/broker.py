@@ -35,13 +35,6 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 </project>
 """
 
-# What Kafka's own kafka-run-class.sh passes (KAFKA_JVM_PERFORMANCE_OPTS). G1's default pause goal is 200 ms, and
-# pauses that long showed as 200-300 ms stalls in the consumer's end-to-end latency; Kafka asks for 20 ms.
-_JVM_PERFORMANCE_OPTS = (
-    "-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
-    "-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
-)
-
 _LOG4J2 = """status = warn
 appender.file.type = File
 appender.file.name = file
@@ -183,7 +176,7 @@ class LocalKafka:
         log4j.write_text(_LOG4J2.format(log=self.log_file))
         heap = os.environ.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx768m").split()
         cmd = [
-            "java", *heap, *_JVM_PERFORMANCE_OPTS,
+            "java", *heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={self.instance / 'logs'}",
             "-cp", f"{libs}/*", "kafka.Kafka", str(config),
         ]
