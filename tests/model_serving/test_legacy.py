@@ -84,8 +84,9 @@ def test_published_code_on_one_review_at_a_time_agrees(published_folder: Path, p
     texts = test_texts[200:205]
     batched = Predictor.load(published_folder).predict_proba(texts)
     one_by_one = np.concatenate([published_code([text]) for text in texts])
-    # Keras is not batch-invariant: a batch of 1 and of 5 take different kernels (measured: up to ~1e-6).
-    np.testing.assert_allclose(batched, one_by_one, rtol=0, atol=1e-5)
+    # Keras is not batch-invariant: a batch of 1 and of 5 take different kernels, which sum in different orders
+    # (measured: mostly ~1e-6, once 1.5e-5 in CI); 1e-4 is the float32 engines' tolerance the model issue sets.
+    np.testing.assert_allclose(batched, one_by_one, rtol=0, atol=1e-4)
     np.testing.assert_array_equal(batched > 0.5, one_by_one > 0.5)
 
 
