@@ -49,8 +49,8 @@ per-CPU-s rate. The Keras rows run the same model (masked, 166-wide pre-padded i
 The 6,000/s goal was set where Keras `model.predict` at batch 256 ran about 1,900 reviews/s and
 one call per review 13/s; this machine runs them at about 900 and 7, so it is about half as fast.
 Here onnxruntime alone (sequences already tokenized) scores 5,264 reviews/s on 2 threads and 3,131
-on 1 (interleaved runs, 03:37 UTC): below 6,000 before tokenizing. Measured against Keras in the
-same run, the Predictor is 5.3x Keras at batch 256, against the 3.2x the goal implies.
+on 1 (interleaved runs, 2026-11-26 03:37 UTC): below 6,000 before tokenizing. The goal implies
+3.2x Keras at batch 256; the "onnxruntime best / Keras batch 256" row compares them in the same run.
 """
 
 # Run in a fresh interpreter: prints the wall-clock time of its first prediction, its RSS and peak RSS.
