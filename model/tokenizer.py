@@ -13,8 +13,8 @@ Speed comes from doing per text only one translation, one ``split`` and one
 dict lookup per word, with the ``num_words`` cut-off folded into a precomputed
 lookup table. An ASCII text (nearly every review) goes through bytes: one
 ``bytes.translate`` lowers it and blanks the filters at once, ``bytes.split()``
-drops the empty words itself, and words are looked up as bytes; 30% faster than
-``str`` and exactly the same ids (tested against the ``str`` path and Keras).
+drops the empty words itself, and words are looked up as bytes: a quarter faster
+than ``str`` and exactly the same ids (tested against the ``str`` path and Keras).
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class KerasTokenizer:
         self.index_word: dict[int, str] = {}
         self._table = str.maketrans({c: split for c in filters})
         self._lookup: dict[str, int] = {}
-        self._ascii_lookup: dict[bytes, int] | None = None
+        self._ascii_lookup: dict[bytes, int] = {}
         self._ascii_table = _ascii_table(filters, split, lower)
         self._oov_index: int | None = None
 
@@ -167,7 +167,7 @@ class KerasTokenizer:
         sep = self.split
         lower = self.lower
         oov = self._oov_index
-        get, ascii_get = lookup.get, (ascii_lookup or {}).get
+        get, ascii_get = lookup.get, ascii_lookup.get
         out: list[list[int]] = []
         for text in texts:
             if ascii_table is not None and text.isascii():
@@ -175,7 +175,7 @@ class KerasTokenizer:
                 if oov is not None:
                     out.append([ascii_get(w, oov) for w in ascii_words])
                 else:
-                    out.append([ascii_lookup[w] for w in ascii_words if w in ascii_lookup])  # type: ignore[index,operator]
+                    out.append([ascii_lookup[w] for w in ascii_words if w in ascii_lookup])
                 continue
             if lower:
                 text = text.lower()

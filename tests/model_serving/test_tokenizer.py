@@ -120,3 +120,9 @@ def test_the_serving_copy_drops_unreachable_words_and_changes_no_sequence(shared
     expected = full.texts_to_sequences(texts)
     assert served.texts_to_sequences(texts) == expected
     assert tokenizer_from_json(served.to_json()).texts_to_sequences(texts) == expected
+
+
+def test_an_unfitted_tokenizer_without_oov_token_encodes_like_keras() -> None:
+    texts = ["Plain ASCII words", "non-ASCII wörds", ""]
+    theirs = keras2_text.Tokenizer(num_words=10, oov_token=None)
+    assert KerasTokenizer(num_words=10, oov_token=None).texts_to_sequences(texts) == theirs.texts_to_sequences(texts)
