@@ -191,13 +191,12 @@ class Bench:
     def keras_per_message(self, n: int) -> Run:
         """The naive design, the published app's: one Keras ``model.predict()`` per consumed message (no Kafka, so an
         upper bound on its speed), on the same model and the same 166-wide pre-padded input as bench_model.py."""
-        import keras
-
-        from model.predictor import Predictor
+        from bench.bench_model import keras_model
+        from model.predictor import Predictor, default_threads
         from model.tokenizer import pad
 
         fast = Predictor.load(self.settings.model_dir)
-        model = keras.saving.load_model(Path(self.settings.model_dir) / "model.keras", compile=False, safe_mode=True)
+        model = keras_model(Path(self.settings.model_dir), threads=default_threads())
         texts = [item["text"] for item in self.items[:n]]
 
         def predict(text: str) -> None:
