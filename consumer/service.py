@@ -55,10 +55,10 @@ class ServiceConfig:
     output_topic: str
     dlq_topic: str
     group_id: str
-    max_batch: int = 256
-    max_wait_ms: int = 50
-    max_text_bytes: int = 100_000
-    delivery: str = AT_LEAST_ONCE
+    max_batch: int = OPTIONS["max_batch"].default
+    max_wait_ms: int = OPTIONS["max_wait_ms"].default
+    max_text_bytes: int = OPTIONS["max_text_bytes"].default
+    delivery: str = OPTIONS["delivery"].default
     instance_id: str = OPTIONS["instance_id"].default
     shutdown_timeout: float = 30.0
 
