@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weight-decay", type=_non_negative, metavar="WD",
                         help="override the preset's decoupled weight decay (each step every weight -= weight * WD * "
                         "learning rate); 0 = off")
+    parser.add_argument("--token-dropout", type=_fraction, metavar="P",
+                        help="override the preset's word dropout: each epoch, replace each training token by the "
+                        "out-of-vocabulary token with probability P; 0 = off")
     parser.add_argument("--limit", type=_positive_int, metavar="N", help="read at most N reviews from each file (quick runs)")
     parser.add_argument("--steps-per-epoch", type=_positive_int, metavar="N",
                         help="train (and validate) on at most N batches per epoch (smoke and memory runs)")
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         data=list(args.data), out=args.out, preset=args.preset, test=args.test, fmt=args.fmt, text_column=args.text_column,
         label_column=args.label_column, limit=args.limit, seed=args.seed, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, monitor=args.monitor, patience=args.patience,
-        masked=args.masked, weight_decay=args.weight_decay,
+        masked=args.masked, weight_decay=args.weight_decay, token_dropout=args.token_dropout,
         steps_per_epoch=args.steps_per_epoch, max_malformed=args.max_malformed, resume=args.resume, keep_checkpoints=args.keep_checkpoints,
         baseline=args.baseline, command=command, progress=args.progress,
     )
