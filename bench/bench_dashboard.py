@@ -65,27 +65,27 @@ def reader_ingest(bootstrap: str, count: int, sample: list[str]) -> float:
     """Results/s from the first record to the last, reading a topic that already holds them all."""
     from confluent_kafka import Producer
 
-    from localkafka import create_topics
+    from localkafka import scratch_topics
 
     topic = f"bench-dashboard-{uuid.uuid4().hex[:8]}"
-    create_topics({"bootstrap.servers": bootstrap}, [topic], 4)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
-    now = time.time()
-    for i in tqdm(range(count), desc="producing results", unit="result"):
-        review = Review(id=str(i), text=sample[i % len(sample)], true_label="negative" if i % 3 else "positive", event_time=now)
-        producer.produce(topic, encode_result(review, "negative" if i % 2 else "positive", 0.7, "bench", now + 0.01))
-        producer.poll(0)
-    producer.flush(60)
-    stats = LiveStats()
-    started = time.perf_counter()
-    reader = StreamReader({"bootstrap.servers": bootstrap}, topic, stats, StartPosition("beginning"), check_interval_s=1.0).start()
-    with tqdm(total=count, desc="reading", unit="result") as bar:
-        while (read := stats.snapshot().records_read) < count:
+    with scratch_topics({"bootstrap.servers": bootstrap}, [topic], 4):
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
+        now = time.time()
+        for i in tqdm(range(count), desc="producing results", unit="result"):
+            review = Review(id=str(i), text=sample[i % len(sample)], true_label="negative" if i % 3 else "positive", event_time=now)
+            producer.produce(topic, encode_result(review, "negative" if i % 2 else "positive", 0.7, "bench", now + 0.01))
+            producer.poll(0)
+        producer.flush(60)
+        stats = LiveStats()
+        started = time.perf_counter()
+        reader = StreamReader({"bootstrap.servers": bootstrap}, topic, stats, StartPosition("beginning"), check_interval_s=1.0).start()
+        with tqdm(total=count, desc="reading", unit="result") as bar:
+            while (read := stats.snapshot().records_read) < count:
+                bar.update(read - bar.n)
+                time.sleep(0.05)
             bar.update(read - bar.n)
-            time.sleep(0.05)
-        bar.update(read - bar.n)
-    seconds = time.perf_counter() - started
-    reader.stop()
+        seconds = time.perf_counter() - started
+        reader.stop()
     return count / seconds
 
 

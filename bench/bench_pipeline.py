@@ -24,8 +24,10 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import psutil
 
@@ -33,7 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.config import add_options, resolve  # noqa: E402
-from localkafka import LocalKafka, create_topics  # noqa: E402
+from localkafka import LocalKafka, scratch_topics  # noqa: E402
 from model.data import read_records  # noqa: E402
 from producer.send import send_reviews  # noqa: E402
 from tests.consumer.kit import ConsumerProcess, Topics, read_topic  # noqa: E402
@@ -115,11 +117,13 @@ class Bench:
         self.items = [{"id": f"b{i}", "text": records[i % len(records)].text, "label": records[i % len(records)].label}
                       for i in range(args.reviews)]
 
-    def topics(self) -> Topics:
+    @contextmanager
+    def topics(self) -> Iterator[Topics]:
+        """Input, output and dead-letter topics for one run, deleted after it."""
         suffix = uuid.uuid4().hex[:8]
         names = [f"bench-{kind}-{suffix}" for kind in ("in", "out", "dlq")]
-        create_topics(self.kafka, names, partitions=4)
-        return Topics(self.settings.bootstrap_servers, *names, group=f"bench-{suffix}")
+        with scratch_topics(self.kafka, names, partitions=4):
+            yield Topics(self.settings.bootstrap_servers, *names, group=f"bench-{suffix}")
 
     def raw_predictor(self, repeats: int = 3) -> Run:
         from model.predictor import Predictor
@@ -153,22 +157,22 @@ class Bench:
         return processes
 
     def through_kafka(self, name: str, n: int, processes: int = 1, *extra: str) -> Run:
-        topics = self.topics()
-        running = self.consumers(topics, processes, *extra)
-        try:
-            cpu_before, broker_before, sender_before = cpu_seconds(running), self.broker_cpu(), time.process_time()
-            summary = send_reviews(self.kafka, topics.input, self.items[:n], with_labels=True)
-            assert summary.sent == n, summary.line()
-            wait_scored(running, n)  # scrapes only: reading outputs meanwhile would take CPU from the consumers
-            cpu = cpu_seconds(running) - cpu_before
-            broker = None if broker_before is None else self.broker_cpu() - broker_before  # type: ignore[operator]
-            sender = time.process_time() - sender_before
-            outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in self.items[:n]}, timeout=600)
-            written = [m.timestamp()[1] / 1000.0 for m in outputs]
-            return Run(name, n, max(written) - min(written), cpu, broker, sender)
-        finally:
-            for process in running:
-                process.terminate()
+        with self.topics() as topics:
+            running = self.consumers(topics, processes, *extra)
+            try:
+                cpu_before, broker_before, sender_before = cpu_seconds(running), self.broker_cpu(), time.process_time()
+                summary = send_reviews(self.kafka, topics.input, self.items[:n], with_labels=True)
+                assert summary.sent == n, summary.line()
+                wait_scored(running, n)  # scrapes only: reading outputs meanwhile would take CPU from the consumers
+                cpu = cpu_seconds(running) - cpu_before
+                broker = None if broker_before is None else self.broker_cpu() - broker_before  # type: ignore[operator]
+                sender = time.process_time() - sender_before
+                outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in self.items[:n]}, timeout=600)
+                written = [m.timestamp()[1] / 1000.0 for m in outputs]
+                return Run(name, n, max(written) - min(written), cpu, broker, sender)
+            finally:
+                for process in running:
+                    process.terminate()
 
     def broker_cpu(self) -> float | None:
         if self.broker is None:
@@ -184,19 +188,19 @@ class Bench:
         (measured with a producer alone on an idle broker: 120-500 ms, then none over 20 s). The service runs for
         days on topics that exist; every run of this benchmark starts a producer and creates topics.
         """
-        topics = self.topics()
-        (process,) = self.consumers(topics, 1)
-        try:
-            n, warm = int(rate * self.args.latency_seconds), int(rate * self.args.latency_warm_up)
-            items = [{**self.items[i % len(self.items)], "id": f"{'w' if i < warm else 'l'}{i}"} for i in range(warm + n)]
-            send_reviews(self.kafka, topics.input, items, rate=rate, with_labels=True)  # one producer, one steady rate
-            outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in items}, timeout=600)
-            latencies: dict[bool, list[float]] = {True: [], False: []}
-            for m in outputs:
-                latencies[m.key().startswith(b"w")].append(m.timestamp()[1] / 1000.0 - json.loads(m.value())["event_time"])
-            return {"steady": quantiles(latencies[False], rate), "warm-up": quantiles(latencies[True], rate)}
-        finally:
-            process.terminate()
+        with self.topics() as topics:
+            (process,) = self.consumers(topics, 1)
+            try:
+                n, warm = int(rate * self.args.latency_seconds), int(rate * self.args.latency_warm_up)
+                items = [{**self.items[i % len(self.items)], "id": f"{'w' if i < warm else 'l'}{i}"} for i in range(warm + n)]
+                send_reviews(self.kafka, topics.input, items, rate=rate, with_labels=True)  # one producer, one steady rate
+                outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in items}, timeout=600)
+                latencies: dict[bool, list[float]] = {True: [], False: []}
+                for m in outputs:
+                    latencies[m.key().startswith(b"w")].append(m.timestamp()[1] / 1000.0 - json.loads(m.value())["event_time"])
+                return {"steady": quantiles(latencies[False], rate), "warm-up": quantiles(latencies[True], rate)}
+            finally:
+                process.terminate()
 
     def keras_per_message(self, n: int) -> Run:
         """The naive design, the published app's: one Keras ``model.predict()`` per consumed message (no Kafka, so an

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.results import replace_section  # noqa: E402
-from localkafka import LocalKafka, create_topics  # noqa: E402
+from localkafka import LocalKafka, scratch_topics  # noqa: E402
 from model.data import read_records  # noqa: E402
 from producer.send import PRODUCER_DEFAULTS, send_reviews  # noqa: E402
 from producer.sources import FileSource, reviews  # noqa: E402
@@ -67,10 +67,10 @@ def from_file(path: Path) -> Callable[[], Iterable[dict]]:
 def measure(bootstrap: str, stream: Callable[[], Iterable[dict]], count: int) -> tuple[float, float, float]:
     """Reviews per wall-clock second, per CPU-second of the process (all threads) and of the sending thread."""
     topic = f"bench-producer-{uuid.uuid4().hex[:8]}"
-    create_topics({"bootstrap.servers": bootstrap}, [topic], 4)
-    process_cpu, thread_cpu = time.process_time(), time.thread_time()
-    summary = send_reviews({"bootstrap.servers": bootstrap}, topic, stream(), with_labels=True, limit=count)
-    process_cpu, thread_cpu = time.process_time() - process_cpu, time.thread_time() - thread_cpu
+    with scratch_topics({"bootstrap.servers": bootstrap}, [topic], 4):
+        process_cpu, thread_cpu = time.process_time(), time.thread_time()
+        summary = send_reviews({"bootstrap.servers": bootstrap}, topic, stream(), with_labels=True, limit=count)
+        process_cpu, thread_cpu = time.process_time() - process_cpu, time.thread_time() - thread_cpu
     if summary.sent != count or summary.failed:
         raise SystemExit(f"bench run lost reviews: {summary.line()}")
     print(f"  {summary.line()}; per CPU-second: {count / process_cpu:,.0f} (process), "

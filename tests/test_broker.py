@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -102,3 +103,24 @@ def test_storage_formats_with_a_cluster_id_that_starts_with_a_dash(monkeypatch):
         assert "cluster.id=-" in meta
     finally:
         shutil.rmtree(broker.instance, ignore_errors=True)
+
+
+def test_scratch_topics_exist_inside_the_block_only(kafka_bootstrap):
+    import uuid
+
+    from confluent_kafka.admin import AdminClient
+
+    from localkafka import delete_topics, scratch_topics
+
+    config = {"bootstrap.servers": kafka_bootstrap}
+    names = [f"scratch-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    admin = AdminClient(config)
+    with scratch_topics(config, names, 2) as made:
+        assert made == names
+        topics = admin.list_topics(timeout=10).topics
+        assert all(len(topics[name].partitions) == 2 for name in names)
+    deadline = time.monotonic() + 30
+    while set(names) & set(admin.list_topics(timeout=10).topics) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not set(names) & set(admin.list_topics(timeout=10).topics)
+    delete_topics(config, names)  # already gone: no error
