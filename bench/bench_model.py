@@ -51,6 +51,11 @@ one call per review 13/s; this machine runs them at about 900 and 7, so it is ab
 Here onnxruntime alone (sequences already tokenized) scores 5,264 reviews/s on 2 threads and 3,131
 on 1 (interleaved runs, 2026-11-26 03:37 UTC): below 6,000 before tokenizing. The goal implies
 3.2x Keras at batch 256; the "onnxruntime best / Keras batch 256" row compares them in the same run.
+
+Tried for speed and dropped: dynamic int8 quantization of the LSTMs (onnxruntime `quantize_dynamic`, LSTM
+weights in QInt8; engine only, 4,096 reviews at batch 256, 2026-11-26 05:52 UTC) ran 5,404 reviews/s against
+5,375 in float32 and moved p_negative by up to 0.069 (4 labels of 4,096 flipped), far outside the 1e-4 the
+backends must agree within; OpenVINO 2026.4 ran this graph at half the speed and ignored `sequence_lens`.
 """
 
 # Run in a fresh interpreter: prints the wall-clock time of its first prediction, its RSS and peak RSS.
