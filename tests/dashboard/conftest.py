@@ -64,14 +64,23 @@ def serve() -> Iterator[Callable]:
     import waitress
 
     servers = []
+    closing = threading.Event()
+
+    def run(server) -> None:
+        try:
+            server.run()
+        except OSError:  # close() from this thread pulls the sockets from under the server's select()
+            if not closing.is_set():
+                raise
 
     def start(app) -> str:
         server = waitress.create_server(app.server, host="127.0.0.1", port=0, threads=4)
         servers.append(server)
-        threading.Thread(target=server.run, daemon=True).start()
+        threading.Thread(target=run, args=(server,), daemon=True).start()
         return f"http://127.0.0.1:{server.effective_port}"
 
     yield start
+    closing.set()
     for server in servers:
         server.close()
 
