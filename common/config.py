@@ -98,6 +98,9 @@ OPTIONS: dict[str, Option] = {
         Option("max_wait_ms", _non_negative_int, 50, "longest a review waits for its batch to fill"),
         Option("max_text_bytes", _positive_int, 100_000, "reviews whose text is longer go to the dead-letter topic"),
         Option("delivery", _choice("at-least-once", "exactly-once"), "at-least-once", "delivery guarantee"),
+        Option("commit_interval_ms", _non_negative_int, 1000,
+               "at-least-once: least time between offset commits (0: as soon as outputs are acknowledged); "
+               "a crash scores this much again, nothing is lost"),
         # The host name is stable per container, so `docker compose --scale consumer=N` replicas never fence each other.
         Option("instance_id", _non_empty, socket.gethostname(), "stable id of this consumer instance (names its transactional.id)"),
         Option("dashboard_host", _non_empty, "127.0.0.1", "address the dashboard binds to"),

@@ -41,6 +41,7 @@ OPTION_NAMES = (
     "max_wait_ms",
     "max_text_bytes",
     "delivery",
+    "commit_interval_ms",
     "instance_id",
 )
 
@@ -75,6 +76,7 @@ def service_config(settings: Settings, shutdown_timeout: float = 30.0) -> Servic
         max_wait_ms=settings.max_wait_ms,
         max_text_bytes=settings.max_text_bytes,
         delivery=settings.delivery,
+        commit_interval_ms=settings.commit_interval_ms,
         instance_id=settings.instance_id,
         shutdown_timeout=shutdown_timeout,
     )

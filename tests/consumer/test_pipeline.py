@@ -83,6 +83,26 @@ def test_every_review_gets_one_output_equal_to_the_predictor_and_metrics_count_t
     assert consumer.terminate() == 0
 
 
+def test_offsets_are_committed_at_most_once_per_commit_interval_and_the_last_one_promptly(
+    topics: Topics, start_consumer, reviews
+) -> None:
+    items = review_items(reviews, 600, words=20)
+    consumer = start_consumer(topics, "--max-batch", "16", "--max-wait-ms", "5", "--commit-interval-ms", "1000")
+    consumer.wait_ready()
+    started = time.monotonic()
+    for i in range(0, len(items), 20):  # a trickle: many small batches, each acknowledged on its own
+        produce(topics.bootstrap, topics.input, items[i : i + 20])
+        time.sleep(0.1)
+    consumer.wait_metric("sentiment_messages_consumed_total", len(items))
+    wait_committed(topics, timeout=10)
+    elapsed = time.monotonic() - started
+
+    scrape = consumer.metrics()
+    assert scrape[("sentiment_batch_size_count", ())] >= 30
+    assert 1 <= scrape[("sentiment_commits_total", ())] <= elapsed + 1
+    assert consumer.terminate() == 0
+
+
 POISON = {
     contract.NOT_UTF8: b"\xff\xfe\xfa not utf-8",
     contract.NOT_JSON: b'{"text": "unterminated',
