@@ -119,11 +119,16 @@ class Bench:
 
     @contextmanager
     def topics(self) -> Iterator[Topics]:
-        """Input, output and dead-letter topics for one run, deleted after it."""
+        """Input, output and dead-letter topics for one run, deleted after it.
+
+        The output topic stamps each record with the broker's append time: an output counts as written when a
+        reader could have it, not when the consumer handed it to its producer (linger and acknowledgement included).
+        """
         suffix = uuid.uuid4().hex[:8]
-        names = [f"bench-{kind}-{suffix}" for kind in ("in", "out", "dlq")]
-        with scratch_topics(self.kafka, names, partitions=4):
-            yield Topics(self.settings.bootstrap_servers, *names, group=f"bench-{suffix}")
+        source, output, dlq = (f"bench-{kind}-{suffix}" for kind in ("in", "out", "dlq"))
+        with scratch_topics(self.kafka, [source, dlq], partitions=4), \
+                scratch_topics(self.kafka, [output], partitions=4, topic_config={"message.timestamp.type": "LogAppendTime"}):
+            yield Topics(self.settings.bootstrap_servers, source, output, dlq, group=f"bench-{suffix}")
 
     def raw_predictor(self, repeats: int = 3) -> Run:
         from model.predictor import Predictor

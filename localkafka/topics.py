@@ -10,13 +10,17 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 
 def create_topics(
-    kafka_config: Mapping[str, Any], names: Iterable[str], partitions: int, timeout: float = 30.0
+    kafka_config: Mapping[str, Any],
+    names: Iterable[str],
+    partitions: int,
+    timeout: float = 30.0,
+    topic_config: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Create each topic that does not exist; return {name: "created" | "exists"}."""
+    """Create each topic that does not exist (with ``topic_config``); return {name: "created" | "exists"}."""
     admin = AdminClient(dict(kafka_config))
     wanted = list(dict.fromkeys(names))
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in wanted],
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(topic_config or {})) for name in wanted],
         operation_timeout=timeout,
         request_timeout=timeout,
     )
@@ -45,14 +49,16 @@ def delete_topics(kafka_config: Mapping[str, Any], names: Iterable[str], timeout
 
 
 @contextmanager
-def scratch_topics(kafka_config: Mapping[str, Any], names: Iterable[str], partitions: int) -> Iterator[list[str]]:
+def scratch_topics(
+    kafka_config: Mapping[str, Any], names: Iterable[str], partitions: int, topic_config: Mapping[str, str] | None = None
+) -> Iterator[list[str]]:
     """Topics that exist for the ``with`` block only.
 
     Why: every benchmark run makes fresh topics, and a broker that kept them all had grown to 1,575 partitions and
     2.8 GB after a day of benchmarks here; each partition costs the broker heap, open files and start-up time.
     """
     wanted = list(dict.fromkeys(names))
-    create_topics(kafka_config, wanted, partitions)
+    create_topics(kafka_config, wanted, partitions, topic_config=topic_config)
     try:
         yield wanted
     finally:

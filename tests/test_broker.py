@@ -124,3 +124,28 @@ def test_scratch_topics_exist_inside_the_block_only(kafka_bootstrap):
         time.sleep(0.2)
     assert not set(names) & set(admin.list_topics(timeout=10).topics)
     delete_topics(config, names)  # already gone: no error
+
+
+def test_topic_config_reaches_the_broker(kafka_bootstrap):
+    import uuid
+
+    from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer
+
+    from localkafka import scratch_topics
+
+    config = {"bootstrap.servers": kafka_bootstrap}
+    name = f"scratch-{uuid.uuid4().hex[:8]}"
+    with scratch_topics(config, [name], 1, topic_config={"message.timestamp.type": "LogAppendTime"}):
+        producer = Producer(config)
+        producer.produce(name, value=b"x", timestamp=1_000)  # a producer's time from 1970: the broker must replace it
+        assert producer.flush(30) == 0
+        consumer = Consumer({**config, "group.id": name, "auto.offset.reset": "earliest"})
+        consumer.subscribe([name])
+        deadline = time.monotonic() + 30
+        message = None
+        while message is None and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+        consumer.close()
+        assert message is not None and message.error() is None
+        kind, millis = message.timestamp()
+        assert kind == TIMESTAMP_LOG_APPEND_TIME and abs(millis / 1000 - time.time()) < 60
