@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import orjson
 
@@ -77,9 +77,8 @@ def normalise_label(value: Any) -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class Review:
-    """One review ready to score."""
+class Review(NamedTuple):
+    """One review ready to score (a NamedTuple, as Source: made per message, a third of a frozen dataclass' cost)."""
 
     id: str
     text: str
@@ -96,8 +95,7 @@ class Rejection:
     message: str
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """Where a message came from."""
 
     topic: str
@@ -153,9 +151,12 @@ def decode_review(
     if not stripped.startswith(("{", "[", '"')):
         return _plain_text_review(body, key, source, max_text_bytes)
     try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        return Rejection(NOT_JSON, f"value looks like JSON but does not parse: {str(exc)[:200]}")
+        doc = orjson.loads(body)  # a third of json.loads' time per review
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses and json reads (NaN, huge integers, "\ud800" escapes) is judged as before
+            doc = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            return Rejection(NOT_JSON, f"value looks like JSON but does not parse: {str(exc)[:200]}")
     if isinstance(doc, str):
         return _plain_text_review(doc, key, source, max_text_bytes)
     if not isinstance(doc, dict):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import NamedTuple, Protocol, Sequence
 
 from confluent_kafka import Message
 
@@ -28,9 +28,8 @@ class Scorer(Protocol):
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]: ...
 
 
-@dataclass(frozen=True)
-class OutRecord:
-    """One record to publish for one input message."""
+class OutRecord(NamedTuple):
+    """One record to publish for one input message (a NamedTuple: one is made per message)."""
 
     source: contract.Source
     topic: str

@@ -51,6 +51,9 @@ def test_milliseconds_event_time_becomes_seconds() -> None:
         (b'{"text": "ok", "id": [1]}', contract.BAD_FIELD),
         (b'{"text": "ok", "id": true}', contract.BAD_FIELD),
         (b'{"text": "\\ud800"}', contract.NOT_UTF8),
+        # JSON that Python's json reads and orjson refuses: judged by the fields, as ever
+        (b'{"text": "ok", "ts": NaN}', contract.BAD_FIELD),
+        (b'{"text": "ok", "ts": 1' + b"0" * 400 + b"}", contract.BAD_FIELD),
     ],
 )
 def test_every_reason(value: bytes | None, reason: str) -> None:
