@@ -93,11 +93,14 @@ class _BatchAcks:
     message were a sixth of the consumer's main thread at full load (py-spy); per message this is a decrement.
     """
 
-    __slots__ = ("records", "left", "on_done", "on_failure")
+    __slots__ = ("records", "last_offsets", "left", "on_done", "on_failure")
 
     def __init__(self, records: Sequence[OutRecord], on_done: Callable[["_BatchAcks"], None],
                  on_failure: Callable[[str], None]) -> None:
         self.records = records
+        self.last_offsets: dict[Partition, int] = {}  # the highest input offset of each input partition in the batch
+        for record in records:
+            self.last_offsets[(record.source.topic, record.source.partition)] = record.source.offset  # offsets rise
         self.left = len(records)
         self.on_done = on_done
         self.on_failure = on_failure
@@ -111,13 +114,6 @@ class _BatchAcks:
         self.left -= 1
         if self.left == 0:
             self.on_done(self)
-
-    def last_offsets(self) -> dict[Partition, int]:
-        """The highest input offset of each input partition in the batch."""
-        last: dict[Partition, int] = {}
-        for record in self.records:
-            last[(record.source.topic, record.source.partition)] = record.source.offset  # offsets rise within a batch
-        return last
 
 
 class AtLeastOnce:
@@ -157,7 +153,7 @@ class AtLeastOnce:
     def publish(self, records: Sequence[OutRecord]) -> None:
         if records:
             acks = _BatchAcks(records, self._delivered, self._fail)
-            for partition, offset in acks.last_offsets().items():
+            for partition, offset in acks.last_offsets.items():
                 self._tracker.track(partition, offset)
             self._unacknowledged += len(records)
             for record in records:
@@ -165,7 +161,7 @@ class AtLeastOnce:
         self.service()
 
     def _delivered(self, acks: _BatchAcks) -> None:
-        for partition, offset in acks.last_offsets().items():
+        for partition, offset in acks.last_offsets.items():
             self._tracker.ack(partition, offset)
         self._unacknowledged -= len(acks.records)
         _count_delivered(self._metrics, acks.records, time.time())
