@@ -151,17 +151,23 @@ def decode_review(
     if not stripped.startswith(("{", "[", '"')):
         return _plain_text_review(body, key, source, max_text_bytes)
     try:
-        doc = orjson.loads(body)  # a third of json.loads' time per review
-    except orjson.JSONDecodeError:
-        try:  # what orjson refuses and json reads (NaN, huge integers, "\ud800" escapes) is judged as before
-            doc = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            return Rejection(NOT_JSON, f"value looks like JSON but does not parse: {str(exc)[:200]}")
+        doc = _parse_json(body)
+    except (ValueError, RecursionError) as exc:
+        return Rejection(NOT_JSON, f"value looks like JSON but does not parse: {str(exc)[:200]}")
     if isinstance(doc, str):
         return _plain_text_review(doc, key, source, max_text_bytes)
     if not isinstance(doc, dict):
         return Rejection(NOT_OBJECT, f"JSON value is a {type(doc).__name__}, expected an object with 'text'")
     return _review_from_object(doc, key, source, max_text_bytes)
+
+
+def _parse_json(data: str | bytes) -> Any:
+    """``json.loads``, at a third of its time per message through orjson. What orjson refuses and json reads (NaN,
+    huge integers, "\\ud800" escapes) goes to json, so it is accepted, or fails with json's error, as ever."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def _plain_text_review(text: str, key: bytes | None, source: Source, max_text_bytes: int) -> Review | Rejection:
@@ -288,7 +294,7 @@ def encode_result(
 
 def decode_result(value: bytes) -> Result:
     """Read one output value; raises ValueError when it does not follow the contract."""
-    doc = json.loads(value)
+    doc = _parse_json(value)
     if not isinstance(doc, dict):
         raise ValueError("result is not a JSON object")
     try:
