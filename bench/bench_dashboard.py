@@ -35,6 +35,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.config import DEFAULT_MODEL_DIR  # noqa: E402
 from common.contract import Result, Review, encode_result  # noqa: E402
+from common.paths import TEST_SAMPLE  # noqa: E402
 from dashboard import live_view  # noqa: E402
 from dashboard.aggregates import LiveStats  # noqa: E402
 from dashboard.analysis import Limits, decode_upload, read_table, score_table  # noqa: E402
@@ -42,7 +43,6 @@ from dashboard.stream import StartPosition, StreamReader  # noqa: E402
 from model.data import read_records  # noqa: E402
 from bench.results import replace_section  # noqa: E402
 
-TEST_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "amazon_polarity" / "test.sample.ft.txt.bz2"
 SECTION = "## dashboard"
 
 

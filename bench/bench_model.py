@@ -33,11 +33,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.config import DEFAULT_MODEL_DIR  # noqa: E402
+from common.paths import TEST_SAMPLE  # noqa: E402
 from model.data import read_records  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
 from bench.results import RESULTS, replace_section  # noqa: E402
 
-TEST_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "amazon_polarity" / "test.sample.ft.txt.bz2"
 SECTION = "## model serving"
 NOTES = """How to read it: "reviews/s" is wall-clock, raw strings in, probabilities out, the whole test
 sample fed in batches of the given size. "per CPU-s" divides by the CPU time this process used (all
@@ -72,7 +72,7 @@ print(time.time(), psutil.Process().memory_info().rss, resource.getrusage(resour
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="artifact folder (default: the default model)")
-    parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews to score (default: the shared test sample)")
+    parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews to score (default: the test sample in data/)")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of both engines (default 2)")
     parser.add_argument("--repeats", type=int, default=5, help="repeats per measurement; medians are reported")
     parser.add_argument("--keras-reviews", type=int, default=2048, help="reviews for the Keras predict baseline")

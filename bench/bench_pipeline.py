@@ -35,12 +35,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.config import add_options, resolve  # noqa: E402
+from common.paths import TEST_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, scratch_topics  # noqa: E402
 from model.data import read_records  # noqa: E402
 from producer.send import send_reviews  # noqa: E402
 from tests.consumer.kit import ConsumerProcess, Topics, read_topic  # noqa: E402
 
-TEST_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "amazon_polarity" / "test.sample.ft.txt.bz2"
 
 
 @dataclass

@@ -31,12 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.results import replace_section  # noqa: E402
+from common.paths import TRAIN_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, scratch_topics  # noqa: E402
 from model.data import read_records  # noqa: E402
 from producer.send import PRODUCER_DEFAULTS, send_reviews  # noqa: E402
 from producer.sources import FileSource, reviews  # noqa: E402
 
-SAMPLE = ROOT.parent / "shared" / "data" / "amazon_polarity" / "train.sample.ft.txt.bz2"
 GOAL = 50_000
 
 
@@ -82,7 +82,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reviews", type=int, default=200_000, help="reviews per run [200000]")
     parser.add_argument("--repeats", type=int, default=3, help="runs per path [3]")
-    parser.add_argument("--data", type=Path, default=SAMPLE, help=f"review file [{SAMPLE}]")
+    parser.add_argument("--data", type=Path, default=TRAIN_SAMPLE, help=f"review file [{TRAIN_SAMPLE}]")
     parser.add_argument("--write", action="store_true", help="replace the '## producer' section of bench/RESULTS.md")
     args = parser.parse_args()
     broker = LocalKafka()

@@ -1,4 +1,4 @@
-"""Peak memory of ``sentiment-train`` on a file of at least 1M reviews (the shared samples repeated).
+"""Peak memory of ``sentiment-train`` on a file of at least 1M reviews (the repository's samples repeated).
 
 The goal (issue 3): training streams the full 3.6M-line download in bounded memory, peak RSS
 under 4 GB. This runs the real command in a child process on a >= 1M-line fastText file,
@@ -28,8 +28,11 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
-SOURCES = (DATA / "amazon_polarity" / "train.sample.ft.txt.bz2", DATA / "amazon_other" / "star_polarity.ft.txt.bz2")
+sys.path.insert(0, str(ROOT))
+
+from common.paths import OTHER_SAMPLE, TRAIN_SAMPLE  # noqa: E402
+
+SOURCES = (TRAIN_SAMPLE, OTHER_SAMPLE)
 GOAL_BYTES = 4 * 1024**3
 
 

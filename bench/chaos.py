@@ -30,11 +30,11 @@ from typing import Callable
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from common.paths import TEST_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, create_topics  # noqa: E402
 from model.data import read_records  # noqa: E402
 from tests.consumer.kit import ConsumerProcess, Topics, produce, read_topic, review_items  # noqa: E402
 
-TEST_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "amazon_polarity" / "test.sample.ft.txt.bz2"
 POISON = (b"\xff\xfe not utf-8", b'{"text": "unterminated', b'{"title": "no text"}', b'{"text": "  "}', b'{"text": "x", "label": "meh"}')
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from common.paths import DEFAULT_MODEL_DIR
+
 ENV_PREFIX = "SENTIMENT_"
 KAFKA_ENV_PREFIX = "SENTIMENT_KAFKA_"
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "artifacts" / "default"
 
 # librdkafka properties whose values must never be printed or logged.
 _SECRET_WORDS = ("password", "secret", "key", "token", "credential")

@@ -19,7 +19,7 @@ OPTIONS = ("bootstrap_servers", "input_topic")
 
 EPILOG = """\
 examples:
-  sentiment-producer ../shared/data/amazon_polarity/test.sample.ft.txt.bz2 --with-labels --rate 50
+  sentiment-producer data/amazon_polarity/test.sample.ft.txt.bz2 --with-labels --rate 50
   sentiment-producer reviews.csv --text-column review --label-column stars_polarity --id-column review_id
   cat reviews.txt | sentiment-producer - --format text
   sentiment-producer --text "Great blender, crushes ice in seconds." --text "Broke after a week."

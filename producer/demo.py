@@ -9,8 +9,10 @@ rest. Ctrl-C or SIGTERM stops the producer, the consumer and the dashboard (each
 in its own process group, so nothing they started survives) and the broker
 only if the demo started it.
 
-Replayed data: ``--data`` or ``DATA=...``, else the shared test sample
-(``../shared/data`` next to the project), else a short built-in list of reviews.
+Replayed data: ``--data`` or ``DATA=...``, else the labelled test sample in the
+repository's ``data/`` (real Amazon reviews the model never trained on, so the
+live accuracy is near the model's measured one); ``--examples`` replays a short
+built-in list instead.
 """
 
 from __future__ import annotations
@@ -31,12 +33,11 @@ from typing import Callable, Mapping
 
 from confluent_kafka import KafkaException
 
-from common import cli, config
+from common import cli, config, paths
 from localkafka import BrokerError, LocalKafka, create_topics
 from producer.processes import Child, wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_SAMPLE = PROJECT_ROOT.parent / "shared" / "data" / "amazon_polarity" / "test.sample.ft.txt.bz2"
+PROJECT_ROOT = paths.PROJECT_ROOT
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 OPTIONS = (
     "bootstrap_servers", "input_topic", "output_topic", "dlq_topic", "group_id", "partitions", "model_dir",
@@ -66,8 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the whole pipeline locally (Kafka, consumer, dashboard, a replay of labelled reviews) "
         "until Ctrl-C; every part's log goes to --log-dir.",
     )
-    parser.add_argument("--data", type=Path, default=None,
-                        help="review file to replay [env DATA; else the shared test sample; else built-in examples]")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", type=Path, default=None,
+                        help=f"review file to replay [env DATA; else {paths.TEST_SAMPLE.relative_to(PROJECT_ROOT)}]")
+    source.add_argument("--examples", action="store_true", default=_env_flag("DEMO_EXAMPLES"),
+                        help="replay a dozen built-in reviews instead of real data [env DEMO_EXAMPLES=1]")
     parser.add_argument("--rate", type=float, default=20.0, help="reviews per second replayed [20]")
     parser.add_argument("--duration", type=float, default=None,
                         help="stop by itself this many seconds after the replay starts [run until Ctrl-C]")
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = config.resolve(OPTIONS, args)
     if args.rate <= 0:
         raise config.ConfigError(f"--rate={args.rate}: must be a positive number of reviews per second")
-    data, fmt = _choose_data(args.data or _env_path("DATA"), args.log_dir)
+    data, fmt = _choose_data(args.data or _env_path("DATA"), args.examples, args.log_dir)
     commands = {name: _command(name) for name in ("sentiment-consumer", "sentiment-dashboard", "sentiment-producer")}
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed; the parts must go too
@@ -255,18 +259,24 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _choose_data(given: Path | None, log_dir: Path) -> tuple[Path, str]:
-    """(file, format): the given file, else the shared sample, else the built-in reviews written to ``log_dir``."""
+def _choose_data(given: Path | None, examples: bool, log_dir: Path) -> tuple[Path, str]:
+    """(file, format): the given file, the built-in reviews (written to ``log_dir``) when asked, else the test sample."""
     if given is not None:
         if not given.is_file():
             raise config.ConfigError(f"DATA={given}: no such file")
         return given, "auto"
-    if SHARED_SAMPLE.is_file():
-        return SHARED_SAMPLE, "fasttext"
+    if not examples:
+        if not paths.TEST_SAMPLE.is_file():
+            raise config.ConfigError(f"{paths.TEST_SAMPLE}: missing from this checkout (git checkout -- data/)")
+        return paths.TEST_SAMPLE, "fasttext"
     log_dir.mkdir(parents=True, exist_ok=True)
     examples = log_dir / "example-reviews.jsonl"
     examples.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in EXAMPLE_REVIEWS))
     return examples, "jsonl"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
 def _env_path(name: str) -> Path | None:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real local Kafka broker, unique topics, the shared data set."""
+"""Fixtures for every test: the real local Kafka broker, unique topics, the repository's review data."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from typing import Callable, Iterator
 
 import pytest
 
+from common import paths
 from common.config import OPTIONS
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("SENTIMENT_TEST_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+PROJECT_ROOT = paths.PROJECT_ROOT
+# The repository's own data/; SENTIMENT_TEST_DATA may point the suite at another copy of the same layout.
+DATA_DIR = Path(os.environ.get("SENTIMENT_TEST_DATA", paths.DATA_DIR))
 TRAIN_SAMPLE = DATA_DIR / "amazon_polarity" / "train.sample.ft.txt.bz2"
 TEST_SAMPLE = DATA_DIR / "amazon_polarity" / "test.sample.ft.txt.bz2"
 OTHER_SAMPLE = DATA_DIR / "amazon_other" / "star_polarity.ft.txt.bz2"
@@ -54,8 +56,24 @@ def make_topic(kafka_bootstrap: str) -> Callable[..., str]:
     return make
 
 
+def require(ok: object, missing: str) -> None:
+    """Fail (never skip) when a prerequisite is absent: ``make test`` installs every one of them."""
+    if not ok:
+        pytest.fail(f"{missing} (make test installs it)", pytrace=False)
+
+
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not TEST_SAMPLE.exists():
-        pytest.skip(f"shared data not found at {DATA_DIR}")
+def default_model_dir() -> Path:
+    """The committed default model; its absence is a broken checkout, not a reason to skip."""
+    require((DEFAULT_MODEL_DIR / "metadata.json").is_file(), f"no default model at {DEFAULT_MODEL_DIR}")
+    return Path(DEFAULT_MODEL_DIR)
+
+
+@pytest.fixture(scope="session")
+def review_data() -> Path:
+    """The review samples; missing ones fail the test (a skip here once hid 52 untested paths)."""
+    missing = [p for p in (TRAIN_SAMPLE, TEST_SAMPLE, OTHER_SAMPLE) if not p.is_file()]
+    if missing:
+        pytest.fail(f"review data missing: {', '.join(map(str, missing))} (the repository carries it under data/; "
+                    "SENTIMENT_TEST_DATA points elsewhere)", pytrace=False)
     return DATA_DIR

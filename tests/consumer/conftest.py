@@ -31,11 +31,11 @@ def predictor():
 
 
 @pytest.fixture(scope="session")
-def reviews(shared_data: Path) -> list:
+def reviews(review_data: Path) -> list:
     """The first 5,000 labelled reviews of the shared test sample (model.data.Record)."""
     from model.data import read_records
 
-    return list(read_records(shared_data.joinpath(*TEST_SAMPLE_NAME), limit=5000))
+    return list(read_records(review_data.joinpath(*TEST_SAMPLE_NAME), limit=5000))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from common.config import DEFAULT_MODEL_DIR
+from tests.conftest import require
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -49,13 +49,11 @@ def keyword_scorer() -> KeywordScorer:
 
 
 @pytest.fixture(scope="session")
-def default_predictor():
-    """The committed default model through the fast path; tests that need it skip until it lands."""
-    if not (DEFAULT_MODEL_DIR / "metadata.json").is_file():
-        pytest.skip(f"no default model at {DEFAULT_MODEL_DIR} yet")
+def default_predictor(default_model_dir: Path):
+    """The committed default model through the fast path."""
     from model.predictor import Predictor
 
-    return Predictor.load(DEFAULT_MODEL_DIR)
+    return Predictor.load(default_model_dir)
 
 
 @pytest.fixture
@@ -93,8 +91,7 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def chrome(downloads: Path):
     """One headless Debian chromium for the session."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (make system-deps)")
+    require(CHROMIUM.exists() and CHROMEDRIVER.exists(), "Debian's chromium and chromium-driver are not installed")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

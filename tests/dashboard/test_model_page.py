@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from common.config import DEFAULT_MODEL_DIR
 from dashboard import model_page
 
 
@@ -80,9 +79,7 @@ def test_unreadable_files_are_reported_not_raised(tmp_path, content):
     assert "banner warning" in str(model_page.render(report))
 
 
-def test_the_default_model_has_a_version_and_metrics():
-    if not (DEFAULT_MODEL_DIR / "metadata.json").is_file():
-        pytest.skip(f"no default model at {DEFAULT_MODEL_DIR} yet")
-    report = model_page.load_report(DEFAULT_MODEL_DIR)
+def test_the_default_model_has_a_version_and_metrics(default_model_dir):
+    report = model_page.load_report(default_model_dir)
     assert report.version and not report.problems
     assert report.metrics and report.confusion is not None

@@ -34,18 +34,14 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 @pytest.fixture(scope="session")
-def default_model() -> Path:
-    from common.config import DEFAULT_MODEL_DIR
-
-    if not (DEFAULT_MODEL_DIR / "metadata.json").exists():
-        pytest.skip(f"no default model at {DEFAULT_MODEL_DIR} yet (sentiment-train builds it)")
-    return DEFAULT_MODEL_DIR
+def default_model(default_model_dir: Path) -> Path:
+    return default_model_dir
 
 
 def tool(name: str) -> str:
-    """Path of a Debian tool the test drives; skip when the machine lacks it (make system-deps installs it)."""
+    """Path of a Debian tool the test drives; fails when the machine lacks it (make system-deps installs it)."""
     for folder in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin"]:
         candidate = Path(folder) / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
-    pytest.skip(f"{name} is not installed (make system-deps)")
+    pytest.fail(f"{name} is not installed (make system-deps installs it)", pytrace=False)

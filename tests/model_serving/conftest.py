@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.config import DEFAULT_MODEL_DIR
 from model.data import read_records
 
 
@@ -22,13 +21,13 @@ def _texts(path: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def train_texts(shared_data: Path) -> list[str]:
-    return _texts(shared_data / "amazon_polarity" / "train.sample.ft.txt.bz2")
+def train_texts(review_data: Path) -> list[str]:
+    return _texts(review_data / "amazon_polarity" / "train.sample.ft.txt.bz2")
 
 
 @pytest.fixture(scope="session")
-def test_texts(shared_data: Path) -> list[str]:
-    return _texts(shared_data / "amazon_polarity" / "test.sample.ft.txt.bz2")
+def test_texts(review_data: Path) -> list[str]:
+    return _texts(review_data / "amazon_polarity" / "test.sample.ft.txt.bz2")
 
 
 def random_weights_model(seed: int = 0, scale: float = 0.3, masked: bool = True):
@@ -63,8 +62,5 @@ def fixture_artifact(tmp_path_factory: pytest.TempPathFactory, fitted_tokenizer,
 
 
 @pytest.fixture(scope="session")
-def default_artifact() -> Path:
-    """The committed default model (tests using it are skipped until it is committed)."""
-    if not (DEFAULT_MODEL_DIR / "metadata.json").is_file():
-        pytest.skip(f"no default model at {DEFAULT_MODEL_DIR} yet")
-    return DEFAULT_MODEL_DIR
+def default_artifact(default_model_dir: Path) -> Path:
+    return default_model_dir

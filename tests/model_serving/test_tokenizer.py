@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from model.tokenizer import KerasTokenizer, left_aligned, pad
 
-keras2_text = pytest.importorskip("tf_keras.preprocessing.text")
-keras2_sequence = pytest.importorskip("tf_keras.preprocessing.sequence")
+from tf_keras.preprocessing import sequence as keras2_sequence  # the test extras install tf_keras
+from tf_keras.preprocessing import text as keras2_text
 
 
 @pytest.fixture(scope="module")
@@ -106,13 +106,13 @@ def test_pad_matches_pad_sequences_and_left_aligned_keeps_the_same_tokens(sequen
         assert not ids[row, n:].any()
 
 
-def test_the_serving_copy_drops_unreachable_words_and_changes_no_sequence(shared_data):
+def test_the_serving_copy_drops_unreachable_words_and_changes_no_sequence(review_data):
     """Artifacts store only the num_words vocabulary: same ids, ours and Keras 2's, from a fraction of the JSON."""
     from tf_keras.preprocessing.text import tokenizer_from_json
 
     from model.data import read_records
 
-    texts = [r.text for r in read_records(shared_data / "amazon_polarity" / "train.sample.ft.txt.bz2", limit=4000)]
+    texts = [r.text for r in read_records(review_data / "amazon_polarity" / "train.sample.ft.txt.bz2", limit=4000)]
     full = KerasTokenizer(num_words=2000).fit_on_texts(texts)
     served = full.serving_copy()
     assert len(served.word_index) == 1999 < len(full.word_index)

@@ -16,24 +16,24 @@ TRAIN = Path("amazon_polarity/train.sample.ft.txt.bz2")
 OTHER = Path("amazon_other/star_polarity.ft.txt.bz2")
 
 
-def test_reads_the_kaggle_train_sample_with_provenance_counts(shared_data: Path) -> None:
+def test_reads_the_kaggle_train_sample_with_provenance_counts(review_data: Path) -> None:
     errors = ErrorCounter()
-    records = list(read_records(shared_data / TRAIN, errors=errors))
+    records = list(read_records(review_data / TRAIN, errors=errors))
     assert len(records) == 13_290
     assert sum(r.label for r in records) == 6_625  # negatives per PROVENANCE.md
     assert errors.malformed == 0 and errors.seen == 13_290
     assert [r.line for r in records[:3]] == [1, 2, 3]
-    raw = bz2.open(shared_data / TRAIN, "rt", encoding="utf-8").readline()
+    raw = bz2.open(review_data / TRAIN, "rt", encoding="utf-8").readline()
     assert raw.startswith("__label__2 ") and records[0] == Record(raw[len("__label__2 "):].rstrip("\n"), 0, 1)
 
 
-def test_other_corpora_labels_match_provenance(shared_data: Path) -> None:
-    labels = [r.label for r in read_records(shared_data / OTHER)]
+def test_other_corpora_labels_match_provenance(review_data: Path) -> None:
+    labels = [r.label for r in read_records(review_data / OTHER)]
     assert (labels.count(1), labels.count(0)) == (11_354, 19_667)
 
 
-def test_limit_stops_early(shared_data: Path) -> None:
-    assert len(list(read_records(shared_data / TRAIN, limit=25))) == 25
+def test_limit_stops_early(review_data: Path) -> None:
+    assert len(list(read_records(review_data / TRAIN, limit=25))) == 25
 
 
 def test_plain_and_bz2_fasttext_read_the_same(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ def test_baseline_counts_unigrams_and_bigrams_of_real_tokens_only() -> None:
     assert counts[0].sum() == 3 + 2 and counts[1].sum() == 1  # 3 unigrams + 2 bigrams; 1 unigram
 
 
-def test_cli_writes_a_complete_artifact(trained_dir: Path, shared_data: Path) -> None:
+def test_cli_writes_a_complete_artifact(trained_dir: Path, review_data: Path) -> None:
     for name in ("model.keras", "model.onnx", "tokenizer.json", "metadata.json", "report/metrics.json", "report/REPORT.md",
                  "report/training_history.png", "report/confusion_matrix.png", "report/precision_recall.png"):
         assert (trained_dir / name).is_file(), name
@@ -101,7 +101,7 @@ def test_cli_writes_a_complete_artifact(trained_dir: Path, shared_data: Path) ->
     hp = meta["hyperparameters"]
     assert {"learning_rate", "batch_size", "epochs", "monitor", "patience", "masked", "seed", "num_words", "max_len"} <= set(hp)
     (train_file,) = meta["data"]["train_files"]
-    assert train_file["sha256"] == file_sha256(shared_data / TRAIN) and train_file["reviews"] == QUICK_LIMIT
+    assert train_file["sha256"] == file_sha256(review_data / TRAIN) and train_file["reviews"] == QUICK_LIMIT
     assert meta["data"]["train_reviews"] + meta["data"]["validation_reviews"] == QUICK_LIMIT
     assert meta["data"]["test_file"]["reviews"] == QUICK_LIMIT
     assert set(meta["metrics"]) == {"validation", "test"} and set(meta["baseline"]) == {"validation", "test"}
@@ -111,22 +111,22 @@ def test_cli_writes_a_complete_artifact(trained_dir: Path, shared_data: Path) ->
     assert meta["version"] in report and "TF-IDF" in report
 
 
-def test_predictor_loads_the_artifact_and_reproduces_its_test_metrics(trained_dir: Path, shared_data: Path) -> None:
+def test_predictor_loads_the_artifact_and_reproduces_its_test_metrics(trained_dir: Path, review_data: Path) -> None:
     from model.data import read_records
     from model.predictor import Predictor
 
     predictor = Predictor.load(trained_dir)
-    records = list(read_records(shared_data / TEST, limit=QUICK_LIMIT))
+    records = list(read_records(review_data / TEST, limit=QUICK_LIMIT))
     served = classification_metrics([r.label for r in records], predictor.predict_proba([r.text for r in records]))
     trained = json.loads((trained_dir / "metadata.json").read_text())["metrics"]["test"]
     assert served["roc_auc"] == pytest.approx(trained["roc_auc"], abs=1e-3)
     assert served["accuracy"] == pytest.approx(trained["accuracy"], abs=2 / QUICK_LIMIT)
 
 
-def test_evaluate_cli_prints_one_consistent_json_object(trained_dir: Path, shared_data: Path, capsys) -> None:
+def test_evaluate_cli_prints_one_consistent_json_object(trained_dir: Path, review_data: Path, capsys) -> None:
     from model.evaluate_cli import main
 
-    assert main(["--model", str(trained_dir), "--data", str(shared_data / TEST), "--limit", "200"]) == 0
+    assert main(["--model", str(trained_dir), "--data", str(review_data / TEST), "--limit", "200"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert {"n", "accuracy", "per_class", "average_precision", "roc_auc", "confusion_matrix", "reviews_per_second"} <= set(result)
     matrix = np.array(result["confusion_matrix"]["matrix"])
@@ -137,14 +137,14 @@ def test_evaluate_cli_prints_one_consistent_json_object(trained_dir: Path, share
     assert result["reviews_per_second"] > 0
 
 
-def test_resume_continues_from_the_last_epoch_checkpoint(trained_dir: Path, shared_data: Path, tmp_path: Path) -> None:
+def test_resume_continues_from_the_last_epoch_checkpoint(trained_dir: Path, review_data: Path, tmp_path: Path) -> None:
     from model.train_cli import main
 
     out = tmp_path / "resumed"
     shutil.copytree(trained_dir / "checkpoints", out / "checkpoints")
     first = json.loads((out / "checkpoints" / "state.json").read_text())
     assert first["epochs_done"] == 1
-    base = ["--data", str(shared_data / TRAIN), "--test", str(shared_data / TEST), "--limit", str(QUICK_LIMIT),
+    base = ["--data", str(review_data / TRAIN), "--test", str(review_data / TEST), "--limit", str(QUICK_LIMIT),
             "--out", str(out), "--no-progress", "--no-baseline"]
     with pytest.raises(ConfigError, match="other data or settings"):
         main([*base, "--epochs", "2", "--learning-rate", "0.5", "--resume"])

@@ -13,7 +13,7 @@ from tests.conftest import TRAIN_SAMPLE
 pytestmark = pytest.mark.integration
 
 
-def test_kaggle_file_with_labels_arrives_exactly(make_topic, run_producer, read_back, shared_data):
+def test_kaggle_file_with_labels_arrives_exactly(make_topic, run_producer, read_back, review_data):
     topic = make_topic("cli-kaggle", partitions=2)
     result = run_producer(str(TRAIN_SAMPLE), "--with-labels", "--limit", "1500", "--input-topic", topic)
     assert result.returncode == 0, result.stderr

@@ -11,11 +11,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 
 import psutil
 import pytest
 
+from common.config import ConfigError
+from common.paths import PROJECT_ROOT, TEST_SAMPLE
 from localkafka import LocalKafka
+from model.data import read_records
 from producer.demo import EXAMPLE_REVIEWS, _choose_data
 from tests.deploy.conftest import free_port, http_get
 
@@ -80,8 +84,8 @@ def test_demo_runs_the_pipeline_and_leaves_no_process_behind(tmp_path, kafka_boo
     assert all(part in commands for part in ("sentiment-consumer", "sentiment-dashboard", "sentiment-producer")), commands
     assert consumed > 0, "the consumer scored nothing during the demo"
     assert dashboard_read > 0, "the dashboard read no results during the demo"
-    if shutil.which("prometheus"):
-        assert prometheus_saw_consumer, "the demo's Prometheus never scraped the consumer"
+    assert shutil.which("prometheus"), "Debian's prometheus is not installed (make test installs it)"
+    assert prometheus_saw_consumer, "the demo's Prometheus never scraped the consumer"
     survivors = [command for command, p in seen.values() if _alive(p)]
     assert not survivors, f"processes left behind: {survivors}"
     for port in (dashboard_port, metrics_port, prometheus_port):
@@ -103,13 +107,18 @@ def test_a_part_that_exits_early_is_reported_with_its_log(tmp_path, kafka_bootst
     assert "no-model" in result.stderr, "the end of the failed part's log is shown"
 
 
-def test_replayed_data_falls_back_to_the_built_in_reviews(tmp_path, monkeypatch):
-    monkeypatch.setattr("producer.demo.SHARED_SAMPLE", tmp_path / "absent.ft.txt.bz2")
-    path, fmt = _choose_data(None, tmp_path)
+def test_the_demo_replays_the_repository_test_sample_unless_told_otherwise(tmp_path, review_data):
+    path, fmt = _choose_data(None, False, tmp_path)
+    assert path == TEST_SAMPLE and path.is_relative_to(PROJECT_ROOT) and fmt == "fasttext"
+    labels = Counter(r.label for r in read_records(path))
+    assert len(labels) == 2 and min(labels.values()) > 1000, "a real mix of both labels, not a dozen sentences"
+    path, fmt = _choose_data(None, True, tmp_path)
     assert fmt == "jsonl" and len(path.read_text().splitlines()) == len(EXAMPLE_REVIEWS)
     given = tmp_path / "mine.csv"
     given.write_text("text\nfine\n")
-    assert _choose_data(given, tmp_path) == (given, "auto")
+    assert _choose_data(given, False, tmp_path) == (given, "auto")
+    with pytest.raises(ConfigError, match="no such file"):
+        _choose_data(tmp_path / "absent.csv", False, tmp_path)
 
 
 def test_ports_in_use_are_refused_before_anything_starts(tmp_path):

@@ -24,7 +24,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_every_record_arrives_once_with_its_id_text_and_label(kafka_bootstrap, make_topic, read_back, shared_data):
+def test_every_record_arrives_once_with_its_id_text_and_label(kafka_bootstrap, make_topic, read_back, review_data):
     records = list(read_records(TEST_SAMPLE, limit=3000))
     topic = make_topic("producer-exact", partitions=3)
     summary = send_reviews({"bootstrap.servers": kafka_bootstrap}, topic, records, with_labels=True)
