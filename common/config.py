@@ -117,6 +117,8 @@ class Settings:
 
     values: Mapping[str, Any]
     kafka: Mapping[str, str] = field(default_factory=dict)
+    # Where each librdkafka property came from ("-X linger.ms" or "SENTIMENT_KAFKA_LINGER_MS"), for error messages.
+    kafka_sources: Mapping[str, str] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -187,21 +189,27 @@ def resolve(
         except ValueError as exc:
             raise ConfigError(f"{source}={raw!r}: {exc}") from None
     kafka = kafka_properties_from_env(environ)
+    sources = {_kafka_property(env): env for env in environ if _is_kafka_env(env)}
     for item in getattr(args, "kafka_properties", None) or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"-X {item!r}: expected PROPERTY=VALUE")
         kafka[key.strip()] = value
-    return Settings(values=values, kafka=kafka)
+        sources[key.strip()] = f"-X {key.strip()}"
+    return Settings(values=values, kafka=kafka, kafka_sources=sources)
 
 
 def kafka_properties_from_env(environ: Mapping[str, str]) -> dict[str, str]:
     """``SENTIMENT_KAFKA_SASL_MECHANISM=PLAIN`` becomes ``{"sasl.mechanism": "PLAIN"}``."""
-    return {
-        key[len(KAFKA_ENV_PREFIX):].lower().replace("_", "."): value
-        for key, value in environ.items()
-        if key.startswith(KAFKA_ENV_PREFIX) and len(key) > len(KAFKA_ENV_PREFIX)
-    }
+    return {_kafka_property(key): value for key, value in environ.items() if _is_kafka_env(key)}
+
+
+def _is_kafka_env(name: str) -> bool:
+    return name.startswith(KAFKA_ENV_PREFIX) and len(name) > len(KAFKA_ENV_PREFIX)
+
+
+def _kafka_property(env_name: str) -> str:
+    return env_name[len(KAFKA_ENV_PREFIX):].lower().replace("_", ".")
 
 
 def known_env_names() -> set[str]:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from common.broker_check import BrokerUnavailable, cluster_metadata
+from common.broker_check import cluster_metadata
 from common.config import OPTIONS, ConfigError
 from consumer.batcher import Batcher
 from consumer.delivery import AtLeastOnce, Delivery, DeliveryFailed, ExactlyOnce
@@ -95,11 +95,9 @@ class ServiceConfig:
 
 
 def check_topics(kafka: dict[str, Any], topics: Sequence[str], timeout: float = 15.0) -> None:
-    """Fail at start-up when the broker does not answer or a topic is missing (auto-creation is off)."""
-    try:
-        metadata = cluster_metadata(kafka, timeout)
-    except BrokerUnavailable as exc:
-        raise ConfigError(str(exc)) from None
+    """Fail at start-up when a topic is missing (auto-creation is off: ConfigError), or the broker does not
+    answer (BrokerUnavailable, transient) or refuses the login (BrokerRefused, a ConfigError)."""
+    metadata = cluster_metadata(kafka, timeout)
     missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
     if missing:
         raise ConfigError(

@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from common import cli, config, logs
+from common.broker_check import check_client_config
 from model.data import FORMATS, MalformedInput
-from producer.send import ProducerError, send_reviews
+from producer.send import ProducerError, producer_config, send_reviews
 from producer.sources import FileSource, TextSource, check_readable, reviews, shuffled
 
 OPTIONS = ("bootstrap_servers", "input_topic")
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.id_column is not None and args.text:
         parser.error("--id-column needs a CSV or JSONL file, not --text")
     settings = config.resolve(OPTIONS, args)
+    check_client_config(producer_config(settings.kafka_config()), "producer", settings.kafka_sources)
     logs.setup()
     if args.source is not None:
         try:

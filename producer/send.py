@@ -119,11 +119,16 @@ class Pacer:
         return True
 
 
+def producer_config(kafka_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The producer's librdkafka configuration: PRODUCER_DEFAULTS under the caller's."""
+    return {**PRODUCER_DEFAULTS, **kafka_config}
+
+
 def connect(
     kafka_config: Mapping[str, Any], topic: str, timeout: float = 10.0, on_delivery: Callable | None = None
 ) -> Producer:
     """A producer whose broker answered metadata within ``timeout`` s and knows ``topic``."""
-    config = {**PRODUCER_DEFAULTS, **kafka_config, "logger": logging.getLogger("producer.librdkafka")}
+    config = {**producer_config(kafka_config), "logger": logging.getLogger("producer.librdkafka")}
     if on_delivery is not None:
         config.update({"on_delivery": on_delivery, "delivery.report.only.error": True})
     bootstrap = config.get("bootstrap.servers", "?")
