@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -42,10 +43,33 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _dropout(text: str) -> float:
+    """A share of tokens to drop: 1 would replace every word, leaving nothing to learn from."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < math.inf:  # also refuses nan, which compares false to everything
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     value = float(text)
-    if value < 0.0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
+    if not 0.0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be zero or a positive number, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """NumPy's seeds, which Keras' set_random_seed passes on, are 0 to 2**32 - 1."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 4294967295, got {text}")
     return value
 
 
@@ -66,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
                         help="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()) + " (default: default)")
     parser.add_argument("--epochs", type=_positive_int, help="override the preset's epochs")
-    parser.add_argument("--learning-rate", type=float, help="override the preset's Adam learning rate")
+    parser.add_argument("--learning-rate", type=_positive_float, help="override the preset's Adam learning rate")
     parser.add_argument("--batch-size", type=_positive_int, help="override the preset's batch size")
     parser.add_argument("--monitor", choices=("val_auc", "val_loss", "val_accuracy", "val_recall"),
                         help="override the early-stopping metric (loss is minimised, the others maximised)")
@@ -76,13 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weight-decay", type=_non_negative, metavar="WD",
                         help="override the preset's decoupled weight decay (each step every weight -= weight * WD * "
                         "learning rate); 0 = off")
-    parser.add_argument("--token-dropout", type=_fraction, metavar="P",
+    parser.add_argument("--token-dropout", type=_dropout, metavar="P",
                         help="override the preset's word dropout: each epoch, replace each training token by the "
                         "out-of-vocabulary token with probability P; 0 = off")
     parser.add_argument("--limit", type=_positive_int, metavar="N", help="read at most N reviews from each file (quick runs)")
     parser.add_argument("--steps-per-epoch", type=_positive_int, metavar="N",
                         help="train (and validate) on at most N batches per epoch (smoke and memory runs)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of weight initialisation, dropout and shuffling (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of weight initialisation, dropout and shuffling (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in DIR/checkpoints")
     parser.add_argument("--keep-checkpoints", action="store_true", help="keep DIR/checkpoints after a successful run")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the TF-IDF + logistic regression baseline")
@@ -112,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         steps_per_epoch=args.steps_per_epoch, max_malformed=args.max_malformed, resume=args.resume, keep_checkpoints=args.keep_checkpoints,
         baseline=args.baseline, command=command, progress=args.progress,
     )
+    preset = options.hyperparameters()
+    if preset.weight_decay * preset.learning_rate >= 1:  # each step would take all of every weight, or more
+        raise ConfigError(f"--weight-decay {preset.weight_decay:g} x learning rate {preset.learning_rate:g} must be below 1")
     try:
         metadata = train(options)
     except (MalformedInput, TrainingInputError) as exc:

@@ -172,3 +172,32 @@ def test_training_refuses_unlabelled_input(tmp_path: Path) -> None:
     data.write_text("text\ngood\nbad\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="no label"):
         main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress"])
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--learning-rate", "-1"), ("--learning-rate", "0"), ("--learning-rate", "nan"), ("--learning-rate", "inf"),
+    ("--weight-decay", "-0.1"), ("--weight-decay", "nan"), ("--weight-decay", "inf"),
+    ("--token-dropout", "1"), ("--token-dropout", "-0.5"), ("--token-dropout", "nan"),
+    ("--seed", "-1"), ("--seed", str(2**32)),
+    ("--epochs", "0"), ("--batch-size", "-8"), ("--patience", "0"), ("--steps-per-epoch", "0"), ("--limit", "0"),
+    ("--max-malformed", "1.5"),
+])
+def test_a_hyperparameter_out_of_range_is_a_usage_error_naming_it(tmp_path: Path, capsys, flag: str, value: str) -> None:
+    from model.train_cli import main
+
+    data = tmp_path / "train.ft.txt"
+    data.write_text("__label__1 bad\n__label__2 good\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress", flag, value])
+    assert exited.value.code == 2
+    assert f"argument {flag}: " in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_weight_decay_that_would_wipe_the_weights_each_step_is_refused(tmp_path: Path) -> None:
+    from model.train_cli import main
+
+    data = tmp_path / "train.ft.txt"
+    data.write_text("__label__1 bad\n__label__2 good\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"--weight-decay 100 x learning rate 0.01 must be below 1"):
+        main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress", "--weight-decay", "100"])
