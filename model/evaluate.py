@@ -17,6 +17,9 @@ from model.data import ErrorCounter, read_records
 
 CLASS_NAMES = ("negative", "positive")  # label 1, label 0: the confusion matrix's row and column order
 THRESHOLD = 0.5
+# A ROC AUC this far below chance (0.5) means the scores rank the classes the wrong way round: far likelier a
+# file whose 1 means positive than a model that learnt the opposite of its training data.
+INVERTED_AUC = 0.25
 
 
 class ScoresTexts(Protocol):
@@ -101,4 +104,15 @@ def evaluate_file(
     result = classification_metrics(labels, np.concatenate(scores))
     result["reviews_per_second"] = round(len(labels) / seconds, 1) if seconds > 0 else None
     result["malformed_lines"] = errors.malformed
+    result["warnings"] = label_warnings(result)
     return result
+
+
+def label_warnings(metrics: dict[str, Any]) -> list[str]:
+    """What to know before trusting ``metrics``: labels that look inverted (accuracy and AUC far below chance)."""
+    auc, accuracy = metrics.get("roc_auc"), metrics["accuracy"]
+    if auc is None or auc >= INVERTED_AUC or accuracy >= THRESHOLD:
+        return []
+    return [f"the labels look inverted: accuracy {accuracy:.4f} and ROC AUC {auc:.4f} are far below chance. "
+            "Labels 1, __label__1 and 'negative' are read as negative, 0, __label__2 and 'positive' as positive; "
+            f"with this file's labels swapped, accuracy would be {1 - accuracy:.4f}"]

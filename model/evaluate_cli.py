@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from common import cli
@@ -13,7 +14,8 @@ from model.data import FORMATS, ErrorCounter, MalformedInput
 EPILOG = """\
 output (stdout, one JSON object): model, version, backend, file, n, accuracy, per_class {negative, positive:
 precision, recall, f1, support}, average_precision, roc_auc (negative = class of interest), confusion_matrix
-(rows true, columns predicted, order negative, positive), reviews_per_second (scoring only), malformed_lines.
+(rows true, columns predicted, order negative, positive), reviews_per_second (scoring only), malformed_lines,
+warnings (also on stderr: labels that look inverted, i.e. accuracy below 0.5 with ROC AUC below 0.25).
 
 example:
   sentiment-evaluate --model model/artifacts/default --data test.ft.txt.bz2
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
                                limit=args.limit, batch_size=args.batch_size, errors=ErrorCounter(max_fraction=args.max_malformed))
     except (MalformedInput, ValueError) as exc:
         raise ConfigError(str(exc)) from None
+    for warning in result["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     backend = getattr(predictor, "backend", args.backend)
     print(json.dumps({"model": str(args.model), "version": predictor.version, "backend": backend, "file": str(args.data), **result}))
     return 0

@@ -201,3 +201,23 @@ def test_weight_decay_that_would_wipe_the_weights_each_step_is_refused(tmp_path:
     data.write_text("__label__1 bad\n__label__2 good\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"--weight-decay 100 x learning rate 0.01 must be below 1"):
         main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress", "--weight-decay", "100"])
+
+
+def test_evaluate_warns_when_the_labels_look_inverted(default_model_dir: Path, review_data: Path, tmp_path: Path, capsys) -> None:
+    from model.data import read_records
+    from model.evaluate_cli import main
+
+    records = list(read_records(review_data / TEST, limit=300))
+    swapped = tmp_path / "swapped.ft.txt"  # the same reviews with each label replaced by the other one
+    swapped.write_text("".join(f"__label__{2 if r.label == 1 else 1} {r.text}\n" for r in records), encoding="utf-8")
+    assert main(["--model", str(default_model_dir), "--data", str(review_data / TEST), "--limit", "300"]) == 0
+    right = capsys.readouterr()
+    assert main(["--model", str(default_model_dir), "--data", str(swapped)]) == 0
+    wrong = capsys.readouterr()
+
+    right_result, wrong_result = json.loads(right.out), json.loads(wrong.out)
+    assert right_result["warnings"] == [] and "warning" not in right.err
+    assert wrong_result["accuracy"] == pytest.approx(1 - right_result["accuracy"])
+    (warning,) = wrong_result["warnings"]
+    assert "labels look inverted" in warning and f"accuracy would be {right_result['accuracy']:.4f}" in warning
+    assert f"warning: {warning}" in wrong.err
