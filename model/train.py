@@ -435,7 +435,12 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
             _write_json(folder / "state.json", state)
 
     class Progress(keras.callbacks.Callback):
-        """One tqdm bar per epoch on stderr (Keras' own bar writes to stdout)."""
+        """One tqdm bar per epoch on stderr (Keras' own bar writes to stdout).
+
+        Keras' batch logs are the epoch's running figures, so the bar takes them after every batch (drawn at
+        tqdm's own pace) and ends on the epoch's final ones, validation included: it once showed a figure
+        ten batches old, acc 0.5430 beside an epoch's 0.5925.
+        """
 
         def on_epoch_begin(self, epoch, logs=None):
             from tqdm import tqdm
@@ -444,15 +449,21 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
                             disable=not options.progress)
 
         def on_train_batch_end(self, batch, logs=None):
+            self.bar.set_postfix(_progress_figures(logs or {}), refresh=False)
             self.bar.update(1)
-            if batch % 10 == 0 and logs:
-                self.bar.set_postfix(loss=f"{float(logs.get('loss', 0)):.4f}", acc=f"{float(logs.get('accuracy', 0)):.4f}")
 
         def on_epoch_end(self, epoch, logs=None):
+            self.bar.set_postfix(_progress_figures(logs or {}), refresh=False)
             self.bar.close()
             log.info("epoch done", extra={"epoch": epoch + 1, **{k: round(float(v), 5) for k, v in (logs or {}).items()}})
 
     return [stopper, Checkpoint(), Progress()]
+
+
+def _progress_figures(logs: dict[str, Any]) -> dict[str, str]:
+    """The progress bar's figures from Keras logs: loss and accuracy, and their validation twins once known."""
+    names = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+    return {short: f"{float(logs[name]):.4f}" for name, short in names.items() if name in logs}
 
 
 def _float(value: Any) -> float | None:

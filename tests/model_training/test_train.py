@@ -221,3 +221,24 @@ def test_evaluate_warns_when_the_labels_look_inverted(default_model_dir: Path, r
     (warning,) = wrong_result["warnings"]
     assert "labels look inverted" in warning and f"accuracy would be {right_result['accuracy']:.4f}" in warning
     assert f"warning: {warning}" in wrong.err
+
+
+def test_the_progress_bar_shows_the_running_figures_at_every_update_and_ends_on_the_epochs(tmp_path: Path, capsys) -> None:
+    from model.train import _callbacks
+
+    steps = 15
+    progress = _callbacks(PRESETS["default"], TrainOptions(data=[], out=tmp_path), {"history": {}}, steps=steps)[2]
+    progress.on_epoch_begin(0)
+    progress.bar.mininterval, progress.bar.miniters = 0, 1  # draw at every update, as a slow epoch does
+    running = [{"loss": 0.7 - i / 100, "accuracy": 0.5 + i / 100} for i in range(steps)]  # Keras' running means
+    for batch, logs in enumerate(running):
+        progress.on_train_batch_end(batch, logs)
+    epoch = {**running[-1], "val_loss": 0.4321, "val_accuracy": 0.8765}
+    progress.on_epoch_end(0, epoch)
+
+    drawn = [line for line in capsys.readouterr().err.split("\r") if "batches" in line]
+    for done, logs in enumerate(running, start=1):  # the update after each batch drew that batch's figures
+        shown = [line for line in drawn if f" {done}/{steps} " in line]
+        assert shown and all(f"loss={logs['loss']:.4f}" in line and f"acc={logs['accuracy']:.4f}" in line
+                             for line in shown), (logs, shown)
+    assert all(figure in drawn[-1] for figure in (f"acc={epoch['accuracy']:.4f}", "val_loss=0.4321", "val_acc=0.8765"))
