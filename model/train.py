@@ -490,8 +490,9 @@ def _fingerprint(options: TrainOptions, preset: Preset, summaries: Sequence[File
 
 def train(options: TrainOptions) -> dict[str, Any]:
     """Train, evaluate, write the artifact folder with its report; return its metadata."""
-    import keras
+    from model.backend import import_keras
 
+    keras = import_keras()
     # Import everything the end of the run needs now: a run takes long enough for the files on
     # disk to change under it, and a late import would mix two versions of the package.
     from model import artifact, baseline, onnx_export, report  # noqa: F401

@@ -8,10 +8,14 @@ import math
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common import cli, logs
 from common.config import ConfigError
 from model.data import FORMATS, MalformedInput
+
+if TYPE_CHECKING:
+    from model.train import TrainOptions
 
 EPILOG = """\
 examples:
@@ -25,7 +29,8 @@ examples:
   sentiment-train --data train.ft.txt.bz2 --out /tmp/m --resume
 
 Validation (early stopping) is 20% of the --data reviews, stratified; --test is never trained or stopped on.
-Exit codes: 0 done, 2 bad arguments or input (too many malformed lines, no labels).
+Exit codes: 0 done, 2 bad arguments or input (too many malformed lines, no labels), 130 interrupted (Ctrl-C:
+the message gives the command that carries on from the last finished epoch).
 """
 
 
@@ -143,9 +148,24 @@ def main(argv: list[str] | None = None) -> int:
         metadata = train(options)
     except (MalformedInput, TrainingInputError) as exc:
         raise ConfigError(str(exc)) from None
+    except KeyboardInterrupt:
+        if args.progress:
+            print(file=sys.stderr)  # off the progress bar's line
+        print(resume_hint(options, preset.epochs), file=sys.stderr)
+        return cli.EXIT_INTERRUPTED
     summary = {"out": str(args.out), "version": metadata["version"], "metrics": metadata["metrics"], "baseline": metadata["baseline"]}
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def resume_hint(options: TrainOptions, epochs: int) -> str:
+    """What Ctrl-C leaves behind and the command that carries on from it (an epoch's checkpoint is all that counts)."""
+    state = options.checkpoint_dir / "state.json"
+    if not state.is_file():
+        return "interrupted before the first epoch ended: nothing to resume; run the same command again"
+    done = json.loads(state.read_text(encoding="utf-8"))["epochs_done"]
+    command = options.command if "--resume" in shlex.split(options.command) else f"{options.command} --resume"
+    return f"interrupted after epoch {done} of {epochs} (checkpoint in {options.checkpoint_dir}); to carry on:\n  {command}"
 
 
 def entry() -> None:

@@ -242,3 +242,40 @@ def test_the_progress_bar_shows_the_running_figures_at_every_update_and_ends_on_
         assert shown and all(f"loss={logs['loss']:.4f}" in line and f"acc={logs['accuracy']:.4f}" in line
                              for line in shown), (logs, shown)
     assert all(figure in drawn[-1] for figure in (f"acc={epoch['accuracy']:.4f}", "val_loss=0.4321", "val_acc=0.8765"))
+
+
+def test_ctrl_c_says_how_to_resume_and_the_terminal_sees_no_backend_noise(review_data: Path, tmp_path: Path) -> None:
+    """A user's terminal: our JSON log lines only (TensorFlow's start-up lines, cuInit errors included, held back),
+    and after Ctrl-C the command that carries on from the last finished epoch."""
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "m"
+    argv = ["--data", str(review_data / TRAIN), "--limit", "200", "--epochs", "100", "--patience", "100", "--out", str(out),
+            "--no-baseline", "--no-progress"]
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "sentiment-train"), *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    state = out / "checkpoints" / "state.json"
+    deadline = time.monotonic() + 300
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+
+    assert proc.returncode == 130, err[-3000:]
+    *logged, said, command = err.strip().splitlines()
+    done = json.loads(state.read_text())["epochs_done"]
+    assert said == f"interrupted after epoch {done} of 100 (checkpoint in {out / 'checkpoints'}); to carry on:"
+    assert command == "  sentiment-train " + shlex.join(argv) + " --resume"
+    for line in logged:
+        assert isinstance(json.loads(line), dict), line  # raises on any line that is not one of our JSON log lines
+
+
+def test_ctrl_c_before_the_first_epoch_ended_says_there_is_nothing_to_resume(tmp_path: Path) -> None:
+    from model.train_cli import resume_hint
+
+    options = TrainOptions(data=[], out=tmp_path / "m", command="sentiment-train --data x --out m")
+    assert resume_hint(options, 5) == "interrupted before the first epoch ended: nothing to resume; run the same command again"
