@@ -109,6 +109,9 @@ def test_cli_writes_a_complete_artifact(trained_dir: Path, review_data: Path) ->
     assert "--limit 300" in meta["command"]
     report = (trained_dir / "report" / "REPORT.md").read_text()
     assert meta["version"] in report and "TF-IDF" in report
+    # This run's own differences: one epoch and 300 reviews per file, so no claim about the published 5 epochs.
+    assert "- epochs 1 instead of the published 5: set for this run" in report
+    assert "- limit_per_file 300 instead of the published all" in report and "Kept from the published" not in report
 
 
 def test_predictor_loads_the_artifact_and_reproduces_its_test_metrics(trained_dir: Path, review_data: Path) -> None:
@@ -279,3 +282,21 @@ def test_ctrl_c_before_the_first_epoch_ended_says_there_is_nothing_to_resume(tmp
 
     options = TrainOptions(data=[], out=tmp_path / "m", command="sentiment-train --data x --out m")
     assert resume_hint(options, 5) == "interrupted before the first epoch ended: nothing to resume; run the same command again"
+
+
+def test_differences_from_the_published_procedure_are_those_of_the_run() -> None:
+    import dataclasses
+
+    from model.train import WHY_DEFAULT_DIFFERS, differences_from_published
+
+    assert differences_from_published(PRESETS["seed"]) == []
+    default = differences_from_published(PRESETS["default"])
+    assert default[:2] == ["masked True instead of the published False: " + WHY_DEFAULT_DIFFERS["masked"],
+                           "monitor val_auc instead of the published val_recall: " + WHY_DEFAULT_DIFFERS["monitor"]]
+    assert len(default) == 3 and default[2].startswith("Kept from the published procedure")
+    tuned = dataclasses.replace(PRESETS["seed"], masked=True, learning_rate=0.003)
+    assert differences_from_published(tuned, steps_per_epoch=7) == [
+        "masked True instead of the published False: " + WHY_DEFAULT_DIFFERS["masked"],
+        "learning_rate 0.003 instead of the published 0.01: set for this run, not measured here.",
+        "steps_per_epoch 7 instead of the published all: set for this run (a quick or partial run).",
+    ]
