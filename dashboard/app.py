@@ -9,14 +9,16 @@ never Flask's debug server.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping
 
 from dash import Dash
-from flask import Response
+from flask import Response, send_file
 
 from dashboard import callbacks, layout, metrics, model_page, security
 from dashboard.aggregates import LiveStats
 from dashboard.analysis import Limits, Scorer
-from dashboard.jobs import CsvJobs
+from dashboard.analysis_view import EXPIRED
+from dashboard.jobs import RESULTS_ROUTE, CsvJobs, download_name
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -29,8 +31,12 @@ def create_app(
     scorer: Scorer | None,
     model_dir: str | Path | None,
     limits: Limits = Limits(),
+    job_options: Mapping[str, Any] | None = None,
 ) -> Dash:
-    """A ready Dash app; the caller starts the reader that fills ``stats``."""
+    """A ready Dash app; the caller starts the reader that fills ``stats``.
+
+    ``job_options``: keyword arguments of ``CsvJobs`` (time and space its results keep, its line's length).
+    """
     app = Dash(
         __name__,
         title="Review sentiment",
@@ -47,10 +53,18 @@ def create_app(
         limits=limits,
         model_content=model_page.render(report),
     )
-    jobs = CsvJobs(scorer, limits) if scorer is not None else None
+    jobs = CsvJobs(scorer, limits, **(job_options or {})) if scorer is not None else None
     callbacks.register(app, callbacks.Context(stats=stats, topic=topic, start=start, scorer=scorer, jobs=jobs, limits=limits))
     metrics.install(app.server, stats)
     security.install(app.server, limits.max_bytes, app.csp_hashes())
+
+    @app.server.route(f"{RESULTS_ROUTE}/<job_id>")
+    def csv_results(job_id: str) -> Response:
+        """A finished job's labelled CSV, streamed from disk."""
+        job = jobs.get(job_id) if jobs else None
+        if job is None or job.result is None:
+            return Response(EXPIRED + "\n", status=404, mimetype="text/plain")
+        return send_file(job.result.path, mimetype="text/csv", as_attachment=True, download_name=download_name(job.filename), max_age=0)
 
     @app.server.route("/healthz")
     def healthz() -> Response:

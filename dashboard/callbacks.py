@@ -7,15 +7,16 @@ so everything here is thin and the numbers are tested without a browser.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, State, callback_context, html, no_update
 
 from dashboard import analysis_view, live_view
 from dashboard.aggregates import LiveStats
-from dashboard.analysis import InputError, Limits, Scorer, UploadRefused, analyse_text, open_upload, to_safe_csv
-from dashboard.jobs import DONE, CsvJobs
+from dashboard.analysis import InputError, Limits, Scorer, UploadRefused, analyse_text, open_upload
+from dashboard.jobs import CsvJobs, job_id_from_query, results_url
 
 log = logging.getLogger(__name__)
 
@@ -118,26 +119,52 @@ def register(app: Dash, ctx: Context) -> None:
     @app.callback(
         Output("csv-job", "data"),
         Output("csv-column", "options"),
+        Output("csv-column", "value"),
+        Output("csv-column-choice", "data"),
         Output("csv-message", "children"),
         Output("csv-poll", "disabled", allow_duplicate=True),
+        Output("url", "search"),
         Input("csv-accepted", "data"),
         Input("csv-column", "value"),
+        State("csv-column-choice", "data"),
         prevent_initial_call=True,
     )
-    def start_csv(accepted: dict | None, column: str | None) -> tuple[Any, ...]:
+    def start_csv(accepted: dict | None, column: str | None, last_choice: str | None) -> tuple[Any, ...]:
+        """A new file starts from its own columns; a pick from the list re-scores the same file with that column."""
         if not accepted:
-            return no_update, no_update, no_update, no_update
+            return (no_update,) * 7
+        picked = column if callback_context.triggered_id == "csv-column" else None
+        remembered = picked or no_update
 
-        def refuse(message: str, options: Any = no_update) -> tuple[Any, ...]:
-            return None, options, html.Div(message, className="message error", id="csv-error"), True
+        def refuse(message: str, columns: list[str] | None = None) -> tuple[Any, ...]:
+            options, value = (columns, None) if columns is not None else (no_update, no_update)
+            return None, options, value, remembered, html.Div(message, className="message error", id="csv-error"), True, ""
 
         try:
-            upload = open_upload(accepted, column, ctx.limits)
+            with ctx.jobs.admit() if ctx.jobs else nullcontext():
+                upload = open_upload(accepted, picked, ctx.limits, last_choice)
+                if ctx.jobs is None:
+                    return refuse("No model is loaded; start the dashboard with --model-dir.")
+                job_id = ctx.jobs.submit(upload.frame, upload.column, upload.filename, upload.encoding, upload.size)
         except UploadRefused as exc:
-            return refuse(str(exc), exc.columns if exc.columns is not None else no_update)
-        if ctx.jobs is None:
-            return refuse("No model is loaded; start the dashboard with --model-dir.")
-        return ctx.jobs.submit(upload.frame, upload.column, upload.filename), list(upload.frame.columns), None, False
+            return refuse(str(exc), exc.columns)
+        except InputError as exc:  # busy: the line or the results' space is full
+            return refuse(str(exc))
+        return job_id, list(upload.frame.columns), upload.column, remembered, None, False, f"?job={job_id}"
+
+    @app.callback(
+        Output("csv-job", "data", allow_duplicate=True),
+        Output("tabs", "value"),
+        Input("url", "search"),
+        State("csv-job", "data"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def restore_job(search: str | None, current: str | None) -> tuple[Any, Any]:
+        """A page opened (or reloaded) with ?job=<id> picks that job up again on the Analyse tab."""
+        job_id = job_id_from_query(search)
+        if job_id is None or job_id == current:
+            return no_update, no_update
+        return job_id, "analyse"
 
     @app.callback(
         Output("csv-status", "children"),
@@ -149,6 +176,7 @@ def register(app: Dash, ctx: Context) -> None:
         Output("csv-pie", "figure"),
         Output("csv-preview", "columns"),
         Output("csv-preview", "data"),
+        Output("csv-preview-note", "children"),
         Output("csv-download-button", "disabled"),
         Output("csv-poll", "disabled"),
         Input("csv-poll", "n_intervals"),
@@ -167,20 +195,30 @@ def register(app: Dash, ctx: Context) -> None:
             view.pie,
             view.preview_columns,
             view.preview_rows,
+            view.preview_note,
             not view.can_download,
             view.finished,
         )
 
     @app.callback(
-        Output("csv-download", "data"),
+        Output("csv-download-url", "data"),
+        Output("csv-status", "children", allow_duplicate=True),
+        Output("csv-status", "className", allow_duplicate=True),
+        Output("csv-download-button", "disabled", allow_duplicate=True),
         Input("csv-download-button", "n_clicks"),
         State("csv-job", "data"),
         prevent_initial_call=True,
     )
-    def download_csv(_: int, job_id: str | None) -> dict | None:
+    def download_csv(clicks: int, job_id: str | None) -> tuple[Any, ...]:
+        """The labelled CSV's address (the browser fetches it from disk), or why there is none any more."""
         job = ctx.jobs.get(job_id) if ctx.jobs else None
-        if job is None or job.state != DONE or job.result is None:
-            return no_update
-        stem = job.filename.rsplit(".", 1)[0] or "reviews"
-        # A byte-order mark lets spreadsheets open the UTF-8 text with its accents intact.
-        return dcc.send_string("\ufeff" + to_safe_csv(job.result.frame), f"{stem}.sentiment.csv", type="text/csv")
+        if job is None or job.result is None:
+            return no_update, analysis_view.EXPIRED, "message error", True
+        return f"{results_url(job.id)}?click={clicks}", no_update, no_update, no_update
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="upload", function_name="download"),
+        Output("csv-download-link", "href"),
+        Input("csv-download-url", "data"),
+        prevent_initial_call=True,
+    )

@@ -237,3 +237,19 @@ def test_a_long_file_shows_progress(chrome, browse, tmp_path):
     screenshot(chrome, "analyse-csv-progress")
     wait_for(lambda: "1,500 rows, 1,125 positive, 375 negative" in _text(chrome, "csv-status"), what="the finished file")
     assert not chrome.find_element(By.ID, "csv-progress-box").is_displayed()
+
+
+def test_reloading_while_a_file_scores_picks_the_job_up_again(chrome, browse, tmp_path):
+    """Issue 22: a reload at 63% lost the results while the job kept the scoring line busy."""
+    source = tmp_path / "reload.csv"
+    pd.DataFrame({"text": [f"review {i} is {'bad' if i % 5 == 0 else 'fine'}" for i in range(1500)]}).to_csv(source, index=False)
+    browse(create_app(LiveStats(), topic="unused", start="latest", scorer=SlowScorer(), model_dir=None))
+    _open_tab(chrome, "Analyse")
+    wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input").send_keys(str(source))
+    wait_for(lambda: "Scoring reload.csv" in _text(chrome, "csv-status"), what="scoring to start")
+    assert "?job=" in chrome.current_url, "the job is in the page's address"
+    chrome.refresh()
+    wait_for(lambda: "reload.csv" in _text(chrome, "csv-status"), what="the job after the reload")
+    assert chrome.find_element(By.ID, "csv-status").is_displayed(), "the reload opens the Analyse tab"
+    wait_for(lambda: "1,500 rows, 1,200 positive, 300 negative" in _text(chrome, "csv-status"), what="the finished file")
+    assert _severe_console_errors(chrome) == []

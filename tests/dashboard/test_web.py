@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import urllib.request
 
+import pandas as pd
 import pytest
 
 from common.config import ConfigError
@@ -166,3 +168,77 @@ def test_an_installed_package_carries_the_stylesheet_and_the_upload_check():
     for asset in ("assets/style.css", "assets/upload.js"):
         assert (root / asset).is_file()
         assert any(fnmatch(asset, pattern) for pattern in patterns), f"{asset} is not in [tool.setuptools.package-data]"
+
+
+# -- the CSV callbacks and the results download, as the page calls them ------------------------
+
+
+def _dispatch(client, inputs: list[dict], state: list[dict] | None = None, triggered: str | None = None) -> dict:
+    """Call the callback whose inputs are ``inputs`` as the page does; its outputs by 'id.property'."""
+    ids = [i["id"] for i in inputs]
+    [dep] = [d for d in client.get("/_dash-dependencies").get_json() if [i["id"] for i in d["inputs"]] == ids]
+    output = dep["output"]
+    outputs = [dict(zip(("id", "property"), o.split(".", 1))) for o in output.strip(".").split("...")]
+    body = {"output": output, "outputs": outputs, "inputs": inputs, "state": state or [],
+            "changedPropIds": [triggered or f"{ids[0]}.{inputs[0]['property']}"]}
+    response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    assert response.status_code in (200, 204), response.get_data(as_text=True)[:500]
+    reply = response.get_json()["response"] if response.status_code == 200 else {}
+    return {f"{component}.{prop}": value for component, props in reply.items() for prop, value in props.items()}
+
+
+def _start_csv(client, data: bytes, filename: str, column: str | None, last_choice: str | None, triggered: str) -> dict:
+    import base64
+
+    accepted = {"filename": filename, "contents": "data:text/csv;base64," + base64.b64encode(data).decode()}
+    return _dispatch(client, [{"id": "csv-accepted", "property": "data", "value": accepted},
+                              {"id": "csv-column", "property": "value", "value": column}],
+                     [{"id": "csv-column-choice", "property": "data", "value": last_choice}], triggered)
+
+
+@pytest.fixture
+def scoring_client(stats, keyword_scorer):
+    app = create_app(stats, topic="t", start="latest", scorer=keyword_scorer, model_dir=None, limits=Limits(max_bytes=100_000))
+    return app.server.test_client()
+
+
+def test_the_column_picker_follows_each_new_file(scoring_client):
+    """Issue 22: after 'Review Body' was picked for one file, the next file with a text column was refused."""
+    first = b"id,Review Body\n1,a bad lamp\n"
+    refused = _start_csv(scoring_client, first, "a.csv", "text", None, "csv-accepted.data")
+    assert "no column 'text'" in json.dumps(refused["csv-message.children"])
+    assert refused["csv-column.options"] == ["id", "Review Body"] and refused["csv-column.value"] is None
+    picked = _start_csv(scoring_client, first, "a.csv", "Review Body", None, "csv-column.value")
+    assert picked["csv-job.data"] and picked["csv-column-choice.data"] == "Review Body"
+    assert picked["url.search"] == f"?job={picked['csv-job.data']}"
+    # The next file comes with the picker still on 'Review Body': it starts from its own 'text'.
+    second = _start_csv(scoring_client, b"text,stars\nfine,5\n", "b.csv", "Review Body", "Review Body", "csv-accepted.data")
+    assert second["csv-job.data"] and second["csv-column.value"] == "text" and second["csv-message.children"] is None
+    third = _start_csv(scoring_client, b"stars,Review Body\n5,lovely\n", "c.csv", "text", "Review Body", "csv-accepted.data")
+    assert third["csv-job.data"] and third["csv-column.value"] == "Review Body"
+
+
+def test_download_streams_the_labelled_csv_and_an_expired_one_says_so(scoring_client):
+    started = _start_csv(scoring_client, b"id,text\n1,a bad lamp\n2,=1+1\n3,lovely\n", "lamps.csv", None, None, "csv-accepted.data")
+    job_id = started["csv-job.data"]
+    wait_for(lambda: scoring_client.get(f"/csv-results/{job_id}").status_code == 200, what="the result")
+    response = scoring_client.get(f"/csv-results/{job_id}")
+    assert 'filename=lamps.sentiment.csv' in response.headers["Content-Disposition"]
+    back = pd.read_csv(io.BytesIO(response.get_data()), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert back["predicted_label"].tolist() == ["negative", "positive", "positive"] and back["text"][1] == "'=1+1"
+    clicked = _dispatch(scoring_client, [{"id": "csv-download-button", "property": "n_clicks", "value": 1}],
+                        [{"id": "csv-job", "property": "data", "value": job_id}])
+    assert clicked["csv-download-url.data"].startswith(f"/csv-results/{job_id}")
+
+    gone = "f" * 32  # a job that expired (or never was): a message, not a silent no-op
+    clicked = _dispatch(scoring_client, [{"id": "csv-download-button", "property": "n_clicks", "value": 2}],
+                        [{"id": "csv-job", "property": "data", "value": gone}])
+    assert "expired; upload the file again" in json.dumps(clicked) and "csv-download-url.data" not in clicked
+    assert scoring_client.get(f"/csv-results/{gone}").status_code == 404
+
+
+def test_a_page_address_with_a_job_opens_it_on_the_analyse_tab(scoring_client):
+    job_id = "ab" * 16
+    restored = _dispatch(scoring_client, [{"id": "url", "property": "search", "value": f"?job={job_id}"}],
+                         [{"id": "csv-job", "property": "data", "value": None}])
+    assert restored == {"csv-job.data": job_id, "tabs.value": "analyse"}
