@@ -1,11 +1,10 @@
 """Analyse one review or a whole CSV with the model in-process.
 
 Everything a stranger can upload passes the checks here before the model sees
-it: size (checked on the encoded upload, before it is decoded), that it is
-text at all, its encoding (UTF-8, else detected), shape, the text column,
-the row limit. A 50 MB upload is held as few times as possible: the base64 is
-decoded in slices, the bytes are parsed without a decoded copy, and scoring
-adds its columns to the table instead of copying it. Rows whose text cell cannot be scored
+it: size, that it is text at all, its encoding (UTF-8, else detected), shape,
+the text column, the row limit. A 50 MB upload is held as few times as
+possible: the bytes are parsed without a decoded copy, and scoring adds its
+columns to the table instead of copying it. Rows whose text cell cannot be scored
 are kept and marked with a reason, never dropped silently. The labelled CSV
 that goes back is safe to open in a spreadsheet: cells that would run as a
 formula are prefixed with an apostrophe.
@@ -13,15 +12,13 @@ formula are prefixed with an apostrophe.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import codecs
 import csv
 import io
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import charset_normalizer
 import pandas as pd
@@ -44,7 +41,7 @@ TOO_LONG = "not scored: text longer than {limit} bytes"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
 _SNIFF_BYTES = 64 * 1024
-_DECODE_CHUNK = 4 * 1024 * 1024  # a multiple of 4: base64 decodes slice by slice
+_DECODE_CHUNK = 1024 * 1024  # the check that a file is UTF-8 decodes it slice by slice
 _LEGACY_SAMPLE_BYTES = 64 * 1024  # lines with non-ASCII bytes that the encoding detector reads
 # What Excel on Windows writes for "CSV (Comma delimited)" in Western locales: named when it reads a file as well as the best guess.
 _WINDOWS_WESTERN = "cp1252"
@@ -116,26 +113,6 @@ def human_size(size: float) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
-def decode_upload(contents: str, filename: str | None, limits: Limits) -> bytes:
-    """The file's bytes from dcc.Upload's data URL; the size is checked before decoding.
-
-    The base64 is decoded slice by slice, so no second copy of it (a third more than the file) is made.
-    """
-    start = contents.find(",") + 1 if contents else 0
-    if start == 0:
-        raise InputError("The upload arrived empty; choose the file again.")
-    size = (len(contents) - start) * 3 // 4 - contents[-2:].count("=")
-    if size > limits.max_bytes:
-        raise InputError(f"{filename or 'The file'} is {human_size(size)}; the limit is {human_size(limits.max_bytes)}.")
-    decoded = io.BytesIO()
-    try:
-        for offset in range(start, len(contents), _DECODE_CHUNK):
-            decoded.write(base64.b64decode(contents[offset : offset + _DECODE_CHUNK], validate=True))
-    except (binascii.Error, ValueError):
-        raise InputError("The upload is damaged (not valid base64); choose the file again.") from None
-    return decoded.getvalue()
-
-
 def read_table(data: bytes, filename: str | None, limits: Limits, encoding: str | None = None) -> pd.DataFrame:
     """Parse an uploaded CSV into strings (no type guessing); clear messages for everything else.
 
@@ -183,7 +160,7 @@ def detect_encoding(data: bytes, name: str) -> str:
     Refuses files that are not text (images, workbooks, anything with NUL bytes) in words that say
     so, and text that no encoding reads, naming the line.
     """
-    if not data.strip():
+    if not data or data.isspace():
         raise InputError(f"{name} is empty.")
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
@@ -313,17 +290,15 @@ class UploadRefused(InputError):
         self.columns = columns
 
 
-def open_upload(accepted: Mapping[str, Any], column: str | None, limits: Limits, last_choice: str | None = None) -> Upload:
-    """What the browser sent (the file, or only its size when over the limit) -> a table to score.
+def open_upload(data: bytes, filename: str, column: str | None, limits: Limits, last_choice: str | None = None) -> Upload:
+    """An uploaded file's bytes -> a table to score.
 
     ``column``: the one the user picked for this file; None for a new file, which starts from
     ``default_column`` (``last_choice`` is the user's pick for an earlier file).
     """
-    filename = str(accepted.get("filename") or "the file")
-    if "too_large" in accepted:
-        raise UploadRefused(f"{filename} is {human_size(float(accepted['too_large']))}; the limit is {human_size(limits.max_bytes)}.")
+    if len(data) > limits.max_bytes:
+        raise UploadRefused(f"{filename} is {human_size(len(data))}; the limit is {human_size(limits.max_bytes)}.")
     try:
-        data = decode_upload(str(accepted.get("contents") or ""), filename, limits)
         encoding = detect_encoding(data, filename)
         frame = read_table(data, filename, limits, encoding)
     except InputError as exc:

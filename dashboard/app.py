@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from dash import Dash
-from flask import Response, send_file
+from flask import Response
 
-from dashboard import callbacks, layout, metrics, model_page, security
+from dashboard import callbacks, layout, metrics, model_page, security, uploads
 from dashboard.aggregates import LiveStats
 from dashboard.analysis import Limits, Scorer
-from dashboard.analysis_view import EXPIRED
-from dashboard.jobs import RESULTS_ROUTE, CsvJobs, download_name
+from dashboard.jobs import CsvJobs
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -57,14 +56,7 @@ def create_app(
     callbacks.register(app, callbacks.Context(stats=stats, topic=topic, start=start, scorer=scorer, jobs=jobs, limits=limits))
     metrics.install(app.server, stats)
     security.install(app.server, limits.max_bytes, app.csp_hashes())
-
-    @app.server.route(f"{RESULTS_ROUTE}/<job_id>")
-    def csv_results(job_id: str) -> Response:
-        """A finished job's labelled CSV, streamed from disk."""
-        job = jobs.get(job_id) if jobs else None
-        if job is None or job.result is None:
-            return Response(EXPIRED + "\n", status=404, mimetype="text/plain")
-        return send_file(job.result.path, mimetype="text/csv", as_attachment=True, download_name=download_name(job.filename), max_age=0)
+    uploads.install(app.server, jobs, limits)
 
     @app.server.route("/healthz")
     def healthz() -> Response:

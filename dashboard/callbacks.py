@@ -7,15 +7,14 @@ so everything here is thin and the numbers are tested without a browser.
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from dash import ClientsideFunction, Dash, Input, Output, State, callback_context, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, State, html, no_update
 
-from dashboard import analysis_view, live_view
+from dashboard import analysis_view, live_view, uploads
 from dashboard.aggregates import LiveStats
-from dashboard.analysis import InputError, Limits, Scorer, UploadRefused, analyse_text, open_upload
+from dashboard.analysis import InputError, Limits, Scorer, analyse_text
 from dashboard.jobs import CsvJobs, job_id_from_query, results_url
 
 log = logging.getLogger(__name__)
@@ -109,48 +108,39 @@ def register(app: Dash, ctx: Context) -> None:
             return analysis_view.single_result(None, _UNEXPECTED)
 
     app.clientside_callback(
-        ClientsideFunction(namespace="upload", function_name="checkSize"),
-        Output("csv-accepted", "data"),
+        ClientsideFunction(namespace="upload", function_name="send"),
+        Output("csv-reply", "data"),
+        Output("csv-column", "options"),
+        Output("csv-column", "value"),
         Input("csv-upload", "contents"),
+        Input("csv-column", "value"),
         State("csv-upload", "filename"),
         State("csv-max-bytes", "data"),
+        State("csv-column-choice", "data"),
+        prevent_initial_call=True,
     )
 
     @app.callback(
         Output("csv-job", "data"),
-        Output("csv-column", "options"),
-        Output("csv-column", "value"),
         Output("csv-column-choice", "data"),
         Output("csv-message", "children"),
         Output("csv-poll", "disabled", allow_duplicate=True),
         Output("url", "search"),
-        Input("csv-accepted", "data"),
-        Input("csv-column", "value"),
-        State("csv-column-choice", "data"),
+        Input("csv-reply", "data"),
         prevent_initial_call=True,
     )
-    def start_csv(accepted: dict | None, column: str | None, last_choice: str | None) -> tuple[Any, ...]:
-        """A new file starts from its own columns; a pick from the list re-scores the same file with that column."""
-        if not accepted:
-            return (no_update,) * 7
-        picked = column if callback_context.triggered_id == "csv-column" else None
-        remembered = picked or no_update
-
-        def refuse(message: str, columns: list[str] | None = None) -> tuple[Any, ...]:
-            options, value = (columns, None) if columns is not None else (no_update, no_update)
-            return None, options, value, remembered, html.Div(message, className="message error", id="csv-error"), True, ""
-
-        try:
-            with ctx.jobs.admit() if ctx.jobs else nullcontext():
-                upload = open_upload(accepted, picked, ctx.limits, last_choice)
-                if ctx.jobs is None:
-                    return refuse("No model is loaded; start the dashboard with --model-dir.")
-                job_id = ctx.jobs.submit(upload.frame, upload.column, upload.filename, upload.encoding, upload.size)
-        except UploadRefused as exc:
-            return refuse(str(exc), exc.columns)
-        except InputError as exc:  # busy: the line or the results' space is full
-            return refuse(str(exc))
-        return job_id, list(upload.frame.columns), upload.column, remembered, None, False, f"?job={job_id}"
+    def show_upload(reply: dict | None) -> tuple[Any, ...]:
+        """The server's answer to an upload (uploads.receive), or the browser's refusal of a file over the limit."""
+        if not reply:
+            return (no_update,) * 5
+        remembered = reply.get("picked") or no_update  # the user's own pick, offered to later files without `text`
+        if "too_large" in reply:
+            error = uploads.too_large(str(reply.get("filename") or "the file"), float(reply["too_large"]), ctx.limits)
+        else:
+            error = reply.get("error")
+        if error or not reply.get("job"):
+            return None, remembered, html.Div(error or _UNEXPECTED, className="message error", id="csv-error"), True, ""
+        return reply["job"], remembered, None, False, f"?job={reply['job']}"
 
     @app.callback(
         Output("csv-job", "data", allow_duplicate=True),

@@ -160,7 +160,7 @@ def analyse_tab(limits: Limits) -> html.Div:
                 ),
                 html.A(id="csv-download-link", download="", style={"display": "none"}),
                 dcc.Store(id="csv-download-url"),
-                dcc.Store(id="csv-accepted"),
+                dcc.Store(id="csv-reply"),
                 dcc.Store(id="csv-column-choice", storage_type="session"),
                 dcc.Store(id="csv-max-bytes", data=limits.max_bytes),
                 dcc.Store(id="csv-job"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 
 import pandas as pd
@@ -14,12 +13,8 @@ from dashboard import analysis
 from dashboard.analysis import InputError, Limits
 
 
-def data_url(data: bytes) -> str:
-    return "data:text/csv;base64," + base64.b64encode(data).decode()
-
-
 def table(data: bytes, limits: Limits = Limits(), name: str = "reviews.csv") -> pd.DataFrame:
-    return analysis.read_table(analysis.decode_upload(data_url(data), name, limits), name, limits)
+    return analysis.read_table(data, name, limits)
 
 
 # -- one review ---------------------------------------------------------------------------------
@@ -51,21 +46,6 @@ def test_one_review_matches_the_default_model(default_predictor):
 # -- the upload ---------------------------------------------------------------------------------
 
 
-def test_size_is_checked_before_the_upload_is_decoded():
-    limits = Limits(max_bytes=1000)
-    # Not even valid base64: the size check must refuse it without decoding anything.
-    with pytest.raises(InputError, match=r"big\.csv is 1\.0 KB; the limit is 1000 bytes"):
-        analysis.decode_upload("data:text/csv;base64," + "!" * 1400, "big.csv", limits)
-    assert analysis.decode_upload(data_url(b"x" * 1000), "ok.csv", limits) == b"x" * 1000
-
-
-def test_damaged_upload_is_reported():
-    with pytest.raises(InputError, match="damaged"):
-        analysis.decode_upload("data:text/csv;base64,@@@@", "f.csv", Limits())
-    with pytest.raises(InputError, match="empty"):
-        analysis.decode_upload("", "f.csv", Limits())
-
-
 def test_reads_text_as_text_with_quotes_and_commas():
     frame = table(b'text,stars\n"Great, really great",5\n"He said ""no""",1\n007,3\n')
     assert frame["text"].tolist() == ["Great, really great", 'He said "no"', "007"]
@@ -91,8 +71,7 @@ def test_windows_excel_csv_is_read_as_cp1252_and_says_so():
     data = ("id,text\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(WINDOWS_REVIEWS))).encode("cp1252")
     assert analysis.detect_encoding(data, "excel.csv") == "cp1252"
     assert table(data)["text"].tolist() == WINDOWS_REVIEWS
-    accepted = {"filename": "excel.csv", "contents": data_url(data)}
-    upload = analysis.open_upload(accepted, None, Limits())
+    upload = analysis.open_upload(data, "excel.csv", None, Limits())
     assert (upload.encoding, upload.size) == ("cp1252", len(data))
 
 
@@ -237,44 +216,43 @@ def test_no_cell_of_the_download_can_start_a_formula(value):
 
 def test_open_upload_checks_size_then_table_then_column():
     limits = Limits(max_bytes=100)
-    with pytest.raises(analysis.UploadRefused, match=r"big\.csv is 2\.0 KB; the limit is 100 bytes") as refused:
-        analysis.open_upload({"filename": "big.csv", "too_large": 2048}, "text", limits)
+    with pytest.raises(analysis.UploadRefused, match=r"big\.csv is 101 bytes; the limit is 100 bytes") as refused:
+        analysis.open_upload(b"x" * 101, "big.csv", "text", limits)
     assert refused.value.columns is None
     with pytest.raises(analysis.UploadRefused, match="not a text file") as refused:
-        analysis.open_upload({"filename": "x.csv", "contents": data_url(PNG[:90])}, "text", limits)
+        analysis.open_upload(PNG[:90], "x.csv", "text", limits)
     assert refused.value.columns is None
-    accepted = {"filename": "r.csv", "contents": data_url(b"id,review\n1,fine\n")}
+    data = b"id,review\n1,fine\n"
     with pytest.raises(analysis.UploadRefused, match="no column 'text'") as refused:
-        analysis.open_upload(accepted, "text", limits)
+        analysis.open_upload(data, "r.csv", "text", limits)
     assert refused.value.columns == ["id", "review"], "the picker is filled with the file's columns"
-    upload = analysis.open_upload(accepted, "review", limits)
+    upload = analysis.open_upload(data, "r.csv", "review", limits)
     assert (upload.filename, upload.column, upload.frame["review"].tolist()) == ("r.csv", "review", ["fine"])
 
 
 def test_a_picked_column_does_not_stick_to_the_next_file():
     """Issue 22: after picking 'Review Body' for one file, the next file (with a text column) was refused."""
-    first = {"filename": "a.csv", "contents": data_url(b"id,Review Body\n1,fine\n")}
+    first = b"id,Review Body\n1,fine\n"
     with pytest.raises(analysis.UploadRefused, match="no column 'text'") as refused:
-        analysis.open_upload(first, None, Limits())
+        analysis.open_upload(first, "a.csv", None, Limits())
     assert refused.value.columns == ["id", "Review Body"]
-    assert analysis.open_upload(first, "Review Body", Limits()).column == "Review Body"
-    second = {"filename": "b.csv", "contents": data_url(b"text,stars\nbad,1\n")}
-    assert analysis.open_upload(second, None, Limits(), last_choice="Review Body").column == "text"
-    third = {"filename": "c.csv", "contents": data_url(b"Review Body,stars\ngood,5\n")}
-    assert analysis.open_upload(third, None, Limits(), last_choice="Review Body").column == "Review Body"
+    assert analysis.open_upload(first, "a.csv", "Review Body", Limits()).column == "Review Body"
+    second = b"text,stars\nbad,1\n"
+    assert analysis.open_upload(second, "b.csv", None, Limits(), last_choice="Review Body").column == "text"
+    third = b"Review Body,stars\ngood,5\n"
+    assert analysis.open_upload(third, "c.csv", None, Limits(), last_choice="Review Body").column == "Review Body"
 
 
 def test_reading_an_upload_holds_few_copies_of_it():
-    """Beyond the table itself, decoding and parsing hold at most 1.5 times the file (they held 4.7 times)."""
+    """Beyond the table itself, reading an upload holds at most 1.5 times the file (decoding and parsing held 4.7 times)."""
     import tracemalloc
 
     line = "Très bon produit; the battery lasts for days and the sound is clear; recommandé ✓\n"
     data = ("id,text\n" + "".join(f"{i},{line}" for i in range(60_000))).encode("utf-8")
-    contents = data_url(data)
     limits = Limits(max_bytes=len(data) + 1, max_rows=100_000)
     tracemalloc.start()
     try:
-        upload = analysis.open_upload({"filename": "m.csv", "contents": contents}, None, limits)
+        upload = analysis.open_upload(data, "m.csv", None, limits)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

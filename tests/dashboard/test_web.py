@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 
 import pandas as pd
@@ -187,13 +188,12 @@ def _dispatch(client, inputs: list[dict], state: list[dict] | None = None, trigg
     return {f"{component}.{prop}": value for component, props in reply.items() for prop, value in props.items()}
 
 
-def _start_csv(client, data: bytes, filename: str, column: str | None, last_choice: str | None, triggered: str) -> dict:
-    import base64
-
-    accepted = {"filename": filename, "contents": "data:text/csv;base64," + base64.b64encode(data).decode()}
-    return _dispatch(client, [{"id": "csv-accepted", "property": "data", "value": accepted},
-                              {"id": "csv-column", "property": "value", "value": column}],
-                     [{"id": "csv-column-choice", "property": "data", "value": last_choice}], triggered)
+def _upload(client, data: bytes, filename: str, column: str = "", last_choice: str = "") -> dict:
+    """POST a file as assets/upload.js does; the server's reply."""
+    query = urllib.parse.urlencode({"name": filename, "column": column, "last": last_choice})
+    response = client.post(f"/csv-upload?{query}", data=data, content_type="application/octet-stream")
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return response.get_json()
 
 
 @pytest.fixture
@@ -205,22 +205,36 @@ def scoring_client(stats, keyword_scorer):
 def test_the_column_picker_follows_each_new_file(scoring_client):
     """Issue 22: after 'Review Body' was picked for one file, the next file with a text column was refused."""
     first = b"id,Review Body\n1,a bad lamp\n"
-    refused = _start_csv(scoring_client, first, "a.csv", "text", None, "csv-accepted.data")
-    assert "no column 'text'" in json.dumps(refused["csv-message.children"])
-    assert refused["csv-column.options"] == ["id", "Review Body"] and refused["csv-column.value"] is None
-    picked = _start_csv(scoring_client, first, "a.csv", "Review Body", None, "csv-column.value")
-    assert picked["csv-job.data"] and picked["csv-column-choice.data"] == "Review Body"
-    assert picked["url.search"] == f"?job={picked['csv-job.data']}"
-    # The next file comes with the picker still on 'Review Body': it starts from its own 'text'.
-    second = _start_csv(scoring_client, b"text,stars\nfine,5\n", "b.csv", "Review Body", "Review Body", "csv-accepted.data")
-    assert second["csv-job.data"] and second["csv-column.value"] == "text" and second["csv-message.children"] is None
-    third = _start_csv(scoring_client, b"stars,Review Body\n5,lovely\n", "c.csv", "text", "Review Body", "csv-accepted.data")
-    assert third["csv-job.data"] and third["csv-column.value"] == "Review Body"
+    refused = _upload(scoring_client, first, "a.csv")
+    assert "no column 'text'" in refused["error"] and refused["columns"] == ["id", "Review Body"]
+    shown = _dispatch(scoring_client, [{"id": "csv-reply", "property": "data", "value": {**refused, "picked": None}}])
+    assert "no column 'text'" in json.dumps(shown["csv-message.children"]) and shown["csv-job.data"] is None
+    picked = _upload(scoring_client, first, "a.csv", column="Review Body")
+    assert picked["job"] and picked["column"] == "Review Body"
+    shown = _dispatch(scoring_client, [{"id": "csv-reply", "property": "data", "value": {**picked, "picked": "Review Body"}}])
+    assert shown["csv-job.data"] == picked["job"] and shown["csv-column-choice.data"] == "Review Body"
+    assert shown["url.search"] == f"?job={picked['job']}" and shown["csv-message.children"] is None
+    # The next file starts from its own 'text'; one without it, from the earlier pick.
+    second = _upload(scoring_client, b"text,stars\nfine,5\n", "b.csv", last_choice="Review Body")
+    assert second["job"] and second["column"] == "text"
+    third = _upload(scoring_client, b"stars,Review Body\n5,lovely\n", "c.csv", last_choice="Review Body")
+    assert third["job"] and third["column"] == "Review Body"
+
+
+def test_an_upload_over_the_limit_is_refused_before_its_body_is_read(keyword_scorer):
+    from dashboard import uploads
+    from dashboard.jobs import CsvJobs
+
+    def unread() -> bytes:
+        raise AssertionError("the body was read")
+
+    reply = uploads.receive(CsvJobs(keyword_scorer), Limits(max_bytes=1000), "big.csv", None, None, 1400, unread)
+    assert reply == {"error": "big.csv is 1.4 KB; the limit is 1000 bytes.", "columns": None}
 
 
 def test_download_streams_the_labelled_csv_and_an_expired_one_says_so(scoring_client):
-    started = _start_csv(scoring_client, b"id,text\n1,a bad lamp\n2,=1+1\n3,lovely\n", "lamps.csv", None, None, "csv-accepted.data")
-    job_id = started["csv-job.data"]
+    started = _upload(scoring_client, b"id,text\n1,a bad lamp\n2,=1+1\n3,lovely\n", "lamps.csv")
+    job_id = started["job"]
     wait_for(lambda: scoring_client.get(f"/csv-results/{job_id}").status_code == 200, what="the result")
     response = scoring_client.get(f"/csv-results/{job_id}")
     assert 'filename=lamps.sentiment.csv' in response.headers["Content-Disposition"]
