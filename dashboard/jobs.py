@@ -45,6 +45,7 @@ FULL = "The dashboard's space for results is full until older ones expire; try a
 # What a labelled CSV adds to its upload: quotes around text cells, and label, p_negative and status per row.
 _RESULT_GROWTH = 1.2
 _RESULT_BYTES_PER_ROW = 48
+_WRITE_ROWS = 5000
 _RATE_WEIGHT = 0.5  # of the newest finished job in the scoring rate estimate
 
 
@@ -67,11 +68,16 @@ class JobResult:
 
     @classmethod
     def write(cls, table: ScoredTable, path: Path) -> JobResult:
+        """Write the labelled CSV a slice of rows at a time (the whole text at once was a copy of the table and more)."""
+        frame = table.frame
+        header = to_safe_csv(frame.iloc[:0])
         with path.open("w", encoding="utf-8", newline="") as out:
             out.write("\ufeff")  # a byte-order mark lets spreadsheets open the UTF-8 text with its accents intact
-            out.write(to_safe_csv(table.frame))
+            out.write(header)
+            for start in range(0, len(frame), _WRITE_ROWS):
+                out.write(to_safe_csv(frame.iloc[start : start + _WRITE_ROWS])[len(header) :])
         shown = [table.text_column, table.label_column, table.prob_column, table.status_column]
-        return cls(path, path.stat().st_size, table.counts(), *shown, table.frame[shown].head(PREVIEW_ROWS).copy())
+        return cls(path, path.stat().st_size, table.counts(), *shown, frame[shown].head(PREVIEW_ROWS).copy())
 
 
 @dataclass(frozen=True)

@@ -193,3 +193,14 @@ def test_single_result_view():
     assert "negative" in str(ok) and "0.910" in str(ok)
     error = analysis_view.single_result(None, "Type or paste a review first")
     assert error.id == "review-error"
+
+
+def test_the_labelled_csv_written_in_slices_is_the_whole_table_at_once(keyword_scorer, tmp_path, monkeypatch):
+    from dashboard import jobs as jobs_module
+    from dashboard.analysis import score_table, to_safe_csv
+
+    monkeypatch.setattr(jobs_module, "_WRITE_ROWS", 3)
+    texts = ["bad", "=1+1", "", "good, \"quoted\"\nline", "12", "fine", "-bad"]
+    table = score_table(keyword_scorer, pd.DataFrame({"text": texts, "n": [str(i) for i in range(7)]}), "text")
+    result = jobs_module.JobResult.write(table, tmp_path / "out.csv")
+    assert result.path.read_text(encoding="utf-8") == "\ufeff" + to_safe_csv(table.frame)
