@@ -9,7 +9,7 @@ from dash import html
 
 from dashboard import figures
 from dashboard.analysis import SingleResult, plural
-from dashboard.jobs import FAILED, PREVIEW_ROWS, QUEUED, RUNNING, Job
+from dashboard.jobs import FAILED, QUEUED, RUNNING, Job
 
 PREVIEW_TEXT_CHARS = 200
 EXPIRED = "These results have expired; upload the file again."

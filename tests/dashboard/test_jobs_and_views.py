@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from dashboard import analysis_view
-from dashboard.jobs import DONE, FAILED, QUEUED, Busy, CsvJobs, Job, job_id_from_query
+from dashboard.jobs import DONE, FAILED, PREVIEW_ROWS, QUEUED, Busy, CsvJobs, Job, job_id_from_query
 from tests.dashboard.helpers import wait_for
 
 
@@ -22,7 +22,7 @@ def test_a_job_scores_every_row_and_reports_progress(keyword_scorer):
     view = analysis_view.job_view(job)
     assert view.finished and view.can_download and view.status_kind == "ok"
     assert "551 rows, 250 positive, 300 negative, 1 not scored" in view.status
-    assert len(view.preview_rows) == analysis_view.PREVIEW_ROWS
+    assert len(view.preview_rows) == PREVIEW_ROWS
     assert view.preview_note == "First 20 of 551 rows; the download has them all."
     jobs.shutdown()
 

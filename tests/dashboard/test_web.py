@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.parse
 import urllib.request
 
@@ -230,6 +231,26 @@ def test_an_upload_over_the_limit_is_refused_before_its_body_is_read(keyword_sco
 
     reply = uploads.receive(CsvJobs(keyword_scorer), Limits(max_bytes=1000), "big.csv", None, None, 1400, unread)
     assert reply == {"error": "big.csv is 1.4 KB; the limit is 1000 bytes.", "columns": None}
+
+
+def test_an_upload_with_no_free_slot_is_told_to_try_again_unread(keyword_scorer):
+    import pandas as pd
+
+    from dashboard import uploads
+    from dashboard.jobs import BUSY, CsvJobs
+
+    jobs = CsvJobs(keyword_scorer, max_waiting=1)
+    hold = threading.Event()
+    keyword_scorer.predict = lambda texts: hold.wait(30) and [("positive", 0.1)] * len(texts)
+    jobs.submit(pd.DataFrame({"text": ["x"]}), "text", "first.csv")
+
+    def unread() -> bytes:
+        raise AssertionError("the body was read")
+
+    assert uploads.receive(jobs, Limits(), "second.csv", None, None, 100, unread) == {"error": BUSY, "columns": None}
+    assert BUSY == "The dashboard is busy with other files; try again in a minute."
+    hold.set()
+    jobs.shutdown()
 
 
 def test_download_streams_the_labelled_csv_and_an_expired_one_says_so(scoring_client):
