@@ -204,3 +204,12 @@ def test_the_labelled_csv_written_in_slices_is_the_whole_table_at_once(keyword_s
     table = score_table(keyword_scorer, pd.DataFrame({"text": texts, "n": [str(i) for i in range(7)]}), "text")
     result = jobs_module.JobResult.write(table, tmp_path / "out.csv")
     assert result.path.read_text(encoding="utf-8") == "\ufeff" + to_safe_csv(table.frame)
+
+
+def test_the_result_names_an_encoding_other_than_utf8(keyword_scorer):
+    jobs = CsvJobs(keyword_scorer)
+    ids = [jobs.submit(pd.DataFrame({"text": ["café"]}), "text", f"{enc}.csv", encoding=enc) for enc in ("cp1252", "utf-8-sig")]
+    views = [analysis_view.job_view(wait_for(lambda i=i: (j := jobs.get(i)) and j.state == DONE and j, what="the job")) for i in ids]
+    assert views[0].status.startswith("cp1252.csv (read as cp1252, not UTF-8): 1 row, 1 positive")
+    assert views[1].status.startswith("utf-8-sig.csv: 1 row, 1 positive")
+    jobs.shutdown()

@@ -234,8 +234,6 @@ def test_an_upload_over_the_limit_is_refused_before_its_body_is_read(keyword_sco
 
 
 def test_an_upload_with_no_free_slot_is_told_to_try_again_unread(keyword_scorer):
-    import pandas as pd
-
     from dashboard import uploads
     from dashboard.jobs import BUSY, CsvJobs
 
