@@ -110,6 +110,8 @@ OPTIONS: dict[str, Option] = {
         Option("dashboard_host", _non_empty, "127.0.0.1", "address the dashboard binds to"),
         Option("dashboard_port", _port, 8050, "port the dashboard listens on"),
         Option("dashboard_group_id", _non_empty, "sentiment-dashboard", "consumer group of the dashboard's live view"),
+        Option("dashboard_results_mb", _positive_int, 2048,
+               "disk space for the labelled CSVs the dashboard keeps 30 minutes (MB, in $TMPDIR); new files wait while it is full"),
     )
 }
 
