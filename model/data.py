@@ -136,8 +136,8 @@ class ErrorCounter:
                 f"{self.max_fraction:.2%} tolerated); first: {self.describe_examples()}"
             )
 
-    def describe_examples(self) -> str:
-        described = "; ".join(f"{source} line {line}: {reason}" for source, line, reason in self.examples)
+    def describe_examples(self, most: int | None = None) -> str:
+        described = "; ".join(f"{source} line {line}: {reason}" for source, line, reason in self.examples[:most])
         return described + "".join(f" ({hint})" for hint in self.hints)
 
     def summary(self) -> dict[str, Any]:
