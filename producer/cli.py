@@ -17,7 +17,7 @@ from producer.send import ProducerError, send_reviews
 from producer.sources import FileSource, TextSource, check_readable, reviews, shuffled, skipped_lines
 
 OPTIONS = ("bootstrap_servers", "input_topic")
-READING = ("title_column", "stars", "star_rule", "delimiter", "encoding", "max_malformed", "dry_run")
+READING = (*config.READING_OPTIONS, "max_malformed", "dry_run")
 
 EPILOG = """\
 examples:
@@ -93,47 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup()
     source = _source(args, settings)
     if settings.dry_run or (isinstance(source, FileSource) and source.rereadable):
-        try:
-            count = _check(source, args.limit)
-        except MalformedInput as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            print("error: nothing was sent: the input is checked before sending (--max-malformed sets the tolerance)",
-                  file=sys.stderr)
-            return 1
-        if settings.dry_run:
-            print(f"dry run: {count:,} reviews to send, nothing sent", *_skipped(source), sep="\n")
-            return 0
-        if isinstance(source, FileSource):
-            source.passes.clear()  # the summary reports the sending passes
-    stream = reviews(source, loop=args.loop, id_prefix=args.id_prefix)
-    if args.shuffle:
-        stream = shuffled(stream, args.shuffle_buffer, args.seed)
-    try:
-        first = _first_review(stream)
-        if first is None:
-            print("error: no reviews to send: the input is empty", file=sys.stderr)
-            return 1
-        reading = _UntilMalformed(itertools.chain([first], stream))
-        with _stop_on_signals() as stop:
-            summary = send_reviews(
-                settings.kafka_config(), settings.input_topic, reading,
-                rate=args.rate or None, with_labels=args.with_labels, limit=args.limit,
-                progress=args.progress, connect_timeout=args.connect_timeout, stop=stop.event,
-            )
-    except (MalformedInput, ProducerError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(summary.line(), *_skipped(source), sep="\n")
-    code = 0
-    if reading.error is not None:
-        print(f"error: {reading.error}", file=sys.stderr)
-        print(f"error: stopped after line {reading.last_line}: the {summary.sent:,} reviews sent before it were "
-              "delivered, so sending the same input again delivers them twice", file=sys.stderr)
-        code = 1
-    if summary.failed:
-        print(f"error: {summary.failed} reviews were not delivered: " + "; ".join(summary.first_errors), file=sys.stderr)
-        code = 1
-    return 128 + stop.signal if stop.signal is not None else code
+        checked = _check(source, args.limit, dry_run=settings.dry_run)
+        if checked is not None:
+            return checked
+    return _send(source, args, settings)
 
 
 def _source(args: argparse.Namespace, settings: config.Settings) -> FileSource | TextSource:
@@ -146,19 +109,71 @@ def _source(args: argparse.Namespace, settings: config.Settings) -> FileSource |
         raise config.ConfigError(str(exc)) from None
     return FileSource(
         args.source, args.fmt, args.text_column, args.label_column if args.with_labels else None, args.id_column,
-        title_column=settings.title_column, stars=settings.star_rule if settings.stars else None,
-        delimiter=settings.delimiter, encoding=settings.encoding, tolerance=settings.max_malformed,
+        reading=config.reading(settings), tolerance=settings.max_malformed,
     )
 
 
-def _check(source: FileSource | TextSource, limit: int | None) -> int:
-    """Read what would be sent (one pass, at most ``limit`` reviews) and count it; MalformedInput when the
-    file holds more malformed lines than tolerated, before any review has left."""
+def _check(source: FileSource | TextSource, limit: int | None, dry_run: bool) -> int | None:
+    """Read what would be sent (one pass, at most ``limit`` reviews) before any review leaves: the exit status
+    when the input has more malformed lines than tolerated or this is a dry run, else None (go on and send)."""
     try:
-        return sum(1 for _ in itertools.islice(source.records(), limit))
+        with _argument_errors():
+            count = sum(1 for _ in itertools.islice(source.records(), limit))
+    except MalformedInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("error: nothing was sent: the input is checked before sending (--max-malformed sets the tolerance)",
+              file=sys.stderr)
+        return 1
+    if dry_run:
+        print(f"dry run: {count:,} reviews to send, nothing sent", *_skipped(source), sep="\n")
+        return 0
+    if isinstance(source, FileSource):
+        source.passes.clear()  # the summary reports the sending passes
+    return None
+
+
+def _send(source: FileSource | TextSource, args: argparse.Namespace, settings: config.Settings) -> int:
+    """Send, print the summary and what was skipped; the exit status (128 + the signal after Ctrl-C or SIGTERM)."""
+    reading = _UntilMalformed(reviews(source, loop=args.loop, id_prefix=args.id_prefix))
+    stream = shuffled(iter(reading), args.shuffle_buffer, args.seed) if args.shuffle else iter(reading)
+    with _argument_errors():  # read before connecting: an option the input cannot honour fails here
+        first = next(stream, None)
+    if first is None:
+        print(f"error: {reading.error}" if reading.error else "error: no reviews to send: the input is empty",
+              file=sys.stderr)
+        return 1
+    try:
+        with _stop_on_signals() as stop:
+            summary = send_reviews(
+                settings.kafka_config(), settings.input_topic, itertools.chain([first], stream),
+                rate=args.rate or None, with_labels=args.with_labels, limit=args.limit,
+                progress=args.progress, connect_timeout=args.connect_timeout, stop=stop.event,
+            )
+    except ProducerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary.line(), *_skipped(source), sep="\n")
+    code = 0
+    if reading.error is not None:
+        print(f"error: {reading.error}", file=sys.stderr)
+        print(f"error: reading stopped after line {reading.last_line}: the {summary.sent:,} reviews read up to there "
+              "were delivered, so sending the same input again delivers them twice", file=sys.stderr)
+        code = 1
+    if summary.failed:
+        print(f"error: {summary.failed} reviews were not delivered: " + "; ".join(summary.first_errors), file=sys.stderr)
+        code = 1
+    return 128 + stop.signal if stop.signal is not None else code
+
+
+@contextmanager
+def _argument_errors() -> Iterator[None]:
+    """read_records' argument errors (ValueError, such as --id-column on fastText) are bad options: exit 2.
+    MalformedInput, also a ValueError, is about the data and passes through."""
+    try:
+        yield
     except MalformedInput:
         raise
-    except ValueError as exc:  # read_records' argument errors, such as --id-column on fastText
+    except ValueError as exc:
         raise config.ConfigError(str(exc)) from None
 
 
@@ -167,8 +182,8 @@ def _skipped(source: FileSource | TextSource) -> list[str]:
 
 
 class _UntilMalformed:
-    """The review stream, ended instead of broken by MalformedInput (stdin is checked as it streams), so the
-    send still flushes and the summary can say what was delivered and where reading stopped."""
+    """The reviews as read, ended instead of broken by MalformedInput (stdin is checked as it streams), so the
+    send still flushes and the summary can say what was delivered and at which line reading stopped."""
 
     def __init__(self, stream: Iterator[dict]) -> None:
         self._stream = stream
@@ -178,21 +193,10 @@ class _UntilMalformed:
     def __iter__(self) -> Iterator[dict]:
         try:
             for review in self._stream:
-                self.last_line = review.get("line", self.last_line)
+                self.last_line = review["line"]
                 yield review
         except MalformedInput as exc:
             self.error = exc
-
-
-def _first_review(stream: Iterator[dict]) -> dict | None:
-    """Read the first review before connecting: a missing column or a wholly malformed file fails here
-    (MalformedInput), and so does an option the input cannot honour, such as --id-column on fastText."""
-    try:
-        return next(stream, None)
-    except MalformedInput:
-        raise
-    except ValueError as exc:  # read_records' argument errors
-        raise config.ConfigError(str(exc)) from None
 
 
 @dataclass

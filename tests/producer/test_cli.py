@@ -199,7 +199,7 @@ def test_a_stream_stopped_by_malformed_lines_says_what_was_delivered(make_topic,
                           stdin="\n".join(good + ["garbage", "__label__2 never sent"]) + "\n")
     assert result.returncode == 1
     assert "sent 50, failed 0" in result.stdout
-    assert "stopped after line 50: the 50 reviews sent before it were delivered" in result.stderr
+    assert "reading stopped after line 50: the 50 reviews read up to there were delivered" in result.stderr
     assert sorted(int(doc["id"]) for _, doc in read_back(topic, 50)) == list(range(1, 51))
 
 
@@ -269,3 +269,12 @@ def test_ctrl_c_prints_the_summary_and_exits_130(tmp_path, kafka_bootstrap, make
         out, err = producer.communicate(timeout=60)
     assert producer.returncode == 130, err
     assert re.match(r"sent \d+, failed 0", out), out
+
+
+def test_a_missing_column_on_stdin_fails_before_sending(make_topic, run_producer, read_back):
+    topic = make_topic("cli-stdin-column", partitions=1)
+    result = run_producer("-", "--format", "csv", "--text-column", "review", "--shuffle", "--input-topic", topic,
+                          stdin="title,body\nx,y\n")
+    assert result.returncode == 1
+    assert "no column 'review'" in result.stderr
+    assert read_back(topic, 0, timeout=3) == []
