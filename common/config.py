@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from common.paths import DEFAULT_MODEL_DIR
-from model.data import StarRule, Tolerance, check_encoding
+from model.data import Reading, StarRule, Tolerance, check_encoding
 
 ENV_PREFIX = "SENTIMENT_"
 KAFKA_ENV_PREFIX = "SENTIMENT_KAFKA_"
@@ -165,6 +165,16 @@ class Settings:
         shown: dict[str, Any] = {k: str(v) if isinstance(v, Path) else v for k, v in self.values.items()}
         shown["kafka"] = {k: ("*****" if is_secret(k) else v) for k, v in sorted(self.kafka.items())}
         return shown
+
+
+# The options that say how review files are read, shared by sentiment-producer, -train and -evaluate.
+READING_OPTIONS = ("title_column", "stars", "star_rule", "delimiter", "encoding")
+
+
+def reading(settings: Settings) -> Reading:
+    """The resolved READING_OPTIONS as the readers take them."""
+    return Reading(title_column=settings.title_column, stars=settings.star_rule if settings.stars else None,
+                   delimiter=settings.delimiter, encoding=settings.encoding)
 
 
 def is_secret(property_name: str) -> bool:

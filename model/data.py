@@ -245,6 +245,25 @@ def _star_range(stars: frozenset[int]) -> str:
     return str(low) if low == high else f"{low}-{high}"
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How a file becomes records beyond its text and label columns (--title-column, --stars, --delimiter,
+    --encoding): one value that commands pass on to ``read_records(..., **reading.options())``."""
+
+    title_column: str | None = None
+    stars: StarRule | None = None
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+
+    def options(self) -> dict[str, Any]:
+        return {"title_column": self.title_column, "stars": self.stars, "delimiter": self.delimiter,
+                "encoding": self.encoding}
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready, for metadata and checkpoint fingerprints."""
+        return {**self.options(), "stars": None if self.stars is None else str(self.stars)}
+
+
 def check_encoding(name: str) -> str:
     """The codec name if it can read review files line by line (ASCII-compatible, so lines split on newline bytes)."""
     try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from model.data import ErrorCounter, Record, StarRule, Tolerance, read_records
+from model.data import ErrorCounter, Reading, Record, Tolerance, read_records
 
 STDIN = "-"
 _SKIPPED_SHOWN = 3  # malformed lines the summary names (the error, when there is one, names more)
@@ -33,10 +33,7 @@ class FileSource:
     text_column: str = "text"
     label_column: str | None = "label"
     id_column: str | None = None
-    title_column: str | None = None
-    stars: StarRule | None = None
-    delimiter: str | None = None
-    encoding: str = "utf-8"
+    reading: Reading = Reading()
     tolerance: Tolerance = Tolerance()
     passes: list[ErrorCounter] = field(default_factory=list, compare=False, repr=False)
 
@@ -45,8 +42,7 @@ class FileSource:
         errors = self.tolerance.counter()
         self.passes.append(errors)
         return read_records(self.path, fmt=self.fmt, text_column=self.text_column, label_column=self.label_column,
-                            errors=errors, id_column=self.id_column, title_column=self.title_column, stars=self.stars,
-                            delimiter=self.delimiter, encoding=self.encoding, keep_unlabelled=True)
+                            errors=errors, id_column=self.id_column, keep_unlabelled=True, **self.reading.options())
 
     @property
     def rereadable(self) -> bool:
