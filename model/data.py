@@ -88,7 +88,7 @@ class ErrorCounter:
     malformed: int = 0
     examples: list[tuple[str, int, str]] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)  # well-formed lines skipped on purpose, by reason
-    unlabelled: int = 0  # reviews kept without the label their row lacked (``keep_unlabelled``)
+    unlabelled: int = 0  # reviews kept without the label their row lacks (``keep_unlabelled``)
     hints: list[str] = field(default_factory=list)
 
     def ok(self) -> None:
@@ -295,7 +295,8 @@ def read_records(
     Malformed lines are skipped and counted in ``errors`` (a fresh 1%-threshold counter when
     None); MalformedInput is raised when they exceed its threshold. A CSV/JSONL file without
     ``label_column`` (or ``label_column=None``) yields records with ``label=None``; with
-    ``keep_unlabelled`` a row whose label cell is empty does too (counted) instead of being malformed.
+    ``keep_unlabelled`` a row without a label (an empty cell, a JSONL object without the key) does too, counted,
+    instead of being malformed or passing unnoticed.
     Blank lines are skipped without counting. With ``id_column`` (CSV/JSONL only: fastText and text lines
     have no columns, a ValueError) each record carries that column as its id; a row without one is malformed.
     ``title_column`` and ``stars`` concern CSV/JSONL columns; fastText lines already hold ``Title: body`` and
@@ -537,9 +538,11 @@ def _text(row: dict[str, Any], columns: _Columns) -> str:
 
 
 def _label(row: dict[str, Any], columns: _Columns, label_optional: bool) -> int | None:
-    """1, 0, None (no label column), _NO_LABEL (an empty cell kept); _Dropped for a rating the star rule leaves out."""
-    if columns.label is None or (label_optional and columns.label not in row):
+    """1, 0, None (no label column), _NO_LABEL (a missing label kept); _Dropped for a rating the star rule leaves out."""
+    if columns.label is None:
         return None
+    if label_optional and columns.label not in row:
+        return _NO_LABEL if columns.keep_unlabelled else None
     value = row.get(columns.label)
     if isinstance(value, str):
         value = value.strip()

@@ -35,7 +35,7 @@ or let another process do it: bzcat FILE.bz2 | sentiment-producer - --format fas
 checking: a file is read whole before anything is sent, so one with too many malformed lines
 (--max-malformed) sends nothing; stdin is checked as it streams, and a stop says what was already
 delivered. The summary counts what was skipped, with the first line numbers. --dry-run only checks.
-labels: without --with-labels the label column is not read; with it, an empty label cell sends the
+labels: without --with-labels the label column is not read; with it, a missing label sends the
 review without a label (counted). --stars reads star ratings (Amazon's overall, rating) as labels.
 exit status: 0 all sent; 1 broker unreachable, topic missing, malformed input or reviews not
 delivered; 2 bad options or a missing file; 130 stopped by Ctrl-C (143 by SIGTERM), after the summary.

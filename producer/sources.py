@@ -25,7 +25,7 @@ class FileSource:
     """A review file (fastText/.bz2, CSV, JSONL, plain text) or ``-`` for stdin.
 
     Every read (``records``) appends its own ErrorCounter to ``passes``, so the summary can say what each
-    pass skipped and why. An empty label cell never rejects a review: it is sent without a label (counted).
+    pass skipped and why. A missing label never rejects a review: it is sent without a label (counted).
     """
 
     path: str
@@ -114,8 +114,7 @@ def skipped_lines(passes: Sequence[ErrorCounter]) -> list[str]:
     described.extend(f"dropped {count:,} review{'s' if count != 1 else ''} {reason}" for reason, count in dropped.items())
     unlabelled = sum(errors.unlabelled for errors in passes)
     if unlabelled:
-        described.append(f"{unlabelled:,} review{'s' if unlabelled != 1 else ''} had an empty label cell: "
-                         "read without a label")
+        described.append(f"{unlabelled:,} review{'s' if unlabelled != 1 else ''} had no label: read without one")
     return described
 
 

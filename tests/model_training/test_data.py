@@ -267,6 +267,13 @@ def test_empty_labels_are_kept_as_unlabelled_only_when_asked(tmp_path: Path) -> 
     errors = ErrorCounter(max_fraction=1.0)
     assert [r.text for r in read_records(path, errors=errors)] == ["a", "c"]
     assert [line for _, line, _ in errors.examples] == [3, 5]
+    jsonl = tmp_path / "partial.jsonl"
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in [{"text": "a", "label": 1}, {"text": "b"},
+                                                                 {"text": "c", "label": None}]), encoding="utf-8")
+    errors = ErrorCounter(max_fraction=0.0)
+    assert [(r.text, r.label) for r in read_records(jsonl, keep_unlabelled=True, errors=errors)] == [
+        ("a", 1), ("b", None), ("c", None)]
+    assert errors.unlabelled == 2
 
 
 def test_a_stray_quote_is_reported_with_the_lines_it_joined(tmp_path: Path) -> None:

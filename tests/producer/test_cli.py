@@ -215,7 +215,7 @@ def test_labels_are_not_read_unless_sent_and_an_empty_one_drops_the_label_not_th
     topic = make_topic("cli-partial-labels", partitions=1)
     result = run_producer(str(source), "--with-labels", "--input-topic", topic)
     assert result.returncode == 0, result.stderr
-    assert f"{unlabelled} reviews had an empty label cell" in result.stdout
+    assert f"{unlabelled} reviews had no label: read without one" in result.stdout
     docs = {doc["text"]: doc.get("label") for _, doc in read_back(topic, 100)}
     assert docs == {t: None if lab == "" else ("negative" if lab == "1" else "positive") for t, lab in rows}
 
