@@ -127,7 +127,8 @@ class ErrorCounter:
     def _check_limit(self) -> None:
         if self.max_count is not None:
             if self.malformed > self.max_count:
-                raise MalformedInput(f"{self.malformed:,} malformed lines, more than the {self.max_count:,} tolerated; "
+                lines = "line" if self.malformed == 1 else "lines"
+                raise MalformedInput(f"{self.malformed:,} malformed {lines}, more than the {self.max_count:,} tolerated; "
                                      f"first: {self.describe_examples()}")
             return
         if self.malformed and self.fraction > self.max_fraction:

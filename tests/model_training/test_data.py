@@ -302,7 +302,7 @@ def test_a_count_tolerance_of_zero_stops_at_the_first_malformed_line(tmp_path: P
     path.write_text("".join("__label__1 ok\n" if i != 1500 else "broken\n" for i in range(1, 3001)), encoding="utf-8")
     errors = Tolerance(count=0).counter()
     read = 0
-    with pytest.raises(MalformedInput, match="1 malformed lines, more than the 0 tolerated; first: .* line 1500"):
+    with pytest.raises(MalformedInput, match="1 malformed line, more than the 0 tolerated; first: .* line 1500"):
         for _ in read_records(path, errors=errors):
             read += 1
     assert read == 1499

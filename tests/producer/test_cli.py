@@ -172,7 +172,7 @@ def test_dry_run_checks_and_counts_without_sending(tmp_path, make_topic, run_pro
     assert result.stdout.splitlines()[0] == "dry run: 30 reviews to send, nothing sent"
     assert "line 31: unknown label '__label__3'" in result.stdout
     result = run_producer(str(source), "--dry-run", "--max-malformed", "0", "--input-topic", topic)
-    assert result.returncode == 1 and "1 malformed lines, more than the 0 tolerated" in result.stderr
+    assert result.returncode == 1 and "1 malformed line, more than the 0 tolerated" in result.stderr
     assert read_back(topic, 0, timeout=3) == []
 
 
