@@ -16,7 +16,8 @@ from dashboard.stream import StreamReader, parse_start
 
 log = logging.getLogger("dashboard")
 
-OPTIONS = ("bootstrap_servers", "output_topic", "dashboard_group_id", "dashboard_host", "dashboard_port", "model_dir")
+OPTIONS = ("bootstrap_servers", "output_topic", "dashboard_group_id", "dashboard_host", "dashboard_port", "model_dir",
+           "dashboard_results_mb")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     from dashboard.app import create_app, serve
 
     stats = LiveStats()
-    app = create_app(stats, topic=settings.output_topic, start=str(start), scorer=predictor, model_dir=settings.model_dir, limits=limits)
+    app = create_app(stats, topic=settings.output_topic, start=str(start), scorer=predictor, model_dir=settings.model_dir, limits=limits,
+                     job_options={"max_result_bytes": settings.dashboard_results_mb * 1024 * 1024})
     reader = StreamReader(reader_config, settings.output_topic, stats, start).start()
     if not _is_loopback(settings.dashboard_host):
         log.warning("the dashboard listens beyond this machine with no login of its own; put a reverse proxy with TLS and login in front",

@@ -13,7 +13,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from model.data import ErrorCounter, read_records
+from model.data import ErrorCounter, Reading, read_records
 
 CLASS_NAMES = ("negative", "positive")  # label 1, label 0: the confusion matrix's row and column order
 THRESHOLD = 0.5
@@ -72,6 +72,7 @@ def evaluate_file(
     limit: int | None = None,
     batch_size: int = 256,
     errors: ErrorCounter | None = None,
+    reading: Reading = Reading(),
 ) -> dict[str, Any]:
     """Score every labelled review of ``path`` in batches; metrics plus the scoring speed.
 
@@ -90,7 +91,8 @@ def evaluate_file(
         seconds += time.perf_counter() - started
         batch.clear()
 
-    for record in read_records(path, fmt=fmt, text_column=text_column, label_column=label_column, errors=errors, limit=limit):
+    for record in read_records(path, fmt=fmt, text_column=text_column, label_column=label_column, errors=errors, limit=limit,
+                               **reading.options()):
         if record.label is None:
             raise ValueError(f"{path} line {record.line}: no label; evaluation needs labelled reviews")
         labels.append(record.label)
@@ -104,6 +106,7 @@ def evaluate_file(
     result = classification_metrics(labels, np.concatenate(scores))
     result["reviews_per_second"] = round(len(labels) / seconds, 1) if seconds > 0 else None
     result["malformed_lines"] = errors.malformed
+    result["dropped_lines"] = sum(errors.dropped.values())
     result["warnings"] = label_warnings(result)
     return result
 

@@ -23,13 +23,16 @@ import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from model import artifact
 from model.artifact import ModelLoadError
 from model.tokenizer import KerasTokenizer, left_aligned, pad
+
+if TYPE_CHECKING:
+    from model.explain import Explanation
 
 __all__ = ["Predictor", "ModelLoadError", "BACKENDS"]
 
@@ -105,6 +108,12 @@ class Predictor:
         if not len(texts):
             return np.zeros(0, dtype=np.float32)
         return self._engine(self.tokenizer.texts_to_sequences(texts))
+
+    def explain(self, text: str, top: int = 5) -> "Explanation":
+        """Each word's effect on p_negative (occlusion, one batched call; see model/explain.py)."""
+        from model.explain import explain
+
+        return explain(self._engine, self.tokenizer, self.max_len, text, top)
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """[(label, p_negative)] per text; the label is "negative" iff p_negative > 0.5."""

@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from model.data import ErrorCounter, MalformedInput, file_sha256, read_records
+from model.data import ErrorCounter, MalformedInput, Reading, file_sha256, read_records
 from model.tokenizer import MAX_LEN, NUM_WORDS, OOV_TOKEN, KerasTokenizer, pad
 
 OOV_ID = 1  # Keras' Tokenizer gives its OOV token the first index
@@ -157,6 +157,7 @@ class TrainOptions:
     fmt: str = "auto"
     text_column: str = "text"
     label_column: str = "label"
+    reading: Reading = Reading()  # title column, star ratings, delimiter, encoding
     limit: int | None = None
     seed: int = 0
     epochs: int | None = None
@@ -222,7 +223,8 @@ class FileSummary:
 
 def _labelled_texts(path: Path, options: TrainOptions, errors: ErrorCounter) -> Iterable[tuple[str, int]]:
     for record in read_records(
-        path, fmt=options.fmt, text_column=options.text_column, label_column=options.label_column, errors=errors, limit=options.limit
+        path, fmt=options.fmt, text_column=options.text_column, label_column=options.label_column, errors=errors, limit=options.limit,
+        **options.reading.options(),
     ):
         if record.label is None:
             raise TrainingInputError(
@@ -504,6 +506,8 @@ def _fingerprint(options: TrainOptions, preset: Preset, summaries: Sequence[File
     settings = {k: v for k, v in dataclasses.asdict(preset).items() if k not in ("name", "epochs")}
     doc = {"files": shas, "preset": settings, "limit": options.limit, "seed": options.seed,
            "fmt": options.fmt, "columns": [options.text_column, options.label_column]}
+    if options.reading != Reading():  # absent by default, so checkpoints written before --stars existed still resume
+        doc["reading"] = options.reading.describe()
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common import cli, logs
+from common import cli, config, logs
 from common.config import ConfigError
 from model.data import FORMATS, MalformedInput
 
@@ -117,15 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="skip the TF-IDF + logistic regression baseline")
     parser.add_argument("--format", dest="fmt", choices=FORMATS, default="auto", help="input format (default: from the file name)")
     parser.add_argument("--text-column", default="text", help="CSV/JSONL text column (default text)")
-    parser.add_argument("--label-column", default="label", help="CSV/JSONL label column, 1 = negative, 0 = positive (default label)")
+    parser.add_argument("--label-column", default="label", help="CSV/JSONL label column, 1 = negative, 0 = positive "
+                        "(star ratings with --stars) (default label)")
     parser.add_argument("--max-malformed", type=_fraction, default=0.01, metavar="FRACTION",
                         help="stop when more than this share of a file's lines are malformed (default 0.01)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    config.add_options(parser, config.READING_OPTIONS, kafka=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    reading = config.reading(config.resolve(config.READING_OPTIONS, args))
     logs.setup()
     from model.train import TrainingInputError, TrainOptions, train
 
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "sentiment-train " + shlex.join(sys.argv[1:] if argv is None else argv)
     options = TrainOptions(
         data=list(args.data), out=args.out, preset=args.preset, test=args.test, fmt=args.fmt, text_column=args.text_column,
-        label_column=args.label_column, limit=args.limit, seed=args.seed, epochs=args.epochs, learning_rate=args.learning_rate,
+        label_column=args.label_column, reading=reading, limit=args.limit, seed=args.seed, epochs=args.epochs, learning_rate=args.learning_rate,
         batch_size=args.batch_size, monitor=args.monitor, patience=args.patience,
         masked=args.masked, weight_decay=args.weight_decay, token_dropout=args.token_dropout,
         steps_per_epoch=args.steps_per_epoch, max_malformed=args.max_malformed, resume=args.resume, keep_checkpoints=args.keep_checkpoints,

@@ -103,6 +103,25 @@ def test_offsets_are_committed_at_most_once_per_commit_interval_and_the_last_one
     assert consumer.terminate() == 0
 
 
+@pytest.mark.parametrize("policy, batches", [("adaptive", 3), ("fixed", 1)])
+def test_adaptive_batching_scores_a_trickle_at_once_and_fixed_batching_fills_up_to_max_wait(
+    topics: Topics, start_consumer, reviews, policy: str, batches: int
+) -> None:
+    """Three reviews 1.5 s apart with a 6 s max wait: adaptive scores each alone, fixed holds them for one batch."""
+    items = review_items(reviews, 3, words=20)
+    consumer = start_consumer(topics, "--batch-policy", policy, "--max-wait-ms", "6000", "--max-batch", "256")
+    consumer.wait_ready()
+    for item in items:
+        produce(topics.bootstrap, topics.input, [item])
+        time.sleep(1.5)
+    outputs = read_topic(topics.bootstrap, topics.output, len(items), timeout=60)
+    assert output_ids(outputs) == Counter(item_ids(items))
+    scrape = consumer.metrics()
+    assert scrape[("sentiment_batch_size_count", ())] == batches
+    assert scrape[("sentiment_batch_size_sum", ())] == len(items)
+    assert consumer.terminate() == 0
+
+
 POISON = {
     contract.NOT_UTF8: b"\xff\xfe\xfa not utf-8",
     contract.NOT_JSON: b'{"text": "unterminated',

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from common.config import ConfigError
-from model.data import file_sha256
+from model.data import file_sha256, read_records
 from model.evaluate import classification_metrics
 from model.train import PRESETS, Corpus, TrainOptions, batch_plan, batch_width, stratified_split
 
@@ -300,3 +300,52 @@ def test_differences_from_the_published_procedure_are_those_of_the_run() -> None
         "learning_rate 0.003 instead of the published 0.01: set for this run, not measured here.",
         "steps_per_epoch 7 instead of the published all: set for this run (a quick or partial run).",
     ]
+
+
+def _as_amazon_jsonl(fasttext: Path, out: Path, limit: int) -> tuple[Path, Path, int]:
+    """The first ``limit`` Kaggle reviews written as Amazon's dump would hold them: title and body apart, a star
+    rating (negative 1-2, positive 4-5) and a 3-star review after every tenth. Also the same reviews as fastText,
+    the reference. Only reviews whose 'Title: body' splits back exactly are kept."""
+    rows, kept, threes = [], [], 0
+    for record in read_records(fasttext, limit=limit):
+        title, sep, body = record.text.partition(": ")
+        if not (sep and title and body and title.strip() == title and body.strip() == body):
+            continue
+        rows.append({"title": title, "body": body, "rating": (1 + len(rows) % 2) if record.label else (4 + len(rows) % 2)})
+        kept.append(f"__label__{1 if record.label else 2} {record.text}")
+        if len(kept) % 10 == 0:
+            rows.append({"title": "So-so", "body": "Neither here nor there.", "rating": 3})
+            threes += 1
+    jsonl, reference = out / "amazon.jsonl", out / "reference.ft.txt"
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    reference.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return jsonl, reference, threes
+
+
+def test_evaluate_reads_star_ratings_and_titles_as_the_kaggle_file(trained_dir: Path, review_data: Path, tmp_path: Path,
+                                                                   capsys) -> None:
+    from model.evaluate_cli import main
+
+    jsonl, reference, threes = _as_amazon_jsonl(review_data / TEST, tmp_path, 200)
+    assert main(["--model", str(trained_dir), "--data", str(reference)]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    assert main(["--model", str(trained_dir), "--data", str(jsonl), "--stars", "--title-column", "title",
+                 "--text-column", "body", "--label-column", "rating"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["n"], result["confusion_matrix"], result["dropped_lines"]) == (
+        expected["n"], expected["confusion_matrix"], threes)
+    assert result["roc_auc"] == pytest.approx(expected["roc_auc"])
+
+
+def test_training_reads_star_ratings_and_records_what_it_dropped(review_data: Path, tmp_path: Path) -> None:
+    from model.train_cli import main
+
+    jsonl, reference, threes = _as_amazon_jsonl(review_data / TRAIN, tmp_path, 300)
+    labels = [r.label for r in read_records(reference)]
+    out = tmp_path / "stars"
+    assert main(["--data", str(jsonl), "--stars", "--title-column", "title", "--text-column", "body", "--label-column",
+                 "rating", "--epochs", "1", "--steps-per-epoch", "2", "--no-baseline", "--no-progress",
+                 "--out", str(out)]) == 0
+    (summary,) = json.loads((out / "metadata.json").read_text())["data"]["train_files"]
+    assert (summary["reviews"], summary["negative"]) == (len(labels), sum(labels))
+    assert sum(summary["malformed"]["dropped"].values()) == threes and summary["malformed"]["malformed"] == 0
