@@ -9,27 +9,20 @@ that says why, so one bad message can never stop the stream.
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import orjson
 
+from common.labels import NEGATIVE_CLASS, parse_label
+
 NEGATIVE = "negative"
 POSITIVE = "positive"
 LABELS = (NEGATIVE, POSITIVE)
-
-# The training data's convention: 1 = negative, 0 = positive (fastText __label__1 / __label__2).
-_LABEL_VALUES: dict[Any, str] = {
-    NEGATIVE: NEGATIVE,
-    POSITIVE: POSITIVE,
-    1: NEGATIVE,
-    0: POSITIVE,
-    "1": NEGATIVE,
-    "0": POSITIVE,
-    "__label__1": NEGATIVE,
-    "__label__2": POSITIVE,
-}
 
 # Dead-letter reasons (the value of the ``dlq.error.code`` header).
 NOT_UTF8 = "not_utf8"
@@ -66,14 +59,11 @@ Headers = Sequence[tuple[str, bytes | None]]
 
 
 def normalise_label(value: Any) -> str | None:
-    """Map a true label in any accepted spelling to "negative"/"positive"; None when unknown."""
-    if isinstance(value, bool):  # True == 1 in Python, but a boolean label is ambiguous
-        return None
-    if isinstance(value, str):
-        value = value.strip().lower()
+    """Map a true label in any spelling of the shared vocabulary (common/labels.py) to "negative"/"positive";
+    None when it is not one."""
     try:
-        return _LABEL_VALUES.get(value)
-    except TypeError:  # unhashable (list, dict)
+        return NEGATIVE if parse_label(value) == NEGATIVE_CLASS else POSITIVE
+    except ValueError:
         return None
 
 

@@ -98,6 +98,9 @@ def test_dead_letter_headers_keep_the_originals_and_say_why_and_where() -> None:
 
 
 @pytest.mark.parametrize("spelling, label", [("negative", "negative"), (" Positive ", "positive"), (1, "negative"),
-                                             (0, "positive"), ("__label__2", "positive"), ([1], None), (True, None)])
+                                             (0, "positive"), ("__label__2", "positive"), ([1], None), (True, None),
+                                             # the readers' and training's spellings (common/labels.py)
+                                             ("neg", "negative"), (" POS ", "positive"), (1.0, "negative"),
+                                             ("0.0", "positive"), ("", None), (2, None), ("meh", None)])
 def test_label_spellings(spelling: object, label: str | None) -> None:
     assert contract.normalise_label(spelling) == label
