@@ -1,7 +1,8 @@
 """The message contract: input reviews, scored outputs and dead-letter records.
 
 Defined once here; the producer encodes with it, the consumer decodes, scores
-and dead-letters with it, the dashboard reads outputs with it. Decoding never
+and dead-letters with it, the dashboard reads outputs with it and refuses what
+it refuses (``not_review_kind``). Decoding never
 raises: every possible key/value is either a ``Review`` or a ``Rejection``
 that says why, so one bad message can never stop the stream.
 """
@@ -58,8 +59,7 @@ MAX_FUTURE_TS_SECONDS = 24 * 3600
 _MILLISECONDS_FROM = 1e11  # a number ts above this is milliseconds (1e11 s is the year 5138)
 
 # JSON's own whitespace, and the byte-order mark some writers put first (it is not part of the value).
-_JSON_SPACE = " \t\r\n"
-_LEADING = _JSON_SPACE + "\ufeff"
+_LEADING = " \t\r\n\ufeff"
 # Only a value that opens like an object ('{', then '"' or '}') is read as a JSON object: plain reviews often
 # open with '{sigh}', '"Quote": ...' or '[Update]', and they are text, not broken JSON.
 _OBJECT_START = re.compile(r'[ \t\r\n\ufeff]*(\{[ \t\r\n]*["}])')
@@ -235,7 +235,7 @@ def _review_from_object(doc: dict, key: bytes | None, source: Source, max_text_b
     return Review(
         id=review_id if review_id is not None else (_key_id(key) or source.ref()),
         text=text,
-        title=_optional_field(doc, "title", _title, warnings),
+        title=_optional_field(doc, "title", _text_field, warnings),
         true_label=_optional_field(doc, "label", _true_label, warnings),
         event_time=_optional_field(doc, "ts", _event_time, warnings),
         warnings=tuple(warnings),
@@ -289,10 +289,6 @@ def _text_field(value: Any) -> str:
     except UnicodeEncodeError:
         raise ValueError("holds unpaired surrogate escapes") from None
     return value
-
-
-def _title(value: Any) -> str:
-    return _text_field(value)
 
 
 def _review_id(value: Any) -> str:
