@@ -1,10 +1,10 @@
 """The message contract: input reviews, scored outputs and dead-letter records.
 
 Defined once here; the producer encodes with it, the consumer decodes, scores
-and dead-letters with it, the dashboard reads outputs with it and refuses what
-it refuses (``not_review_kind``). Decoding never
-raises: every possible key/value is either a ``Review`` or a ``Rejection``
-that says why, so one bad message can never stop the stream.
+and dead-letters with it, the dashboard reads outputs with it and refuses the
+values it refuses (``not_review_kind``). Decoding never raises: every possible
+key/value is either a ``Review`` or a ``Rejection`` that says why, so one bad
+message can never stop the stream.
 """
 
 from __future__ import annotations
