@@ -327,5 +327,5 @@ def measure_batch_seconds(scorer: Scorer, max_batch: int) -> float:
     """Time one full batch of long reviews (also warms the model up before the first real batch)."""
     texts = ["this product stopped working after a week and support never answered " * 12] * max_batch
     started = time.perf_counter()
-    scorer.predict(texts)
+    scorer.judge(texts)
     return time.perf_counter() - started

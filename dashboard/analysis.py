@@ -23,7 +23,7 @@ from typing import Callable, Protocol, Sequence
 import charset_normalizer
 import pandas as pd
 
-from common.contract import DEFAULT_MAX_TEXT_BYTES
+from common.contract import DEFAULT_MAX_TEXT_BYTES, not_review_kind
 
 DEFAULT_MAX_UPLOAD_MB = 50
 DEFAULT_MAX_ROWS = 200_000  # a 50 MB file of Amazon reviews holds about 120,000
@@ -35,11 +35,11 @@ PROB_COLUMN = "p_negative"
 STATUS_COLUMN = "status"
 OK = "ok"
 EMPTY = "not scored: empty text"
-NUMBER = "not scored: a number, not text"
+NOT_TEXT = "not scored: {kind}, not text"  # a whole JSON number, true/false, null or array, as in the stream
+NO_WORDS = "can't judge: no words the model knows"
 TOO_LONG = "not scored: text longer than {limit} bytes"
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
 _SNIFF_BYTES = 64 * 1024
 _DECODE_CHUNK = 1024 * 1024  # the check that a file is UTF-8 decodes it slice by slice
 _LEGACY_SAMPLE_BYTES = 64 * 1024  # lines with non-ASCII bytes that the encoding detector reads
@@ -62,7 +62,7 @@ class Scorer(Protocol):
 
     version: str
 
-    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]: ...
+    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
 
 
 class InputError(ValueError):
@@ -87,13 +87,18 @@ class SingleResult:
 
 
 def analyse_text(scorer: Scorer, text: str | None, limits: Limits = Limits()) -> SingleResult:
-    """Score one review; empty or over-long text is the user's to fix."""
+    """Score one review; empty or over-long text is the user's to fix, and text the model cannot judge is said so."""
     if text is None or not text.strip():
         raise InputError("Type or paste a review first: the text is empty.")
     if len(text.encode("utf-8", "surrogatepass")) > limits.max_text_bytes:
         raise InputError(f"The review is longer than {limits.max_text_bytes:,} bytes; shorten it.")
-    [(label, p_negative)] = scorer.predict([text])
-    return SingleResult(label, float(p_negative))
+    kind = not_review_kind(text)
+    if kind:
+        raise InputError(NOT_TEXT.format(kind=kind))
+    [verdict] = scorer.judge([text])
+    if verdict is None:
+        raise InputError(NO_WORDS)
+    return SingleResult(verdict[0], float(verdict[1]))
 
 
 # -- the upload ----------------------------------------------------------------------------------
@@ -314,8 +319,9 @@ def cell_status(value: str, limits: Limits) -> str:
     """Why a cell cannot be scored, or OK."""
     if not value.strip():
         return EMPTY
-    if _NUMBER.match(value):
-        return NUMBER
+    kind = not_review_kind(value)
+    if kind:
+        return NOT_TEXT.format(kind=kind)
     if len(value.encode("utf-8", "surrogatepass")) > limits.max_text_bytes:
         return TOO_LONG.format(limit=limits.max_text_bytes)
     return OK
@@ -362,7 +368,8 @@ def score_table(
     progress: Callable[[int, int], None] | None = None,
     chunk: int = SCORE_CHUNK,
 ) -> ScoredTable:
-    """``frame`` with the predicted label, p_negative and a status per row added (in place: no copy of a large table)."""
+    """``frame`` with the predicted label, p_negative and a status per row added (in place: no copy of a large
+    table); NO_WORDS where the model cannot judge the text."""
     texts = frame[column].tolist()
     statuses = [cell_status(t, limits) for t in texts]
     scorable = [i for i, s in enumerate(statuses) if s == OK]
@@ -370,8 +377,11 @@ def score_table(
     probs: list[float | None] = [None] * len(texts)
     for start in range(0, len(scorable), chunk):
         rows = scorable[start : start + chunk]
-        for row, (label, p) in zip(rows, scorer.predict([texts[i] for i in rows])):
-            labels[row], probs[row] = label, round(float(p), 6)
+        for row, verdict in zip(rows, scorer.judge([texts[i] for i in rows])):
+            if verdict is None:
+                statuses[row] = NO_WORDS
+            else:
+                labels[row], probs[row] = verdict[0], round(float(verdict[1]), 6)
         if progress:
             progress(min(start + chunk, len(scorable)), len(scorable))
     label_name, prob_name, status_name = output_names(frame)

@@ -42,11 +42,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, TypeVar
 
+from common.labels import parse_label
+
 T = TypeVar("T")
 
 FORMATS = ("auto", "fasttext", "csv", "jsonl", "text")
 FASTTEXT_LABELS = {"__label__1": 1, "__label__2": 0}
-_LABEL_WORDS = {"1": 1, "0": 0, "negative": 1, "positive": 0, "neg": 1, "pos": 0, "__label__1": 1, "__label__2": 0}
 _DELIMITERS = (",", ";", "\t", "|")
 _SUFFIX_FORMATS = {".txt": "fasttext", ".ft": "fasttext", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # Reviews can be long; the csv module's default 128 KiB field limit would reject a legitimate row.
@@ -342,21 +343,6 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def parse_label(value: Any) -> int:
-    """1 (negative) or 0 (positive) from 0/1 numbers, '0'/'1', 'negative'/'positive' or fastText labels."""
-    if isinstance(value, bool):
-        raise ValueError(f"label {value!r} is a boolean; expected 1 (negative) or 0 (positive)")
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return int(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _LABEL_WORDS:
-            return _LABEL_WORDS[word]
-        if word in ("0.0", "1.0"):
-            return int(float(word))
-    raise ValueError(f"label {value!r} is not 1 (negative) or 0 (positive)")
 
 
 # --- opening and format detection -------------------------------------------------------------

@@ -43,6 +43,35 @@ def test_one_review_matches_the_default_model(default_predictor):
     assert analysis.analyse_text(default_predictor, text) == analysis.SingleResult(label, pytest.approx(p))
 
 
+# Each case of the contract's rules (README, "Message contract") with the outcome both paths show: the review box
+# refuses it with this message, a CSV marks its row with it.
+UNJUDGED = {
+    "!!!!": analysis.NO_WORDS, "....": analysis.NO_WORDS, "!!!???": analysis.NO_WORDS, "\x00\x00\x00": analysis.NO_WORDS,
+    "\x01\x02\x1b": analysis.NO_WORDS, "😀👍🔥": analysis.NO_WORDS, "N/A": analysis.NO_WORDS, "4,5": analysis.NO_WORDS,
+    "42": "not scored: a number, not text", "-1.5": "not scored: a number, not text",
+    "true": "not scored: JSON true, not text", "null": "not scored: JSON null, not text",
+    "[1, 2]": "not scored: a JSON array, not text",
+}
+
+
+@pytest.mark.parametrize("text", UNJUDGED)
+def test_a_review_the_model_cannot_judge_gets_no_label(default_predictor, text):
+    with pytest.raises(InputError) as refused:
+        analysis.analyse_text(default_predictor, text)
+    assert str(refused.value) == UNJUDGED[text]
+
+
+def test_a_csv_marks_the_rows_the_model_cannot_judge_as_the_review_box_does(default_predictor):
+    readable = ["Broke after a month.", "{sigh} another dud.", "[Update] works again"]
+    frame = pd.DataFrame({"text": readable + list(UNJUDGED)})
+    scored = analysis.score_table(default_predictor, frame, "text")
+    assert scored.frame["status"].tolist() == [analysis.OK] * len(readable) + list(UNJUDGED.values())
+    labels = scored.frame["predicted_label"]
+    assert labels[: len(readable)].tolist() == [label for label, _ in default_predictor.predict(readable)]
+    assert labels[len(readable):].isna().all() and scored.frame["p_negative"][len(readable):].isna().all()
+    assert scored.counts()["not scored"] == len(UNJUDGED)
+
+
 # -- the upload ---------------------------------------------------------------------------------
 
 
@@ -178,7 +207,7 @@ def test_rows_that_cannot_be_scored_are_marked_not_dropped(keyword_scorer):
     out = scored.frame
     assert len(out) == 5
     assert out["n"].tolist() == ["1", "2", "3", "4", "5"]
-    assert out["status"].tolist() == [analysis.OK, analysis.EMPTY, analysis.EMPTY, analysis.NUMBER, analysis.OK]
+    assert out["status"].tolist() == [analysis.OK, analysis.EMPTY, analysis.EMPTY, "not scored: a number, not text", analysis.OK]
     assert out["predicted_label"].tolist()[0] == "negative" and out["predicted_label"].tolist()[4] == "positive"
     assert out["predicted_label"].isna().tolist() == [False, True, True, True, False]
     assert scored.counts() == {"positive": 1, "negative": 1, "not scored": 3}

@@ -221,7 +221,7 @@ class SlowScorer:
 
     version = "slow-test"
 
-    def predict(self, texts):
+    def judge(self, texts):
         time.sleep(0.3)
         return [("negative", 0.9) if "bad" in t else ("positive", 0.1) for t in texts]
 

@@ -45,7 +45,7 @@ def test_a_failing_model_gives_a_plain_message_and_no_traceback():
     class Broken:
         version = "broken"
 
-        def predict(self, texts):
+        def judge(self, texts):
             raise RuntimeError("secret internal detail")
 
     jobs = CsvJobs(Broken())
