@@ -46,7 +46,7 @@ class ConstantScorer:
     def __init__(self, version: str) -> None:
         self.version = version
 
-    def predict(self, texts):
+    def judge(self, texts):
         return [("positive", 0.25)] * len(texts)
 
 
