@@ -18,12 +18,13 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import charset_normalizer
 import pandas as pd
 
 from common.contract import DEFAULT_MAX_TEXT_BYTES, not_review_kind
+from model.explain import Explanation
 
 DEFAULT_MAX_UPLOAD_MB = 50
 DEFAULT_MAX_ROWS = 200_000  # a 50 MB file of Amazon reviews holds about 120,000
@@ -65,6 +66,13 @@ class Scorer(Protocol):
     def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
 
 
+@runtime_checkable
+class Explainer(Protocol):
+    """A scorer that can also say which words carried a verdict (``Predictor.explain``)."""
+
+    def explain(self, text: str, top: int = 5) -> Explanation: ...
+
+
 class InputError(ValueError):
     """Input the user must fix; the message is shown to them as it is."""
 
@@ -84,6 +92,7 @@ class Limits:
 class SingleResult:
     label: str
     p_negative: float
+    explanation: Explanation | None = None  # when the scorer can explain
 
 
 def analyse_text(scorer: Scorer, text: str | None, limits: Limits = Limits()) -> SingleResult:
@@ -98,7 +107,8 @@ def analyse_text(scorer: Scorer, text: str | None, limits: Limits = Limits()) ->
     [verdict] = scorer.judge([text])
     if verdict is None:
         raise InputError(NO_WORDS)
-    return SingleResult(verdict[0], float(verdict[1]))
+    explanation = scorer.explain(text) if isinstance(scorer, Explainer) else None
+    return SingleResult(verdict[0], float(verdict[1]), explanation)
 
 
 # -- the upload ----------------------------------------------------------------------------------

@@ -9,20 +9,21 @@ from dash import html
 
 from dashboard import figures
 from dashboard.analysis import SingleResult, plural
+from dashboard.explanation_view import explanation_panel
 from dashboard.jobs import FAILED, QUEUED, RUNNING, Job
 
 PREVIEW_TEXT_CHARS = 200
 EXPIRED = "These results have expired; upload the file again."
 
 
-def single_result(result: SingleResult | None, error: str | None = None) -> html.Div:
-    """The verdict on one review: the label in its colour and p(negative) as a bar."""
+def single_result(result: SingleResult | None, error: str | None = None, text: str = "") -> html.Div:
+    """The verdict on one review: the label in its colour, p(negative) as a bar, and the words that carried it."""
     if error:
         return html.Div(error, className="message error", id="review-error")
     if result is None:
         return html.Div()
     share = max(0.0, min(1.0, result.p_negative))
-    return html.Div(
+    verdict = html.Div(
         [
             html.Span(result.label, className=f"verdict {result.label}", id="review-label"),
             html.Span(["p(negative) = ", html.B(f"{result.p_negative:.3f}", id="review-p-negative")], className="verdict-p"),
@@ -30,6 +31,9 @@ def single_result(result: SingleResult | None, error: str | None = None) -> html
         ],
         className="verdict-row",
     )
+    if result.explanation is None:
+        return verdict
+    return html.Div([verdict, explanation_panel(text, result.explanation)])
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def register(app: Dash, ctx: Context) -> None:
         if ctx.scorer is None:
             return analysis_view.single_result(None, "No model is loaded; start the dashboard with --model-dir.")
         try:
-            return analysis_view.single_result(analyse_text(ctx.scorer, text, ctx.limits))
+            return analysis_view.single_result(analyse_text(ctx.scorer, text, ctx.limits), text=text or "")
         except InputError as exc:
             return analysis_view.single_result(None, str(exc))
         except Exception:  # noqa: BLE001 - users see a plain message, the log the traceback

@@ -20,8 +20,9 @@ _KIND_NOTES = {"oov": "not in the model's vocabulary (read as an unknown word)",
 
 
 def effect_text(effect: float) -> str:
-    """An effect as a signed change of p(negative), readable at the tiny sizes of a confident verdict."""
-    return f"{effect:+.2g}"
+    """An effect in percentage points of p(negative), two significant digits: readable at the tiny sizes of a
+    confident verdict (0.00019 is "+0.019 pp") without scientific notation."""
+    return f"{effect * 100:+#.2g}".rstrip(".") + " pp"
 
 
 def word_style(word: WordEffect, scale: float) -> dict[str, str]:
@@ -83,7 +84,7 @@ def explanation_panel(text: str, explanation: Explanation) -> html.Div:
             html.P(["Each word's effect is how much p(negative) changes when that word alone is taken out. ",
                     html.Span("Red", className="legend-swatch negative"), " pushes toward negative, ",
                     html.Span("green", className="legend-swatch positive"), " toward positive; a stronger shade is a "
-                    "larger effect. Hover a word for its number.", *(" " + n for n in notes)],
+                    "larger effect (pp: percentage points of p(negative)). Hover a word for its number.", *(" " + n for n in notes)],
                    id="review-explain-legend", className="legend"),
             shaded_text(text, explanation),
             html.Div([_top_list("Toward negative", explanation.top_negative, "review-top-negative"),

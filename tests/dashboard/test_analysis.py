@@ -40,7 +40,9 @@ def test_one_review_returns_the_scorers_label_and_probability(keyword_scorer):
 def test_one_review_matches_the_default_model(default_predictor):
     text = "The battery died after two days and support never answered."
     [(label, p)] = default_predictor.predict([text])
-    assert analysis.analyse_text(default_predictor, text) == analysis.SingleResult(label, pytest.approx(p))
+    result = analysis.analyse_text(default_predictor, text)
+    assert (result.label, result.p_negative) == (label, pytest.approx(p))
+    assert result.explanation == default_predictor.explain(text), "the model explains the verdict it gave"
 
 
 # Each case of the contract's rules (README, "Message contract") with the outcome both paths show: the review box

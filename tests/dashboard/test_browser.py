@@ -105,6 +105,16 @@ def test_analyse_one_review(chrome, model_app, default_predictor):
     # The page capitalises the label with CSS; its text is the Predictor's own label.
     wait_for(lambda: chrome.find_element(By.ID, "review-label").get_attribute("textContent") == label, what=f"the label {label!r}")
     assert _text(chrome, "review-p-negative") == f"{p_negative:.3f}"
+    explanation = default_predictor.explain(text)
+    shaded = chrome.find_element(By.ID, "review-explained-text")
+    assert shaded.get_attribute("textContent") == text, "the review is shown whole"
+    words = shaded.find_elements(By.CSS_SELECTOR, "span.xword")
+    assert [w.get_attribute("textContent") for w in words] == [w.text for w in explanation.words]
+    strongest = explanation.top_negative[0]
+    shade = words[explanation.words.index(strongest)].value_of_css_property("background-color")
+    assert shade.startswith("rgba(214, 69, 69"), shade
+    first = chrome.find_element(By.CSS_SELECTOR, "#review-top-negative li").get_attribute("textContent")
+    assert first.startswith(f"{strongest.text} +") and first.endswith(" pp")
     screenshot(chrome, "analyse-one")
     assert _severe_console_errors(chrome) == []
 

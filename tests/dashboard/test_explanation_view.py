@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import html
 
-from dashboard.explanation_view import explanation_panel, shaded_text
+from dashboard.explanation_view import effect_text, explanation_panel, shaded_text
 
 
 def _texts(component) -> list[str]:
@@ -54,5 +54,12 @@ def test_the_strongest_words_are_listed_with_their_numbers(default_predictor) ->
     words = "".join(_texts(panel))
     top = explanation.top_negative[0]
     assert top.text in ("terrible", "broke")
-    assert f"{top.text} {top.effect:+.2g}" in words
+    assert f"{top.text} {effect_text(top.effect)}" in words
     assert "Toward negative" in words and "Toward positive" in words
+
+
+def test_effects_read_as_percentage_points_without_scientific_notation() -> None:
+    assert effect_text(0.00019) == "+0.019 pp"
+    assert effect_text(-0.0000055) == "-0.00055 pp"
+    assert effect_text(0.25) == "+25 pp"
+    assert effect_text(0.1) == "+10 pp"
