@@ -105,9 +105,16 @@ class Predictor:
         return self._engine(self.tokenizer.texts_to_sequences(texts))
 
     def explain(self, text: str, top: int = 5) -> "Explanation":
-        """Each word's effect on p_negative (occlusion, one batched call; see model/explain.py)."""
+        """Each word's effect on p_negative (occlusion, one batched call; see model/explain.py).
+
+        A text :meth:`judge` would not label (no word the model knows) is a ValueError: its score is the
+        model's bias, and attributions of it would explain nothing.
+        """
         from model.explain import explain
 
+        [verdict] = self.judge([text])
+        if verdict is None:
+            raise ValueError("the text has no word the model knows; there is nothing to explain")
         return explain(self._engine, self.tokenizer, self.max_len, text, top)
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
