@@ -11,6 +11,7 @@ anything is consumed.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 from dataclasses import dataclass, field
@@ -42,6 +43,20 @@ def _non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise ValueError("must be zero or a positive integer")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError("must be zero or a positive number")
     return value
 
 
@@ -123,7 +138,17 @@ OPTIONS: dict[str, Option] = {
                "at-least-once: least time between offset commits (0: as soon as outputs are acknowledged); "
                "a crash scores this much again, nothing is lost"),
         # The host name is stable per container, so `docker compose --scale consumer=N` replicas never fence each other.
-        Option("instance_id", _non_empty, socket.gethostname(), "stable id of this consumer instance (names its transactional.id)"),
+        Option("instance_id", _non_empty, socket.gethostname(),
+               "stable id of this consumer instance, unique among the live consumers of its group (names its "
+               "group.instance.id and transactional.id)"),
+        Option("membership", _choice("static", "dynamic"), "static",
+               "static: a consumer restarted with the same --instance-id takes its partitions back at once (Kafka's "
+               "static membership); dynamic: the group rebalances on every join and leave"),
+        Option("threads", _positive_int, None, "scoring worker threads [the CPUs available, at most 4]"),
+        Option("shutdown_timeout", _positive_float, 30.0, "seconds a graceful shutdown may take"),
+        Option("stall_timeout", _non_negative_float, 180.0,
+               "exit (code 70) when the loop makes no progress this long, e.g. a Kafka call that never returns; "
+               "a restart resumes from committed offsets (0 disables)"),
         Option("dashboard_host", _non_empty, "127.0.0.1", "address the dashboard binds to"),
         Option("dashboard_port", _port, 8050, "port the dashboard listens on"),
         Option("dashboard_group_id", _non_empty, "sentiment-dashboard", "consumer group of the dashboard's live view"),

@@ -27,7 +27,14 @@ from common.broker_check import check_client_config
 from common.config import ConfigError, Settings, add_options, resolve
 from consumer.metrics import ConsumerMetrics, HealthServer
 from consumer.model_reload import ModelWatcher
-from consumer.service import ServiceConfig, ScoringService, check_poll_interval, check_topics, measure_batch_seconds
+from consumer.service import (
+    InstanceFenced,
+    ScoringService,
+    ServiceConfig,
+    check_poll_interval,
+    check_topics,
+    measure_batch_seconds,
+)
 
 log = logging.getLogger("consumer")
 
@@ -46,6 +53,10 @@ OPTION_NAMES = (
     "delivery",
     "commit_interval_ms",
     "instance_id",
+    "membership",
+    "threads",
+    "shutdown_timeout",
+    "stall_timeout",
 )
 
 
@@ -56,18 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         "publish one result per review to the output topic (bad messages go to the dead-letter topic).",
     )
     add_options(parser, OPTION_NAMES)
-    parser.add_argument("--threads", type=int, default=None, help="scoring worker threads (default: the CPUs available, at most 4)")
     parser.add_argument("--model-poll-seconds", type=float, default=10.0,
                         help="how often to check --model-dir for a new model version (0: only on SIGHUP; default 10)")
-    parser.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds a graceful shutdown may take (default 30)")
-    parser.add_argument("--stall-timeout", type=float, default=180.0,
-                        help="exit (code 70) when the loop makes no progress this long, e.g. a Kafka call that "
-                        "never returns; a restart resumes from committed offsets (default 180 s, 0 disables)")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     return parser
 
 
-def service_config(settings: Settings, shutdown_timeout: float = 30.0) -> ServiceConfig:
+def service_config(settings: Settings) -> ServiceConfig:
     """The service's configuration from the shared configuration surface."""
     return ServiceConfig(
         kafka=settings.kafka_config(),
@@ -82,7 +88,8 @@ def service_config(settings: Settings, shutdown_timeout: float = 30.0) -> Servic
         delivery=settings.delivery,
         commit_interval_ms=settings.commit_interval_ms,
         instance_id=settings.instance_id,
-        shutdown_timeout=shutdown_timeout,
+        membership=settings.membership,
+        shutdown_timeout=settings.shutdown_timeout,
     )
 
 
@@ -102,11 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(args.log_level)
     settings = resolve(OPTION_NAMES, args)
     log.info("configuration", extra={"config": settings.describe()})
-    config = service_config(settings, args.shutdown_timeout)
+    config = service_config(settings)
     check_client_config(config.consumer_config(), "consumer", settings.kafka_sources)
     check_client_config(config.producer_config(), "producer", settings.kafka_sources)
 
-    predictor = load_predictor(settings, args.threads)
+    predictor = load_predictor(settings, settings.threads)
     batch_seconds = measure_batch_seconds(predictor, config.max_batch)
     log.info("model loaded", extra={"version": predictor.version, "full_batch_ms": round(batch_seconds * 1000, 1)})
     check_poll_interval(config.consumer_config(), batch_seconds, config.max_wait_ms)
@@ -120,14 +127,16 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             raise ConfigError(f"--metrics-port {settings.metrics_port}: {exc.strerror}") from None
     watcher = ModelWatcher(
-        settings.model_dir, predictor, lambda folder: load_predictor(settings, args.threads, folder), args.model_poll_seconds
+        settings.model_dir, predictor, lambda folder: load_predictor(settings, settings.threads, folder), args.model_poll_seconds
     ).start()
     service = ScoringService(config, watcher.current, metrics)
     _install_signal_handlers(service, watcher, grace=config.shutdown_timeout + 15.0)
-    if args.stall_timeout > 0:
-        threading.Thread(target=_stall_watchdog, args=(service, args.stall_timeout), name="stall-watchdog", daemon=True).start()
+    if settings.stall_timeout > 0:
+        threading.Thread(target=_stall_watchdog, args=(service, settings.stall_timeout), name="stall-watchdog", daemon=True).start()
     try:
         service.run()
+    except InstanceFenced as exc:
+        raise ConfigError(str(exc)) from None
     except Exception:
         log.exception("consumer stopped on a fatal error; uncommitted reviews will be read again on restart")
         return 1

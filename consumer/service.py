@@ -62,7 +62,8 @@ class ServiceConfig:
     delivery: str = OPTIONS["delivery"].default
     commit_interval_ms: int = OPTIONS["commit_interval_ms"].default
     instance_id: str = OPTIONS["instance_id"].default
-    shutdown_timeout: float = 30.0
+    membership: str = OPTIONS["membership"].default
+    shutdown_timeout: float = OPTIONS["shutdown_timeout"].default
 
     @property
     def transactional_id(self) -> str:
@@ -72,6 +73,10 @@ class ServiceConfig:
     def consumer_config(self) -> dict[str, Any]:
         config = {**_CONSUMER_DEFAULTS, **self._fetch_settings(), **self.kafka}
         config.update({"group.id": self.group_id, "enable.auto.commit": False, "enable.auto.offset.store": False})
+        if self.membership == "static":
+            # Kafka's static membership (KIP-345): a consumer restarted within session.timeout.ms under the same id
+            # takes its partitions back without a rebalance, where a new member waited out the dead one's session.
+            config.setdefault("group.instance.id", self.instance_id)
         if self.delivery == EXACTLY_ONCE:
             config["isolation.level"] = "read_committed"
             # Eager rebalancing: every partition is revoked (and its batch committed in a transaction of the
@@ -127,6 +132,15 @@ def check_poll_interval(consumer_config: dict[str, Any], batch_seconds: float, m
         )
 
 
+class InstanceFenced(DeliveryFailed):
+    """Another live consumer joined the group under this one's instance id: a configuration mistake."""
+
+
+# librdkafka's fatal error for a static member replaced by a newer one with its group.instance.id, as raised through
+# error_cb (_FENCED) or a consumed message (FENCED_INSTANCE_ID, the broker's code).
+_FENCED_CODES = (KafkaError._FENCED, KafkaError.FENCED_INSTANCE_ID)
+
+
 class ScoringService:
     """Consume -> micro-batch -> score -> produce -> commit, until ``stop()``."""
 
@@ -135,7 +149,7 @@ class ScoringService:
         self._scorer = scorer  # called before each batch: a live model reload swaps what it returns
         self.metrics = metrics
         self._stop = threading.Event()
-        self._fatal: str | None = None
+        self._fatal: DeliveryFailed | None = None
         self._failed = False
         self._batcher: Batcher[Message] = Batcher(config.max_batch, config.max_wait_ms,
                                                   adaptive=config.batch_policy == "adaptive")
@@ -195,7 +209,7 @@ class ScoringService:
         assert self._consumer is not None and self._delivery is not None
         self.last_progress = time.monotonic()
         if self._fatal:
-            raise DeliveryFailed(self._fatal)
+            raise self._fatal
         messages: list[Message]
         if self._throttled():
             # Outputs wait for the broker (an outage, a slow disk): fetch nothing new, keep serving callbacks.
@@ -262,18 +276,31 @@ class ScoringService:
         err = msg.error()
         if err is None:
             return False
-        if err.fatal():
-            self._fatal = f"fatal consumer error: {err}"
+        if err.fatal() or err.code() == KafkaError._FATAL:  # a consumed _FATAL error does not say fatal() itself
+            self._note_fatal(err, "fatal consumer error")
         elif err.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error", extra={"error": str(err)})
         return True
 
     def _on_client_error(self, err: KafkaError) -> None:
         if err.fatal():
-            self._fatal = f"fatal Kafka client error: {err}"
+            self._note_fatal(err, "fatal Kafka client error")
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             self.metrics.set_ready(BROKER_REACHABLE, False)
         log.warning("kafka client error", extra={"error": str(err)})
+
+    def _note_fatal(self, err: KafkaError, what: str) -> None:
+        """Keep the first fatal error for the loop to raise; a fenced instance id is the user's to fix."""
+        if self._fatal is not None:
+            return
+        # librdkafka may report the fence as its generic _FATAL code, with the broker's reason in the text.
+        if err.code() in _FENCED_CODES or "group.instance.id" in str(err):
+            self._fatal = InstanceFenced(
+                f"another consumer joined group {self.config.group_id} with the same --instance-id "
+                f"{self.config.instance_id!r} and took its place; each live consumer needs its own "
+                "(--instance-id, SENTIMENT_INSTANCE_ID)")
+        else:
+            self._fatal = DeliveryFailed(f"{what}: {err}")
 
     def _on_stats(self, stats_json: str) -> None:
         stats = json.loads(stats_json)
