@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps demo-deps kafka-up kafka-down topics test test-unit demo bench clean
+.PHONY: help install system-deps demo-deps kustomize k8s-render kafka-up kafka-down topics test test-unit demo bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,20 @@ system-deps:  ## Debian packages the tests drive: Java+Maven (broker), chromium 
 demo-deps:
 	$(call apt_install_missing,$(DEMO_DEPS))
 
+# kustomize renders deploy/k8s; the version is pinned in one file and built from the Go module proxy (needs Go >= 1.21,
+# which fetches the toolchain kustomize asks for) into .cache/, once per version.
+KUSTOMIZE_VERSION := $(shell cat deploy/k8s/KUSTOMIZE_VERSION)
+KUSTOMIZE := .cache/kustomize/$(KUSTOMIZE_VERSION)/kustomize
+
+kustomize: $(KUSTOMIZE)  ## build the pinned kustomize into .cache/kustomize/ (Go module proxy) when missing
+
+$(KUSTOMIZE):
+	@command -v go >/dev/null || { echo "kustomize is built with Go >= 1.21 (https://go.dev/dl/); none is on PATH"; exit 1; }
+	GOBIN=$(abspath $(dir $@)) GOTOOLCHAIN=auto go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+k8s-render: kustomize  ## print the example overlay's manifests (OVERLAY=deploy/k8s/base for the base alone)
+	$(KUSTOMIZE) build --enable-alpha-plugins --enable-exec $(or $(OVERLAY),deploy/k8s/overlays/example)
+
 kafka-up: install  ## start the local Kafka broker (jars from Maven Central on first run) and create the topics
 	$(VENV)/bin/sentiment-kafka start
 	$(VENV)/bin/sentiment-kafka create-topics
@@ -47,7 +61,7 @@ kafka-up: install  ## start the local Kafka broker (jars from Maven Central on f
 kafka-down:  ## stop the local Kafka broker
 	$(VENV)/bin/sentiment-kafka stop
 
-test: install system-deps  ## run the whole suite against a real broker (started and stopped by the suite)
+test: install system-deps kustomize  ## run the whole suite against a real broker (started and stopped by the suite)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install  ## only the fast tests that need no broker
