@@ -43,7 +43,7 @@ class Rendering(list):
         self.name = name
 
 
-def _render(name: str) -> Rendering:
+def render(name: str) -> Rendering:
     folder = RENDERINGS[name]
     require(KUSTOMIZE.is_file(), f"kustomize {KUSTOMIZE_VERSION} is not built at {KUSTOMIZE} (make kustomize)")
     result = subprocess.run([str(KUSTOMIZE), "build", "--enable-alpha-plugins", "--enable-exec", str(folder)],
@@ -54,10 +54,10 @@ def _render(name: str) -> Rendering:
 
 @pytest.fixture(params=sorted(RENDERINGS), scope="module")
 def rendered(request) -> Rendering:
-    return _render(request.param)
+    return render(request.param)
 
 
-def _one(objects: list[dict], kind: str, name: str) -> dict:
+def one_object(objects: list[dict], kind: str, name: str) -> dict:
     found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
     assert len(found) == 1, f"{kind}/{name}: {len(found)} rendered"
     return found[0]
@@ -67,7 +67,7 @@ def _workloads(objects: list[dict]) -> list[dict]:
     return [o for o in objects if o["kind"] in ("StatefulSet", "Deployment")]
 
 
-def _container(workload: dict) -> dict:
+def container_of(workload: dict) -> dict:
     (container,) = workload["spec"]["template"]["spec"]["containers"]
     return container
 
@@ -77,7 +77,7 @@ def _env(objects: list[dict], container: dict) -> dict[str, str | None]:
     env: dict[str, str | None] = {}
     for source in container.get("envFrom", []):
         assert "configMapRef" in source, f"only ConfigMaps feed envFrom (secrets go key by key): {source}"
-        env.update(_one(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
+        env.update(one_object(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
     for item in container.get("env", []):
         env[item["name"]] = item.get("value")
     return env
@@ -99,7 +99,7 @@ def _cores(quantity: str) -> float:
     return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
 
 
-def _mebibytes(quantity: str) -> float:
+def mebibytes(quantity: str) -> float:
     units = {"Mi": 1, "Gi": 1024}
     return float(quantity[:-2]) * units[quantity[-2:]]
 
@@ -112,7 +112,7 @@ def test_the_pinned_kustomize_renders_both(rendered):
 
 def test_every_variable_is_on_the_configuration_surface_and_read_by_its_command(rendered):
     for workload in _workloads(rendered):
-        container = _container(workload)
+        container = container_of(workload)
         help_text = command_help(container["command"][0])
         for flag in [a for a in container.get("args", []) if a.startswith("--")]:
             assert re.search(rf"(^|\s){re.escape(flag)}\b", help_text), f"{container['command']}: no {flag}"
@@ -125,8 +125,8 @@ def test_every_variable_is_on_the_configuration_surface_and_read_by_its_command(
 
 
 def test_settings_the_services_share_agree_and_kafka_is_sasl_ssl(rendered):
-    consumer = _env(rendered, _container(_one(rendered, "StatefulSet", "sentiment-consumer")))
-    dashboard = _env(rendered, _container(_one(rendered, "Deployment", "sentiment-dashboard")))
+    consumer = _env(rendered, container_of(one_object(rendered, "StatefulSet", "sentiment-consumer")))
+    dashboard = _env(rendered, container_of(one_object(rendered, "Deployment", "sentiment-dashboard")))
     for name in ("SENTIMENT_BOOTSTRAP_SERVERS", "SENTIMENT_OUTPUT_TOPIC", "SENTIMENT_KAFKA_SECURITY_PROTOCOL"):
         assert consumer[name] == dashboard[name], name
     assert consumer["SENTIMENT_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
@@ -136,7 +136,7 @@ def test_secrets_come_from_the_users_secrets_key_by_key(rendered):
     referenced = set()
     for workload in _workloads(rendered):
         spec = workload["spec"]["template"]["spec"]
-        container = _container(workload)
+        container = container_of(workload)
         for item in container.get("env", []):
             ref = item.get("valueFrom", {}).get("secretKeyRef")
             if ref:
@@ -158,7 +158,7 @@ def test_secrets_come_from_the_users_secrets_key_by_key(rendered):
 def test_probes_ask_paths_the_real_services_answer_on_their_configured_ports(rendered):
     server = HealthServer(ConsumerMetrics(), port=0, host="127.0.0.1").start()
     try:
-        consumer = _container(_one(rendered, "StatefulSet", "sentiment-consumer"))
+        consumer = container_of(one_object(rendered, "StatefulSet", "sentiment-consumer"))
         env = _env(rendered, consumer)
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             get = consumer[probe]["httpGet"]
@@ -176,7 +176,7 @@ def test_probes_ask_paths_the_real_services_answer_on_their_configured_ports(ren
     from dashboard.app import create_app
 
     client = create_app(LiveStats(), topic="t", start="latest", scorer=None, model_dir=None, limits=Limits()).server.test_client()
-    dashboard = _container(_one(rendered, "Deployment", "sentiment-dashboard"))
+    dashboard = container_of(one_object(rendered, "Deployment", "sentiment-dashboard"))
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         get = dashboard[probe]["httpGet"]
         assert _port(dashboard, get["port"]) == int(_env(rendered, dashboard)["SENTIMENT_DASHBOARD_PORT"])
@@ -192,9 +192,9 @@ def test_services_and_pod_monitors_reach_named_ports_on_selected_pods(rendered):
     ):
         chosen = [w for w in pods.values() if selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()]
         assert len(chosen) == 1, f"{selector_owner['kind']}/{selector_owner['metadata']['name']} selects {len(chosen)}"
-        assert _port(_container(chosen[0]), port)
+        assert _port(container_of(chosen[0]), port)
     statefulset = pods["sentiment-consumer"]
-    assert _one(rendered, "Service", statefulset["spec"]["serviceName"])["spec"]["clusterIP"] == "None"
+    assert one_object(rendered, "Service", statefulset["spec"]["serviceName"])["spec"]["clusterIP"] == "None"
 
 
 def test_pod_monitors_name_the_jobs_the_alert_rules_watch(rendered):
@@ -219,43 +219,43 @@ def test_pods_run_as_the_images_non_root_user_on_a_read_only_root(rendered):
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert str(pod["securityContext"]["runAsUser"]) == dockerfile_user
         assert pod["automountServiceAccountToken"] is False
-        context = _container(workload)["securityContext"]
+        context = container_of(workload)["securityContext"]
         assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
         assert context["capabilities"]["drop"] == ["ALL"]
-        writable = {m["mountPath"] for m in _container(workload)["volumeMounts"] if not m.get("readOnly")}
+        writable = {m["mountPath"] for m in container_of(workload)["volumeMounts"] if not m.get("readOnly")}
         assert writable == {"/tmp"}, f"{workload['metadata']['name']}: writable {writable}"
 
 
 def test_consumer_resources_follow_the_measured_sizing(rendered):
-    consumer = _container(_one(rendered, "StatefulSet", "sentiment-consumer"))
+    consumer = container_of(one_object(rendered, "StatefulSet", "sentiment-consumer"))
     requests, limits = consumer["resources"]["requests"], consumer["resources"]["limits"]
     cores = _cores(requests["cpu"])
     assert _flag(consumer, "--threads", 0) == cores, "one scoring thread per requested core"
-    assert _cores(limits["cpu"]) >= cores and _mebibytes(limits["memory"]) >= _mebibytes(requests["memory"])
-    assert _mebibytes(requests["memory"]) >= 2 * SERVING_PEAK_RSS_MB * 1e6 / 2**20, "the model's peak, twice over"
+    assert _cores(limits["cpu"]) >= cores and mebibytes(limits["memory"]) >= mebibytes(requests["memory"])
+    assert mebibytes(requests["memory"]) >= 2 * SERVING_PEAK_RSS_MB * 1e6 / 2**20, "the model's peak, twice over"
     for workload in _workloads(rendered):
-        assert set(_container(workload)["resources"]) == {"requests", "limits"}
+        assert set(container_of(workload)["resources"]) == {"requests", "limits"}
 
 
 def test_termination_grace_outlasts_the_consumers_own_shutdown_limit(rendered):
-    statefulset = _one(rendered, "StatefulSet", "sentiment-consumer")
+    statefulset = one_object(rendered, "StatefulSet", "sentiment-consumer")
     default = consumer_cli.build_parser().parse_args([]).shutdown_timeout
-    shutdown = _flag(_container(statefulset), "--shutdown-timeout", default)
+    shutdown = _flag(container_of(statefulset), "--shutdown-timeout", default)
     grace = statefulset["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > shutdown + consumer_cli.SHUTDOWN_WATCHDOG_SLACK_S
 
 
 def test_disruption_budget_takes_one_consumer_at_a_time(rendered):
-    budget = _one(rendered, "PodDisruptionBudget", "sentiment-consumer")
-    labels = _one(rendered, "StatefulSet", "sentiment-consumer")["spec"]["template"]["metadata"]["labels"]
+    budget = one_object(rendered, "PodDisruptionBudget", "sentiment-consumer")
+    labels = one_object(rendered, "StatefulSet", "sentiment-consumer")["spec"]["template"]["metadata"]["labels"]
     assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert budget["spec"]["maxUnavailable"] == 1
     assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
 
 
 def test_instance_ids_are_the_pod_names_unique_per_pod(rendered):
-    statefulset = _one(rendered, "StatefulSet", "sentiment-consumer")
-    (item,) = [e for e in _container(statefulset)["env"] if e["name"] == OPTIONS["instance_id"].env]
+    statefulset = one_object(rendered, "StatefulSet", "sentiment-consumer")
+    (item,) = [e for e in container_of(statefulset)["env"] if e["name"] == OPTIONS["instance_id"].env]
     assert item["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     scaled = [o for o in rendered if o["kind"] == "ScaledObject"]
     replicas = scaled[0]["spec"]["maxReplicaCount"] if scaled else statefulset["spec"]["replicas"]
@@ -271,10 +271,10 @@ def test_keda_scales_the_consumer_on_its_own_group_and_topic(rendered):
         assert rendered.name == "base", "the autoscaling component is missing"
         return
     (scaled,) = scaled
-    statefulset = _one(rendered, "StatefulSet", "sentiment-consumer")
+    statefulset = one_object(rendered, "StatefulSet", "sentiment-consumer")
     target = scaled["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == ("StatefulSet", statefulset["metadata"]["name"])
-    consumer = _container(statefulset)
+    consumer = container_of(statefulset)
     env = _env(rendered, consumer)
     settings = resolve(consumer_cli.OPTION_NAMES, environ={k: v for k, v in env.items() if v is not None})
     (kafka,) = [t for t in scaled["spec"]["triggers"] if t["type"] == "kafka"]
@@ -305,14 +305,14 @@ def test_keda_scales_the_consumer_on_its_own_group_and_topic(rendered):
     assert behavior["scaleDown"]["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 120}]
 
     # KEDA logs in as the consumer does: same Secret and keys, SCRAM-SHA-512 over TLS with the same CA.
-    auth = _one(rendered, "TriggerAuthentication", kafka["authenticationRef"]["name"])
+    auth = one_object(rendered, "TriggerAuthentication", kafka["authenticationRef"]["name"])
     refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
     by_env = {e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
               for e in consumer["env"] if "secretKeyRef" in e.get("valueFrom", {})}
     assert refs["username"] == by_env["SENTIMENT_KAFKA_SASL_USERNAME"]
     assert refs["password"] == by_env["SENTIMENT_KAFKA_SASL_PASSWORD"]
     assert refs["ca"] == ("sentiment-kafka-ca", "ca.crt")
-    mode = _one(rendered, "Secret", refs["sasl"][0])["data"]
+    mode = one_object(rendered, "Secret", refs["sasl"][0])["data"]
     decoded = {key: base64.b64decode(value).decode() for key, value in mode.items()}
     assert decoded[refs["sasl"][1]] == "scram_" + env["SENTIMENT_KAFKA_SASL_MECHANISM"].lower().removeprefix("scram-").replace("-", "")
     assert decoded[refs["tls"][1]] == ("enable" if env["SENTIMENT_KAFKA_SECURITY_PROTOCOL"].endswith("SSL") else "disable")
@@ -328,10 +328,10 @@ def test_the_prometheus_rule_is_alerts_yml(rendered):
 
 
 def test_the_example_overlay_uses_every_component_and_serves_the_model_from_a_volume():
-    objects = _render("example")
+    objects = render("example")
     assert {"ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"} <= {o["kind"] for o in objects}
     for workload in _workloads(objects):
-        container = _container(workload)
+        container = container_of(workload)
         model_dir = PurePosixPath(_env(objects, container)["SENTIMENT_MODEL_DIR"])
         mounts = {m["name"]: m for m in container["volumeMounts"]}
         claims = {v["name"] for v in workload["spec"]["template"]["spec"]["volumes"] if "persistentVolumeClaim" in v}
