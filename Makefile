@@ -40,15 +40,16 @@ system-deps:  ## Debian packages the tests drive: Java+Maven (broker), chromium 
 demo-deps:
 	$(call apt_install_missing,$(DEMO_DEPS))
 
-# kustomize renders deploy/k8s; the version is pinned in one file and built from the Go module proxy (needs Go >= 1.21,
-# which fetches the toolchain kustomize asks for) into .cache/, once per version.
+# kustomize renders deploy/k8s; the version is pinned in one file and built from the Go module proxy into .cache/, once
+# per version. Needs Go >= 1.21 on PATH, which fetches the newer toolchain kustomize's go.mod asks for by itself.
 KUSTOMIZE_VERSION := $(shell cat deploy/k8s/KUSTOMIZE_VERSION)
 KUSTOMIZE := .cache/kustomize/$(KUSTOMIZE_VERSION)/kustomize
 
 kustomize: $(KUSTOMIZE)  ## build the pinned kustomize into .cache/kustomize/ (Go module proxy) when missing
 
 $(KUSTOMIZE):
-	@command -v go >/dev/null || { echo "kustomize is built with Go >= 1.21 (https://go.dev/dl/); none is on PATH"; exit 1; }
+	@v=$$(go env GOVERSION 2>/dev/null | sed -E 's/^go1\.([0-9]+).*/\1/'); [ "$${v:-0}" -ge 21 ] 2>/dev/null || \
+	  { echo "building kustomize needs Go >= 1.21 on PATH (https://go.dev/dl/; Debian 13: apt-get install golang-go)"; exit 1; }
 	GOBIN=$(abspath $(dir $@)) GOTOOLCHAIN=auto go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 k8s-render: kustomize  ## print the example overlay's manifests (OVERLAY=deploy/k8s/base for the base alone)

@@ -104,6 +104,14 @@ def mebibytes(quantity: str) -> float:
     return float(quantity[:-2]) * units[quantity[-2:]]
 
 
+def test_make_builds_the_pinned_kustomize_where_the_tests_look():
+    dry_run = subprocess.run(["make", "-n", "-B", str(KUSTOMIZE.relative_to(PROJECT_ROOT))], capture_output=True, text=True,
+                             cwd=PROJECT_ROOT)
+    assert dry_run.returncode == 0, dry_run.stderr
+    assert f"GOBIN={KUSTOMIZE.parent} " in dry_run.stdout
+    assert f"go install sigs.k8s.io/kustomize/kustomize/v5@{KUSTOMIZE_VERSION}" in dry_run.stdout
+
+
 def test_the_pinned_kustomize_renders_both(rendered):
     version = subprocess.run([str(KUSTOMIZE), "version"], capture_output=True, text=True).stdout.strip()
     assert version == KUSTOMIZE_VERSION
@@ -258,7 +266,8 @@ def test_instance_ids_are_the_pod_names_unique_per_pod(rendered):
     (item,) = [e for e in container_of(statefulset)["env"] if e["name"] == OPTIONS["instance_id"].env]
     assert item["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     scaled = [o for o in rendered if o["kind"] == "ScaledObject"]
-    replicas = scaled[0]["spec"]["maxReplicaCount"] if scaled else statefulset["spec"]["replicas"]
+    assert "replicas" not in statefulset["spec"], "an apply would reset what the autoscaler set"
+    replicas = scaled[0]["spec"]["maxReplicaCount"] if scaled else 1
     # A StatefulSet names its pods <name>-<ordinal>; the consumer takes the variable as its instance id.
     ids = [resolve(["instance_id"], environ={item["name"]: f"{statefulset['metadata']['name']}-{i}"}).instance_id
            for i in range(replicas)]
