@@ -33,6 +33,8 @@ USER_SECRETS = {"sentiment-consumer-kafka", "sentiment-dashboard-kafka", "sentim
 # Measured in bench/RESULTS.md (bench_pipeline, --threads 1): reviews one consumer scores per CPU-second.
 SCORED_PER_CPU_SECOND = (2300, 2700)
 SERVING_PEAK_RSS_MB = 122  # bench/RESULTS.md, model serving: RSS after the first prediction (peak)
+# librdkafka's sasl.mechanism -> the KEDA Kafka scaler's "sasl" parameter for the same login.
+KEDA_SASL_MODES = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
 
 
 class Rendering(list):
@@ -297,8 +299,6 @@ def test_keda_scales_the_consumer_on_its_own_group_and_topic(rendered):
     # No more consumers than input partitions (a partition has one reader in a group).
     partitions = int(scaled["metadata"]["annotations"]["review-sentiment/input-partitions"])
     assert 1 <= scaled["spec"]["minReplicaCount"] <= scaled["spec"]["maxReplicaCount"] <= partitions
-    if rendered.name == "base":
-        assert partitions == OPTIONS["partitions"].default, "the base assumes sentiment-kafka create-topics' default"
 
     # lagThreshold: a backlog of a few seconds of one consumer's work, well above the committed lag a consumer
     # keeping up at full speed shows (it commits once per commit interval).
@@ -323,8 +323,15 @@ def test_keda_scales_the_consumer_on_its_own_group_and_topic(rendered):
     assert refs["ca"] == ("sentiment-kafka-ca", "ca.crt")
     mode = one_object(rendered, "Secret", refs["sasl"][0])["data"]
     decoded = {key: base64.b64decode(value).decode() for key, value in mode.items()}
-    assert decoded[refs["sasl"][1]] == "scram_" + env["SENTIMENT_KAFKA_SASL_MECHANISM"].lower().removeprefix("scram-").replace("-", "")
+    assert decoded[refs["sasl"][1]] == KEDA_SASL_MODES[env["SENTIMENT_KAFKA_SASL_MECHANISM"]]
     assert decoded[refs["tls"][1]] == ("enable" if env["SENTIMENT_KAFKA_SECURITY_PROTOCOL"].endswith("SSL") else "disable")
+
+
+def test_the_autoscaling_component_assumes_the_partitions_create_topics_makes():
+    documents = yaml.safe_load_all((K8S / "components" / "autoscaling" / "scaledobject.yaml").read_text())
+    (scaled,) = [d for d in documents if d["kind"] == "ScaledObject"]
+    partitions = int(scaled["metadata"]["annotations"]["review-sentiment/input-partitions"])
+    assert partitions == OPTIONS["partitions"].default and scaled["spec"]["maxReplicaCount"] <= partitions
 
 
 def test_the_prometheus_rule_is_alerts_yml(rendered):
