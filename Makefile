@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps demo-deps kustomize k8s-render kafka-up kafka-down topics test test-unit demo bench clean
+.PHONY: help install system-deps demo-deps kustomize manifests kafka-up kafka-down topics test test-unit demo bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -52,8 +52,8 @@ $(KUSTOMIZE):
 	  { echo "building kustomize needs Go >= 1.21 on PATH (https://go.dev/dl/; Debian 13: apt-get install golang-go)"; exit 1; }
 	GOBIN=$(abspath $(dir $@)) GOTOOLCHAIN=auto go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
-k8s-render: kustomize  ## print the example overlay's manifests (OVERLAY=deploy/k8s/base for the base alone)
-	$(KUSTOMIZE) build --enable-alpha-plugins --enable-exec $(or $(OVERLAY),deploy/k8s/overlays/example)
+manifests: kustomize  ## print the example overlay's manifests (OVERLAY=deploy/k8s/base for the base alone)
+	@$(KUSTOMIZE) build --enable-alpha-plugins --enable-exec $(or $(OVERLAY),deploy/k8s/overlays/example)
 
 kafka-up: install  ## start the local Kafka broker (jars from Maven Central on first run) and create the topics
 	$(VENV)/bin/sentiment-kafka start
