@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps demo-deps kustomize manifests kafka-up kafka-down topics test test-unit demo bench clean
+.PHONY: help install system-deps demo-deps kustomize k8s-validate manifests kafka-up kafka-down topics test test-unit demo bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,16 +41,30 @@ demo-deps:
 	$(call apt_install_missing,$(DEMO_DEPS))
 
 # kustomize renders deploy/k8s; the version is pinned in one file and built from the Go module proxy into .cache/, once
-# per version. Needs Go >= 1.21 on PATH, which fetches the newer toolchain kustomize's go.mod asks for by itself.
+# per version.
 KUSTOMIZE_VERSION := $(shell cat deploy/k8s/KUSTOMIZE_VERSION)
 KUSTOMIZE := .cache/kustomize/$(KUSTOMIZE_VERSION)/kustomize
 
 kustomize: $(KUSTOMIZE)  ## build the pinned kustomize into .cache/kustomize/ (Go module proxy) when missing
 
-$(KUSTOMIZE):
+# Go >= 1.21 fetches the toolchain a module's go.mod asks for by itself (GOTOOLCHAIN=auto).
+define require_go
 	@v=$$(go env GOVERSION 2>/dev/null | sed -E 's/^go1\.([0-9]+).*/\1/'); [ "$${v:-0}" -ge 21 ] 2>/dev/null || \
-	  { echo "building kustomize needs Go >= 1.21 on PATH (https://go.dev/dl/; Debian 13: apt-get install golang-go)"; exit 1; }
+	  { echo "building $(1) needs Go >= 1.21 on PATH (https://go.dev/dl/; Debian 13: apt-get install golang-go)"; exit 1; }
+endef
+
+$(KUSTOMIZE):
+	$(call require_go,kustomize)
 	GOBIN=$(abspath $(dir $@)) GOTOOLCHAIN=auto go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+# k8s-validate (deploy/k8s/validate) decodes rendered objects strictly into the Kubernetes API's Go types (go.sum pins them).
+K8S_VALIDATE := .cache/k8s-validate/k8s-validate
+
+k8s-validate: $(K8S_VALIDATE)  ## build the offline checker of rendered Kubernetes objects into .cache/k8s-validate/
+
+$(K8S_VALIDATE): deploy/k8s/validate/main.go deploy/k8s/validate/go.mod deploy/k8s/validate/go.sum
+	$(call require_go,k8s-validate)
+	cd deploy/k8s/validate && GOTOOLCHAIN=auto go build -buildvcs=false -trimpath -o $(abspath $@) .
 
 manifests: kustomize  ## print the example overlay's manifests (OVERLAY=deploy/k8s/base for the base alone)
 	@$(KUSTOMIZE) build --enable-alpha-plugins --enable-exec $(or $(OVERLAY),deploy/k8s/overlays/example)
@@ -62,7 +76,7 @@ kafka-up: install  ## start the local Kafka broker (jars from Maven Central on f
 kafka-down:  ## stop the local Kafka broker
 	$(VENV)/bin/sentiment-kafka stop
 
-test: install system-deps kustomize  ## run the whole suite against a real broker (started and stopped by the suite)
+test: install system-deps kustomize k8s-validate  ## run the whole suite against a real broker (started and stopped by the suite)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install  ## only the fast tests that need no broker

@@ -27,6 +27,9 @@ from tests.deploy.conftest import PROJECT_ROOT, PROMETHEUS_DIR, command_help, ht
 K8S = PROJECT_ROOT / "deploy" / "k8s"
 KUSTOMIZE_VERSION = (K8S / "KUSTOMIZE_VERSION").read_text().strip()
 KUSTOMIZE = PROJECT_ROOT / ".cache" / "kustomize" / KUSTOMIZE_VERSION / "kustomize"
+K8S_VALIDATE = PROJECT_ROOT / ".cache" / "k8s-validate" / "k8s-validate"  # make k8s-validate (deploy/k8s/validate)
+# Custom resources: no schema for them here (no cluster, no download), so the strict decoding cannot check them.
+CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"}
 RENDERINGS = {"base": K8S / "base", "example": K8S / "overlays" / "example"}
 # The Kafka Secrets the user creates on the cluster (README "Running on Kubernetes"); nothing renders them.
 USER_SECRETS = {"sentiment-consumer-kafka", "sentiment-dashboard-kafka", "sentiment-kafka-ca"}
@@ -38,11 +41,12 @@ KEDA_SASL_MODES = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM
 
 
 class Rendering(list):
-    """The objects one kustomization renders, and which one it was."""
+    """The objects one kustomization renders, which one it was, and kustomize's output as printed."""
 
-    def __init__(self, name: str, objects: list[dict]) -> None:
+    def __init__(self, name: str, objects: list[dict], text: str) -> None:
         super().__init__(objects)
         self.name = name
+        self.text = text
 
 
 def render(name: str) -> Rendering:
@@ -51,7 +55,7 @@ def render(name: str) -> Rendering:
     result = subprocess.run([str(KUSTOMIZE), "build", "--enable-alpha-plugins", "--enable-exec", str(folder)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    return Rendering(name, [doc for doc in yaml.safe_load_all(result.stdout) if doc])
+    return Rendering(name, [doc for doc in yaml.safe_load_all(result.stdout) if doc], result.stdout)
 
 
 @pytest.fixture(params=sorted(RENDERINGS), scope="module")
@@ -118,6 +122,27 @@ def test_the_pinned_kustomize_renders_both(rendered):
     version = subprocess.run([str(KUSTOMIZE), "version"], capture_output=True, text=True).stdout.strip()
     assert version == KUSTOMIZE_VERSION
     assert {o["kind"] for o in rendered} >= {"ConfigMap", "StatefulSet", "Service", "PodDisruptionBudget", "Deployment"}
+
+
+def _validate(manifests: str) -> subprocess.CompletedProcess:
+    require(K8S_VALIDATE.is_file(), f"k8s-validate is not built at {K8S_VALIDATE} (make k8s-validate)")
+    return subprocess.run([str(K8S_VALIDATE)], input=manifests, capture_output=True, text=True, timeout=60)
+
+
+def test_built_in_objects_decode_strictly_into_the_kubernetes_api_types(rendered):
+    result = _validate(rendered.text)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(lines) == len(rendered)
+    unchecked = {line.split()[2] for line in lines if line.startswith("unchecked ")}
+    assert unchecked == {o["kind"] for o in rendered} & CUSTOM_KINDS, "a built-in kind went unchecked"
+
+
+def test_the_strict_decoding_refuses_a_misplaced_field():
+    statefulset = one_object(render("base"), "StatefulSet", "sentiment-consumer")
+    statefulset["spec"]["template"]["spec"]["readOnlyRootFilesystem"] = True  # belongs in a container's securityContext
+    result = _validate(yaml.safe_dump(statefulset))
+    assert result.returncode == 1 and 'unknown field "readOnlyRootFilesystem"' in result.stdout, result.stdout
 
 
 def test_every_variable_is_on_the_configuration_surface_and_read_by_its_command(rendered):
