@@ -57,10 +57,21 @@ $(KUSTOMIZE):
 	$(call require_go,kustomize)
 	GOBIN=$(abspath $(dir $@)) GOTOOLCHAIN=auto go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
-# k8s-validate (deploy/k8s/validate) decodes rendered objects strictly into the Kubernetes API's Go types (go.sum pins them).
+# k8s-validate (deploy/k8s/validate) checks rendered objects with no cluster: built-in and Prometheus Operator kinds
+# against their Go types (go.sum pins them), KEDA's against the CRDs of the KEDA release pinned beside it, taken
+# from that release's Go module.
 K8S_VALIDATE := .cache/k8s-validate/k8s-validate
+KEDA_VERSION := $(shell cat deploy/k8s/validate/KEDA_VERSION)
+KEDA_CRDS := .cache/k8s-validate/keda-$(KEDA_VERSION)
 
-k8s-validate: $(K8S_VALIDATE)  ## build the offline checker of rendered Kubernetes objects into .cache/k8s-validate/
+k8s-validate: $(K8S_VALIDATE) $(KEDA_CRDS)  ## build the offline checker of rendered Kubernetes objects into .cache/k8s-validate/
+
+$(KEDA_CRDS):
+	$(call require_go,k8s-validate)
+	dir=$$(GOTOOLCHAIN=auto go mod download -json github.com/kedacore/keda/v2@$(KEDA_VERSION) | \
+	  python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') && \
+	mkdir -p $@.tmp && cp $$dir/config/crd/bases/keda.sh_scaledobjects.yaml $$dir/config/crd/bases/keda.sh_triggerauthentications.yaml $@.tmp/ && \
+	mv $@.tmp $@
 
 $(K8S_VALIDATE): deploy/k8s/validate/main.go deploy/k8s/validate/go.mod deploy/k8s/validate/go.sum
 	$(call require_go,k8s-validate)
