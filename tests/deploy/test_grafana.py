@@ -87,7 +87,7 @@ def test_the_dashboard_covers_the_streams_health():
     for family in ("sentiment_messages_consumed_total", "sentiment_end_to_end_latency_seconds_bucket",
                    "sentiment_consumer_lag", "sentiment_batch_size_bucket", "sentiment_dead_letters_total",
                    "sentiment_predictions_total", "sentiment_dashboard_labelled_results_total", "sentiment_model_info",
-                   "sentiment_commits_total", "sentiment_rebalances_total"):
+                   "sentiment_commits_total", "sentiment_rebalances_total", "sentiment_dropped_fields_total"):
         assert family in used, f"no panel shows {family}"
     ids = [p["id"] for p in DASHBOARD["panels"]]
     assert len(ids) == len(set(ids))
@@ -161,6 +161,7 @@ def test_every_metric_the_dashboard_and_alerts_name_is_exported_by_the_running_s
                     "label": "positive" if i % 2 else "negative"} for i in range(200)]
         assert send_reviews({"bootstrap.servers": kafka_bootstrap}, topics["input"], reviews, with_labels=True).sent == 200
         _send_raw(kafka_bootstrap, topics["input"], b'{"id": "no-text"}')  # a dead letter: the reason-labelled series
+        _send_raw(kafka_bootstrap, topics["input"], b'{"text": "Fine.", "ts": "yesterday"}')  # scored, its ts dropped
 
         def exported_now() -> dict[str, set[str]]:
             return _names_and_labels(_samples(metrics_port) + _samples(dashboard_port))
@@ -168,7 +169,7 @@ def test_every_metric_the_dashboard_and_alerts_name_is_exported_by_the_running_s
         def everything_seen() -> bool:
             """The dashboard read every result, and every series named exists (the lag gauge comes every 2 s)."""
             read = _value(_samples(dashboard_port), "sentiment_dashboard_records_read_total", outcome="ok")
-            return read == 200 and needed <= exported_now().keys()
+            return read == 201 and needed <= exported_now().keys()
 
         try:
             exited = wait_until(everything_seen, 60, [consumer, dashboard], interval=0.5)
@@ -177,7 +178,7 @@ def test_every_metric_the_dashboard_and_alerts_name_is_exported_by_the_running_s
             pass  # the assertions below say what is missing
         exported = exported_now()
         rss_mb = {child.name: psutil.Process(child.pid).memory_info().rss / 2**20 for child in (consumer, dashboard)}
-        print("RSS after scoring 201 messages: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss_mb.items()))
+        print("RSS after 202 messages: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss_mb.items()))
     finally:
         dashboard.stop()
         consumer.stop(grace=30)
