@@ -59,7 +59,7 @@ $(KUSTOMIZE):
 
 # k8s-validate (deploy/k8s/validate) checks rendered objects with no cluster: built-in and Prometheus Operator kinds
 # against their Go types (go.sum pins them), KEDA's against the CRDs of the KEDA release pinned beside it, taken
-# from that release's Go module.
+# from that release's Go module with its Kafka scaler's source (the tests read which trigger keys it knows).
 K8S_VALIDATE := .cache/k8s-validate/k8s-validate
 KEDA_VERSION := $(shell cat deploy/k8s/validate/KEDA_VERSION)
 KEDA_CRDS := .cache/k8s-validate/keda-$(KEDA_VERSION)
@@ -70,7 +70,8 @@ $(KEDA_CRDS):
 	$(call require_go,k8s-validate)
 	dir=$$(GOTOOLCHAIN=auto go mod download -json github.com/kedacore/keda/v2@$(KEDA_VERSION) | \
 	  python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])') && \
-	mkdir -p $@.tmp && cp $$dir/config/crd/bases/keda.sh_scaledobjects.yaml $$dir/config/crd/bases/keda.sh_triggerauthentications.yaml $@.tmp/ && \
+	mkdir -p $@.tmp && cp $$dir/config/crd/bases/keda.sh_scaledobjects.yaml $$dir/config/crd/bases/keda.sh_triggerauthentications.yaml \
+	  $$dir/pkg/scalers/kafka_scaler.go $@.tmp/ && \
 	mv $@.tmp $@
 
 $(K8S_VALIDATE): deploy/k8s/validate/main.go deploy/k8s/validate/go.mod deploy/k8s/validate/go.sum

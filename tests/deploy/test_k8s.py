@@ -10,7 +10,6 @@ consumer's own group and topic, and a PrometheusRule equal to alerts.yml.
 
 from __future__ import annotations
 
-import base64
 import re
 import subprocess
 from pathlib import Path, PurePosixPath
@@ -30,8 +29,9 @@ KUSTOMIZE = PROJECT_ROOT / ".cache" / "kustomize" / KUSTOMIZE_VERSION / "kustomi
 # make k8s-validate: the checker (deploy/k8s/validate) and the CRDs of the pinned KEDA release.
 K8S_VALIDATE = PROJECT_ROOT / ".cache" / "k8s-validate" / "k8s-validate"
 KEDA_VERSION = (K8S / "validate" / "KEDA_VERSION").read_text().strip()
-KEDA_CRDS = [PROJECT_ROOT / ".cache" / "k8s-validate" / f"keda-{KEDA_VERSION}" / f"keda.sh_{plural}.yaml"
-             for plural in ("scaledobjects", "triggerauthentications")]
+KEDA_DIR = PROJECT_ROOT / ".cache" / "k8s-validate" / f"keda-{KEDA_VERSION}"
+KEDA_CRDS = [KEDA_DIR / f"keda.sh_{plural}.yaml" for plural in ("scaledobjects", "triggerauthentications")]
+KEDA_KAFKA_SCALER = KEDA_DIR / "kafka_scaler.go"  # the pinned release's source: which keys its Kafka trigger reads
 RENDERINGS = {"base": K8S / "base", "example": K8S / "overlays" / "example"}
 # The Kafka Secrets the user creates on the cluster (README "Running on Kubernetes"); nothing renders them.
 USER_SECRETS = {"sentiment-consumer-kafka", "sentiment-dashboard-kafka", "sentiment-kafka-ca"}
@@ -350,7 +350,7 @@ def test_keda_scales_the_consumer_on_its_own_group_and_topic(rendered):
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 120
     assert behavior["scaleDown"]["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 120}]
 
-    # KEDA logs in as the consumer does: same Secret and keys, SCRAM-SHA-512 over TLS with the same CA.
+    # KEDA logs in as the consumer does: same Secret and keys, the same SASL mechanism over TLS with the same CA.
     auth = one_object(rendered, "TriggerAuthentication", kafka["authenticationRef"]["name"])
     refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
     by_env = {e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
@@ -358,10 +358,23 @@ def test_keda_scales_the_consumer_on_its_own_group_and_topic(rendered):
     assert refs["username"] == by_env["SENTIMENT_KAFKA_SASL_USERNAME"]
     assert refs["password"] == by_env["SENTIMENT_KAFKA_SASL_PASSWORD"]
     assert refs["ca"] == ("sentiment-kafka-ca", "ca.crt")
-    mode = one_object(rendered, "Secret", refs["sasl"][0])["data"]
-    decoded = {key: base64.b64decode(value).decode() for key, value in mode.items()}
-    assert decoded[refs["sasl"][1]] == KEDA_SASL_MODES[env["SENTIMENT_KAFKA_SASL_MECHANISM"]]
-    assert decoded[refs["tls"][1]] == ("enable" if env["SENTIMENT_KAFKA_SECURITY_PROTOCOL"].endswith("SSL") else "disable")
+    assert meta["sasl"] == KEDA_SASL_MODES[env["SENTIMENT_KAFKA_SASL_MECHANISM"]]
+    assert meta["tls"] == ("enable" if env["SENTIMENT_KAFKA_SECURITY_PROTOCOL"].endswith("SSL") else "disable")
+
+    # Every key is one the pinned KEDA's Kafka scaler reads (the CRD leaves trigger metadata free-form).
+    metadata_keys, auth_keys = _keda_kafka_keys()
+    assert set(meta) <= metadata_keys, f"keys KEDA's Kafka scaler ignores: {set(meta) - metadata_keys}"
+    assert set(refs) <= auth_keys, f"parameters KEDA's Kafka scaler ignores: {set(refs) - auth_keys}"
+
+
+def _keda_kafka_keys() -> tuple[set[str], set[str]]:
+    """(trigger metadata keys, authentication parameters) the pinned KEDA release's Kafka scaler reads."""
+    require(KEDA_KAFKA_SCALER.is_file(), f"{KEDA_KAFKA_SCALER} is missing (make k8s-validate)")
+    source = KEDA_KAFKA_SCALER.read_text()
+    constants = dict(re.findall(r'(\w+)\s*=\s*"(\w+)"', source))
+    metadata = set(re.findall(r'TriggerMetadata\["(\w+)"\]', source))
+    metadata |= {constants[name] for name in re.findall(r"TriggerMetadata\[(\w+)\]", source) if name in constants}
+    return metadata, set(re.findall(r'AuthParams\["(\w+)"\]', source))
 
 
 def test_the_autoscaling_component_assumes_the_partitions_create_topics_makes():
