@@ -38,6 +38,9 @@ from consumer.service import (
 
 log = logging.getLogger("consumer")
 
+# A graceful stop may take --shutdown-timeout plus this before the watchdog exits 1; orchestrators must wait longer.
+SHUTDOWN_WATCHDOG_SLACK_S = 15.0
+
 OPTION_NAMES = (
     "bootstrap_servers",
     "input_topic",
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.model_dir, predictor, lambda folder: load_predictor(settings, settings.threads, folder), args.model_poll_seconds
     ).start()
     service = ScoringService(config, watcher.current, metrics)
-    _install_signal_handlers(service, watcher, grace=config.shutdown_timeout + 15.0)
+    _install_signal_handlers(service, watcher, grace=config.shutdown_timeout + SHUTDOWN_WATCHDOG_SLACK_S)
     if settings.stall_timeout > 0:
         threading.Thread(target=_stall_watchdog, args=(service, settings.stall_timeout), name="stall-watchdog", daemon=True).start()
     try:

@@ -90,6 +90,19 @@ def test_metrics_count_requests_and_records(client, stats):
     assert "sentiment_dashboard_reader_lag 4.0" in text
 
 
+def test_metrics_export_the_live_confusion_matrix_for_accuracy(client, stats):
+    pairs = [("negative", "negative")] * 3 + [("positive", "negative")] * 2 + [("positive", "positive")] * 5
+    for i, (true_label, label) in enumerate(pairs):
+        stats.add(Result(id=str(i), label=label, p_negative=0.5, model_version="v", scored_at=0.0, true_label=true_label))
+    stats.add(Result(id="unlabelled", label="negative", p_negative=0.9, model_version="v", scored_at=0.0))
+    text = client.get("/metrics").get_data(as_text=True)
+    for true_label in ("negative", "positive"):
+        for label in ("negative", "positive"):  # every cell, the empty one too: PromQL sums stay defined
+            expected = float(pairs.count((true_label, label)))
+            line = f'sentiment_dashboard_labelled_results_total{{label="{label}",true_label="{true_label}"}} {expected}'
+            assert line in text, line
+
+
 def test_request_kinds_are_a_fixed_set():
     assert request_kind("/_dash-update-component") == "callback"
     assert request_kind("/") == "page"
