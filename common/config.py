@@ -126,6 +126,9 @@ OPTIONS: dict[str, Option] = {
         Option("group_id", _non_empty, "sentiment-consumer", "consumer group of the scoring service"),
         Option("partitions", _positive_int, 4, "partitions of each topic that create-topics makes"),
         Option("model_dir", lambda t: Path(_non_empty(t)), DEFAULT_MODEL_DIR, "model artifact folder"),
+        Option("shadow_model_dir", lambda t: Path(_non_empty(t)), None,
+               "a candidate model scored beside the served one: its verdicts go into each output's \"shadow\" "
+               "field and metrics, never into the label"),
         Option("metrics_port", _port, 8000, "port of /metrics, /healthz and /readyz (0 disables)"),
         Option("max_batch", _positive_int, 256, "most reviews scored in one model call"),
         Option("max_wait_ms", _non_negative_int, 50,
