@@ -164,7 +164,7 @@ HOT static void recur_direction(const Network *net, int l, int dir, const int32_
         affine(a, H, recur, G, base, out);
         for (int r = 0; r < TILE; r++) {
             if (step >= len[r]) continue;
-            float *g = s->gates[r], *h = s->h[r], *c = s->c[r];
+            float *restrict g = s->gates[r], *restrict h = s->h[r], *restrict c = s->c[r];
             for (int j = 0; j < G; j++) g[j] = sigmoid(g[j]);
             for (int j = 0; j < H; j++) {
                 c[j] = g[2 * H + j] * c[j] + g[j] * (2.0f * g[3 * H + j] - 1.0f);
