@@ -110,6 +110,7 @@ def fused_engine(path: Path, max_len: int, workers: int) -> Engine:
     if kernel is None:
         raise ModelLoadError("the fused engine's kernel is not built (reinstall with a C compiler); use onnxruntime")
     layers, dense = _kernel_network(path)
+    score_rows = kernel.score
     pool = ThreadPoolExecutor(workers, thread_name_prefix="fused") if workers > 1 else None
 
     def run(sequences: list[list[int]]) -> np.ndarray:
@@ -122,7 +123,7 @@ def fused_engine(path: Path, max_len: int, workers: int) -> Engine:
         out = np.empty(len(tails), dtype=np.float32)
 
         def score(rows: np.ndarray) -> None:
-            kernel.score(layers, dense, ids, offsets, rows, out)
+            score_rows(layers, dense, ids, offsets, rows, out)
 
         chunks = [order[i : i + CHUNK_ROWS] for i in range(0, len(order), CHUNK_ROWS)]
         if pool is not None and len(chunks) > 1:
