@@ -55,8 +55,16 @@ def _onnx_to_kernel_gates(matrix: np.ndarray) -> np.ndarray:
     return scaled
 
 
+# Ops of the exported graph that only move data (model/onnx_export.py); the rest must be what the kernel computes.
+_LAYOUT_OPS = ("Transpose", "Reshape")
+
+
 def _weights(path: Path) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray, np.ndarray]:
-    """(embedding, [(W, R, B) per LSTM in graph order], dense kernel, dense bias) from model.onnx."""
+    """(embedding, [(W, R, B) per LSTM in graph order], dense kernel, dense bias) from model.onnx.
+
+    Refuses (ModelLoadError) any graph but Gather -> bidirectional LSTM x N -> MatMul -> Add -> Sigmoid
+    with the LSTMs' default activations, so the kernel never computes something else than the file says.
+    """
     import onnx
     from onnx import numpy_helper
 
@@ -64,18 +72,25 @@ def _weights(path: Path) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray,
         graph = onnx.load(str(path), load_external_data=False).graph
     except Exception as exc:  # onnx raises protobuf's DecodeError and others for a bad file
         raise ModelLoadError(f"{path} is not an ONNX model: {exc}") from None
+    nodes = [node for node in graph.node if node.op_type not in _LAYOUT_OPS]
+    kinds = [node.op_type for node in nodes]
+    lstms = nodes[1:-3]
+    if not (kinds[:1] == ["Gather"] and kinds[-3:] == ["MatMul", "Add", "Sigmoid"] and lstms
+            and all(node.op_type == "LSTM" and _plain_bidirectional(node) for node in lstms)):
+        raise ModelLoadError(f"{path} is not the BiLSTM graph the fused engine runs ({' -> '.join(kinds)}); use onnxruntime")
     tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    ops = [node.op_type for node in graph.node]
-    lstms = [node for node in graph.node if node.op_type == "LSTM"]
-    expected = ["Gather", "MatMul", "Add", "Sigmoid"]
-    if [op for op in ops if op in expected] != expected or not lstms or any(n.input[1:4] == [] for n in lstms):
-        raise ModelLoadError(f"{path} is not the BiLSTM graph the fused engine runs (model/onnx_export.py); use onnxruntime")
-    gather, matmul, add = (next(n for n in graph.node if n.op_type == op) for op in expected[:3])
     try:
-        layers = [tuple(tensors[name] for name in node.input[1:4]) for node in lstms]
-        return tensors[gather.input[0]], layers, tensors[matmul.input[1]], tensors[add.input[1]]
-    except KeyError as exc:
+        layers = [(tensors[node.input[1]], tensors[node.input[2]], tensors[node.input[3]]) for node in lstms]
+        return tensors[nodes[0].input[0]], layers, tensors[nodes[-3].input[1]], tensors[nodes[-2].input[1]]
+    except (KeyError, IndexError) as exc:
         raise ModelLoadError(f"{path}: weight {exc} is not an initializer; use onnxruntime") from None
+
+
+def _plain_bidirectional(lstm) -> bool:
+    """A bidirectional LSTM with nothing but its hidden size set (default activations, no clip, no peepholes)."""
+    attributes = {a.name: a for a in lstm.attribute}
+    return (set(attributes) == {"direction", "hidden_size"} and attributes["direction"].s == b"bidirectional"
+            and len(lstm.input) == 5)
 
 
 def _kernel_network(path: Path) -> tuple[tuple, tuple]:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from model import fused
-from model.artifact import ONNX_FILE
+from model.artifact import ONNX_FILE, ModelLoadError
+from model.predictor import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +68,28 @@ def test_weights_of_the_wrong_type_are_refused(network) -> None:
 def test_an_empty_review_scores_the_output_bias(network) -> None:
     dense_bias = network[1][1]
     np.testing.assert_allclose(_score(network, [[]]), 1 / (1 + np.exp(-dense_bias)), rtol=1e-6)
+
+
+def test_a_graph_the_kernel_does_not_compute_is_refused(fixture_artifact: Path, tmp_path: Path) -> None:
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(fixture_artifact / ONNX_FILE))
+    lstm = next(node for node in model.graph.node if node.op_type == "LSTM")
+    lstm.attribute.append(helper.make_attribute("clip", 3.0))  # onnxruntime would clip the cell; the kernel cannot
+    path = tmp_path / ONNX_FILE
+    onnx.save(model, str(path))
+    with pytest.raises(ModelLoadError, match="not the BiLSTM graph the fused engine runs"):
+        fused._kernel_network(path)
+
+
+def test_auto_falls_back_to_onnxruntime_when_the_kernel_refuses_the_graph(
+    fixture_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args) -> None:
+        raise ModelLoadError("not the BiLSTM graph the fused engine runs")
+
+    monkeypatch.setattr(fused, "fused_engine", refuse)
+    assert Predictor.load(fixture_artifact).backend == "onnxruntime"
+    with pytest.raises(ModelLoadError, match="not the BiLSTM graph"):
+        Predictor.load(fixture_artifact, backend="fused")
