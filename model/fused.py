@@ -126,6 +126,10 @@ def fused_engine(path: Path, max_len: int, workers: int) -> Engine:
         raise ModelLoadError("the fused engine's kernel is not built (reinstall with a C compiler); use onnxruntime")
     layers, dense = _kernel_network(path)
     score_rows = kernel.score
+    try:  # no rows: the kernel checks only that the layers' shapes fit together
+        score_rows(layers, dense, np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: the fused kernel cannot run these weights ({exc}); use onnxruntime") from None
     pool = ThreadPoolExecutor(workers, thread_name_prefix="fused") if workers > 1 else None
 
     def run(sequences: list[list[int]]) -> np.ndarray:

@@ -93,3 +93,10 @@ def test_auto_falls_back_to_onnxruntime_when_the_kernel_refuses_the_graph(
     assert Predictor.load(fixture_artifact).backend == "onnxruntime"
     with pytest.raises(ModelLoadError, match="not the BiLSTM graph"):
         Predictor.load(fixture_artifact, backend="fused")
+
+
+def test_layers_whose_shapes_do_not_fit_together_are_a_load_error(fixture_artifact: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    layers, dense = fused._kernel_network(fixture_artifact / ONNX_FILE)
+    monkeypatch.setattr(fused, "_kernel_network", lambda _path: (layers[:1] + layers[2:], dense))  # layer 2 left out
+    with pytest.raises(ModelLoadError, match="cannot run these weights \\(layer 1 takes 48 inputs, the layer below gives 96\\)"):
+        fused.fused_engine(fixture_artifact / ONNX_FILE, 166, 1)
