@@ -7,6 +7,9 @@ and the model's FLOP per review, so the engines' FLOP/s read as a share of that 
 
 Goals: fused >= 1.5x onnxruntime at batch 256, >= 60% of the matrix-product peak (in the model's
 own FLOP, i.e. as if the first layer's input projection were still computed), ready < 1 s, RSS < 300 MB.
+The share of the peak is given twice: wall-clock FLOP/s over the peak's, and FLOP per CPU-second over the
+peak's FLOP per CPU-second; on a machine other work keeps busy the second is the steadier (the short
+matrix products and the long engine runs do not get the same share of the cores).
 ``--write`` replaces the ``## fused engine`` section of bench/RESULTS.md with the table and the command.
 """
 
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             runs[f"{name} {batch}"] = in_batches(predictors[name].predict_proba, texts, batch)
     medians = alternating_medians(runs, args.repeats)
     peak = 2 * PEAK_SIZE**3 / medians["matmul"][0]
+    peak_per_cpu = 2 * PEAK_SIZE**3 / medians["matmul"][1]
 
     rows: list[tuple[str, str, str]] = []
 
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name, value, goal))
         print(f"  {name}: {value} {goal}", flush=True)
 
-    row("numpy float32 matrix product, 2048^3 (the peak)", f"{peak / 1e9:,.0f} GFLOP/s")
+    row("numpy float32 matrix product, 2048^3 (the peak)", f"{peak / 1e9:,.0f} GFLOP/s ({peak_per_cpu / 1e9:,.0f} per CPU-s)")
     row("model FLOP per review (exported / executed by fused)",
         f"{flop_review / 1e6:.2f} / {executed_token * statistics.mean(lengths) / 1e6:.2f} MFLOP")
     for batch in args.batches:
@@ -113,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             seconds, cpu = medians[f"{name} {batch}"]
             rate[name] = len(texts) / seconds
             row(f"{name}, batch {batch}", f"{rate[name]:,.0f} reviews/s ({len(texts) / cpu:,.0f} per CPU-s)")
-            row(f"{name}, batch {batch}: model FLOP/s, share of the peak",
-                f"{rate[name] * flop_review / 1e9:,.0f} GFLOP/s, {rate[name] * flop_review / peak:.0%}",
+            per_cpu = len(texts) / cpu * flop_review
+            row(f"{name}, batch {batch}: model FLOP/s, share of the peak (per CPU-s: of the peak's per CPU-s)",
+                f"{rate[name] * flop_review / 1e9:,.0f} GFLOP/s, {rate[name] * flop_review / peak:.0%} "
+                f"({per_cpu / 1e9:,.0f} GFLOP per CPU-s, {per_cpu / peak_per_cpu:.0%})",
                 ">= 60%" if name == "fused" and batch == 256 else "")
         row(f"fused / onnxruntime, batch {batch}", f"{rate['fused'] / rate['onnxruntime']:.2f}x",
             ">= 1.5x" if batch == 256 else "")
