@@ -92,6 +92,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds sent at the same rate just before it and reported apart (default 3)")
     parser.add_argument("--latency-only", type=float, default=None, metavar="RATE",
                         help="only the latency run, at RATE reviews/s (e.g. half a throughput measured before)")
+    parser.add_argument("--policies", action="store_true",
+                        help="only compare the batch policies: saturation throughput, latency at --trickle-rate and at half load")
+    parser.add_argument("--trickle-rate", type=float, default=20.0, help="the low-load rate of --policies (default 20/s, the demo's)")
     parser.add_argument("--keras-baseline", action="store_true", help="also time Keras model.predict() per message, the published app's design (imports TensorFlow)")
     parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews file (model.data formats)")
     parser.add_argument("--engines", type=int, default=None, metavar="REPEATS",
@@ -193,7 +196,7 @@ class Bench:
         times = self.broker.cpu_times()
         return times.user + times.system
 
-    def latency(self, rate: float) -> dict[str, dict[str, float]]:
+    def latency(self, rate: float, *extra: str) -> dict[str, dict[str, float]]:
         """Steady-state latency at ``rate``, and apart from it the first seconds of a new producer and new topics.
 
         Why the warm-up is kept out of the steady state: a new idempotent producer holds its first messages about
@@ -202,7 +205,7 @@ class Bench:
         days on topics that exist; every run of this benchmark starts a producer and creates topics.
         """
         with self.topics() as topics:
-            (process,) = self.consumers(topics, 1)
+            (process,) = self.consumers(topics, 1, *extra)
             try:
                 n, warm = int(rate * self.args.latency_seconds), int(rate * self.args.latency_warm_up)
                 items = [{**self.items[i % len(self.items)], "id": f"{'w' if i < warm else 'l'}{i}"} for i in range(warm + n)]
@@ -255,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
                             f"{n} reviews of {args.data.name} per run; {os.cpu_count()} CPUs shared with other work "
                             f"(1-min load average {os.getloadavg()[0]:.1f} at the end).\n\n{table}")
             print(f"wrote the '{ENGINES_SECTION}' section of {RESULTS}")
+        return 0
+    if args.policies:
+        compare_policies(bench, n, args.trickle_rate)
         return 0
 
     def record(run: Run) -> Run:
@@ -313,6 +319,27 @@ def compare_engines(bench: Bench, n: int, repeats: int) -> str:
     table += f"| fused / onnxruntime (goal >= 1.3) | {ratio[0]:.2f}x | {ratio[1]:.2f}x |\n"
     print("\n" + table)
     return table
+
+
+def compare_policies(bench: Bench, n: int, trickle_rate: float) -> None:
+    """Fixed and adaptive batching side by side, each measured right after the other on one broker.
+
+    Goals: adaptive p50 at the trickle rate <= 20 ms, p99 at half load < 100 ms, saturation >= 0.97x fixed.
+    Half load is half the fixed policy's saturation rate, so both policies get the same offered load.
+    """
+    policies = ("fixed", "adaptive")
+    saturation = {p: bench.through_kafka(f"{p}", n, 1, "--batch-policy", p) for p in policies}
+    half = saturation["fixed"].rate / 2
+    trickle = {p: bench.latency(trickle_rate, "--batch-policy", p)["steady"] for p in policies}
+    loaded = {p: bench.latency(half, "--batch-policy", p)["steady"] for p in policies}
+    print(f"\n| policy | saturation reviews/s | p50 / p99 at {trickle_rate:g}/s | p50 / p99 at half load ({half:,.0f}/s) |"
+          "\n|---|---:|---:|---:|")
+    for p in policies:
+        print(f"| {p} | {saturation[p].rate:,.0f} | {trickle[p]['p50'] * 1000:.0f} / {trickle[p]['p99'] * 1000:.0f} ms | "
+              f"{loaded[p]['p50'] * 1000:.0f} / {loaded[p]['p99'] * 1000:.0f} ms |")
+    print(f"\nadaptive / fixed saturation throughput: {saturation['adaptive'].rate / saturation['fixed'].rate:.2f} (goal >= 0.97); "
+          f"adaptive p50 at {trickle_rate:g}/s: {trickle['adaptive']['p50'] * 1000:.0f} ms (goal <= 20); "
+          f"adaptive p99 at half load: {loaded['adaptive']['p99'] * 1000:.0f} ms (goal < 100)")
 
 
 def cores(run: Run) -> str:

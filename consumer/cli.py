@@ -1,8 +1,9 @@
 """``sentiment-consumer``: score reviews from the input topic in micro-batches and publish results.
 
-Start-up checks everything that can be checked before consuming (model loads
-and scores, broker answers, topics exist, a full batch fits in
-max.poll.interval.ms) and fails with one line and exit 2 otherwise. SIGTERM or
+Start-up checks everything that can be checked before consuming (librdkafka
+accepts the properties, model loads and scores, broker answers, topics exist, a
+full batch fits in max.poll.interval.ms) and fails with one line: exit 1 when the
+broker does not answer (a restart may find it), exit 2 for anything else. SIGTERM or
 SIGINT finish the batch in hand, commit and exit 0; a second signal, or a
 shutdown that outlasts its grace period, exits 1 at once (nothing is lost:
 uncommitted reviews are read again on restart). SIGHUP, or a new version in
@@ -22,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from common import cli, logs
+from common.broker_check import check_client_config
 from common.config import ConfigError, Settings, add_options, resolve
 from consumer.metrics import ConsumerMetrics, HealthServer
 from consumer.model_reload import ModelWatcher
@@ -40,6 +42,7 @@ OPTION_NAMES = (
     "metrics_port",
     "max_batch",
     "max_wait_ms",
+    "batch_policy",
     "max_text_bytes",
     "delivery",
     "commit_interval_ms",
@@ -75,6 +78,7 @@ def service_config(settings: Settings, shutdown_timeout: float = 30.0) -> Servic
         group_id=settings.group_id,
         max_batch=settings.max_batch,
         max_wait_ms=settings.max_wait_ms,
+        batch_policy=settings.batch_policy,
         max_text_bytes=settings.max_text_bytes,
         delivery=settings.delivery,
         commit_interval_ms=settings.commit_interval_ms,
@@ -104,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = resolve(OPTION_NAMES, args)
     log.info("configuration", extra={"config": settings.describe()})
     config = service_config(settings, args.shutdown_timeout)
+    check_client_config(config.consumer_config(), "consumer", settings.kafka_sources)
+    check_client_config(config.producer_config(), "producer", settings.kafka_sources)
 
     predictor = load_predictor(settings, args.threads)
     batch_seconds = measure_batch_seconds(predictor, config.max_batch)

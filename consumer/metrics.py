@@ -38,6 +38,8 @@ class ConsumerMetrics:
         self.consumed = Counter("sentiment_messages_consumed", "Input messages consumed", registry=r)
         self.predictions = Counter("sentiment_predictions", "Reviews scored, by predicted label", ["label"], registry=r)
         self.dead_letters = Counter("sentiment_dead_letters", "Messages sent to the dead-letter topic, by reason", ["reason"], registry=r)
+        self.dropped_fields = Counter("sentiment_dropped_fields", "Optional input fields left out as empty or malformed "
+                                      "(the review was still scored), by field", ["field"], registry=r)
         self.batch_size = Histogram("sentiment_batch_size", "Messages per micro-batch", buckets=_BATCH_BUCKETS, registry=r)
         self.inference_seconds = Histogram("sentiment_inference_seconds", "Model time per micro-batch", buckets=_INFERENCE_BUCKETS, registry=r)
         self.end_to_end_latency = Histogram(

@@ -3,6 +3,7 @@
 Decoding goes through the shared contract (never raises); every good review of
 the batch is scored in one model call; a model error on the batch falls back to
 scoring one review at a time so only the review that fails is dead-lettered.
+A review with no word the model knows is dead-lettered as ``no_words``, never labelled.
 The result lists one record per input message, in input order.
 """
 
@@ -25,7 +26,7 @@ class Scorer(Protocol):
 
     version: str
 
-    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]: ...
+    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
 
 
 class OutRecord(NamedTuple):
@@ -39,6 +40,7 @@ class OutRecord(NamedTuple):
     label: str | None = None  # the predicted label; None for a dead letter
     reason: str | None = None  # the dead-letter reason; None for a scored review
     event_time: float | None = None  # seconds since the epoch, for the end-to-end latency
+    dropped: tuple[str, ...] = ()  # the optional input fields left out as empty or malformed
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def score_batch(
             value = contract.encode_result(item, label, p_negative, scorer.version, scored_at)
             event_time = item.event_time if item.event_time is not None else _message_time(msg)
             records.append(OutRecord(source, output_topic, contract.bounded_key(msg.key()), value, None, label=label,
-                                     event_time=event_time))
+                                     event_time=event_time, dropped=tuple(name for name, _ in item.warnings)))
         else:
             rejection = item if isinstance(item, contract.Rejection) else prediction
             headers = contract.dead_letter_headers(rejection, source, msg.headers(), len(msg.value() or b""))  # type: ignore[arg-type]
@@ -89,18 +91,22 @@ def score_batch(
     return ScoredBatch(records, inference_seconds, len(good))
 
 
+_NO_WORDS = contract.Rejection(contract.NO_WORDS, "no words the model knows: the text cannot be judged")
+
+
 def _predict_all(texts: list[str], scorer: Scorer) -> list[tuple[str, float] | contract.Rejection]:
     """One model call for the batch; on failure, one call per text so only the culprit is rejected."""
     if not texts:
         return []
     try:
-        return list(scorer.predict(texts))
+        return [_NO_WORDS if verdict is None else verdict for verdict in scorer.judge(texts)]
     except Exception as exc:  # noqa: BLE001 - a model error must cost one message, not the stream
         log.warning("batch scoring failed, retrying one by one", extra={"error": repr(exc)[:300], "batch": len(texts)})
     results: list[tuple[str, float] | contract.Rejection] = []
     for text in texts:
         try:
-            results.append(scorer.predict([text])[0])
+            [verdict] = scorer.judge([text])
+            results.append(_NO_WORDS if verdict is None else verdict)
         except Exception as exc:  # noqa: BLE001
             results.append(contract.Rejection(contract.SCORING_FAILED, f"model failed on this text: {exc!r}"[:500]))
     return results

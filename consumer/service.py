@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from common.broker_check import BrokerUnavailable, cluster_metadata
+from common.broker_check import cluster_metadata
 from common.config import OPTIONS, ConfigError
 from consumer.batcher import Batcher
 from consumer.delivery import AtLeastOnce, Delivery, DeliveryFailed, ExactlyOnce
@@ -57,6 +57,7 @@ class ServiceConfig:
     group_id: str
     max_batch: int = OPTIONS["max_batch"].default
     max_wait_ms: int = OPTIONS["max_wait_ms"].default
+    batch_policy: str = OPTIONS["batch_policy"].default
     max_text_bytes: int = OPTIONS["max_text_bytes"].default
     delivery: str = OPTIONS["delivery"].default
     commit_interval_ms: int = OPTIONS["commit_interval_ms"].default
@@ -69,12 +70,7 @@ class ServiceConfig:
         return f"sentiment-consumer.{self.group_id}.{self.instance_id}"
 
     def consumer_config(self) -> dict[str, Any]:
-        # The broker holds a fetch until it has fetch.min.bytes or fetch.wait.max.ms passed. librdkafka's 500 ms
-        # wait, far longer than a batch may wait, showed as a 600 ms p99 at half load: a quarter of max-wait-ms keeps
-        # it inside the batch's wait (counted from each review's timestamp). Its 1-byte minimum answered every
-        # fetch at once, hundreds a second under a steady trickle: 64 KB cut the broker's CPU by a fifth (measured).
-        fetch_wait = min(500, max(10, self.max_wait_ms // 4))
-        config = {**_CONSUMER_DEFAULTS, "fetch.wait.max.ms": fetch_wait, "fetch.min.bytes": 65_536, **self.kafka}
+        config = {**_CONSUMER_DEFAULTS, **self._fetch_settings(), **self.kafka}
         config.update({"group.id": self.group_id, "enable.auto.commit": False, "enable.auto.offset.store": False})
         if self.delivery == EXACTLY_ONCE:
             config["isolation.level"] = "read_committed"
@@ -84,6 +80,20 @@ class ServiceConfig:
             # send_offsets_to_transaction can then block forever (seen here; librdkafka issue 5456).
             config["partition.assignment.strategy"] = self.kafka.get("partition.assignment.strategy", "roundrobin")
         return config
+
+    def _fetch_settings(self) -> dict[str, int]:
+        """How long the broker may hold a fetch, following the batch policy.
+
+        The broker answers a fetch once it has fetch.min.bytes, or when fetch.wait.max.ms passed.
+        Adaptive batching scores whatever is there, so the broker must hand over the first byte at
+        once (1 byte); the wait then only bounds an idle fetch. The fixed policy waits for its batch
+        anyway: there a 64 KB minimum held within a quarter of max-wait-ms (so inside the batch's own
+        wait) cut the broker's CPU by a fifth under a steady trickle (measured), where 1 byte answered
+        hundreds of fetches a second.
+        """
+        if self.batch_policy == "adaptive":
+            return {"fetch.min.bytes": 1, "fetch.wait.max.ms": 500}
+        return {"fetch.min.bytes": 65_536, "fetch.wait.max.ms": min(500, max(10, self.max_wait_ms // 4))}
 
     def producer_config(self) -> dict[str, Any]:
         extra = (
@@ -95,11 +105,9 @@ class ServiceConfig:
 
 
 def check_topics(kafka: dict[str, Any], topics: Sequence[str], timeout: float = 15.0) -> None:
-    """Fail at start-up when the broker does not answer or a topic is missing (auto-creation is off)."""
-    try:
-        metadata = cluster_metadata(kafka, timeout)
-    except BrokerUnavailable as exc:
-        raise ConfigError(str(exc)) from None
+    """Fail at start-up when a topic is missing (auto-creation is off: ConfigError), or the broker does not
+    answer (BrokerUnavailable, transient) or refuses the login (BrokerRefused, a ConfigError)."""
+    metadata = cluster_metadata(kafka, timeout)
     missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
     if missing:
         raise ConfigError(
@@ -129,7 +137,8 @@ class ScoringService:
         self._stop = threading.Event()
         self._fatal: str | None = None
         self._failed = False
-        self._batcher: Batcher[Message] = Batcher(config.max_batch, config.max_wait_ms)
+        self._batcher: Batcher[Message] = Batcher(config.max_batch, config.max_wait_ms,
+                                                  adaptive=config.batch_policy == "adaptive")
         self._consumer: Consumer | None = None
         self._delivery: Delivery | None = None
         self._assigned: set[tuple[str, int]] = set()
@@ -318,5 +327,5 @@ def measure_batch_seconds(scorer: Scorer, max_batch: int) -> float:
     """Time one full batch of long reviews (also warms the model up before the first real batch)."""
     texts = ["this product stopped working after a week and support never answered " * 12] * max_batch
     started = time.perf_counter()
-    scorer.predict(texts)
+    scorer.judge(texts)
     return time.perf_counter() - started

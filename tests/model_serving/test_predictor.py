@@ -175,3 +175,44 @@ def test_missing_folder_is_a_clear_load_error(tmp_path: Path) -> None:
         Predictor.load(tmp_path / "nowhere")
     with pytest.raises(ModelLoadError, match="metadata.json is missing"):
         Predictor.load(tmp_path)
+
+
+# -- text the model cannot read ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_predictor(default_artifact: Path) -> Predictor:
+    return Predictor.load(default_artifact)
+
+
+def _known_words(predictor: Predictor, text: str) -> list[str]:
+    """The README's rule, restated from the vocabulary itself: in-vocabulary words of 2+ characters with a letter."""
+    index, limit = predictor.tokenizer.word_index, predictor.tokenizer.num_words
+    return [w for w in predictor.tokenizer.words(text) if w in index and index[w] < limit and w != predictor.tokenizer.oov_token
+            and len(w) > 1 and any(c.isalpha() for c in w)]
+
+
+UNREADABLE = ["!!!!", "....", "!!!???", "\x00" * 8, "\x01\x02\x1b\x7f", "😀👍🔥", "N/A", "42", "10/10", "null",
+              "zzqx qqzx", "— … ·", "\u200b\u200b"]
+
+
+@pytest.mark.parametrize("text", UNREADABLE)
+def test_text_with_no_word_the_model_knows_is_not_judged(default_predictor: Predictor, text: str) -> None:
+    assert _known_words(default_predictor, text) == []
+    assert default_predictor.judge(["A fine kettle.", text]) == [default_predictor.predict(["A fine kettle."])[0], None]
+
+
+def test_judge_equals_predict_on_every_test_review(default_predictor: Predictor, test_texts: list[str]) -> None:
+    assert default_predictor.judge(test_texts) == default_predictor.predict(test_texts)
+
+
+vocabulary_word = st.sampled_from(["great", "broke", "the", "a", "n", "42", "ok", "zzqx", "null"])
+noise = st.text(alphabet=st.sampled_from(list("!?.,;:-_()[]{}\"'/\\ \t\n\x00\x01\x1f😀—…0123456789")), max_size=20)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(vocabulary_word, noise, st.text(max_size=8)), min_size=1, max_size=8).map("".join)
+       .filter(lambda t: t.strip()))
+def test_no_input_gets_a_label_without_a_word_the_model_knows(default_predictor: Predictor, text: str) -> None:
+    [verdict] = default_predictor.judge([text])
+    assert (verdict is None) == (_known_words(default_predictor, text) == [])
