@@ -136,6 +136,8 @@ OPTIONS: dict[str, Option] = {
         Option("batch_policy", _choice("adaptive", "fixed"), "adaptive",
                "adaptive: score what arrived while the model was busy, at once; fixed: fill up to max-wait-ms"),
         Option("max_text_bytes", _positive_int, 100_000, "reviews whose text is longer go to the dead-letter topic"),
+        Option("engine", _choice("auto", "fused", "onnxruntime"), "auto",
+               "scoring engine: fused (the project's kernel), onnxruntime, or auto (fused where it is built)"),
         Option("delivery", _choice("at-least-once", "exactly-once"), "at-least-once", "delivery guarantee"),
         Option("commit_interval_ms", _non_negative_int, 1000,
                "at-least-once: least time between offset commits (0: as soon as outputs are acknowledged); "

@@ -49,6 +49,7 @@ OPTION_NAMES = (
     "group_id",
     "model_dir",
     "shadow_model_dir",
+    "engine",
     "metrics_port",
     "max_batch",
     "max_wait_ms",
@@ -98,12 +99,16 @@ def service_config(settings: Settings) -> ServiceConfig:
 
 
 def load_predictor(settings: Settings, threads: int | None, model_dir: Path | None = None):
-    """The serving model (onnxruntime: this process never imports TensorFlow); ConfigError when it does not load."""
+    """The serving model on --engine (never TensorFlow in this process); ConfigError when it does not load."""
+    from model import fused
     from model.predictor import ModelLoadError, Predictor
 
     folder = model_dir or settings.model_dir
+    backend = settings.engine
+    if backend == "auto":
+        backend = "fused" if fused.available() else "onnxruntime"
     try:
-        return Predictor.load(folder, backend="onnxruntime", threads=threads)
+        return Predictor.load(folder, backend=backend, threads=threads)
     except (ModelLoadError, OSError) as exc:
         raise ConfigError(f"model at {folder} does not load: {exc}") from None
 

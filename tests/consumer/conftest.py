@@ -24,10 +24,10 @@ def topics(kafka_bootstrap: str, make_topic: Callable[..., str]) -> Topics:
 
 @pytest.fixture(scope="session")
 def predictor():
-    """The real default model on onnxruntime, as the consumer loads it."""
+    """The real default model on the fused engine, as the consumer loads it by default."""
     from model.predictor import Predictor
 
-    return Predictor.load(DEFAULT_MODEL_DIR, backend="onnxruntime")
+    return Predictor.load(DEFAULT_MODEL_DIR, backend="fused")
 
 
 @pytest.fixture(scope="session")
