@@ -16,11 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol, Sequence
 
 from confluent_kafka import Message
 
 from common import contract
+
+if TYPE_CHECKING:
+    from model.predictor import Assessment
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,12 @@ class Scorer(Protocol):
     """What the consumer needs of model.predictor.Predictor."""
 
     version: str
+    max_len: int  # tokens the model reads of a review (its last ones)
+    metadata: Mapping[str, Any]  # the artifact's metadata.json
 
     def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
+
+    def assess(self, texts: Sequence[str]) -> list[Assessment]: ...
 
 
 class OutRecord(NamedTuple):
@@ -54,6 +61,7 @@ class ScoredBatch:
     records: list[OutRecord]
     inference_seconds: float
     scored: int
+    assessments: Sequence[Assessment] = ()  # what the served model read of each review it could read (drift signals)
     shadow_seconds: float | None = None  # the candidate's time, when it scored the batch
     shadow_error: str | None = None  # why the candidate's verdicts are missing from this batch
 
@@ -76,8 +84,9 @@ def score_batch(
 
     good = [i for i, d in enumerate(decoded) if isinstance(d, contract.Review)]
     started = time.perf_counter()
-    predictions = _predict_all([decoded[i].text for i in good], scorer)  # type: ignore[union-attr]
+    assessed = _assess_all([decoded[i].text for i in good], scorer)  # type: ignore[union-attr]
     inference_seconds = time.perf_counter() - started
+    predictions = [_verdict_or_rejection(a) for a in assessed]
     by_index = dict(zip(good, predictions))
     judged = [i for i in good if isinstance(by_index[i], tuple)]
     shadows, shadow_seconds, shadow_error = _shadow_verdicts([decoded[i].text for i in judged], shadow)  # type: ignore[union-attr]
@@ -102,7 +111,8 @@ def score_batch(
             records.append(
                 OutRecord(source, dlq_topic, contract.bounded_key(msg.key()), value, headers, reason=rejection.code)  # type: ignore[union-attr]
             )
-    return ScoredBatch(records, inference_seconds, len(good), shadow_seconds, shadow_error)
+    readings = [a for a in assessed if not isinstance(a, contract.Rejection)]
+    return ScoredBatch(records, inference_seconds, len(good), readings, shadow_seconds, shadow_error)
 
 
 def _shadow_verdicts(
@@ -128,22 +138,27 @@ def _shadow_verdicts(
 _NO_WORDS = contract.Rejection(contract.NO_WORDS, "no words the model knows: the text cannot be judged")
 
 
-def _predict_all(texts: list[str], scorer: Scorer) -> list[tuple[str, float] | contract.Rejection]:
+def _assess_all(texts: list[str], scorer: Scorer) -> list[Assessment | contract.Rejection]:
     """One model call for the batch; on failure, one call per text so only the culprit is rejected."""
     if not texts:
         return []
     try:
-        return [_NO_WORDS if verdict is None else verdict for verdict in scorer.judge(texts)]
+        return list(scorer.assess(texts))
     except Exception as exc:  # noqa: BLE001 - a model error must cost one message, not the stream
         log.warning("batch scoring failed, retrying one by one", extra={"error": repr(exc)[:300], "batch": len(texts)})
-    results: list[tuple[str, float] | contract.Rejection] = []
+    results: list[Assessment | contract.Rejection] = []
     for text in texts:
         try:
-            [verdict] = scorer.judge([text])
-            results.append(_NO_WORDS if verdict is None else verdict)
+            results.extend(scorer.assess([text]))
         except Exception as exc:  # noqa: BLE001
             results.append(contract.Rejection(contract.SCORING_FAILED, f"model failed on this text: {exc!r}"[:500]))
     return results
+
+
+def _verdict_or_rejection(assessed: Assessment | contract.Rejection) -> tuple[str, float] | contract.Rejection:
+    if isinstance(assessed, contract.Rejection):
+        return assessed
+    return _NO_WORDS if assessed.verdict is None else assessed.verdict
 
 
 def _message_time(msg: Message) -> float | None:

@@ -27,7 +27,7 @@ import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 
@@ -55,6 +55,14 @@ GROUP_SLACK = 4
 KERAS_BATCH = 256
 
 
+class Assessment(NamedTuple):
+    """One text as the model read it."""
+
+    verdict: tuple[str, float] | None  # (label, p_negative); None when it holds no word the model knows
+    tokens: int  # words the tokenizer read, before the model's max_len window
+    oov: int  # of them, read as the out-of-vocabulary token
+
+
 class Predictor:
     """Scores review texts with a trained model; build it with :meth:`load`."""
 
@@ -66,6 +74,7 @@ class Predictor:
         self.backend = backend
         self.max_len: int = metadata["max_len"]
         self._word_ids = known_word_ids(tokenizer)
+        self._oov_id = tokenizer.word_index.get(tokenizer.oov_token) if tokenizer.oov_token is not None else None
 
     @classmethod
     def load(cls, model_dir: str | Path, backend: str = "auto", threads: int | None = None) -> "Predictor":
@@ -139,6 +148,11 @@ class Predictor:
         Why: such a text reaches the network as nothing but padding or OOV ids, and what comes out (about 0.49)
         is the model's bias, not a judgement of the review; the stream and the dashboard must not label it.
         """
+        return [assessment.verdict for assessment in self.assess(texts)]
+
+    def assess(self, texts: Sequence[str]) -> list["Assessment"]:
+        """:meth:`judge`'s verdicts with what the tokenizer read of each text (the stream's drift signals), from
+        the one tokenization the verdicts need."""
         _check_texts(texts)
         sequences = self.tokenizer.texts_to_sequences(texts)
         readable = [i for i, seq in enumerate(sequences) if not self._word_ids.isdisjoint(seq)]
@@ -146,7 +160,9 @@ class Predictor:
         if readable:
             for i, p in zip(readable, self._engine([sequences[i] for i in readable])):
                 verdicts[i] = _verdict(p)
-        return verdicts
+        oov = self._oov_id
+        return [Assessment(verdict, len(seq), seq.count(oov) if oov is not None else 0)
+                for verdict, seq in zip(verdicts, sequences)]
 
     def __repr__(self) -> str:
         return f"Predictor(version={self.version!r}, backend={self.backend!r})"

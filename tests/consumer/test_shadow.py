@@ -11,6 +11,7 @@ import pytest
 
 from common import contract
 from consumer.scoring import score_batch
+from model.predictor import Assessment
 from tests.consumer.kit import Topics, item_ids, produce, read_topic, review_items
 
 
@@ -50,6 +51,9 @@ class Fixed:
         if self.fails:
             raise RuntimeError("candidate broke")
         return [self.verdict] * len(texts)
+
+    def assess(self, texts):
+        return [Assessment(verdict, len(text.split()), 0) for verdict, text in zip(self.judge(texts), texts)]
 
 
 MESSAGES = [Message(0, b'{"text": "fine kettle", "label": "positive"}'), Message(1, b"!!!!"),
