@@ -32,7 +32,6 @@ class Scorer(Protocol):
     """What the consumer needs of model.predictor.Predictor."""
 
     version: str
-    max_len: int  # tokens the model reads of a review (its last ones)
     metadata: Mapping[str, Any]  # the artifact's metadata.json
 
     def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
