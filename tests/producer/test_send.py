@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import os
 import socket
 import threading
@@ -149,3 +150,16 @@ def test_pacing_sleeps_between_messages_instead_of_spinning(rate):
     for _ in range(messages):
         assert pacer.wait_turn()
     assert producer.polls <= 3 * messages + 10
+
+
+def test_a_paced_review_is_stamped_when_it_is_sent_not_a_pacing_interval_before(kafka_bootstrap, make_topic):
+    """The event time ("ts") is the review's send time: downstream latency is measured from it."""
+    from tests.consumer.kit import read_topic
+
+    topic = make_topic("producer-ts", partitions=1)
+    rate = 2.0  # a 0.5 s interval: stamping before waiting would put ts 0.5 s before the produce call
+    send_reviews({"bootstrap.servers": kafka_bootstrap}, topic, ({"text": f"review {i}", "id": str(i)} for i in range(6)),
+                 rate=rate)
+    for message in read_topic(kafka_bootstrap, topic, 6):
+        produced_at = message.timestamp()[1] / 1000.0  # CreateTime: librdkafka stamps it in produce()
+        assert produced_at - json.loads(message.value())["ts"] < 0.25 / rate
