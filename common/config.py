@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from common.paths import DEFAULT_MODEL_DIR
+from common.paths import DEFAULT_MODEL_DIR, MODELS_DIR
 from model.data import Reading, StarRule, Tolerance, check_encoding
 
 ENV_PREFIX = "SENTIMENT_"
@@ -126,6 +126,8 @@ OPTIONS: dict[str, Option] = {
         Option("group_id", _non_empty, "sentiment-consumer", "consumer group of the scoring service"),
         Option("partitions", _positive_int, 4, "partitions of each topic that create-topics makes"),
         Option("model_dir", lambda t: Path(_non_empty(t)), DEFAULT_MODEL_DIR, "model artifact folder"),
+        Option("models_dir", lambda t: Path(_non_empty(t)), MODELS_DIR,
+               "folder of model artifacts and of the 'current' pointer that sentiment-model promotes and rolls back"),
         Option("metrics_port", _port, 8000, "port of /metrics, /healthz and /readyz (0 disables)"),
         Option("max_batch", _positive_int, 256, "most reviews scored in one model call"),
         Option("max_wait_ms", _non_negative_int, 50,
