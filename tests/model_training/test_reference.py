@@ -71,3 +71,38 @@ def test_training_records_the_reference_that_a_later_computation_finds(trained_d
         assert recorded[key] == later[key], key
     assert recorded["p_negative_histogram"]["shares"] == pytest.approx(later["p_negative_histogram"]["shares"], abs=1 / 60)
     assert recorded["tokens_quantiles"]["p99"] > 166 and recorded["truncated_share"] > 0  # counts were not truncated
+
+
+def test_the_reference_command_records_what_training_recorded(trained_dir: Path, review_data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from common.config import ConfigError
+    from model.predictor import Predictor
+    from model.registry_cli import main
+
+    folder = shutil.copytree(trained_dir, tmp_path / "model", ignore=shutil.ignore_patterns("checkpoints"))
+    meta = json.loads((folder / "metadata.json").read_text())
+    recorded = meta.pop("reference")
+    (folder / "metadata.json").write_text(json.dumps(meta))
+
+    with pytest.raises(ConfigError, match="files the model was trained on"):
+        main(["reference", str(folder), "--data", str(review_data / "amazon_polarity/test.sample.ft.txt.bz2")])
+    assert main(["reference", str(folder), "--data", str(review_data / TRAIN), "--write"]) == 0
+    written = json.loads((folder / "metadata.json").read_text())["reference"]
+    assert {k: v for k, v in written.items() if k != "p_negative_histogram"} == \
+        {k: v for k, v in recorded.items() if k != "p_negative_histogram"}
+    assert Predictor.load(folder).version == meta["version"]  # still a valid artifact of the same version
+
+
+def test_the_reference_command_counts_every_review_of_other_files(trained_dir: Path, review_data: Path, capsys) -> None:
+    import bz2
+
+    from model.registry_cli import main
+
+    test_file = review_data / "amazon_polarity/test.sample.ft.txt.bz2"
+    assert main(["reference", str(trained_dir), "--data", str(test_file), "--all-reviews"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    with bz2.open(test_file, "rt", encoding="utf-8") as f:
+        labels = [line.split(" ", 1)[0] for line in f if line.strip()]
+    assert printed["reviews"] == len(labels) and printed["data"] == f"all reviews of {test_file}"
+    assert printed["positive_share"] == pytest.approx(labels.count("__label__2") / len(labels))
