@@ -14,13 +14,20 @@ help:  ## list the targets
 install: $(STAMP)  ## create .venv and install the locked versions with the test extras (quick when nothing changed)
 
 # requirements.lock pins every package with hashes; its header says how to update it.
-$(STAMP): pyproject.toml requirements.lock
+# The editable install also compiles the fused engine's kernel in place (model/_fused_lstm*.so);
+# the check after it fails the install when the kernel did not build (the Predictor would
+# quietly serve with onnxruntime, 2x slower).
+$(STAMP): pyproject.toml requirements.lock model/_fused_lstm.c
+	$(call apt_install_missing,$(BUILD_DEPS))
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --require-hashes -r requirements.lock
 	$(PIP) install --quiet --no-deps -e .
+	$(PY) -c "from model import fused; assert fused.available(), 'the fused kernel did not build: see the pip output above'"
 	@touch $@
 
 # command:Debian package pairs; `make demo` needs the broker's, the tests also drive a browser and Prometheus.
+# The install compiles one C file against Python's headers (python3-dev; a pyenv or python.org build has them).
+BUILD_DEPS := cc:gcc $(if $(wildcard $(shell python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h),,python3-config:python3-dev)
 DEMO_DEPS := java:openjdk-17-jre-headless mvn:maven prometheus:prometheus
 TEST_DEPS := $(DEMO_DEPS) promtool:prometheus chromium:chromium chromedriver:chromium-driver
 

@@ -128,6 +128,9 @@ OPTIONS: dict[str, Option] = {
         Option("model_dir", lambda t: Path(_non_empty(t)), DEFAULT_MODEL_DIR, "model artifact folder"),
         Option("models_dir", lambda t: Path(_non_empty(t)), MODELS_DIR,
                "folder of model artifacts and of the 'current' pointer that sentiment-model promotes and rolls back"),
+        Option("shadow_model_dir", lambda t: Path(_non_empty(t)), None,
+               "a candidate model scored beside the served one: its verdicts go into each output's \"shadow\" "
+               "field and metrics, never into the label"),
         Option("metrics_port", _port, 8000, "port of /metrics, /healthz and /readyz (0 disables)"),
         Option("max_batch", _positive_int, 256, "most reviews scored in one model call"),
         Option("max_wait_ms", _non_negative_int, 50,
@@ -135,6 +138,8 @@ OPTIONS: dict[str, Option] = {
         Option("batch_policy", _choice("adaptive", "fixed"), "adaptive",
                "adaptive: score what arrived while the model was busy, at once; fixed: fill up to max-wait-ms"),
         Option("max_text_bytes", _positive_int, 100_000, "reviews whose text is longer go to the dead-letter topic"),
+        Option("engine", _choice("auto", "fused", "onnxruntime"), "auto",
+               "scoring engine: fused (the project's kernel), onnxruntime, or auto (fused where it is built)"),
         Option("delivery", _choice("at-least-once", "exactly-once"), "at-least-once", "delivery guarantee"),
         Option("commit_interval_ms", _non_negative_int, 1000,
                "at-least-once: least time between offset commits (0: as soon as outputs are acknowledged); "

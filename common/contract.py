@@ -13,9 +13,9 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import orjson
 
@@ -355,6 +355,14 @@ def _key_id(key: bytes | None) -> str | None:
         return None
 
 
+class ShadowVerdict(NamedTuple):
+    """A candidate model's verdict on a review, published beside the served one; never decides ``label``."""
+
+    model_version: str
+    label: str
+    p_negative: float
+
+
 @dataclass(frozen=True)
 class Result:
     """One scored review as published on the output topic."""
@@ -367,11 +375,12 @@ class Result:
     event_time: float | None = None
     true_label: str | None = None
     text: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    shadow: ShadowVerdict | None = None
 
 
 def encode_result(
-    review: Review, label: str, p_negative: float, model_version: str, scored_at: float, snippet_chars: int = 280
+    review: Review, label: str, p_negative: float, model_version: str, scored_at: float, snippet_chars: int = 280,
+    shadow: ShadowVerdict | None = None,
 ) -> bytes:
     """The output value: JSON any consumer can read (a text snippet for people watching the stream)."""
     doc: dict[str, Any] = {
@@ -387,6 +396,9 @@ def encode_result(
         doc["true_label"] = review.true_label
     if review.warnings:
         doc["warnings"] = [{"field": name, "problem": problem} for name, problem in review.warnings]
+    if shadow is not None:
+        doc["shadow"] = {"model_version": shadow.model_version, "label": shadow.label,
+                         "p_negative": round(float(shadow.p_negative), 7)}
     return _json_bytes(doc)
 
 
@@ -408,9 +420,18 @@ def decode_result(value: bytes) -> Result:
             event_time=None if doc.get("event_time") is None else float(doc["event_time"]),
             true_label=doc.get("true_label"),
             text=doc.get("text"),
+            shadow=_shadow(doc.get("shadow")),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"result misses or mistypes a field: {exc}") from None
+
+
+def _shadow(doc: Any) -> ShadowVerdict | None:
+    if doc is None:
+        return None
+    if doc["label"] not in LABELS:
+        raise ValueError(f"unknown shadow label {doc['label']!r}")
+    return ShadowVerdict(str(doc["model_version"]), doc["label"], float(doc["p_negative"]))
 
 
 def bounded_key(key: bytes | None) -> bytes | None:

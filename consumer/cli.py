@@ -48,6 +48,8 @@ OPTION_NAMES = (
     "dlq_topic",
     "group_id",
     "model_dir",
+    "shadow_model_dir",
+    "engine",
     "metrics_port",
     "max_batch",
     "max_wait_ms",
@@ -97,12 +99,16 @@ def service_config(settings: Settings) -> ServiceConfig:
 
 
 def load_predictor(settings: Settings, threads: int | None, model_dir: Path | None = None):
-    """The serving model (onnxruntime: this process never imports TensorFlow); ConfigError when it does not load."""
+    """The serving model on --engine (never TensorFlow in this process); ConfigError when it does not load."""
+    from model import fused
     from model.predictor import ModelLoadError, Predictor
 
     folder = model_dir or settings.model_dir
+    backend = settings.engine
+    if backend == "auto":
+        backend = "fused" if fused.available() else "onnxruntime"
     try:
-        return Predictor.load(folder, backend="onnxruntime", threads=threads)
+        return Predictor.load(folder, backend=backend, threads=threads)
     except (ModelLoadError, OSError) as exc:
         raise ConfigError(f"model at {folder} does not load: {exc}") from None
 
@@ -132,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     watcher = ModelWatcher(
         settings.model_dir, predictor, lambda folder: load_predictor(settings, settings.threads, folder), args.model_poll_seconds
     ).start()
-    service = ScoringService(config, watcher.current, metrics)
+    shadow = _shadow_watcher(settings, metrics, args.model_poll_seconds)
+    service = ScoringService(config, watcher.current, metrics, shadow.current if shadow else lambda: None)
     _install_signal_handlers(service, watcher, grace=config.shutdown_timeout + SHUTDOWN_WATCHDOG_SLACK_S)
     if settings.stall_timeout > 0:
         threading.Thread(target=_stall_watchdog, args=(service, settings.stall_timeout), name="stall-watchdog", daemon=True).start()
@@ -145,9 +152,27 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         watcher.stop()
+        if shadow is not None:
+            shadow.stop()
         if server is not None:
             server.stop()
     return 0
+
+
+def _shadow_watcher(settings: Settings, metrics: ConsumerMetrics, poll_seconds: float) -> ModelWatcher | None:
+    """The shadow candidate, followed like the served model; one that does not load is logged and left out."""
+    folder = settings.shadow_model_dir
+    if folder is None:
+        return None
+    try:
+        candidate = load_predictor(settings, settings.threads, folder)
+    except ConfigError as exc:
+        metrics.shadow_failures.labels(stage="load").inc()
+        log.error("shadow model failed to load; the consumer runs without it", extra={"error": str(exc)[:500]})
+        return None
+    metrics.shadow_info.info({"version": candidate.version, "model_dir": str(folder)})
+    log.info("shadow model loaded", extra={"version": candidate.version, "model_dir": str(folder)})
+    return ModelWatcher(folder, candidate, lambda f: load_predictor(settings, settings.threads, f), poll_seconds).start()
 
 
 def _install_signal_handlers(service: ScoringService, watcher: ModelWatcher, grace: float) -> None:

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30, 60, 300)
 _INFERENCE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+# Tokens per review: 166 is the model's window, so the share above it is the share truncated.
+_TOKEN_BUCKETS = (5, 10, 20, 40, 80, 120, 166, 250, 500, 1000)
+# p(negative): 0.5 splits the labels (the share at or under it is the positive share); 0.3-0.7 is "unsure".
+_P_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 # Readiness conditions; all must hold for /readyz to answer 200.
 MODEL_LOADED = "model_loaded"
@@ -50,6 +54,29 @@ class ConsumerMetrics:
         self.commit_failures = Counter("sentiment_commit_failures", "Offset commits (or transactions) that failed", registry=r)
         self.rebalances = Counter("sentiment_rebalances", "Partition assignment changes, by kind", ["kind"], registry=r)
         self.model_info = Info("sentiment_model", "The model that scores reviews", registry=r)
+        # Model operations: a shadow candidate beside the served model, and accuracy where true labels flow.
+        self.shadow_predictions = Counter(
+            "sentiment_shadow_predictions", "Reviews the shadow candidate judged too, by whether it agreed with the "
+            "served model's label", ["served_version", "shadow_version", "agreement"], registry=r)
+        self.labelled_predictions = Counter(
+            "sentiment_labelled_predictions", "Judged reviews that carried a true label, by model version, role "
+            "(served, shadow) and outcome (correct, wrong)", ["model_version", "role", "outcome"], registry=r)
+        self.shadow_inference_seconds = Histogram("sentiment_shadow_inference_seconds", "Shadow candidate's time per "
+                                                  "micro-batch", buckets=_INFERENCE_BUCKETS, registry=r)
+        self.shadow_failures = Counter("sentiment_shadow_failures", "Shadow candidate failures, by stage (load, score)",
+                                       ["stage"], registry=r)
+        self.shadow_info = Info("sentiment_shadow_model", "The shadow candidate, when one runs", registry=r)
+        # Drift signals: what the live stream looks like to the served model, beside what its training data
+        # looked like (the artifact's metadata.json "reference"); deploy/prometheus/alerts.yml compares them.
+        self.review_tokens = Histogram("sentiment_review_tokens", "Words the tokenizer read per judged review",
+                                       ["model_version"], buckets=_TOKEN_BUCKETS, registry=r)
+        self.tokens = Counter("sentiment_tokens", "Words read in judged reviews", ["model_version"], registry=r)
+        self.oov_tokens = Counter("sentiment_oov_tokens", "Of those, words out of the model's vocabulary",
+                                  ["model_version"], registry=r)
+        self.p_negative = Histogram("sentiment_p_negative", "p(negative) of judged reviews, by model and role "
+                                    "(served, shadow)", ["model_version", "role"], buckets=_P_BUCKETS, registry=r)
+        self.reference = Gauge("sentiment_reference", "The served model's training-data reference for each drift "
+                               "statistic (metadata.json)", ["model_version", "statistic"], registry=r)
         self._ready: dict[str, bool] = {name: False for name in READINESS_CONDITIONS}
         self._lock = threading.Lock()
 

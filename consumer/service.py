@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
@@ -26,7 +26,7 @@ from common.config import OPTIONS, ConfigError
 from consumer.batcher import Batcher
 from consumer.delivery import AtLeastOnce, Delivery, DeliveryFailed, ExactlyOnce
 from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics
-from consumer.scoring import Scorer, score_batch
+from consumer.scoring import ScoredBatch, Scorer, score_batch
 
 log = logging.getLogger(__name__)
 
@@ -144,9 +144,11 @@ _FENCED_CODES = (KafkaError._FENCED, KafkaError.FENCED_INSTANCE_ID)
 class ScoringService:
     """Consume -> micro-batch -> score -> produce -> commit, until ``stop()``."""
 
-    def __init__(self, config: ServiceConfig, scorer: Callable[[], Scorer], metrics: ConsumerMetrics) -> None:
+    def __init__(self, config: ServiceConfig, scorer: Callable[[], Scorer], metrics: ConsumerMetrics,
+                 shadow: Callable[[], Scorer | None] = lambda: None) -> None:
         self.config = config
         self._scorer = scorer  # called before each batch: a live model reload swaps what it returns
+        self._shadow = shadow  # the candidate scored beside it, if any (same reload rule)
         self.metrics = metrics
         self._stop = threading.Event()
         self._fatal: DeliveryFailed | None = None
@@ -258,17 +260,52 @@ class ScoringService:
         self._delivery.service()  # commit what the previous batch got acknowledged before the model's long call
         scorer = self._scorer()  # once per batch: a reloaded model takes over between batches, never within one
         self._note_model(scorer)
-        batch = score_batch(messages, scorer, self.config.output_topic, self.config.dlq_topic, self.config.max_text_bytes)
+        shadow = self._shadow()
+        batch = score_batch(messages, scorer, self.config.output_topic, self.config.dlq_topic, self.config.max_text_bytes,
+                            shadow=shadow)
         self.metrics.batch_size.observe(len(messages))
         if batch.scored:
             self.metrics.inference_seconds.observe(batch.inference_seconds)
+        self._count_models(batch, scorer.version, shadow)
         self._delivery.publish(batch.records)
         self.batches += 1
+
+    def _count_models(self, batch: ScoredBatch, served: str, shadow: Scorer | None) -> None:
+        """Drift signals of the served model; agreement of the shadow with it, and each one's accuracy where true
+        labels flow."""
+        m = self.metrics
+        tokens, oov, p_negative = m.review_tokens.labels(served), 0, m.p_negative.labels(served, "served")
+        for assessment in batch.assessments:
+            if assessment.verdict is not None:
+                tokens.observe(assessment.tokens)
+                oov += assessment.oov
+                p_negative.observe(assessment.verdict[1])
+        m.tokens.labels(served).inc(sum(a.tokens for a in batch.assessments if a.verdict is not None))
+        m.oov_tokens.labels(served).inc(oov)
+        if shadow is not None:
+            if batch.shadow_error is not None:
+                m.shadow_failures.labels(stage="score").inc()
+            elif batch.shadow_seconds is not None:
+                m.shadow_inference_seconds.observe(batch.shadow_seconds)
+        for record in batch.records:
+            if record.label is None:
+                continue
+            if record.shadow is not None:
+                agreement = "agree" if record.shadow.label == record.label else "disagree"
+                m.shadow_predictions.labels(served, record.shadow.model_version, agreement).inc()
+                m.p_negative.labels(record.shadow.model_version, "shadow").observe(record.shadow.p_negative)
+            if record.true_label is not None:
+                m.labelled_predictions.labels(served, "served", _outcome(record.label, record.true_label)).inc()
+                if record.shadow is not None:
+                    outcome = _outcome(record.shadow.label, record.true_label)
+                    m.labelled_predictions.labels(record.shadow.model_version, "shadow", outcome).inc()
 
     def _note_model(self, scorer: Scorer) -> None:
         if scorer.version != self._serving_version:
             self._serving_version = scorer.version
             self.metrics.model_info.info({"version": scorer.version})
+            for statistic, value in reference_statistics(scorer.metadata).items():
+                self.metrics.reference.labels(scorer.version, statistic).set(value)
 
     # -- callbacks (all run inside consume()/poll() on this thread) -----------------------------
 
@@ -338,6 +375,27 @@ class ScoringService:
             self.metrics.forget_partition(tp.topic, tp.partition)
         self.metrics.rebalances.labels(kind=kind).inc()
         log.info(f"partitions {kind}", extra={"partitions": _names(partitions), "owned": len(self._assigned), "dropped": dropped})
+
+
+def reference_statistics(metadata: Mapping[str, Any]) -> dict[str, float]:
+    """The drift references of a model's metadata.json "reference" (written at training), as gauge values; empty
+    for a model trained before it existed (its alerts then stay silent)."""
+    reference = metadata.get("reference")
+    if not isinstance(reference, Mapping):
+        return {}
+    out = {name: float(reference[name]) for name in ("oov_share", "truncated_share", "positive_share")
+           if isinstance(reference.get(name), (int, float))}
+    histogram = reference.get("p_negative_histogram")
+    if isinstance(histogram, Mapping):
+        edges, shares = histogram.get("edges", []), histogram.get("shares", [])
+        # The share of validation reviews the model was unsure of (0.3 < p <= 0.7): confidence collapse is measured
+        # against it.
+        out["unsure_share"] = float(sum(s for lo, hi, s in zip(edges, edges[1:], shares) if lo >= 0.3 - 1e-9 and hi <= 0.7 + 1e-9))
+    return out
+
+
+def _outcome(label: str, true_label: str) -> str:
+    return "correct" if label == true_label else "wrong"
 
 
 def _waited(msg: Message) -> float:

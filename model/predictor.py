@@ -1,8 +1,12 @@
 """The one inference API: raw review texts in, (label, p_negative) out.
 
-Three engines behind one ``Predictor``:
+Four engines behind one ``Predictor``:
 
-- ``onnxruntime`` (default when the artifact has model.onnx): TensorFlow is never
+- ``fused`` (default when the artifact has model.onnx and the kernel is built):
+  the same graph's weights run by a kernel of our own, with the first layer's
+  input projection folded into a per-word table (model/fused.py); no TensorFlow,
+  no onnxruntime, bitwise batch-invariant results.
+- ``onnxruntime`` (the fallback where the kernel is not built): TensorFlow is never
   imported, so a consumer is ready in well under a second in a small process.
   A batch is sorted by token count and cut into sub-batches, each padded only
   to its own longest review; the graph's ``sequence_lens`` make every review's
@@ -23,12 +27,13 @@ import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 
-from model import artifact
+from model import artifact, fused
 from model.artifact import ModelLoadError
+from model.fused import Engine
 from model.tokenizer import KerasTokenizer, left_aligned, pad
 
 if TYPE_CHECKING:
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Predictor", "ModelLoadError", "BACKENDS"]
 
-BACKENDS = ("auto", "onnxruntime", "tensorflow", "legacy")
+BACKENDS = ("auto", "fused", "onnxruntime", "tensorflow", "legacy")
 NEGATIVE, POSITIVE = "negative", "positive"
 # Length-sorted reviews go to the ONNX graph in groups of at most this many; a new group starts
 # early when the next review is longer than GROUP_GROWTH x the group's first + GROUP_SLACK tokens.
@@ -49,7 +54,13 @@ GROUP_SLACK = 4
 # Keras calls on fixed-width input: one compiled call per this many reviews.
 KERAS_BATCH = 256
 
-Engine = Callable[[list[list[int]]], np.ndarray]
+
+class Assessment(NamedTuple):
+    """One text as the model read it."""
+
+    verdict: tuple[str, float] | None  # (label, p_negative); None when it holds no word the model knows
+    tokens: int  # words the tokenizer read, before the model's max_len window
+    oov: int  # of them, read as the out-of-vocabulary token
 
 
 class Predictor:
@@ -63,15 +74,17 @@ class Predictor:
         self.backend = backend
         self.max_len: int = metadata["max_len"]
         self._word_ids = known_word_ids(tokenizer)
+        self._oov_id = tokenizer.word_index.get(tokenizer.oov_token) if tokenizer.oov_token is not None else None
 
     @classmethod
     def load(cls, model_dir: str | Path, backend: str = "auto", threads: int | None = None) -> "Predictor":
         """Load an artifact folder (or a folder of published Keras 2 files).
 
-        ``backend``: "auto" picks onnxruntime when the artifact has model.onnx, the
+        ``backend``: "auto" picks the fused engine when the artifact has model.onnx and
+        the kernel is built (onnxruntime when it is not, or cannot run this graph), the
         legacy loader for a Keras 2 folder, else tensorflow. ``threads``: CPU threads
-        the engine may use (None = :func:`default_threads` for onnxruntime, the
-        engine's own default for TensorFlow).
+        the engine may use (None = :func:`default_threads` for fused and onnxruntime,
+        the engine's own default for TensorFlow).
         Raises ModelLoadError (a ValueError) with a message naming what is wrong.
         A symlinked folder (a ``current`` pointer, model/registry.py) is resolved once, so every file comes from
         the same artifact even when the link is swapped during the load.
@@ -88,14 +101,22 @@ class Predictor:
             return cls(engine, tokenizer, metadata, "legacy")
 
         listed = artifact.read_metadata(folder)["files"]
+        fallback = backend == "auto"
         if backend == "auto":
-            backend = "onnxruntime" if artifact.ONNX_FILE in listed else "tensorflow"
-        model_file = artifact.ONNX_FILE if backend == "onnxruntime" else artifact.MODEL_FILE
+            backend = ("fused" if fused.available() else "onnxruntime") if artifact.ONNX_FILE in listed else "tensorflow"
+        model_file = artifact.MODEL_FILE if backend == "tensorflow" else artifact.ONNX_FILE
         metadata = artifact.verify(folder, required=(artifact.TOKENIZER_FILE, model_file))
         tokenizer = _load_tokenizer(folder / artifact.TOKENIZER_FILE)
+        if backend == "fused":
+            try:
+                engine = fused.fused_engine(folder / model_file, metadata["max_len"], threads or default_threads())
+            except ModelLoadError:
+                if not fallback:
+                    raise
+                backend = "onnxruntime"  # a graph the kernel does not know: onnxruntime runs any export
         if backend == "onnxruntime":
             engine = _onnx_engine(folder / model_file, metadata["max_len"], threads)
-        else:
+        elif backend == "tensorflow":
             engine = _keras_engine(folder / model_file, metadata["max_len"], threads)
         return cls(engine, tokenizer, metadata, backend)
 
@@ -129,6 +150,11 @@ class Predictor:
         Why: such a text reaches the network as nothing but padding or OOV ids, and what comes out (about 0.49)
         is the model's bias, not a judgement of the review; the stream and the dashboard must not label it.
         """
+        return [assessment.verdict for assessment in self.assess(texts)]
+
+    def assess(self, texts: Sequence[str]) -> list["Assessment"]:
+        """:meth:`judge`'s verdicts with what the tokenizer read of each text (the stream's drift signals), from
+        the one tokenization the verdicts need."""
         _check_texts(texts)
         sequences = self.tokenizer.texts_to_sequences(texts)
         readable = [i for i, seq in enumerate(sequences) if not self._word_ids.isdisjoint(seq)]
@@ -136,7 +162,9 @@ class Predictor:
         if readable:
             for i, p in zip(readable, self._engine([sequences[i] for i in readable])):
                 verdicts[i] = _verdict(p)
-        return verdicts
+        oov = self._oov_id
+        return [Assessment(verdict, len(seq), seq.count(oov) if oov is not None else 0)
+                for verdict, seq in zip(verdicts, sequences)]
 
     def __repr__(self) -> str:
         return f"Predictor(version={self.version!r}, backend={self.backend!r})"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -146,6 +147,12 @@ def test_every_metric_the_dashboard_and_alerts_name_is_exported_by_the_running_s
            "SENTIMENT_OUTPUT_TOPIC": topics["output"], "SENTIMENT_DLQ_TOPIC": topics["dlq"],
            "SENTIMENT_GROUP_ID": f"graf-{uuid.uuid4().hex[:8]}", "SENTIMENT_METRICS_PORT": str(metrics_port),
            "SENTIMENT_DASHBOARD_PORT": str(dashboard_port), "SENTIMENT_DASHBOARD_GROUP_ID": f"graf-dash-{uuid.uuid4().hex[:8]}"}
+    # A shadow candidate (the default model under another version), so its series exist as well.
+    shadow = tmp_path / "shadow"
+    shutil.copytree(default_model, shadow)
+    metadata = json.loads((shadow / "metadata.json").read_text())
+    (shadow / "metadata.json").write_text(json.dumps({**metadata, "version": f"{metadata['version']}-shadow"}))
+    env["SENTIMENT_SHADOW_MODEL_DIR"] = str(shadow)
     expressions = {**{f"panel {k}": v for k, v in _panel_expressions().items()},
                    **{f"alert {k}": v for k, v in _alert_expressions().items()}}
     needed = {name for expr in expressions.values() for name in _uses(expr)} - PROMETHEUS_MADE
