@@ -74,7 +74,7 @@ def test_promote_and_rollback_under_load_switch_once_per_partition_and_score_wit
     models = tmp_path / "models"
     models.mkdir()
     sentiment_model(models, "promote", str(DEFAULT_MODEL_DIR))
-    challenger = Predictor.load(candidate, backend="onnxruntime")
+    challenger = Predictor.load(candidate, backend=predictor.backend)  # the engine the consumer serves with
     items = review_items(reviews, 3 * PHASE, prefix="p", words=30)
     process = start_consumer(topics, "--model-dir", str(models / "current"), "--model-poll-seconds", "0.3", "--max-batch", "32")
     process.wait_ready()
