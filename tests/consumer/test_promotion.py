@@ -67,7 +67,7 @@ def wait_switched(process: ConsumerProcess, switches: int, to: str, timeout: flo
 
 
 def test_promote_and_rollback_under_load_switch_once_per_partition_and_score_with_the_named_weights(
-    topics: Topics, start_consumer, reviews, predictor, candidate: Path, tmp_path: Path
+    topics: Topics, start_consumer, reviews, predictor, candidate: Path, tmp_path: Path, record_property
 ) -> None:
     from model.predictor import Predictor
 
@@ -103,6 +103,9 @@ def test_promote_and_rollback_under_load_switch_once_per_partition_and_score_wit
     for partition, versions in runs_per_partition.items():  # served... candidate... served: one switch per change
         assert [v for v, _ in groupby(versions)] == [predictor.version, challenger.version, predictor.version], partition
 
+    first_third = {key.decode() for key, _ in items[:PHASE]}
+    record_property("first_third_scored_by_candidate",  # > 0: the promotion landed while those reviews flowed
+                    sum(r.id in first_third and r.model_version == challenger.version for r in results))
     texts = {key.decode(): json.loads(value)["text"] for key, value in items}
     order = [r.id for r in results]
     expected = {predictor.version: predictor.predict_proba([texts[i] for i in order]),
