@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from common.paths import DEFAULT_MODEL_DIR
+from common.paths import DEFAULT_MODEL_DIR, MODELS_DIR
 from model.data import Reading, StarRule, Tolerance, check_encoding
 
 ENV_PREFIX = "SENTIMENT_"
@@ -126,6 +126,8 @@ OPTIONS: dict[str, Option] = {
         Option("group_id", _non_empty, "sentiment-consumer", "consumer group of the scoring service"),
         Option("partitions", _positive_int, 4, "partitions of each topic that create-topics makes"),
         Option("model_dir", lambda t: Path(_non_empty(t)), DEFAULT_MODEL_DIR, "model artifact folder"),
+        Option("models_dir", lambda t: Path(_non_empty(t)), MODELS_DIR,
+               "folder of model artifacts and of the 'current' pointer that sentiment-model promotes and rolls back"),
         Option("shadow_model_dir", lambda t: Path(_non_empty(t)), None,
                "a candidate model scored beside the served one: its verdicts go into each output's \"shadow\" "
                "field and metrics, never into the label"),

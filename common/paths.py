@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_DIR = PROJECT_ROOT / "model" / "artifacts" / "default"
+MODELS_DIR = PROJECT_ROOT / "model" / "artifacts"
+DEFAULT_MODEL_DIR = MODELS_DIR / "default"
 DATA_DIR = PROJECT_ROOT / "data"
 TRAIN_SAMPLE = DATA_DIR / "amazon_polarity" / "train.sample.ft.txt.bz2"
 TEST_SAMPLE = DATA_DIR / "amazon_polarity" / "test.sample.ft.txt.bz2"

@@ -8,6 +8,11 @@ then does ``current()`` return it. The service calls ``current()`` once per
 batch, so a batch is scored by exactly one model and the switch costs no pause.
 A model that fails to load is logged and the old one stays; the check repeats
 at the next poll, so a folder still being copied is picked up once complete.
+
+``model_dir`` may be a pointer (a symlink that ``sentiment-model promote`` and
+``rollback`` swap, model/registry.py). Each check resolves it once and reads the
+version and every file from that one real folder, so a swap during a load never
+mixes two artifacts: the next check sees the newer target.
 """
 
 from __future__ import annotations
@@ -75,21 +80,22 @@ class ModelWatcher:
 
     def check(self) -> bool:
         """Load and switch to the folder's model if its version is new; return whether it switched."""
-        version = folder_version(self.model_dir)
+        folder = self.model_dir.resolve()
+        version = folder_version(folder)
         if version is None or version == self._current.version:
             return False
         try:
-            candidate = self._loader(self.model_dir)
+            candidate = self._loader(folder)
             candidate.judge(["warm-up review so the first real batch pays no start-up cost"])
         except Exception as exc:  # noqa: BLE001 - any failure keeps the old model serving
             if version != self._failed_version:  # log once per bad version, not once per poll
                 log.error("new model failed to load; the old one keeps serving",
-                          extra={"model_dir": str(self.model_dir), "version": version, "error": str(exc)[:500],
+                          extra={"model_dir": str(self.model_dir), "folder": str(folder), "version": version, "error": str(exc)[:500],
                                  "serving": self._current.version})
             self._failed_version = version
             return False
         old, self._current = self._current.version, candidate
         self._failed_version = None
         self.reloads += 1
-        log.info("model switched", extra={"from": old, "to": candidate.version, "model_dir": str(self.model_dir)})
+        log.info("model switched", extra={"from": old, "to": candidate.version, "model_dir": str(self.model_dir), "folder": str(folder)})
         return True

@@ -119,8 +119,13 @@ def save(out_dir: str | Path, model, tokenizer, metadata: dict[str, Any]) -> Pat
         files=files,
         file_sizes={name: (out / name).stat().st_size for name in files},
     )
-    _write_atomically(out / METADATA_FILE, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n"))
+    write_metadata(out, meta)
     return out
+
+
+def write_metadata(folder: Path, meta: dict[str, Any]) -> None:
+    """Replace the folder's metadata.json in one rename (a polling consumer never reads half of it)."""
+    _write_atomically(folder / METADATA_FILE, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n"))
 
 
 def read_metadata(model_dir: str | Path) -> dict[str, Any]:

@@ -86,12 +86,14 @@ class Predictor:
         the engine may use (None = :func:`default_threads` for fused and onnxruntime,
         the engine's own default for TensorFlow).
         Raises ModelLoadError (a ValueError) with a message naming what is wrong.
+        A symlinked folder (a ``current`` pointer, model/registry.py) is resolved once, so every file comes from
+        the same artifact even when the link is swapped during the load.
         """
         if backend not in BACKENDS:
             raise ModelLoadError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         if threads is not None and threads < 1:
             raise ModelLoadError(f"threads must be a positive integer, got {threads}")
-        folder = Path(model_dir)
+        folder = Path(model_dir).resolve()
         from model import legacy
 
         if backend == "legacy" or (backend == "auto" and legacy.is_legacy_folder(folder)):

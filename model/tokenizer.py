@@ -28,6 +28,7 @@ import numpy as np
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 NUM_WORDS = 15_000
 OOV_TOKEN = "<OOV>"
+OOV_ID = 1  # Keras' Tokenizer gives its OOV token the first index
 MAX_LEN = 166
 # The dicts Keras keeps besides word_index, in get_config's order.
 _STATISTICS = ("word_counts", "word_docs", "index_docs", "index_word")

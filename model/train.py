@@ -32,9 +32,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from model.data import ErrorCounter, MalformedInput, Reading, file_sha256, read_records
-from model.tokenizer import MAX_LEN, NUM_WORDS, OOV_TOKEN, KerasTokenizer, pad
-
-OOV_ID = 1  # Keras' Tokenizer gives its OOV token the first index
+from model.reference import reference_statistics, token_counts, validation_description
+from model.tokenizer import MAX_LEN, NUM_WORDS, OOV_ID, OOV_TOKEN, KerasTokenizer, pad
 
 log = logging.getLogger("model.train")
 
@@ -199,11 +198,14 @@ class TrainOptions:
 
 @dataclass
 class Corpus:
-    """Reviews as pre-padded token ids (``uint16``), their real lengths and labels."""
+    """Reviews as pre-padded token ids (``uint16``), their real lengths and labels; with ``tokens`` and ``oov``,
+    each review's untruncated token count and OOV tokens (model/reference.py's statistics need what truncation cuts)."""
 
     ids: np.ndarray
     lengths: np.ndarray
     labels: np.ndarray
+    tokens: np.ndarray | None = None
+    oov: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -260,7 +262,8 @@ def encode_files(paths: Sequence[Path], options: TrainOptions, tokenizer: KerasT
 
     if tokenizer.num_words is None or tokenizer.num_words > np.iinfo(np.uint16).max + 1:
         raise TrainingInputError(f"num_words {tokenizer.num_words} does not fit uint16 token ids")
-    corpus = Corpus(np.zeros((total, max_len), np.uint16), np.zeros(total, np.uint8 if max_len < 256 else np.uint16), np.zeros(total, np.uint8))
+    corpus = Corpus(np.zeros((total, max_len), np.uint16), np.zeros(total, np.uint8 if max_len < 256 else np.uint16), np.zeros(total, np.uint8),
+                    np.zeros(total, np.uint32), np.zeros(total, np.uint32))
     row = 0
     with tqdm(total=total, desc="pass 2/2 (token ids)", unit=" reviews", disable=not options.progress, file=sys.stderr) as bar:
         for path in paths:
@@ -289,12 +292,15 @@ def _encode_chunk(corpus: Corpus, row: int, texts: list[str], tokenizer: KerasTo
     end = row + len(texts)
     corpus.ids[row:end] = pad(sequences, max_len)
     corpus.lengths[row:end] = [min(len(s), max_len) for s in sequences]
+    corpus.tokens[row:end], corpus.oov[row:end] = token_counts(sequences)
     return end
 
 
 def encode_texts(texts: Sequence[str], labels: Sequence[int], tokenizer: KerasTokenizer, max_len: int) -> Corpus:
     """A small in-memory corpus (the held-out test file)."""
-    corpus = Corpus(np.zeros((len(texts), max_len), np.uint16), np.zeros(len(texts), np.uint16), np.asarray(labels, np.uint8))
+    n = len(texts)
+    corpus = Corpus(np.zeros((n, max_len), np.uint16), np.zeros(n, np.uint16), np.asarray(labels, np.uint8), np.zeros(n, np.uint32),
+                    np.zeros(n, np.uint32))
     for start in range(0, len(texts), ENCODE_CHUNK):
         _encode_chunk(corpus, start, list(texts[start:start + ENCODE_CHUNK]), tokenizer, max_len)
     return corpus
@@ -581,7 +587,10 @@ def train(options: TrainOptions) -> dict[str, Any]:
     best_epoch = (state.get("early_stopping") or {}).get("best_epoch")
 
     mark = time.perf_counter()
-    evaluation = {"validation": classification_metrics(corpus.labels[val_rows], predict_corpus(model, corpus, val_rows, preset))}
+    val_scores = predict_corpus(model, corpus, val_rows, preset)
+    evaluation = {"validation": classification_metrics(corpus.labels[val_rows], val_scores)}
+    reference = reference_statistics(validation_description(options.data, preset.validation_fraction, preset.split_random_state),
+                                     corpus.tokens[val_rows], corpus.oov[val_rows], corpus.labels[val_rows], val_scores, preset.max_len)
     test_scores = None
     if test is not None:
         test_scores = predict_corpus(model, test, np.arange(len(test)), preset)
@@ -617,6 +626,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
                                                      "reviews": len(test), "negative": int(test.labels.sum())},
         },
         "metrics": {name: _headline(m) for name, m in evaluation.items()},
+        "reference": reference,
         "baseline": None if baseline_result is None else {name: _headline(m) for name, m in baseline_result["metrics"].items()},
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "libraries": _library_versions(),

@@ -93,7 +93,7 @@ def test_every_option_has_one_env_name_and_flag():
 
 
 @pytest.mark.parametrize("command", ["sentiment-kafka", "sentiment-train", "sentiment-evaluate", "sentiment-consumer",
-                                     "sentiment-producer", "sentiment-dashboard"])
+                                     "sentiment-producer", "sentiment-dashboard", "sentiment-model"])
 def test_every_command_has_help(command):
     exe = __import__("pathlib").Path(sys.executable).parent / command
     proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
