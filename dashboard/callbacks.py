@@ -183,4 +183,4 @@ def register(app: Dash, ctx: Context) -> None:
             return no_update
         stem = job.filename.rsplit(".", 1)[0] or "reviews"
         # A byte-order mark lets spreadsheets open the UTF-8 text with its accents intact.
-        return dcc.send_string("\ufeff" + to_safe_csv(job.result.frame), f"{stem}.sentiment.csv", type="text/csv")
+        return dcc.send_string("\ufeff" + to_safe_csv(job.result.frame, job.result.text_column), f"{stem}.sentiment.csv", type="text/csv")
