@@ -95,6 +95,8 @@ OPTIONS: dict[str, Option] = {
         Option("partitions", _positive_int, 4, "partitions of each topic that create-topics makes"),
         Option("model_dir", lambda t: Path(_non_empty(t)), DEFAULT_MODEL_DIR, "model artifact folder"),
         Option("metrics_port", _port, 8000, "port of /metrics, /healthz and /readyz (0 disables)"),
+        # All interfaces by default: Prometheus in another container scrapes the consumer from outside.
+        Option("metrics_host", _non_empty, "0.0.0.0", "address /metrics, /healthz and /readyz bind to (127.0.0.1: this machine only)"),
         Option("max_batch", _positive_int, 256, "most reviews scored in one model call"),
         Option("max_wait_ms", _non_negative_int, 50, "longest a review waits for its batch to fill"),
         Option("max_text_bytes", _positive_int, 100_000, "reviews whose text is longer go to the dead-letter topic"),
