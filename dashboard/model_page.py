@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from dash import dcc, html
+from dash import html
 
 from dashboard import figures
+from dashboard.layout import chart
 
 log = logging.getLogger(__name__)
 
@@ -230,14 +231,14 @@ def render(report: ModelReport) -> html.Div:
     }
     if report.confusion:
         set_name, matrix, labels = report.confusion
-        confusion: Any = dcc.Graph(id="model-confusion", figure=figures.confusion_figure(matrix, labels), config={"displayModeBar": False})
         confusion_title = f"Confusion matrix ({set_name})"
+        confusion: Any = chart("model-confusion", figures.confusion_figure(matrix, labels), confusion_title, {"displayModeBar": False})
     else:
         confusion, confusion_title = html.P(NOT_IN_ARTIFACT, className="muted"), "Confusion matrix"
     if report.pr_curve:
         set_name, recall, precision = report.pr_curve
-        curve: Any = dcc.Graph(id="model-pr-curve", figure=figures.curve_figure(recall, precision, "recall (negative)", "precision (negative)"), config={"displaylogo": False})
         curve_title = f"Precision–recall ({set_name})"
+        curve: Any = chart("model-pr-curve", figures.curve_figure(recall, precision, "recall (negative)", "precision (negative)"), curve_title, {"displaylogo": False})
     elif report.pr_plot:
         curve = html.Div(
             [html.Img(src=report.pr_plot, className="report-plot", alt="precision-recall curve from the training report"),
@@ -247,7 +248,7 @@ def render(report: ModelReport) -> html.Div:
     else:
         curve, curve_title = html.P(NOT_IN_ARTIFACT, className="muted"), "Precision–recall"
     history: Any = (
-        dcc.Graph(id="model-history", figure=figures.history_figure(report.history), config={"displayModeBar": False})
+        chart("model-history", figures.history_figure(report.history), "Training history per epoch", {"displayModeBar": False})
         if report.history
         else html.P(NOT_IN_ARTIFACT, className="muted")
     )
