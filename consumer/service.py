@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from common.broker_check import BrokerUnavailable, cluster_metadata
 from common.config import OPTIONS, ConfigError
+from common.connectivity import ConnectivityLog, LibrdkafkaLogger, is_connectivity_error
 from consumer.batcher import Batcher
 from consumer.delivery import AtLeastOnce, Delivery, DeliveryFailed, ExactlyOnce
 from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics
@@ -136,6 +137,7 @@ class ScoringService:
         self._serving_version: str | None = None
         self._max_in_flight = max(_IN_FLIGHT_BATCHES * config.max_batch, _IN_FLIGHT_FLOOR)
         self._paused = False
+        self._connectivity = ConnectivityLog(log)  # an outage is one line, not 20 a second
         self.batches = 0
         self.last_progress = time.monotonic()  # each loop turn; a stall watchdog reads it
 
@@ -154,10 +156,11 @@ class ScoringService:
                 "error_cb": self._on_client_error,
                 "stats_cb": self._on_stats,
                 "on_commit": lambda err, partitions: self._delivery.on_commit(err, partitions),  # type: ignore[union-attr]
-                "logger": log,
+                "logger": LibrdkafkaLogger(log, self._connectivity),
             }
         )
-        producer = Producer({**cfg.producer_config(), "error_cb": self._on_client_error, "logger": log})
+        producer = Producer({**cfg.producer_config(), "error_cb": self._on_client_error,
+                             "logger": LibrdkafkaLogger(log, self._connectivity)})
         self._consumer = consumer
         delivery: Delivery = (
             ExactlyOnce(consumer, producer, self.metrics)
@@ -255,6 +258,8 @@ class ScoringService:
             return False
         if err.fatal():
             self._fatal = f"fatal consumer error: {err}"
+        elif is_connectivity_error(err):
+            self._connectivity.lost(err.str())
         elif err.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error", extra={"error": str(err)})
         return True
@@ -264,13 +269,16 @@ class ScoringService:
             self._fatal = f"fatal Kafka client error: {err}"
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             self.metrics.set_ready(BROKER_REACHABLE, False)
-        log.warning("kafka client error", extra={"error": str(err)})
+        if not self._connectivity.client_error(err):
+            log.warning("kafka client error", extra={"error": str(err)})
 
     def _on_stats(self, stats_json: str) -> None:
         stats = json.loads(stats_json)
         self.metrics.update_lag(stats)
         up = any(b.get("state") == "UP" and b.get("nodeid", -1) >= 0 for b in stats.get("brokers", {}).values())
         self.metrics.set_ready(BROKER_REACHABLE, up)
+        if up:
+            self._connectivity.restored()
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
