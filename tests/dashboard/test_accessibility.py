@@ -6,6 +6,7 @@ into the page under test; every rule tagged WCAG 2.0/2.1/2.2 A or AA must pass o
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from common.contract import decode_result
-from dashboard.aggregates import LiveStats
+from dashboard.aggregates import BrokerState, LiveStats
 from dashboard.analysis import Limits
 from dashboard.app import create_app
 from dashboard.live_view import WINDOWS
@@ -54,14 +55,20 @@ def axe_violations(driver, axe_source: str) -> list[str]:
 
 
 @pytest.fixture
-def a11y_app(default_predictor, browse):
-    """The app with the default model and live results already read (so the charts and the table hold data)."""
-    from common.config import DEFAULT_MODEL_DIR
-
+def live_stats() -> LiveStats:
+    """Live results already read, so the charts and the table hold data."""
     stats = LiveStats()
     for value in make_results(LIVE_PAIRS):
         stats.add(decode_result(value))
-    app = create_app(stats, topic="reviews.sentiment", start="latest", scorer=default_predictor, model_dir=DEFAULT_MODEL_DIR,
+    return stats
+
+
+@pytest.fixture
+def a11y_app(default_predictor, browse, live_stats):
+    """The app with the default model and live results, open in the browser."""
+    from common.config import DEFAULT_MODEL_DIR
+
+    app = create_app(live_stats, topic="reviews.sentiment", start="latest", scorer=default_predictor, model_dir=DEFAULT_MODEL_DIR,
                      limits=Limits(max_bytes=200_000, max_rows=500))
     return browse(app)
 
@@ -135,12 +142,15 @@ def test_the_keyboard_reaches_every_control_and_opens_every_tab(chrome, a11y_app
     screenshot(chrome, "a11y-model-by-keyboard")
 
 
-def test_results_progress_and_errors_are_announced(chrome, a11y_app, default_predictor, tmp_path):
+def test_results_progress_and_errors_are_announced(chrome, a11y_app, live_stats, default_predictor, tmp_path):
     wait_for(lambda: chrome.find_element(By.ID, "tab-analyse"), what="the page").click()
     wait_for(lambda: chrome.find_element(By.ID, "review-text").is_displayed(), what="the Analyse panel")
     label = chrome.find_element(By.CSS_SELECTOR, "label[for=review-text]")
     assert label.text.strip(), "the review box has a visible label"
     remember_live_regions(chrome)
+
+    live_stats.set_broker(BrokerState(False, None, "Connect to kafka:9092 failed", time.time()))
+    wait_for(lambda: "Cannot reach Kafka" in announced(chrome, "live-banner"), what="the lost broker, announced on every tab")
 
     chrome.find_element(By.ID, "review-button").click()
     wait_for(lambda: "empty" in announced(chrome, "review-result-region"), what="the empty-review message, announced")
