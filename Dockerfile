@@ -3,6 +3,9 @@
 # Serving runs on onnxruntime: the project is installed without its [train] extra, so no TensorFlow.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# gcc compiles the fused engine's kernel (model/_fused_lstm.c) into the venv; the final stage needs only libc.
+# hadolint ignore=DL3008
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY common ./common
@@ -20,9 +23,10 @@ COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 WORKDIR /app
-# Fail the build, not the deployment, when the model is missing or would need TensorFlow.
+# Fail the build, not the deployment, when the model is missing, would need TensorFlow, or the kernel did not build.
 RUN python -c "import importlib.util as u; from common.config import DEFAULT_MODEL_DIR as d; from model.predictor import Predictor; \
 assert u.find_spec('tensorflow') is None, 'TensorFlow must not be in the serving image'; \
-print('model', Predictor.load(d, backend='onnxruntime').version)"
+p = Predictor.load(d); assert p.backend == 'fused', p.backend; \
+print('model', p.version, p.backend, Predictor.load(d, backend='onnxruntime').version)"
 EXPOSE 8000 8050
 CMD ["sentiment-consumer"]

@@ -62,7 +62,7 @@ backends must agree within; OpenVINO 2026.4 ran this graph at half the speed and
 _STARTUP_SCRIPT = """
 import resource, sys, time
 from model.predictor import Predictor
-p = Predictor.load(sys.argv[1], threads=int(sys.argv[2]))
+p = Predictor.load(sys.argv[1], backend=sys.argv[3], threads=int(sys.argv[2]))
 p.predict(["It stopped working after two days and support never answered."])
 import psutil
 print(time.time(), psutil.Process().memory_info().rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
@@ -106,13 +106,13 @@ def in_batches(score: Callable[[list[str]], object], texts: list[str], batch: in
     return run
 
 
-def startup(model: Path, threads: int, repeats: int) -> tuple[float, float, float]:
+def startup(model: Path, threads: int, repeats: int, backend: str = "auto") -> tuple[float, float, float]:
     """Median (seconds to first prediction, RSS bytes, peak RSS bytes) over fresh processes."""
     runs = []
     for _ in range(repeats):
         launched = time.time()
         done = subprocess.run(
-            [sys.executable, "-c", _STARTUP_SCRIPT, str(model), str(threads)],
+            [sys.executable, "-c", _STARTUP_SCRIPT, str(model), str(threads), backend],
             cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
         )
         ready_at, rss, peak = (float(v) for v in done.stdout.split())

@@ -6,7 +6,9 @@ Measured in one run, on the same reviews and the same machine:
 - at-least-once and exactly-once consumer throughput, 1 and 2 processes;
 - a consumer that calls the model once per message (``--max-batch 1``, a small
   count), and optionally the naive design (Keras ``predict`` per message);
-- p50/p99 end-to-end latency (event time -> output) at half the maximum load.
+- p50/p99 end-to-end latency (event time -> output) at half the maximum load;
+- with ``--engines N``, instead: the at-least-once consumer on each scoring engine
+  (``--engine fused`` and ``--engine onnxruntime``), runs in turn, medians of N.
 
 Consumers run as real ``sentiment-consumer`` subprocesses, started and ready
 before the reviews are sent, which are sent while they consume. Throughput is
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import statistics
 import sys
 import tempfile
@@ -40,6 +44,7 @@ from localkafka import LocalKafka, scratch_topics  # noqa: E402
 from model.data import read_records  # noqa: E402
 from producer.send import send_reviews  # noqa: E402
 from tests.consumer.kit import ConsumerProcess, Topics, read_topic  # noqa: E402
+from bench.results import RESULTS, replace_section  # noqa: E402
 
 
 
@@ -87,8 +92,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds sent at the same rate just before it and reported apart (default 3)")
     parser.add_argument("--latency-only", type=float, default=None, metavar="RATE",
                         help="only the latency run, at RATE reviews/s (e.g. half a throughput measured before)")
+    parser.add_argument("--policies", action="store_true",
+                        help="only compare the batch policies: saturation throughput, latency at --trickle-rate and at half load")
+    parser.add_argument("--trickle-rate", type=float, default=20.0, help="the low-load rate of --policies (default 20/s, the demo's)")
     parser.add_argument("--keras-baseline", action="store_true", help="also time Keras model.predict() per message, the published app's design (imports TensorFlow)")
     parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews file (model.data formats)")
+    parser.add_argument("--engines", type=int, default=None, metavar="REPEATS",
+                        help="only compare the consumer's engines (fused, onnxruntime), runs in turn, medians of REPEATS")
+    parser.add_argument("--write", action="store_true", help=f"with --engines: replace the '{ENGINES_SECTION}' section of bench/RESULTS.md")
     return parser.parse_args(argv)
 
 
@@ -133,7 +144,7 @@ class Bench:
     def raw_predictor(self, repeats: int = 3) -> Run:
         from model.predictor import Predictor
 
-        predictor = Predictor.load(self.settings.model_dir, backend="onnxruntime")
+        predictor = Predictor.load(self.settings.model_dir)  # the consumer's engine: fused where built
         texts = [item["text"] for item in self.items[: min(len(self.items), 8192)]]
         batch = self.settings.max_batch
         predictor.predict(texts[:batch])  # warm-up
@@ -185,7 +196,7 @@ class Bench:
         times = self.broker.cpu_times()
         return times.user + times.system
 
-    def latency(self, rate: float) -> dict[str, dict[str, float]]:
+    def latency(self, rate: float, *extra: str) -> dict[str, dict[str, float]]:
         """Steady-state latency at ``rate``, and apart from it the first seconds of a new producer and new topics.
 
         Why the warm-up is kept out of the steady state: a new idempotent producer holds its first messages about
@@ -194,7 +205,7 @@ class Bench:
         days on topics that exist; every run of this benchmark starts a producer and creates topics.
         """
         with self.topics() as topics:
-            (process,) = self.consumers(topics, 1)
+            (process,) = self.consumers(topics, 1, *extra)
             try:
                 n, warm = int(rate * self.args.latency_seconds), int(rate * self.args.latency_warm_up)
                 items = [{**self.items[i % len(self.items)], "id": f"{'w' if i < warm else 'l'}{i}"} for i in range(warm + n)]
@@ -239,6 +250,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.latency_only:
         print_latency(bench.latency(args.latency_only), bench.settings.max_wait_ms)
         return 0
+    if args.engines:
+        table = compare_engines(bench, n, args.engines)
+        if args.write:
+            command = "PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            replace_section(ENGINES_SECTION, f"`{command}`\n\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+                            f"{n} reviews of {args.data.name} per run; {os.cpu_count()} CPUs shared with other work "
+                            f"(1-min load average {os.getloadavg()[0]:.1f} at the end).\n\n{table}")
+            print(f"wrote the '{ENGINES_SECTION}' section of {RESULTS}")
+        return 0
+    if args.policies:
+        compare_policies(bench, n, args.trickle_rate)
+        return 0
 
     def record(run: Run) -> Run:
         runs.append(run)
@@ -272,6 +295,51 @@ def main(argv: list[str] | None = None) -> int:
     ratio("2 processes / 1 process (--threads 1)", two, one_thread, ">= 1.6")
     print_latency(latency, bench.settings.max_wait_ms)
     return 0
+
+
+ENGINES = ("onnxruntime", "fused")
+ENGINES_SECTION = "## fused engine: consumer end to end"
+
+
+def compare_engines(bench: Bench, n: int, repeats: int) -> str:
+    """The at-least-once consumer on each engine, the engines in turn ``repeats`` times: a table of medians and ratio."""
+    rates: dict[str, list[float]] = {engine: [] for engine in ENGINES}
+    cpu_rates: dict[str, list[float]] = {engine: [] for engine in ENGINES}
+    for _ in range(repeats):
+        for engine in ENGINES:
+            run = bench.through_kafka(f"consumer at-least-once, --engine {engine}", n, 1, "--engine", engine)
+            print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s (cores: {cores(run)})", flush=True)
+            rates[engine].append(run.rate)
+            cpu_rates[engine].append(run.cpu_rate)
+    table = f"| consumer at-least-once, batch {bench.settings.max_batch}, 1 process | reviews/s | reviews per CPU-s |\n|---|---:|---:|\n"
+    for engine in ENGINES:
+        table += (f"| --engine {engine} (median of {repeats}) | {statistics.median(rates[engine]):,.0f} | "
+                  f"{statistics.median(cpu_rates[engine]):,.0f} |\n")
+    ratio = [statistics.median(values["fused"]) / statistics.median(values["onnxruntime"]) for values in (rates, cpu_rates)]
+    table += f"| fused / onnxruntime (goal >= 1.3) | {ratio[0]:.2f}x | {ratio[1]:.2f}x |\n"
+    print("\n" + table)
+    return table
+
+
+def compare_policies(bench: Bench, n: int, trickle_rate: float) -> None:
+    """Fixed and adaptive batching side by side, each measured right after the other on one broker.
+
+    Goals: adaptive p50 at the trickle rate <= 20 ms, p99 at half load < 100 ms, saturation >= 0.97x fixed.
+    Half load is half the fixed policy's saturation rate, so both policies get the same offered load.
+    """
+    policies = ("fixed", "adaptive")
+    saturation = {p: bench.through_kafka(f"{p}", n, 1, "--batch-policy", p) for p in policies}
+    half = saturation["fixed"].rate / 2
+    trickle = {p: bench.latency(trickle_rate, "--batch-policy", p)["steady"] for p in policies}
+    loaded = {p: bench.latency(half, "--batch-policy", p)["steady"] for p in policies}
+    print(f"\n| policy | saturation reviews/s | p50 / p99 at {trickle_rate:g}/s | p50 / p99 at half load ({half:,.0f}/s) |"
+          "\n|---|---:|---:|---:|")
+    for p in policies:
+        print(f"| {p} | {saturation[p].rate:,.0f} | {trickle[p]['p50'] * 1000:.0f} / {trickle[p]['p99'] * 1000:.0f} ms | "
+              f"{loaded[p]['p50'] * 1000:.0f} / {loaded[p]['p99'] * 1000:.0f} ms |")
+    print(f"\nadaptive / fixed saturation throughput: {saturation['adaptive'].rate / saturation['fixed'].rate:.2f} (goal >= 0.97); "
+          f"adaptive p50 at {trickle_rate:g}/s: {trickle['adaptive']['p50'] * 1000:.0f} ms (goal <= 20); "
+          f"adaptive p99 at half load: {loaded['adaptive']['p99'] * 1000:.0f} ms (goal < 100)")
 
 
 def cores(run: Run) -> str:

@@ -1,35 +1,29 @@
 """The message contract: input reviews, scored outputs and dead-letter records.
 
 Defined once here; the producer encodes with it, the consumer decodes, scores
-and dead-letters with it, the dashboard reads outputs with it. Decoding never
-raises: every possible key/value is either a ``Review`` or a ``Rejection``
-that says why, so one bad message can never stop the stream.
+and dead-letters with it, the dashboard reads outputs with it and refuses the
+values it refuses (``not_review_kind``). Decoding never raises: every possible
+key/value is either a ``Review`` or a ``Rejection`` that says why, so one bad
+message can never stop the stream.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
-from dataclasses import dataclass, field
-from typing import Any, Mapping, NamedTuple, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, NamedTuple, Sequence
 
 import orjson
+
+from common.labels import NEGATIVE_CLASS, parse_label
 
 NEGATIVE = "negative"
 POSITIVE = "positive"
 LABELS = (NEGATIVE, POSITIVE)
-
-# The training data's convention: 1 = negative, 0 = positive (fastText __label__1 / __label__2).
-_LABEL_VALUES: dict[Any, str] = {
-    NEGATIVE: NEGATIVE,
-    POSITIVE: POSITIVE,
-    1: NEGATIVE,
-    0: POSITIVE,
-    "1": NEGATIVE,
-    "0": POSITIVE,
-    "__label__1": NEGATIVE,
-    "__label__2": POSITIVE,
-}
 
 # Dead-letter reasons (the value of the ``dlq.error.code`` header).
 NOT_UTF8 = "not_utf8"
@@ -38,10 +32,9 @@ NOT_OBJECT = "not_object"
 NO_TEXT = "no_text"
 EMPTY_TEXT = "empty_text"
 TEXT_TOO_LONG = "text_too_long"
-BAD_LABEL = "bad_label"
-BAD_FIELD = "bad_field"
+NO_WORDS = "no_words"  # the text holds no word the model knows (decided by the scorer, model.predictor)
 SCORING_FAILED = "scoring_failed"
-REASONS = (NOT_UTF8, NOT_JSON, NOT_OBJECT, NO_TEXT, EMPTY_TEXT, TEXT_TOO_LONG, BAD_LABEL, BAD_FIELD, SCORING_FAILED)
+REASONS = (NOT_UTF8, NOT_JSON, NOT_OBJECT, NO_TEXT, EMPTY_TEXT, TEXT_TOO_LONG, NO_WORDS, SCORING_FAILED)
 
 # Dead-letter headers, added to the original message's headers.
 H_ERROR_CODE = "dlq.error.code"
@@ -61,19 +54,29 @@ DEAD_LETTER_MAX_HEADER_BYTES = 64 * 1024
 
 DEFAULT_MAX_TEXT_BYTES = 100_000
 _MAX_ID_CHARS = 512
+# An event time later than this after decoding is a producer's clock or unit error (microseconds, say), not news.
+MAX_FUTURE_TS_SECONDS = 24 * 3600
+_MILLISECONDS_FROM = 1e11  # a number ts above this is milliseconds (1e11 s is the year 5138)
+
+# JSON's own whitespace, and the byte-order mark some writers put first (it is not part of the value).
+_LEADING = " \t\r\n\ufeff"
+# Only a value that opens like an object ('{', then '"' or '}') is read as a JSON object: plain reviews often
+# open with '{sigh}', '"Quote": ...' or '[Update]', and they are text, not broken JSON.
+_OBJECT_START = re.compile(r'[ \t\r\n\ufeff]*(\{[ \t\r\n]*["}])')
+# First characters of the other JSON values that are worth a parse (strings, arrays, numbers); true/false/null
+# are compared whole.
+_BARE_VALUE_START = frozenset('"[-0123456789')
+_BARE_WORDS = frozenset(("true", "false", "null"))
 
 Headers = Sequence[tuple[str, bytes | None]]
 
 
 def normalise_label(value: Any) -> str | None:
-    """Map a true label in any accepted spelling to "negative"/"positive"; None when unknown."""
-    if isinstance(value, bool):  # True == 1 in Python, but a boolean label is ambiguous
-        return None
-    if isinstance(value, str):
-        value = value.strip().lower()
+    """Map a true label in any spelling of the shared vocabulary (common/labels.py) to "negative"/"positive";
+    None when it is not one."""
     try:
-        return _LABEL_VALUES.get(value)
-    except TypeError:  # unhashable (list, dict)
+        return NEGATIVE if parse_label(value) == NEGATIVE_CLASS else POSITIVE
+    except ValueError:
         return None
 
 
@@ -85,6 +88,7 @@ class Review(NamedTuple):
     title: str | None = None
     true_label: str | None = None
     event_time: float | None = None  # seconds since the epoch
+    warnings: tuple[tuple[str, str], ...] = ()  # (field, why it was dropped) per optional field left out
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,12 @@ def _json_bytes(doc: dict[str, Any]) -> bytes:
 def decode_review(
     key: bytes | None, value: bytes | None, source: Source, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
 ) -> Review | Rejection:
-    """Decode one input message; never raises."""
+    """Decode one input message; never raises.
+
+    A value that opens like a JSON object must be one; any other value is plain text (the content of a JSON
+    string literal, when the whole value is one), except a value that is wholly another JSON value (number,
+    true/false, null, array), which is no review. Optional fields that cannot be read are dropped with a warning.
+    """
     if value is None:
         return Rejection(NO_TEXT, "message has no value (tombstone)")
     if len(value) > max_text_bytes * 6 + 65_536:  # far over any valid encoding: reject before parsing
@@ -147,18 +156,53 @@ def decode_review(
         body = value.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Rejection(NOT_UTF8, f"value is not UTF-8: {exc.reason} at byte {exc.start}")
-    stripped = body.lstrip()
-    if not stripped.startswith(("{", "[", '"')):
-        return _plain_text_review(body, key, source, max_text_bytes)
+    opening = _OBJECT_START.match(body)
+    if opening:
+        try:
+            doc = _parse_json(body[opening.start(1):])
+        except (ValueError, RecursionError) as exc:
+            return Rejection(NOT_JSON, f"value opens as a JSON object but does not parse: {str(exc)[:200]}")
+        return _review_from_object(doc, key, source, max_text_bytes)
+    bare = _bare_json(body)
+    if bare is None:
+        return _plain_text_review(body.removeprefix("\ufeff"), key, source, max_text_bytes)
+    if isinstance(bare.value, str):
+        return _plain_text_review(bare.value, key, source, max_text_bytes)
+    return Rejection(NOT_OBJECT, f"the value is {_bare_kind(bare.value)}, not a review; send plain text or an object with 'text'")
+
+
+class _Bare(NamedTuple):
+    value: Any
+
+
+def _bare_json(text: str) -> _Bare | None:
+    """The value when the whole of ``text`` (whitespace and a byte-order mark aside) is one JSON string, number,
+    true/false, null or array; None otherwise (a wrapper, because null is a value)."""
+    core = text.strip(_LEADING)
+    if not core or (core[0] not in _BARE_VALUE_START and core not in _BARE_WORDS):
+        return None
     try:
-        doc = _parse_json(body)
-    except (ValueError, RecursionError) as exc:
-        return Rejection(NOT_JSON, f"value looks like JSON but does not parse: {str(exc)[:200]}")
-    if isinstance(doc, str):
-        return _plain_text_review(doc, key, source, max_text_bytes)
-    if not isinstance(doc, dict):
-        return Rejection(NOT_OBJECT, f"JSON value is a {type(doc).__name__}, expected an object with 'text'")
-    return _review_from_object(doc, key, source, max_text_bytes)
+        return _Bare(_parse_json(core))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _bare_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"JSON {str(value).lower()}"
+    if value is None:
+        return "JSON null"
+    if isinstance(value, list):
+        return "a JSON array"
+    return "a number"
+
+
+def not_review_kind(text: str) -> str | None:
+    """What ``text`` is when the whole of it is a JSON number, true/false, null or array ("a number", "JSON true",
+    "JSON null", "a JSON array"): such a value is a review nowhere (the stream dead-letters it as not_object, the
+    dashboard scores it neither in the review box nor in a CSV). None for anything else."""
+    bare = _bare_json(text)
+    return None if bare is None or isinstance(bare.value, str) else _bare_kind(bare.value)
 
 
 def _parse_json(data: str | bytes) -> Any:
@@ -186,33 +230,29 @@ def _review_from_object(doc: dict, key: bytes | None, source: Source, max_text_b
     problem = _check_text(text, max_text_bytes)
     if problem:
         return problem
-    true_label = None
-    if doc.get("label") is not None:
-        true_label = normalise_label(doc["label"])
-        if true_label is None:
-            return Rejection(BAD_LABEL, f"unknown label {str(doc['label'])[:50]!r}; use negative/positive or 1/0")
-    title = doc.get("title")
-    if title is not None and not isinstance(title, str):
-        return Rejection(BAD_FIELD, f"'title' is a {type(title).__name__}, expected a string")
-    if title is not None and not _encodable(title):
-        return Rejection(BAD_FIELD, "'title' holds unpaired surrogate escapes")
-    event_time = _event_time(doc.get("ts"))
-    if isinstance(event_time, Rejection):
-        return event_time
-    review_id = doc.get("id")
-    if review_id is not None and not isinstance(review_id, (str, int)) or isinstance(review_id, bool):
-        return Rejection(BAD_FIELD, f"'id' is a {type(review_id).__name__}, expected a string or integer")
-    if review_id is not None and len(str(review_id)) > _MAX_ID_CHARS:
-        return Rejection(BAD_FIELD, f"'id' is longer than {_MAX_ID_CHARS} characters")
-    if isinstance(review_id, str) and not _encodable(review_id):
-        return Rejection(BAD_FIELD, "'id' holds unpaired surrogate escapes")
+    warnings: list[tuple[str, str]] = []
+    review_id = _optional_field(doc, "id", _review_id, warnings)
     return Review(
-        id=str(review_id) if review_id is not None else (_key_id(key) or source.ref()),
+        id=review_id if review_id is not None else (_key_id(key) or source.ref()),
         text=text,
-        title=title,
-        true_label=true_label,
-        event_time=event_time,
+        title=_optional_field(doc, "title", _text_field, warnings),
+        true_label=_optional_field(doc, "label", _true_label, warnings),
+        event_time=_optional_field(doc, "ts", _event_time, warnings),
+        warnings=tuple(warnings),
     )
+
+
+def _optional_field(doc: dict, name: str, read: Callable[[Any], Any], warnings: list[tuple[str, str]]) -> Any:
+    """The field as ``read`` makes it; None when absent or null, and None with a warning when ``read`` refuses it
+    (a ValueError saying why): an optional field never costs the review."""
+    value = doc.get(name)
+    if value is None:
+        return None
+    try:
+        return read(value)
+    except ValueError as exc:
+        warnings.append((name, str(exc)))
+        return None
 
 
 def _check_text(text: str, max_text_bytes: int) -> Rejection | None:
@@ -229,25 +269,81 @@ def _check_text(text: str, max_text_bytes: int) -> Rejection | None:
     return None
 
 
-def _encodable(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 again (JSON "\\ud800" escapes leave lone surrogates that do not)."""
+def _describe(value: Any) -> str:
+    """A short, printable account of a refused value (never the whole of a long or deeply nested one)."""
+    if isinstance(value, str):
+        return repr(value[:40]) + ("..." if len(value) > 40 else "")
+    if isinstance(value, (bool, float)) or (isinstance(value, int) and abs(value) < 10**40):
+        return repr(value)
+    return "an integer of over 40 digits" if isinstance(value, int) else f"a JSON {'array' if isinstance(value, list) else 'object'}"
+
+
+def _text_field(value: Any) -> str:
+    """A string that is not blank and that UTF-8 can carry (JSON "\\ud800" escapes leave lone surrogates)."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_describe(value)}")
+    if not value.strip():
+        raise ValueError("empty")
     try:
-        text.encode("utf-8")
+        value.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        raise ValueError("holds unpaired surrogate escapes") from None
+    return value
 
 
-def _event_time(ts: Any) -> float | None | Rejection:
-    """Accept seconds (or milliseconds) since the epoch; None when absent."""
-    if ts is None:
-        return None
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts != ts or ts in (float("inf"), float("-inf")):
-        return Rejection(BAD_FIELD, f"'ts' must be seconds since the epoch, got {str(ts)[:50]!r}")
+def _review_id(value: Any) -> str:
+    """A string, an integer, or a float with an integer value (12.0 -> "12": the id a CSV-to-JSON writer meant)."""
+    if isinstance(value, float) and math.isfinite(value):
+        value = int(value) if value.is_integer() else repr(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    elif not isinstance(value, str):
+        raise ValueError(f"expected a string or a number, got {_describe(value)}")
+    review_id = _text_field(str(value))
+    if len(review_id) > _MAX_ID_CHARS:
+        raise ValueError(f"longer than {_MAX_ID_CHARS} characters")
+    return review_id
+
+
+def _true_label(value: Any) -> str:
+    label = normalise_label(value)
+    if label is None:
+        raise ValueError(f"{_describe(value)} is not a label; use negative/positive, neg/pos, 1/0 or __label__1/__label__2")
+    return label
+
+
+def _event_time(ts: Any) -> float:
+    """Seconds since the epoch from a number of seconds (or milliseconds) or an ISO-8601 time (UTC unless it says)."""
+    if isinstance(ts, str):
+        seconds = _iso_seconds(ts)
+    elif isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        seconds = _epoch_seconds(ts)
+    else:
+        raise ValueError(f"expected seconds since the epoch or an ISO-8601 time, got {_describe(ts)}")
+    if seconds < 0:
+        raise ValueError(f"{_describe(ts)} is before 1970")
+    if seconds > time.time() + MAX_FUTURE_TS_SECONDS:
+        raise ValueError(f"{_describe(ts)} is more than {MAX_FUTURE_TS_SECONDS // 3600} hours in the future")
+    return seconds
+
+
+def _epoch_seconds(ts: int | float) -> float:
+    if isinstance(ts, float) and not math.isfinite(ts):
+        raise ValueError(f"{_describe(ts)} is not a time")
     try:
-        return ts / 1000.0 if ts > 1e11 else float(ts)
+        return ts / 1000.0 if ts > _MILLISECONDS_FROM else float(ts)
     except OverflowError:  # an integer beyond any float, e.g. 10**400
-        return Rejection(BAD_FIELD, f"'ts' is out of range: an integer of {len(str(abs(ts)))} digits")
+        raise ValueError(f"{_describe(ts)} is out of range") from None
+
+
+def _iso_seconds(ts: str) -> float:
+    try:
+        moment = datetime.fromisoformat(ts.strip())
+    except ValueError:
+        raise ValueError(f"{_describe(ts)} is neither seconds since the epoch nor an ISO-8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def _key_id(key: bytes | None) -> str | None:
@@ -257,6 +353,14 @@ def _key_id(key: bytes | None) -> str | None:
         return key.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+class ShadowVerdict(NamedTuple):
+    """A candidate model's verdict on a review, published beside the served one; never decides ``label``."""
+
+    model_version: str
+    label: str
+    p_negative: float
 
 
 @dataclass(frozen=True)
@@ -271,11 +375,12 @@ class Result:
     event_time: float | None = None
     true_label: str | None = None
     text: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    shadow: ShadowVerdict | None = None
 
 
 def encode_result(
-    review: Review, label: str, p_negative: float, model_version: str, scored_at: float, snippet_chars: int = 280
+    review: Review, label: str, p_negative: float, model_version: str, scored_at: float, snippet_chars: int = 280,
+    shadow: ShadowVerdict | None = None,
 ) -> bytes:
     """The output value: JSON any consumer can read (a text snippet for people watching the stream)."""
     doc: dict[str, Any] = {
@@ -289,6 +394,11 @@ def encode_result(
     }
     if review.true_label is not None:
         doc["true_label"] = review.true_label
+    if review.warnings:
+        doc["warnings"] = [{"field": name, "problem": problem} for name, problem in review.warnings]
+    if shadow is not None:
+        doc["shadow"] = {"model_version": shadow.model_version, "label": shadow.label,
+                         "p_negative": round(float(shadow.p_negative), 7)}
     return _json_bytes(doc)
 
 
@@ -310,9 +420,18 @@ def decode_result(value: bytes) -> Result:
             event_time=None if doc.get("event_time") is None else float(doc["event_time"]),
             true_label=doc.get("true_label"),
             text=doc.get("text"),
+            shadow=_shadow(doc.get("shadow")),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"result misses or mistypes a field: {exc}") from None
+
+
+def _shadow(doc: Any) -> ShadowVerdict | None:
+    if doc is None:
+        return None
+    if doc["label"] not in LABELS:
+        raise ValueError(f"unknown shadow label {doc['label']!r}")
+    return ShadowVerdict(str(doc["model_version"]), doc["label"], float(doc["p_negative"]))
 
 
 def bounded_key(key: bytes | None) -> bytes | None:

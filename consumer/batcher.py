@@ -1,8 +1,16 @@
-"""Micro-batching: collect messages until the batch is full or its oldest message has waited long enough.
+"""Micro-batching: when a batch of messages goes to the model.
 
-Pure and clock-injected, so the two knobs (``max_batch``, ``max_wait_ms``) are
-unit-tested without Kafka. The service asks ``wait_budget()`` how long it may
-block in ``consume()`` and ``ready()`` whether to score now.
+Two policies:
+
+- ``adaptive`` (the default, as Triton's and BentoML's dynamic batchers): a batch is whatever
+  arrived while the previous one was being scored, up to ``max_batch``, scored at once. At low
+  load a review waits only for the model; under load batches fill by themselves, because
+  more arrives while the model is busy.
+- ``fixed``: a batch fills until it is full or its oldest message has waited ``max_wait_ms``.
+  At a trickle every review waits the whole ``max_wait_ms``.
+
+Pure and clock-injected, so the knobs are unit-tested without Kafka. The service asks
+``wait_budget()`` how long it may block in ``consume()`` and ``ready()`` whether to score now.
 """
 
 from __future__ import annotations
@@ -14,15 +22,18 @@ T = TypeVar("T")
 
 
 class Batcher(Generic[T]):
-    """Holds at most ``max_batch`` items; a batch is due when full or ``max_wait_ms`` after its first item."""
+    """Holds at most ``max_batch`` items; a batch is due when full or ``max_wait_ms`` after its first item,
+    or, with ``adaptive``, as soon as it holds anything (the caller adds all that is queued first)."""
 
-    def __init__(self, max_batch: int, max_wait_ms: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_batch: int, max_wait_ms: int, clock: Callable[[], float] = time.monotonic,
+                 adaptive: bool = False) -> None:
         if max_batch <= 0:
             raise ValueError("max_batch must be positive")
         if max_wait_ms < 0:
             raise ValueError("max_wait_ms must not be negative")
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
+        self.adaptive = adaptive
         self._clock = clock
         self._items: list[T] = []
         self._first_at: float | None = None
@@ -49,13 +60,15 @@ class Batcher(Generic[T]):
         """Whether the batch should go to the model now."""
         if not self._items:
             return False
+        if self.adaptive:
+            return True
         return len(self._items) >= self.max_batch or self._clock() - self._first_at >= self.max_wait  # type: ignore[operator]
 
     def wait_budget(self, idle: float) -> float:
         """Seconds the caller may block waiting for more input: until the oldest item's deadline, else ``idle``."""
         if not self._items:
             return idle
-        if len(self._items) >= self.max_batch:
+        if self.adaptive or len(self._items) >= self.max_batch:
             return 0.0
         return max(0.0, self._first_at + self.max_wait - self._clock())  # type: ignore[operator]
 

@@ -1,8 +1,9 @@
 """``sentiment-consumer``: score reviews from the input topic in micro-batches and publish results.
 
-Start-up checks everything that can be checked before consuming (model loads
-and scores, broker answers, topics exist, a full batch fits in
-max.poll.interval.ms) and fails with one line and exit 2 otherwise. SIGTERM or
+Start-up checks everything that can be checked before consuming (librdkafka
+accepts the properties, model loads and scores, broker answers, topics exist, a
+full batch fits in max.poll.interval.ms) and fails with one line: exit 1 when the
+broker does not answer (a restart may find it), exit 2 for anything else. SIGTERM or
 SIGINT finish the batch in hand, commit and exit 0; a second signal, or a
 shutdown that outlasts its grace period, exits 1 at once (nothing is lost:
 uncommitted reviews are read again on restart). SIGHUP, or a new version in
@@ -22,12 +23,23 @@ from pathlib import Path
 from types import FrameType
 
 from common import cli, logs
+from common.broker_check import check_client_config
 from common.config import ConfigError, Settings, add_options, resolve
 from consumer.metrics import ConsumerMetrics, HealthServer
 from consumer.model_reload import ModelWatcher
-from consumer.service import ServiceConfig, ScoringService, check_poll_interval, check_topics, measure_batch_seconds
+from consumer.service import (
+    InstanceFenced,
+    ScoringService,
+    ServiceConfig,
+    check_poll_interval,
+    check_topics,
+    measure_batch_seconds,
+)
 
 log = logging.getLogger("consumer")
+
+# A graceful stop may take --shutdown-timeout plus this before the watchdog exits 1; orchestrators must wait longer.
+SHUTDOWN_WATCHDOG_SLACK_S = 15.0
 
 OPTION_NAMES = (
     "bootstrap_servers",
@@ -36,14 +48,21 @@ OPTION_NAMES = (
     "dlq_topic",
     "group_id",
     "model_dir",
+    "shadow_model_dir",
+    "engine",
     "metrics_port",
     "metrics_host",
     "max_batch",
     "max_wait_ms",
+    "batch_policy",
     "max_text_bytes",
     "delivery",
     "commit_interval_ms",
     "instance_id",
+    "membership",
+    "threads",
+    "shutdown_timeout",
+    "stall_timeout",
 )
 
 
@@ -54,18 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         "publish one result per review to the output topic (bad messages go to the dead-letter topic).",
     )
     add_options(parser, OPTION_NAMES)
-    parser.add_argument("--threads", type=int, default=None, help="scoring worker threads (default: the CPUs available, at most 4)")
     parser.add_argument("--model-poll-seconds", type=float, default=10.0,
                         help="how often to check --model-dir for a new model version (0: only on SIGHUP; default 10)")
-    parser.add_argument("--shutdown-timeout", type=float, default=30.0, help="seconds a graceful shutdown may take (default 30)")
-    parser.add_argument("--stall-timeout", type=float, default=180.0,
-                        help="exit (code 70) when the loop makes no progress this long, e.g. a Kafka call that "
-                        "never returns; a restart resumes from committed offsets (default 180 s, 0 disables)")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     return parser
 
 
-def service_config(settings: Settings, shutdown_timeout: float = 30.0) -> ServiceConfig:
+def service_config(settings: Settings) -> ServiceConfig:
     """The service's configuration from the shared configuration surface."""
     return ServiceConfig(
         kafka=settings.kafka_config(),
@@ -75,21 +89,27 @@ def service_config(settings: Settings, shutdown_timeout: float = 30.0) -> Servic
         group_id=settings.group_id,
         max_batch=settings.max_batch,
         max_wait_ms=settings.max_wait_ms,
+        batch_policy=settings.batch_policy,
         max_text_bytes=settings.max_text_bytes,
         delivery=settings.delivery,
         commit_interval_ms=settings.commit_interval_ms,
         instance_id=settings.instance_id,
-        shutdown_timeout=shutdown_timeout,
+        membership=settings.membership,
+        shutdown_timeout=settings.shutdown_timeout,
     )
 
 
 def load_predictor(settings: Settings, threads: int | None, model_dir: Path | None = None):
-    """The serving model (onnxruntime: this process never imports TensorFlow); ConfigError when it does not load."""
+    """The serving model on --engine (never TensorFlow in this process); ConfigError when it does not load."""
+    from model import fused
     from model.predictor import ModelLoadError, Predictor
 
     folder = model_dir or settings.model_dir
+    backend = settings.engine
+    if backend == "auto":
+        backend = "fused" if fused.available() else "onnxruntime"
     try:
-        return Predictor.load(folder, backend="onnxruntime", threads=threads)
+        return Predictor.load(folder, backend=backend, threads=threads)
     except (ModelLoadError, OSError) as exc:
         raise ConfigError(f"model at {folder} does not load: {exc}") from None
 
@@ -110,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(args.log_level)
     settings = resolve(OPTION_NAMES, args)
     log.info("configuration", extra={"config": settings.describe()})
-    config = service_config(settings, args.shutdown_timeout)
+    config = service_config(settings)
+    check_client_config(config.consumer_config(), "consumer", settings.kafka_sources)
+    check_client_config(config.producer_config(), "producer", settings.kafka_sources)
 
-    predictor = load_predictor(settings, args.threads)
+    predictor = load_predictor(settings, settings.threads)
     batch_seconds = measure_batch_seconds(predictor, config.max_batch)
     log.info("model loaded", extra={"version": predictor.version, "full_batch_ms": round(batch_seconds * 1000, 1)})
     check_poll_interval(config.consumer_config(), batch_seconds, config.max_wait_ms)
@@ -121,22 +143,43 @@ def main(argv: list[str] | None = None) -> int:
     metrics = ConsumerMetrics()
     server = start_health_server(metrics, settings)
     watcher = ModelWatcher(
-        settings.model_dir, predictor, lambda folder: load_predictor(settings, args.threads, folder), args.model_poll_seconds
+        settings.model_dir, predictor, lambda folder: load_predictor(settings, settings.threads, folder), args.model_poll_seconds
     ).start()
-    service = ScoringService(config, watcher.current, metrics)
-    _install_signal_handlers(service, watcher, grace=config.shutdown_timeout + 15.0)
-    if args.stall_timeout > 0:
-        threading.Thread(target=_stall_watchdog, args=(service, args.stall_timeout), name="stall-watchdog", daemon=True).start()
+    shadow = _shadow_watcher(settings, metrics, args.model_poll_seconds)
+    service = ScoringService(config, watcher.current, metrics, shadow.current if shadow else lambda: None)
+    _install_signal_handlers(service, watcher, grace=config.shutdown_timeout + SHUTDOWN_WATCHDOG_SLACK_S)
+    if settings.stall_timeout > 0:
+        threading.Thread(target=_stall_watchdog, args=(service, settings.stall_timeout), name="stall-watchdog", daemon=True).start()
     try:
         service.run()
+    except InstanceFenced as exc:
+        raise ConfigError(str(exc)) from None
     except Exception:
         log.exception("consumer stopped on a fatal error; uncommitted reviews will be read again on restart")
         return 1
     finally:
         watcher.stop()
+        if shadow is not None:
+            shadow.stop()
         if server is not None:
             server.stop()
     return 0
+
+
+def _shadow_watcher(settings: Settings, metrics: ConsumerMetrics, poll_seconds: float) -> ModelWatcher | None:
+    """The shadow candidate, followed like the served model; one that does not load is logged and left out."""
+    folder = settings.shadow_model_dir
+    if folder is None:
+        return None
+    try:
+        candidate = load_predictor(settings, settings.threads, folder)
+    except ConfigError as exc:
+        metrics.shadow_failures.labels(stage="load").inc()
+        log.error("shadow model failed to load; the consumer runs without it", extra={"error": str(exc)[:500]})
+        return None
+    metrics.shadow_info.info({"version": candidate.version, "model_dir": str(folder)})
+    log.info("shadow model loaded", extra={"version": candidate.version, "model_dir": str(folder)})
+    return ModelWatcher(folder, candidate, lambda f: load_predictor(settings, settings.threads, f), poll_seconds).start()
 
 
 def _install_signal_handlers(service: ScoringService, watcher: ModelWatcher, grace: float) -> None:

@@ -73,13 +73,17 @@ def _produce(producer: Producer, record: OutRecord, on_delivery: Callable[[Kafka
 
 
 def _count_delivered(metrics: ConsumerMetrics, records: Sequence[OutRecord], now: float) -> None:
-    """Count one batch's delivered records: predictions by label, dead letters by reason, end-to-end latency."""
+    """Count one batch's delivered records: predictions by label, dead letters by reason, dropped optional fields
+    by field, end-to-end latency."""
     predicted = Counter(r.label for r in records if r.label is not None)
     for label, count in predicted.items():
         metrics.predictions.labels(label=label).inc(count)
     dead = Counter(r.reason or "unknown" for r in records if r.label is None)
     for reason, count in dead.items():
         metrics.dead_letters.labels(reason=reason).inc(count)
+    dropped = Counter(name for r in records for name in r.dropped)
+    for name, count in dropped.items():
+        metrics.dropped_fields.labels(field=name).inc(count)
     observe = metrics.end_to_end_latency.observe
     for record in records:
         if record.label is not None and record.event_time is not None:

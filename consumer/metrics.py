@@ -38,6 +38,8 @@ class ConsumerMetrics:
         self.consumed = Counter("sentiment_messages_consumed", "Input messages consumed", registry=r)
         self.predictions = Counter("sentiment_predictions", "Reviews scored, by predicted label", ["label"], registry=r)
         self.dead_letters = Counter("sentiment_dead_letters", "Messages sent to the dead-letter topic, by reason", ["reason"], registry=r)
+        self.dropped_fields = Counter("sentiment_dropped_fields", "Optional input fields left out as empty or malformed "
+                                      "(the review was still scored), by field", ["field"], registry=r)
         self.batch_size = Histogram("sentiment_batch_size", "Messages per micro-batch", buckets=_BATCH_BUCKETS, registry=r)
         self.inference_seconds = Histogram("sentiment_inference_seconds", "Model time per micro-batch", buckets=_INFERENCE_BUCKETS, registry=r)
         self.end_to_end_latency = Histogram(
@@ -48,6 +50,18 @@ class ConsumerMetrics:
         self.commit_failures = Counter("sentiment_commit_failures", "Offset commits (or transactions) that failed", registry=r)
         self.rebalances = Counter("sentiment_rebalances", "Partition assignment changes, by kind", ["kind"], registry=r)
         self.model_info = Info("sentiment_model", "The model that scores reviews", registry=r)
+        # Model operations: a shadow candidate beside the served model, and accuracy where true labels flow.
+        self.shadow_predictions = Counter(
+            "sentiment_shadow_predictions", "Reviews the shadow candidate judged too, by whether it agreed with the "
+            "served model's label", ["served_version", "shadow_version", "agreement"], registry=r)
+        self.labelled_predictions = Counter(
+            "sentiment_labelled_predictions", "Judged reviews that carried a true label, by model version, role "
+            "(served, shadow) and outcome (correct, wrong)", ["model_version", "role", "outcome"], registry=r)
+        self.shadow_inference_seconds = Histogram("sentiment_shadow_inference_seconds", "Shadow candidate's time per "
+                                                  "micro-batch", buckets=_INFERENCE_BUCKETS, registry=r)
+        self.shadow_failures = Counter("sentiment_shadow_failures", "Shadow candidate failures, by stage (load, score)",
+                                       ["stage"], registry=r)
+        self.shadow_info = Info("sentiment_shadow_model", "The shadow candidate, when one runs", registry=r)
         self._ready: dict[str, bool] = {name: False for name in READINESS_CONDITIONS}
         self._lock = threading.Lock()
 

@@ -80,7 +80,7 @@ class ModelWatcher:
             return False
         try:
             candidate = self._loader(self.model_dir)
-            candidate.predict(["warm-up review so the first real batch pays no start-up cost"])
+            candidate.judge(["warm-up review so the first real batch pays no start-up cost"])
         except Exception as exc:  # noqa: BLE001 - any failure keeps the old model serving
             if version != self._failed_version:  # log once per bad version, not once per poll
                 log.error("new model failed to load; the old one keeps serving",

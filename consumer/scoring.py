@@ -3,7 +3,12 @@
 Decoding goes through the shared contract (never raises); every good review of
 the batch is scored in one model call; a model error on the batch falls back to
 scoring one review at a time so only the review that fails is dead-lettered.
+A review with no word the model knows is dead-lettered as ``no_words``, never labelled.
 The result lists one record per input message, in input order.
+
+A shadow candidate, when given, scores the same reviews after the served model; its verdicts
+ride along in the output (``"shadow"``) and never decide the label. Whatever the candidate does
+wrong costs only its own fields: one failed call drops them for the batch, with no retry.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ class Scorer(Protocol):
 
     version: str
 
-    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]: ...
+    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
 
 
 class OutRecord(NamedTuple):
@@ -39,6 +44,9 @@ class OutRecord(NamedTuple):
     label: str | None = None  # the predicted label; None for a dead letter
     reason: str | None = None  # the dead-letter reason; None for a scored review
     event_time: float | None = None  # seconds since the epoch, for the end-to-end latency
+    dropped: tuple[str, ...] = ()  # the optional input fields left out as empty or malformed
+    true_label: str | None = None  # the input's own label, when it carried one
+    shadow: contract.ShadowVerdict | None = None  # the shadow candidate's verdict, when one ran
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class ScoredBatch:
     records: list[OutRecord]
     inference_seconds: float
     scored: int
+    shadow_seconds: float | None = None  # the candidate's time, when it scored the batch
+    shadow_error: str | None = None  # why the candidate's verdicts are missing from this batch
 
 
 def score_batch(
@@ -54,8 +64,9 @@ def score_batch(
     output_topic: str,
     dlq_topic: str,
     max_text_bytes: int = contract.DEFAULT_MAX_TEXT_BYTES,
+    shadow: Scorer | None = None,
 ) -> ScoredBatch:
-    """Decode, score and encode ``messages``; never raises for a bad message."""
+    """Decode, score and encode ``messages``; never raises for a bad message, nor for a failing ``shadow``."""
     decoded: list[contract.Review | contract.Rejection] = []
     sources: list[contract.Source] = []
     for msg in messages:
@@ -68,6 +79,9 @@ def score_batch(
     predictions = _predict_all([decoded[i].text for i in good], scorer)  # type: ignore[union-attr]
     inference_seconds = time.perf_counter() - started
     by_index = dict(zip(good, predictions))
+    judged = [i for i in good if isinstance(by_index[i], tuple)]
+    shadows, shadow_seconds, shadow_error = _shadow_verdicts([decoded[i].text for i in judged], shadow)  # type: ignore[union-attr]
+    shadow_by_index = dict(zip(judged, shadows))
     scored_at = time.time()
 
     records: list[OutRecord] = []
@@ -75,10 +89,12 @@ def score_batch(
         prediction = by_index.get(i)
         if isinstance(item, contract.Review) and isinstance(prediction, tuple):
             label, p_negative = prediction
-            value = contract.encode_result(item, label, p_negative, scorer.version, scored_at)
+            verdict = shadow_by_index.get(i)
+            value = contract.encode_result(item, label, p_negative, scorer.version, scored_at, shadow=verdict)
             event_time = item.event_time if item.event_time is not None else _message_time(msg)
             records.append(OutRecord(source, output_topic, contract.bounded_key(msg.key()), value, None, label=label,
-                                     event_time=event_time))
+                                     event_time=event_time, dropped=tuple(name for name, _ in item.warnings),
+                                     true_label=item.true_label, shadow=verdict))
         else:
             rejection = item if isinstance(item, contract.Rejection) else prediction
             headers = contract.dead_letter_headers(rejection, source, msg.headers(), len(msg.value() or b""))  # type: ignore[arg-type]
@@ -86,7 +102,30 @@ def score_batch(
             records.append(
                 OutRecord(source, dlq_topic, contract.bounded_key(msg.key()), value, headers, reason=rejection.code)  # type: ignore[union-attr]
             )
-    return ScoredBatch(records, inference_seconds, len(good))
+    return ScoredBatch(records, inference_seconds, len(good), shadow_seconds, shadow_error)
+
+
+def _shadow_verdicts(
+    texts: list[str], shadow: Scorer | None
+) -> tuple[list[contract.ShadowVerdict | None], float | None, str | None]:
+    """The candidate's verdicts on the texts the served model judged: (verdicts, seconds, error)."""
+    if shadow is None or not texts:
+        return [], None, None
+    started = time.perf_counter()
+    try:
+        verdicts = shadow.judge(texts)
+    except Exception as exc:  # noqa: BLE001 - a broken candidate must cost its own fields, never the stream
+        log.warning("shadow model failed on a batch; its verdicts are left out", extra={"error": repr(exc)[:300]})
+        return [], None, repr(exc)[:300]
+    if len(verdicts) != len(texts):
+        log.warning("shadow model returned a wrong count; its verdicts are left out",
+                    extra={"texts": len(texts), "verdicts": len(verdicts)})
+        return [], None, f"{len(verdicts)} verdicts for {len(texts)} texts"
+    seconds = time.perf_counter() - started
+    return [None if v is None else contract.ShadowVerdict(shadow.version, v[0], v[1]) for v in verdicts], seconds, None
+
+
+_NO_WORDS = contract.Rejection(contract.NO_WORDS, "no words the model knows: the text cannot be judged")
 
 
 def _predict_all(texts: list[str], scorer: Scorer) -> list[tuple[str, float] | contract.Rejection]:
@@ -94,13 +133,14 @@ def _predict_all(texts: list[str], scorer: Scorer) -> list[tuple[str, float] | c
     if not texts:
         return []
     try:
-        return list(scorer.predict(texts))
+        return [_NO_WORDS if verdict is None else verdict for verdict in scorer.judge(texts)]
     except Exception as exc:  # noqa: BLE001 - a model error must cost one message, not the stream
         log.warning("batch scoring failed, retrying one by one", extra={"error": repr(exc)[:300], "batch": len(texts)})
     results: list[tuple[str, float] | contract.Rejection] = []
     for text in texts:
         try:
-            results.append(scorer.predict([text])[0])
+            [verdict] = scorer.judge([text])
+            results.append(_NO_WORDS if verdict is None else verdict)
         except Exception as exc:  # noqa: BLE001
             results.append(contract.Rejection(contract.SCORING_FAILED, f"model failed on this text: {exc!r}"[:500]))
     return results

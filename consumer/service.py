@@ -21,13 +21,13 @@ from typing import Any, Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from common.broker_check import BrokerUnavailable, cluster_metadata
+from common.broker_check import cluster_metadata
 from common.config import OPTIONS, ConfigError
 from common.connectivity import ConnectivityLog, LibrdkafkaLogger, is_connectivity_error
 from consumer.batcher import Batcher
 from consumer.delivery import AtLeastOnce, Delivery, DeliveryFailed, ExactlyOnce
 from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics
-from consumer.scoring import Scorer, score_batch
+from consumer.scoring import ScoredBatch, Scorer, score_batch
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,13 @@ class ServiceConfig:
     group_id: str
     max_batch: int = OPTIONS["max_batch"].default
     max_wait_ms: int = OPTIONS["max_wait_ms"].default
+    batch_policy: str = OPTIONS["batch_policy"].default
     max_text_bytes: int = OPTIONS["max_text_bytes"].default
     delivery: str = OPTIONS["delivery"].default
     commit_interval_ms: int = OPTIONS["commit_interval_ms"].default
     instance_id: str = OPTIONS["instance_id"].default
-    shutdown_timeout: float = 30.0
+    membership: str = OPTIONS["membership"].default
+    shutdown_timeout: float = OPTIONS["shutdown_timeout"].default
 
     @property
     def transactional_id(self) -> str:
@@ -70,13 +72,12 @@ class ServiceConfig:
         return f"sentiment-consumer.{self.group_id}.{self.instance_id}"
 
     def consumer_config(self) -> dict[str, Any]:
-        # The broker holds a fetch until it has fetch.min.bytes or fetch.wait.max.ms passed. librdkafka's 500 ms
-        # wait, far longer than a batch may wait, showed as a 600 ms p99 at half load: a quarter of max-wait-ms keeps
-        # it inside the batch's wait (counted from each review's timestamp). Its 1-byte minimum answered every
-        # fetch at once, hundreds a second under a steady trickle: 64 KB cut the broker's CPU by a fifth (measured).
-        fetch_wait = min(500, max(10, self.max_wait_ms // 4))
-        config = {**_CONSUMER_DEFAULTS, "fetch.wait.max.ms": fetch_wait, "fetch.min.bytes": 65_536, **self.kafka}
+        config = {**_CONSUMER_DEFAULTS, **self._fetch_settings(), **self.kafka}
         config.update({"group.id": self.group_id, "enable.auto.commit": False, "enable.auto.offset.store": False})
+        if self.membership == "static":
+            # Kafka's static membership (KIP-345): a consumer restarted within session.timeout.ms under the same id
+            # takes its partitions back without a rebalance, where a new member waited out the dead one's session.
+            config.setdefault("group.instance.id", self.instance_id)
         if self.delivery == EXACTLY_ONCE:
             config["isolation.level"] = "read_committed"
             # Eager rebalancing: every partition is revoked (and its batch committed in a transaction of the
@@ -85,6 +86,20 @@ class ServiceConfig:
             # send_offsets_to_transaction can then block forever (seen here; librdkafka issue 5456).
             config["partition.assignment.strategy"] = self.kafka.get("partition.assignment.strategy", "roundrobin")
         return config
+
+    def _fetch_settings(self) -> dict[str, int]:
+        """How long the broker may hold a fetch, following the batch policy.
+
+        The broker answers a fetch once it has fetch.min.bytes, or when fetch.wait.max.ms passed.
+        Adaptive batching scores whatever is there, so the broker must hand over the first byte at
+        once (1 byte); the wait then only bounds an idle fetch. The fixed policy waits for its batch
+        anyway: there a 64 KB minimum held within a quarter of max-wait-ms (so inside the batch's own
+        wait) cut the broker's CPU by a fifth under a steady trickle (measured), where 1 byte answered
+        hundreds of fetches a second.
+        """
+        if self.batch_policy == "adaptive":
+            return {"fetch.min.bytes": 1, "fetch.wait.max.ms": 500}
+        return {"fetch.min.bytes": 65_536, "fetch.wait.max.ms": min(500, max(10, self.max_wait_ms // 4))}
 
     def producer_config(self) -> dict[str, Any]:
         extra = (
@@ -96,11 +111,9 @@ class ServiceConfig:
 
 
 def check_topics(kafka: dict[str, Any], topics: Sequence[str], timeout: float = 15.0) -> None:
-    """Fail at start-up when the broker does not answer or a topic is missing (auto-creation is off)."""
-    try:
-        metadata = cluster_metadata(kafka, timeout)
-    except BrokerUnavailable as exc:
-        raise ConfigError(str(exc)) from None
+    """Fail at start-up when a topic is missing (auto-creation is off: ConfigError), or the broker does not
+    answer (BrokerUnavailable, transient) or refuses the login (BrokerRefused, a ConfigError)."""
+    metadata = cluster_metadata(kafka, timeout)
     missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
     if missing:
         raise ConfigError(
@@ -120,17 +133,29 @@ def check_poll_interval(consumer_config: dict[str, Any], batch_seconds: float, m
         )
 
 
+class InstanceFenced(DeliveryFailed):
+    """Another live consumer joined the group under this one's instance id: a configuration mistake."""
+
+
+# librdkafka's fatal error for a static member replaced by a newer one with its group.instance.id, as raised through
+# error_cb (_FENCED) or a consumed message (FENCED_INSTANCE_ID, the broker's code).
+_FENCED_CODES = (KafkaError._FENCED, KafkaError.FENCED_INSTANCE_ID)
+
+
 class ScoringService:
     """Consume -> micro-batch -> score -> produce -> commit, until ``stop()``."""
 
-    def __init__(self, config: ServiceConfig, scorer: Callable[[], Scorer], metrics: ConsumerMetrics) -> None:
+    def __init__(self, config: ServiceConfig, scorer: Callable[[], Scorer], metrics: ConsumerMetrics,
+                 shadow: Callable[[], Scorer | None] = lambda: None) -> None:
         self.config = config
         self._scorer = scorer  # called before each batch: a live model reload swaps what it returns
+        self._shadow = shadow  # the candidate scored beside it, if any (same reload rule)
         self.metrics = metrics
         self._stop = threading.Event()
-        self._fatal: str | None = None
+        self._fatal: DeliveryFailed | None = None
         self._failed = False
-        self._batcher: Batcher[Message] = Batcher(config.max_batch, config.max_wait_ms)
+        self._batcher: Batcher[Message] = Batcher(config.max_batch, config.max_wait_ms,
+                                                  adaptive=config.batch_policy == "adaptive")
         self._consumer: Consumer | None = None
         self._delivery: Delivery | None = None
         self._assigned: set[tuple[str, int]] = set()
@@ -189,7 +214,7 @@ class ScoringService:
         assert self._consumer is not None and self._delivery is not None
         self.last_progress = time.monotonic()
         if self._fatal:
-            raise DeliveryFailed(self._fatal)
+            raise self._fatal
         messages: list[Message]
         if self._throttled():
             # Outputs wait for the broker (an outage, a slow disk): fetch nothing new, keep serving callbacks.
@@ -238,12 +263,35 @@ class ScoringService:
         self._delivery.service()  # commit what the previous batch got acknowledged before the model's long call
         scorer = self._scorer()  # once per batch: a reloaded model takes over between batches, never within one
         self._note_model(scorer)
-        batch = score_batch(messages, scorer, self.config.output_topic, self.config.dlq_topic, self.config.max_text_bytes)
+        shadow = self._shadow()
+        batch = score_batch(messages, scorer, self.config.output_topic, self.config.dlq_topic, self.config.max_text_bytes,
+                            shadow=shadow)
         self.metrics.batch_size.observe(len(messages))
         if batch.scored:
             self.metrics.inference_seconds.observe(batch.inference_seconds)
+        self._count_models(batch, scorer.version, shadow)
         self._delivery.publish(batch.records)
         self.batches += 1
+
+    def _count_models(self, batch: ScoredBatch, served: str, shadow: Scorer | None) -> None:
+        """Agreement of the shadow with the served model, and each one's accuracy where true labels flow."""
+        m = self.metrics
+        if shadow is not None:
+            if batch.shadow_error is not None:
+                m.shadow_failures.labels(stage="score").inc()
+            elif batch.shadow_seconds is not None:
+                m.shadow_inference_seconds.observe(batch.shadow_seconds)
+        for record in batch.records:
+            if record.label is None:
+                continue
+            if record.shadow is not None:
+                agreement = "agree" if record.shadow.label == record.label else "disagree"
+                m.shadow_predictions.labels(served, record.shadow.model_version, agreement).inc()
+            if record.true_label is not None:
+                m.labelled_predictions.labels(served, "served", _outcome(record.label, record.true_label)).inc()
+                if record.shadow is not None:
+                    outcome = _outcome(record.shadow.label, record.true_label)
+                    m.labelled_predictions.labels(record.shadow.model_version, "shadow", outcome).inc()
 
     def _note_model(self, scorer: Scorer) -> None:
         if scorer.version != self._serving_version:
@@ -256,8 +304,8 @@ class ScoringService:
         err = msg.error()
         if err is None:
             return False
-        if err.fatal():
-            self._fatal = f"fatal consumer error: {err}"
+        if err.fatal() or err.code() == KafkaError._FATAL:  # a consumed _FATAL error does not say fatal() itself
+            self._note_fatal(err, "fatal consumer error")
         elif is_connectivity_error(err):
             self._connectivity.lost(err.str())
         elif err.code() != KafkaError._PARTITION_EOF:
@@ -266,11 +314,24 @@ class ScoringService:
 
     def _on_client_error(self, err: KafkaError) -> None:
         if err.fatal():
-            self._fatal = f"fatal Kafka client error: {err}"
+            self._note_fatal(err, "fatal Kafka client error")
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             self.metrics.set_ready(BROKER_REACHABLE, False)
         if not self._connectivity.client_error(err):
             log.warning("kafka client error", extra={"error": str(err)})
+
+    def _note_fatal(self, err: KafkaError, what: str) -> None:
+        """Keep the first fatal error for the loop to raise; a fenced instance id is the user's to fix."""
+        if self._fatal is not None:
+            return
+        # librdkafka may report the fence as its generic _FATAL code, with the broker's reason in the text.
+        if err.code() in _FENCED_CODES or "group.instance.id" in str(err):
+            self._fatal = InstanceFenced(
+                f"another consumer joined group {self.config.group_id} with the same --instance-id "
+                f"{self.config.instance_id!r} and took its place; each live consumer needs its own "
+                "(--instance-id, SENTIMENT_INSTANCE_ID)")
+        else:
+            self._fatal = DeliveryFailed(f"{what}: {err}")
 
     def _on_stats(self, stats_json: str) -> None:
         stats = json.loads(stats_json)
@@ -312,6 +373,10 @@ class ScoringService:
         log.info(f"partitions {kind}", extra={"partitions": _names(partitions), "owned": len(self._assigned), "dropped": dropped})
 
 
+def _outcome(label: str, true_label: str) -> str:
+    return "correct" if label == true_label else "wrong"
+
+
 def _waited(msg: Message) -> float:
     """Seconds since the message was written (its Kafka timestamp); 0 when it has none or is from the future."""
     kind, millis = msg.timestamp()
@@ -326,5 +391,5 @@ def measure_batch_seconds(scorer: Scorer, max_batch: int) -> float:
     """Time one full batch of long reviews (also warms the model up before the first real batch)."""
     texts = ["this product stopped working after a week and support never answered " * 12] * max_batch
     started = time.perf_counter()
-    scorer.predict(texts)
+    scorer.judge(texts)
     return time.perf_counter() - started

@@ -1,8 +1,10 @@
 """Analyse one review or a whole CSV with the model in-process.
 
 Everything a stranger can upload passes the checks here before the model sees
-it: size (checked on the encoded upload, before it is decoded), encoding,
-shape, the text column, the row limit. Rows whose text cell cannot be scored
+it: size, that it is text at all, its encoding (UTF-8, else detected), shape,
+the text column, the row limit. A 50 MB upload is held as few times as
+possible: the bytes are parsed without a decoded copy, and scoring adds its
+columns to the table instead of copying it. Rows whose text cell cannot be scored
 are kept and marked with a reason, never dropped silently. The labelled CSV
 that goes back is safe to open in a spreadsheet: cells that would run as a
 formula are prefixed with an apostrophe, except numbers as people write them
@@ -12,18 +14,19 @@ pandas or R.
 
 from __future__ import annotations
 
-import base64
-import binascii
+import codecs
 import csv
 import io
 import re
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
+import charset_normalizer
 import pandas as pd
 
-from common.contract import DEFAULT_MAX_TEXT_BYTES
+from common.contract import DEFAULT_MAX_TEXT_BYTES, not_review_kind
+from model.explain import Explanation
 
 DEFAULT_MAX_UPLOAD_MB = 50
 DEFAULT_MAX_ROWS = 200_000  # a 50 MB file of Amazon reviews holds about 120,000
@@ -35,15 +38,29 @@ PROB_COLUMN = "p_negative"
 STATUS_COLUMN = "status"
 OK = "ok"
 EMPTY = "not scored: empty text"
-NUMBER = "not scored: a number, not text"
+NOT_TEXT = "not scored: {kind}, not text"  # a whole JSON number, true/false, null or array, as in the stream
+NO_WORDS = "can't judge: no words the model knows"
 TOO_LONG = "not scored: text longer than {limit} bytes"
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # A sign, then only digits and the marks numbers and phone numbers are written with, perhaps an exponent:
 # without a letter or a quote there is no function, reference or DDE call for a spreadsheet to run.
 _SIGNED_NUMBER = re.compile(r"[+-][\d\s.,()/%+-]*\d[\d\s.,()/%+-]*(?:[eE][+-]?\d+)?")
-_NUMBER = re.compile(r"^\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?\s*$")
 _SNIFF_BYTES = 64 * 1024
+_DECODE_CHUNK = 1024 * 1024  # the check that a file is UTF-8 decodes it slice by slice
+_LEGACY_SAMPLE_BYTES = 64 * 1024  # lines with non-ASCII bytes that the encoding detector reads
+# What Excel on Windows writes for "CSV (Comma delimited)" in Western locales: named when it reads a file as well as the best guess.
+_WINDOWS_WESTERN = "cp1252"
+_CHAOS_TIE = 0.01
+_NON_ASCII_LINE = re.compile(rb"[^\n]*[\x80-\xff][^\n]*\n?")
+# Files people upload by mistake, recognised from their first bytes.
+_NOT_TEXT = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"\xd0\xcf\x11\xe0": "an Excel 97-2003 workbook (or another Office document)",
+}
 
 
 class Scorer(Protocol):
@@ -51,7 +68,14 @@ class Scorer(Protocol):
 
     version: str
 
-    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]: ...
+    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
+
+
+@runtime_checkable
+class Explainer(Protocol):
+    """A scorer that can also say which words carried a verdict (``Predictor.explain``)."""
+
+    def explain(self, text: str, top: int = 5) -> Explanation: ...
 
 
 class InputError(ValueError):
@@ -73,61 +97,62 @@ class Limits:
 class SingleResult:
     label: str
     p_negative: float
+    explanation: Explanation | None = None  # when the scorer can explain
 
 
 def analyse_text(scorer: Scorer, text: str | None, limits: Limits = Limits()) -> SingleResult:
-    """Score one review; empty or over-long text is the user's to fix."""
+    """Score one review; empty or over-long text is the user's to fix, and text the model cannot judge is said so."""
     if text is None or not text.strip():
         raise InputError("Type or paste a review first: the text is empty.")
     if len(text.encode("utf-8", "surrogatepass")) > limits.max_text_bytes:
         raise InputError(f"The review is longer than {limits.max_text_bytes:,} bytes; shorten it.")
-    [(label, p_negative)] = scorer.predict([text])
-    return SingleResult(label, float(p_negative))
+    kind = not_review_kind(text)
+    if kind:
+        raise InputError(NOT_TEXT.format(kind=kind))
+    [verdict] = scorer.judge([text])
+    if verdict is None:
+        raise InputError(NO_WORDS)
+    explanation = scorer.explain(text) if isinstance(scorer, Explainer) else None
+    return SingleResult(verdict[0], float(verdict[1]), explanation)
 
 
 # -- the upload ----------------------------------------------------------------------------------
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 row``, ``2 rows``, ``1,500 rows``."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def human_size(size: float) -> str:
-    """Bytes as people say them: 812 bytes, 14.2 KB, 51.3 MB."""
+    """Bytes as people say them: 1 byte, 812 bytes, 14.2 KB, 51.3 MB."""
     if size < 1024:
-        return f"{size:.0f} bytes"
+        return f"{size:.0f} byte" + ("" if round(size) == 1 else "s")
     if size < 1024 * 1024:
         return f"{size / 1024:.1f} KB"
     return f"{size / 1024 / 1024:.1f} MB"
 
 
-def decode_upload(contents: str, filename: str | None, limits: Limits) -> bytes:
-    """The file's bytes from dcc.Upload's data URL; the size is checked before decoding."""
-    if not contents or "," not in contents:
-        raise InputError("The upload arrived empty; choose the file again.")
-    _, _, encoded = contents.partition(",")
-    size = len(encoded) * 3 // 4 - encoded[-2:].count("=")
-    if size > limits.max_bytes:
-        raise InputError(f"{filename or 'The file'} is {human_size(size)}; the limit is {human_size(limits.max_bytes)}.")
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise InputError("The upload is damaged (not valid base64); choose the file again.") from None
+def read_table(data: bytes, filename: str | None, limits: Limits, encoding: str | None = None) -> pd.DataFrame:
+    """Parse an uploaded CSV into strings (no type guessing); clear messages for everything else.
 
-
-def read_table(data: bytes, filename: str | None, limits: Limits) -> pd.DataFrame:
-    """Parse an uploaded CSV into strings (no type guessing); clear messages for everything else."""
+    ``encoding``: as ``detect_encoding`` found it (detected here when not given). pandas decodes
+    the bytes as it parses them, so the file is never held as one decoded string.
+    """
     name = filename or "the file"
-    if not data.strip():
-        raise InputError(f"{name} is empty.")
-    if data[:4] == b"PK\x03\x04":
-        raise InputError(f"{name} is a zip or Excel workbook, not a CSV; save it as 'CSV UTF-8' and upload that.")
-    text = _decode_text(data, name)
-    if "\x00" in text[:_SNIFF_BYTES]:
-        raise InputError(f"{name} looks like a binary file, not a CSV.")
-    delimiter = _sniff_delimiter(text[:_SNIFF_BYTES])
+    encoding = encoding or detect_encoding(data, name)
+    sample = data[:_SNIFF_BYTES].decode(encoding, errors="ignore")  # a character cut at the end is dropped
+    if "\x00" in sample:
+        raise InputError(f"{name} is not a text file; upload a CSV.")
+    delimiter = _sniff_delimiter(sample)
     try:
         with warnings.catch_warnings():
             # pandas only warns when a row has more fields than the header, and drops the extra ones.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
-                io.StringIO(text),
+                io.BytesIO(data),
+                encoding=encoding,
+                encoding_errors="strict",
                 sep=delimiter,
                 dtype=str,
                 keep_default_na=False,
@@ -138,30 +163,98 @@ def read_table(data: bytes, filename: str | None, limits: Limits) -> pd.DataFram
     except pd.errors.EmptyDataError:
         raise InputError(f"{name} has no header row and no data.") from None
     except pd.errors.ParserWarning:
-        raise InputError(f"{name} is not a well-formed CSV: a row has more fields than the header.") from None
+        raise InputError(f"{name} is not a well-formed CSV: {_extra_fields(data, encoding, delimiter)}") from None
     except (pd.errors.ParserError, csv.Error) as exc:
         raise InputError(f"{name} is not a well-formed CSV: {_first_line(exc)}") from None
     if len(frame) > limits.max_rows:
-        raise InputError(f"{name} has more than {limits.max_rows:,} rows; the limit is {limits.max_rows:,}. Split it.")
+        raise InputError(f"{name} has more than {plural(limits.max_rows, 'row')}; the limit is {limits.max_rows:,}. Split it.")
     if frame.empty:
         raise InputError(f"{name} has a header row but no data rows.")
     frame.columns = [str(c) for c in frame.columns]
     return frame
 
 
-def _decode_text(data: bytes, name: str) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        encoding = "utf-16"
-    else:
-        encoding = "utf-8-sig"
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+def detect_encoding(data: bytes, name: str) -> str:
+    """The encoding to read ``data`` with: a byte-order mark's, UTF-8 when it all decodes, else the detector's guess.
+
+    Refuses files that are not text (images, workbooks, anything with NUL bytes) in words that say
+    so, and text that no encoding reads, naming the line.
+    """
+    if not data or data.isspace():
+        raise InputError(f"{name} is empty.")
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    _refuse_binary(data, name)
+    if _undecodable_at(data, "utf-8") is None:
+        return "utf-8"
+    encoding = _guess_legacy_encoding(data)
+    if encoding is None:
+        raise InputError(f"{name} is not a text file in any encoding this page recognises; upload a CSV.")
+    bad = _undecodable_at(data, encoding)
+    if bad is not None:
+        line = data[:bad].count(b"\n") + 1
         raise InputError(
-            f"{name} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} cannot be read. "
+            f"{name} is neither UTF-8 nor {encoding} text: byte 0x{data[bad]:02x} on line {line} cannot be read. "
             "Save it as 'CSV UTF-8' and upload it again."
-        ) from None
+        )
+    return encoding
+
+
+def _refuse_binary(data: bytes, name: str) -> None:
+    if data.startswith(b"PK\x03\x04"):
+        raise InputError(f"{name} is a zip or Excel workbook, not a CSV; save it as 'CSV UTF-8' and upload that.")
+    for magic, kind in _NOT_TEXT.items():
+        if data.startswith(magic):
+            raise InputError(f"{name} is not a text file: it is {kind}. Upload a CSV.")
+    if b"\x00" in data[:_SNIFF_BYTES]:
+        raise InputError(f"{name} is not a text file (it holds binary data); upload a CSV.")
+
+
+def _undecodable_at(data: bytes, encoding: str) -> int | None:
+    """The offset of the first byte ``encoding`` cannot read, or None; decoded in slices, so no decoded copy is kept."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    view = memoryview(data)
+    for offset in range(0, len(data), _DECODE_CHUNK):
+        held_back = len(decoder.getstate()[0])  # the start of a character cut by the slice before, decoded with this one
+        try:
+            decoder.decode(view[offset : offset + _DECODE_CHUNK], final=offset + _DECODE_CHUNK >= len(data))
+        except UnicodeDecodeError as exc:
+            return offset - held_back + exc.start
+    return None
+
+
+def _guess_legacy_encoding(data: bytes) -> str | None:
+    """charset-normalizer's guess from the lines that hold non-ASCII bytes (the rest tells it nothing).
+
+    Many single-byte encodings read a short sample equally well; when Windows-1252 (Excel's default)
+    is among the best, it wins.
+    """
+    sample = bytearray()
+    for match in _NON_ASCII_LINE.finditer(data):
+        sample += match.group()
+        if len(sample) >= _LEGACY_SAMPLE_BYTES:
+            break
+    matches = charset_normalizer.from_bytes(bytes(sample))
+    best = matches.best()
+    if best is None:
+        return None
+    # could_be_from_charset: the encodings that read the sample exactly as the match does.
+    if any(_WINDOWS_WESTERN in m.could_be_from_charset for m in matches if m.chaos <= best.chaos + _CHAOS_TIE):
+        return _WINDOWS_WESTERN
+    return best.encoding
+
+
+def _extra_fields(data: bytes, encoding: str, delimiter: str) -> str:
+    """Which line has more fields than the header (pandas only warns, without the line)."""
+    with io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="") as text:
+        rows = csv.reader(text, delimiter=delimiter)
+        header = len(next(rows, []))
+        for row in rows:
+            if len(row) > header:
+                return f"line {rows.line_num} has {plural(len(row), 'field')}, the header {header}."
+    return "a row has more fields than the header."
 
 
 def _sniff_delimiter(sample: str) -> str:
@@ -176,6 +269,9 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
 
 
+DEFAULT_TEXT_COLUMN = "text"
+
+
 def check_column(frame: pd.DataFrame, column: str | None) -> str:
     """The text column to score; the message lists the columns there are."""
     if column and column in frame.columns:
@@ -185,6 +281,16 @@ def check_column(frame: pd.DataFrame, column: str | None) -> str:
     raise InputError(f"The file has {asked}. Pick the text column: {shown}.")
 
 
+def default_column(columns: Sequence[str], last_choice: str | None) -> str:
+    """The column a new file starts with: its own ``text``, else the user's last choice where the file has it.
+
+    Each file starts from its own columns, so a choice made for one file never blocks the next.
+    """
+    if DEFAULT_TEXT_COLUMN in columns or not last_choice or last_choice not in columns:
+        return DEFAULT_TEXT_COLUMN
+    return last_choice
+
+
 @dataclass(frozen=True)
 class Upload:
     """An upload ready to score: its table, the text column, and every column for the picker."""
@@ -192,6 +298,8 @@ class Upload:
     filename: str
     frame: pd.DataFrame
     column: str
+    encoding: str
+    size: int  # bytes of the file
 
 
 class UploadRefused(InputError):
@@ -202,17 +310,22 @@ class UploadRefused(InputError):
         self.columns = columns
 
 
-def open_upload(accepted: Mapping[str, Any], column: str | None, limits: Limits) -> Upload:
-    """What the browser sent (the file, or only its size when over the limit) -> a table to score."""
-    filename = str(accepted.get("filename") or "the file")
-    if "too_large" in accepted:
-        raise UploadRefused(f"{filename} is {human_size(float(accepted['too_large']))}; the limit is {human_size(limits.max_bytes)}.")
+def open_upload(data: bytes, filename: str, column: str | None, limits: Limits, last_choice: str | None = None) -> Upload:
+    """An uploaded file's bytes -> a table to score.
+
+    ``column``: the one the user picked for this file; None for a new file, which starts from
+    ``default_column`` (``last_choice`` is the user's pick for an earlier file).
+    """
+    if len(data) > limits.max_bytes:
+        raise UploadRefused(f"{filename} is {human_size(len(data))}; the limit is {human_size(limits.max_bytes)}.")
     try:
-        frame = read_table(decode_upload(str(accepted.get("contents") or ""), filename, limits), filename, limits)
+        encoding = detect_encoding(data, filename)
+        frame = read_table(data, filename, limits, encoding)
     except InputError as exc:
         raise UploadRefused(str(exc)) from None
+    chosen = column or default_column(list(frame.columns), last_choice)
     try:
-        return Upload(filename, frame, check_column(frame, column))
+        return Upload(filename, frame, check_column(frame, chosen), encoding, len(data))
     except InputError as exc:
         raise UploadRefused(str(exc), list(frame.columns)) from None
 
@@ -221,8 +334,9 @@ def cell_status(value: str, limits: Limits) -> str:
     """Why a cell cannot be scored, or OK."""
     if not value.strip():
         return EMPTY
-    if _NUMBER.match(value):
-        return NUMBER
+    kind = not_review_kind(value)
+    if kind:
+        return NOT_TEXT.format(kind=kind)
     if len(value.encode("utf-8", "surrogatepass")) > limits.max_text_bytes:
         return TOO_LONG.format(limit=limits.max_text_bytes)
     return OK
@@ -269,7 +383,8 @@ def score_table(
     progress: Callable[[int, int], None] | None = None,
     chunk: int = SCORE_CHUNK,
 ) -> ScoredTable:
-    """A copy of ``frame`` with the predicted label, p_negative and a status per row."""
+    """``frame`` with the predicted label, p_negative and a status per row added (in place: no copy of a large
+    table); NO_WORDS where the model cannot judge the text."""
     texts = frame[column].tolist()
     statuses = [cell_status(t, limits) for t in texts]
     scorable = [i for i, s in enumerate(statuses) if s == OK]
@@ -277,16 +392,18 @@ def score_table(
     probs: list[float | None] = [None] * len(texts)
     for start in range(0, len(scorable), chunk):
         rows = scorable[start : start + chunk]
-        for row, (label, p) in zip(rows, scorer.predict([texts[i] for i in rows])):
-            labels[row], probs[row] = label, round(float(p), 6)
+        for row, verdict in zip(rows, scorer.judge([texts[i] for i in rows])):
+            if verdict is None:
+                statuses[row] = NO_WORDS
+            else:
+                labels[row], probs[row] = verdict[0], round(float(verdict[1]), 6)
         if progress:
             progress(min(start + chunk, len(scorable)), len(scorable))
     label_name, prob_name, status_name = output_names(frame)
-    scored = frame.copy()
-    scored[label_name] = labels
-    scored[prob_name] = pd.array(probs, dtype="Float64")
-    scored[status_name] = statuses
-    return ScoredTable(scored, column, label_name, prob_name, status_name)
+    frame[label_name] = labels
+    frame[prob_name] = pd.array(probs, dtype="Float64")
+    frame[status_name] = statuses
+    return ScoredTable(frame, column, label_name, prob_name, status_name)
 
 
 # -- the download --------------------------------------------------------------------------------

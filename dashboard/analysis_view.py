@@ -8,21 +8,22 @@ from typing import Any
 from dash import html
 
 from dashboard import figures
-from dashboard.analysis import SingleResult
+from dashboard.analysis import SingleResult, plural
+from dashboard.explanation_view import explanation_panel
 from dashboard.jobs import FAILED, QUEUED, RUNNING, Job
 
-PREVIEW_ROWS = 20
 PREVIEW_TEXT_CHARS = 200
+EXPIRED = "These results have expired; upload the file again."
 
 
-def single_result(result: SingleResult | None, error: str | None = None) -> html.Div:
-    """The verdict on one review: the label in its colour and p(negative) as a bar."""
+def single_result(result: SingleResult | None, error: str | None = None, text: str = "") -> html.Div:
+    """The verdict on one review: the label in its colour, p(negative) as a bar, and the words that carried it."""
     if error:
         return html.Div(error, className="message error", id="review-error")
     if result is None:
         return html.Div()
     share = max(0.0, min(1.0, result.p_negative))
-    return html.Div(
+    verdict = html.Div(
         [
             html.Span(result.label, className=f"verdict {result.label}", id="review-label"),
             html.Span(["p(negative) = ", html.B(f"{result.p_negative:.3f}", id="review-p-negative")], className="verdict-p"),
@@ -30,6 +31,9 @@ def single_result(result: SingleResult | None, error: str | None = None) -> html
         ],
         className="verdict-row",
     )
+    if result.explanation is None:
+        return verdict
+    return html.Div([verdict, explanation_panel(text, result.explanation)])
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class JobView:
     pie: figures.Figure
     preview_columns: list[dict[str, str]]
     preview_rows: list[dict[str, Any]]
+    preview_note: str
     can_download: bool
     finished: bool
 
@@ -50,27 +55,24 @@ def job_view(job: Job | None, job_id: str | None = None) -> JobView:
     """The CSV card for a job that is queued, running, done, failed or expired (``job_id`` known, job gone)."""
     empty = figures.empty_figure("upload a CSV to see its sentiment", height=260)
     if job is None:
-        status = "These results have expired; upload the file again." if job_id else ""
-        return JobView(status, "info", 0.0, False, empty, empty, [], [], False, True)
-    if job.state in (QUEUED, RUNNING):
+        return JobView(EXPIRED if job_id else "", "info", 0.0, False, empty, empty, [], [], "", False, True)
+    if job.state == QUEUED:
+        return JobView(queued_status(job), "info", 0.0, True, empty, empty, [], [], "", False, False)
+    if job.state == RUNNING:
         fraction = job.scored / job.to_score if job.to_score else 0.0
-        status = (
-            f"Waiting for the previous file to finish… ({job.filename})"
-            if job.state == QUEUED
-            else f"Scoring {job.filename}: {job.scored:,} of {job.to_score or job.rows:,} rows ({fraction:.0%})"
-        )
-        return JobView(status, "info", fraction, True, empty, empty, [], [], False, False)
+        status = f"Scoring {job.filename}: {job.scored:,} of {plural(job.to_score or job.rows, 'row')} ({fraction:.0%})"
+        return JobView(status, "info", fraction, True, empty, empty, [], [], "", False, False)
     if job.state == FAILED or job.result is None:
-        return JobView(job.error or "The analysis failed.", "error", 0.0, False, empty, empty, [], [], False, True)
-    table = job.result
-    counts = table.counts()
+        return JobView(job.error or "The analysis failed.", "error", 0.0, False, empty, empty, [], [], "", False, True)
+    result = job.result
+    counts = result.counts
     marked = counts["not scored"]
-    status = f"{job.filename}: {job.rows:,} rows, {counts['positive']:,} positive, {counts['negative']:,} negative"
+    read_as = "" if job.encoding.startswith("utf-8") else f" (read as {job.encoding}, not UTF-8)"
+    status = f"{job.filename}{read_as}: {plural(job.rows, 'row')}, {counts['positive']:,} positive, {counts['negative']:,} negative"
     if marked:
-        status += f", {marked:,} not scored (marked in the {table.status_column!r} column)"
-    shown = [table.text_column, table.label_column, table.prob_column, table.status_column]
-    preview = table.frame[shown].head(PREVIEW_ROWS).copy()
-    preview[table.text_column] = preview[table.text_column].map(_snippet)
+        status += f", {marked:,} not scored (marked in the {result.status_column!r} column)"
+    preview = result.preview.copy()
+    preview[result.text_column] = preview[result.text_column].map(_snippet)
     rows = preview.astype(object).where(preview.notna(), "").to_dict("records")
     return JobView(
         status,
@@ -79,11 +81,33 @@ def job_view(job: Job | None, job_id: str | None = None) -> JobView:
         False,
         figures.bar_figure(counts, height=260, revision=job.id),
         figures.pie_figure(counts, height=260, revision=job.id),
-        [{"name": c, "id": c} for c in shown],
+        [{"name": c, "id": c} for c in preview.columns],
         rows,
+        preview_note(len(rows), job.rows),
         True,
         True,
     )
+
+
+def queued_status(job: Job) -> str:
+    """A waiting file's place in line and estimate, naming only the user's own file."""
+    status = f"{job.filename} is waiting: {plural(job.ahead, 'file')} ahead of it"
+    if job.wait_s is None:
+        return status + "; an estimate follows once a file has been scored."
+    return status + f"; it should start in about {_duration(job.wait_s)}."
+
+
+def preview_note(shown: int, rows: int) -> str:
+    """What the preview table holds of the file."""
+    if shown >= rows:
+        return f"All {plural(rows, 'row')}." if rows != 1 else "The only row."
+    return f"First {shown:,} of {plural(rows, 'row')}; the download has them all."
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return plural(max(5, round(seconds / 5) * 5), "second")
+    return plural(round(seconds / 60), "minute")
 
 
 def _snippet(text: str) -> str:

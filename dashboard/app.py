@@ -9,11 +9,12 @@ never Flask's debug server.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Mapping
 
 from dash import Dash
 from flask import Response
 
-from dashboard import callbacks, layout, metrics, model_page, security
+from dashboard import callbacks, layout, metrics, model_page, security, uploads
 from dashboard.aggregates import LiveStats
 from dashboard.analysis import Limits, Scorer
 from dashboard.jobs import CsvJobs
@@ -29,8 +30,12 @@ def create_app(
     scorer: Scorer | None,
     model_dir: str | Path | None,
     limits: Limits = Limits(),
+    job_options: Mapping[str, Any] | None = None,
 ) -> Dash:
-    """A ready Dash app; the caller starts the reader that fills ``stats``."""
+    """A ready Dash app; the caller starts the reader that fills ``stats``.
+
+    ``job_options``: keyword arguments of ``CsvJobs`` (time and space its results keep, its line's length).
+    """
     app = Dash(
         __name__,
         title="Review sentiment",
@@ -48,10 +53,11 @@ def create_app(
         limits=limits,
         model_content=model_page.render(report),
     )
-    jobs = CsvJobs(scorer, limits) if scorer is not None else None
+    jobs = CsvJobs(scorer, limits, **(job_options or {})) if scorer is not None else None
     callbacks.register(app, callbacks.Context(stats=stats, topic=topic, start=start, scorer=scorer, jobs=jobs, limits=limits))
     metrics.install(app.server, stats)
     security.install(app.server, limits.max_bytes, app.csp_hashes())
+    uploads.install(app.server, jobs, limits)
 
     @app.server.route("/healthz")
     def healthz() -> Response:

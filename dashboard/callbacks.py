@@ -10,12 +10,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from dash import ClientsideFunction, Dash, Input, Output, State, dcc, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, State, html, no_update
 
-from dashboard import analysis_view, figures, layout, live_view
+from dashboard import analysis_view, figures, layout, live_view, uploads
 from dashboard.aggregates import LiveStats
-from dashboard.analysis import InputError, Limits, Scorer, UploadRefused, analyse_text, open_upload, to_safe_csv
-from dashboard.jobs import DONE, CsvJobs
+from dashboard.analysis import InputError, Limits, Scorer, analyse_text
+from dashboard.jobs import CsvJobs, job_id_from_query, results_url
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ def register(app: Dash, ctx: Context) -> None:
         *[Output(f"tab-{value}", "className") for value in layout.TABS],
         *[Output(f"panel-{value}", "hidden") for value in layout.TABS],
         *[Input(f"tab-{value}", "n_clicks") for value in layout.TABS],
+        Input("tab-request", "data"),
         prevent_initial_call=True,
     )
     app.clientside_callback(
@@ -129,7 +130,7 @@ def register(app: Dash, ctx: Context) -> None:
         if ctx.scorer is None:
             return analysis_view.single_result(None, "No model is loaded; start the dashboard with --model-dir.")
         try:
-            return analysis_view.single_result(analyse_text(ctx.scorer, text, ctx.limits))
+            return analysis_view.single_result(analyse_text(ctx.scorer, text, ctx.limits), text=text or "")
         except InputError as exc:
             return analysis_view.single_result(None, str(exc))
         except Exception:  # noqa: BLE001 - users see a plain message, the log the traceback
@@ -137,36 +138,53 @@ def register(app: Dash, ctx: Context) -> None:
             return analysis_view.single_result(None, _UNEXPECTED)
 
     app.clientside_callback(
-        ClientsideFunction(namespace="upload", function_name="checkSize"),
-        Output("csv-accepted", "data"),
+        ClientsideFunction(namespace="upload", function_name="send"),
+        Output("csv-reply", "data"),
+        Output("csv-column", "options"),
+        Output("csv-column", "value"),
         Input("csv-upload", "contents"),
+        Input("csv-column", "value"),
         State("csv-upload", "filename"),
         State("csv-max-bytes", "data"),
+        State("csv-column-choice", "data"),
+        prevent_initial_call=True,
     )
 
     @app.callback(
         Output("csv-job", "data"),
-        Output("csv-column", "options"),
+        Output("csv-column-choice", "data"),
         Output("csv-message", "children"),
         Output("csv-poll", "disabled", allow_duplicate=True),
-        Input("csv-accepted", "data"),
-        Input("csv-column", "value"),
+        Output("url", "search"),
+        Input("csv-reply", "data"),
         prevent_initial_call=True,
     )
-    def start_csv(accepted: dict | None, column: str | None) -> tuple[Any, ...]:
-        if not accepted:
-            return no_update, no_update, no_update, no_update
+    def show_upload(reply: dict | None) -> tuple[Any, ...]:
+        """The server's answer to an upload (uploads.receive), or the browser's refusal of a file over the limit."""
+        if not reply:
+            return (no_update,) * 5
+        remembered = reply.get("picked") or no_update  # the user's own pick, offered to later files without `text`
+        if "too_large" in reply:
+            error = uploads.too_large(str(reply.get("filename") or "the file"), float(reply["too_large"]), ctx.limits)
+        else:
+            error = reply.get("error")
+        if error or not reply.get("job"):
+            return None, remembered, html.Div(error or _UNEXPECTED, className="message error", id="csv-error"), True, ""
+        return reply["job"], remembered, None, False, f"?job={reply['job']}"
 
-        def refuse(message: str, options: Any = no_update) -> tuple[Any, ...]:
-            return None, options, html.Div(message, className="message error", id="csv-error"), True
-
-        try:
-            upload = open_upload(accepted, column, ctx.limits)
-        except UploadRefused as exc:
-            return refuse(str(exc), exc.columns if exc.columns is not None else no_update)
-        if ctx.jobs is None:
-            return refuse("No model is loaded; start the dashboard with --model-dir.")
-        return ctx.jobs.submit(upload.frame, upload.column, upload.filename), list(upload.frame.columns), None, False
+    @app.callback(
+        Output("csv-job", "data", allow_duplicate=True),
+        Output("tab-request", "data"),
+        Input("url", "search"),
+        State("csv-job", "data"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def restore_job(search: str | None, current: str | None) -> tuple[Any, Any]:
+        """A page opened (or reloaded) with ?job=<id> picks that job up again on the Analyse tab."""
+        job_id = job_id_from_query(search)
+        if job_id is None or job_id == current:
+            return no_update, no_update
+        return job_id, "analyse"
 
     @app.callback(
         Output("csv-status", "children"),
@@ -180,6 +198,7 @@ def register(app: Dash, ctx: Context) -> None:
         Output("csv-pie", "figure"),
         Output("csv-preview", "columns"),
         Output("csv-preview", "data"),
+        Output("csv-preview-note", "children"),
         Output("csv-download-button", "disabled"),
         Output("csv-poll", "disabled"),
         *[Output(layout.alt_id(graph_id), "aria-label") for graph_id in CSV_CHARTS],
@@ -201,21 +220,31 @@ def register(app: Dash, ctx: Context) -> None:
             view.pie,
             view.preview_columns,
             view.preview_rows,
+            view.preview_note,
             not view.can_download,
             view.finished,
             *chart_labels(dict(zip(CSV_CHARTS, (view.bar, view.pie)))),
         )
 
     @app.callback(
-        Output("csv-download", "data"),
+        Output("csv-download-url", "data"),
+        Output("csv-status", "children", allow_duplicate=True),
+        Output("csv-status", "className", allow_duplicate=True),
+        Output("csv-download-button", "disabled", allow_duplicate=True),
         Input("csv-download-button", "n_clicks"),
         State("csv-job", "data"),
         prevent_initial_call=True,
     )
-    def download_csv(_: int, job_id: str | None) -> dict | None:
+    def download_csv(clicks: int, job_id: str | None) -> tuple[Any, ...]:
+        """The labelled CSV's address (the browser fetches it from disk), or why there is none any more."""
         job = ctx.jobs.get(job_id) if ctx.jobs else None
-        if job is None or job.state != DONE or job.result is None:
-            return no_update
-        stem = job.filename.rsplit(".", 1)[0] or "reviews"
-        # A byte-order mark lets spreadsheets open the UTF-8 text with its accents intact.
-        return dcc.send_string("\ufeff" + to_safe_csv(job.result.frame, job.result.text_column), f"{stem}.sentiment.csv", type="text/csv")
+        if job is None or job.result is None:
+            return no_update, analysis_view.EXPIRED, "message error", True
+        return f"{results_url(job.id)}?click={clicks}", no_update, no_update, no_update
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="upload", function_name="download"),
+        Output("csv-download-link", "href"),
+        Input("csv-download-url", "data"),
+        prevent_initial_call=True,
+    )

@@ -8,6 +8,7 @@ import logging
 import signal
 
 from common import cli, config, logs
+from common.broker_check import check_client_config
 from common.config import ConfigError
 from dashboard.aggregates import LiveStats
 from dashboard.analysis import DEFAULT_MAX_ROWS, DEFAULT_MAX_UPLOAD_MB, Limits
@@ -15,7 +16,8 @@ from dashboard.stream import StreamReader, parse_start
 
 log = logging.getLogger("dashboard")
 
-OPTIONS = ("bootstrap_servers", "output_topic", "dashboard_group_id", "dashboard_host", "dashboard_port", "model_dir")
+OPTIONS = ("bootstrap_servers", "output_topic", "dashboard_group_id", "dashboard_host", "dashboard_port", "model_dir",
+           "dashboard_results_mb")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,6 +59,8 @@ def _is_loopback(host: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = config.resolve(OPTIONS, args)
+    reader_config = settings.kafka_config(**{"group.id": settings.dashboard_group_id})
+    check_client_config(reader_config, "consumer", settings.kafka_sources)
     start = parse_start(args.start)
     limits = _limits(args)
     logs.setup(args.log_level)
@@ -71,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     from dashboard.app import create_app, serve
 
     stats = LiveStats()
-    app = create_app(stats, topic=settings.output_topic, start=str(start), scorer=predictor, model_dir=settings.model_dir, limits=limits)
-    reader = StreamReader(settings.kafka_config(**{"group.id": settings.dashboard_group_id}), settings.output_topic, stats, start).start()
+    app = create_app(stats, topic=settings.output_topic, start=str(start), scorer=predictor, model_dir=settings.model_dir, limits=limits,
+                     job_options={"max_result_bytes": settings.dashboard_results_mb * 1024 * 1024})
+    reader = StreamReader(reader_config, settings.output_topic, stats, start).start()
     if not _is_loopback(settings.dashboard_host):
         log.warning("the dashboard listens beyond this machine with no login of its own; put a reverse proxy with TLS and login in front",
                     extra={"host": settings.dashboard_host})

@@ -169,7 +169,7 @@ def analyse_tab(limits: Limits) -> html.Div:
                                 children=html.Div(
                                     [
                                         html.B("Drop a CSV here or click to choose one"),
-                                        html.Div(f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows, UTF-8", className="muted"),
+                                        html.Div(f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows; UTF-8 or another encoding, detected", className="muted"),
                                     ]
                                 ),
                                 className="upload",
@@ -207,6 +207,7 @@ def analyse_tab(limits: Limits) -> html.Div:
                 html.Div(
                     [
                         html.Div([_graph("csv-bar"), _graph("csv-pie")], className="grid two"),
+                        html.P(id="csv-preview-note", className="muted"),
                         dash_table.DataTable(
                             id="csv-preview",
                             columns=[],
@@ -223,8 +224,10 @@ def analyse_tab(limits: Limits) -> html.Div:
                     id="csv-results",
                     style={"display": "none"},
                 ),
-                dcc.Download(id="csv-download"),
-                dcc.Store(id="csv-accepted"),
+                html.A(id="csv-download-link", download="", style={"display": "none"}),
+                dcc.Store(id="csv-download-url"),
+                dcc.Store(id="csv-reply"),
+                dcc.Store(id="csv-column-choice", storage_type="session"),
                 dcc.Store(id="csv-max-bytes", data=limits.max_bytes),
                 dcc.Store(id="csv-job"),
                 dcc.Interval(id="csv-poll", interval=POLL_MS, disabled=True),
@@ -279,6 +282,7 @@ def build(topic: str, start: str, model_version: str | None, limits: Limits, mod
                 ],
                 className="header",
             ),
+            dcc.Location(id="url", refresh=False),
             html.Div(id="live-banner", **{"aria-live": "polite"}),
             html.Main(
                 [
@@ -289,6 +293,7 @@ def build(topic: str, start: str, model_version: str | None, limits: Limits, mod
                 ]
             ),
             dcc.Store(id="tabs", data=FIRST_TAB),
+            dcc.Store(id="tab-request"),  # a tab the server opens (a reload with ?job= opens Analyse)
             dcc.Interval(id="live-tick", interval=REFRESH_MS),
         ],
         className="page",

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from common.contract import LABELS
 from dashboard.aggregates import LiveStats
 
 # A fixed set of request kinds: a label per URL would let any visitor grow the series without bound.
@@ -47,6 +48,24 @@ class _LiveCollector(Collector):
         up = GaugeMetricFamily("sentiment_dashboard_broker_reachable", "1 when the live view's last broker check succeeded")
         up.add_metric([], 1.0 if snap.broker.reachable else 0.0)
         yield up
+        yield _labelled_results(snap.confusion)
+
+
+def _labelled_results(confusion: dict[tuple[str, str], int]) -> CounterMetricFamily:
+    """The live confusion matrix as a counter, every cell present from the start.
+
+    Live accuracy in PromQL is the diagonal over the total; a cell missing until its first review
+    would make that sum empty, so all four (true label, predicted label) pairs are always exported.
+    """
+    family = CounterMetricFamily(
+        "sentiment_dashboard_labelled_results",
+        "Results whose review carried a true label, by true and predicted label (live accuracy)",
+        labels=["true_label", "label"],
+    )
+    for true_label in LABELS:
+        for label in LABELS:
+            family.add_metric([true_label, label], confusion.get((true_label, label), 0))
+    return family
 
 
 def install(server: Flask, stats: LiveStats) -> CollectorRegistry:

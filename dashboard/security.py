@@ -2,8 +2,8 @@
 
 - Request bodies over the limit are refused with 413 from the Content-Length
   header (Werkzeug's MAX_CONTENT_LENGTH), before the body is read: an upload
-  reaches a callback as base64 inside JSON, so the limit is the file limit
-  times 4/3 plus room for the JSON around it.
+  is posted as plain bytes (dashboard/uploads.py), so the limit is the file
+  limit plus room for the largest callback JSON.
 - Security headers on every response: a Content-Security-Policy allowing
   only this server's scripts (plus the hashes of Dash's own inline scripts),
   no framing, no sniffing, no referrer.
@@ -21,12 +21,12 @@ from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
-JSON_ROOM_BYTES = 1024 * 1024  # the callback JSON around the upload's base64
+JSON_ROOM_BYTES = 1024 * 1024  # callbacks' own JSON (a review of up to 100 kB, the picker's columns)
 
 
 def max_request_bytes(max_upload_bytes: int) -> int:
-    """The largest callback body an upload of ``max_upload_bytes`` produces."""
-    return -(-max_upload_bytes * 4 // 3) + JSON_ROOM_BYTES
+    """The largest request body: an upload of ``max_upload_bytes``, with room to spare."""
+    return max_upload_bytes + JSON_ROOM_BYTES
 
 
 def content_security_policy(inline_script_hashes: Sequence[str]) -> str:

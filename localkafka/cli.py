@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from common import cli, config
+from common.broker_check import check_client_config, cluster_metadata
 from localkafka.broker import DEFAULT_HOME, KAFKA_VERSION, BrokerError, LocalKafka
 from localkafka.secure import SECURE_OPTIONS, SECURE_PORT, USERS, SecureLocalKafka, client_env, secure_setup
 from localkafka.topics import create_topics
@@ -37,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--secure", action="store_true", help=_SECURE_HELP)
     env = commands.add_parser("print-env", help="print a secure-broker user's client settings as SENTIMENT_* lines")
     env.add_argument("user", choices=USERS, help="whose credentials: " + ", ".join(USERS))
-    topics = commands.add_parser("create-topics", help="create the input, output and dead-letter topics")
+    topics = commands.add_parser("create-topics", help="create the input, output and dead-letter topics "
+                                 "on the broker of --port, else of --bootstrap-servers")
+    topics.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker [30]")
     config.add_options(topics, TOPIC_OPTIONS)
     return parser
 
@@ -68,13 +71,27 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(client_env(broker.user_config(args.user))))
         else:
             settings = config.resolve(TOPIC_OPTIONS, args)
+            kafka = _topics_kafka_config(settings, args, broker)
+            check_client_config(kafka, "admin", settings.kafka_sources)
+            cluster_metadata(kafka, args.timeout)  # an absent broker is one line and exit 1, not a timeout traceback
             names = [settings.input_topic, settings.output_topic, settings.dlq_topic]
-            for name, outcome in create_topics(settings.kafka_config(), names, settings.partitions).items():
+            for name, outcome in create_topics(kafka, names, settings.partitions, timeout=args.timeout).items():
                 print(f"{name}: {outcome}")
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _topics_kafka_config(settings: config.Settings, args: argparse.Namespace, broker: LocalKafka) -> dict:
+    """create-topics' client configuration: ``--port`` names the local broker, so it wins over
+    SENTIMENT_BOOTSTRAP_SERVERS; with a --bootstrap-servers naming another broker it is ambiguous."""
+    if args.port is None:
+        return settings.kafka_config()
+    if args.bootstrap_servers is not None and args.bootstrap_servers.strip() != broker.bootstrap:
+        raise config.ConfigError(f"--port {args.port} and --bootstrap-servers {args.bootstrap_servers} name different "
+                                 "brokers; give one of them")
+    return settings.kafka_config(**{"bootstrap.servers": broker.bootstrap})
 
 
 def entry() -> None:

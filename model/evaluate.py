@@ -13,10 +13,13 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from model.data import ErrorCounter, read_records
+from model.data import ErrorCounter, Reading, read_records
 
 CLASS_NAMES = ("negative", "positive")  # label 1, label 0: the confusion matrix's row and column order
 THRESHOLD = 0.5
+# A ROC AUC this far below chance (0.5) means the scores rank the classes the wrong way round: far likelier a
+# file whose 1 means positive than a model that learnt the opposite of its training data.
+INVERTED_AUC = 0.25
 
 
 class ScoresTexts(Protocol):
@@ -69,6 +72,7 @@ def evaluate_file(
     limit: int | None = None,
     batch_size: int = 256,
     errors: ErrorCounter | None = None,
+    reading: Reading = Reading(),
 ) -> dict[str, Any]:
     """Score every labelled review of ``path`` in batches; metrics plus the scoring speed.
 
@@ -87,7 +91,8 @@ def evaluate_file(
         seconds += time.perf_counter() - started
         batch.clear()
 
-    for record in read_records(path, fmt=fmt, text_column=text_column, label_column=label_column, errors=errors, limit=limit):
+    for record in read_records(path, fmt=fmt, text_column=text_column, label_column=label_column, errors=errors, limit=limit,
+                               **reading.options()):
         if record.label is None:
             raise ValueError(f"{path} line {record.line}: no label; evaluation needs labelled reviews")
         labels.append(record.label)
@@ -101,4 +106,16 @@ def evaluate_file(
     result = classification_metrics(labels, np.concatenate(scores))
     result["reviews_per_second"] = round(len(labels) / seconds, 1) if seconds > 0 else None
     result["malformed_lines"] = errors.malformed
+    result["dropped_lines"] = sum(errors.dropped.values())
+    result["warnings"] = label_warnings(result)
     return result
+
+
+def label_warnings(metrics: dict[str, Any]) -> list[str]:
+    """What to know before trusting ``metrics``: labels that look inverted (accuracy and AUC far below chance)."""
+    auc, accuracy = metrics.get("roc_auc"), metrics["accuracy"]
+    if auc is None or auc >= INVERTED_AUC or accuracy >= THRESHOLD:
+        return []
+    return [f"the labels look inverted: accuracy {accuracy:.4f} and ROC AUC {auc:.4f} are far below chance. "
+            "Labels 1, __label__1 and 'negative' are read as negative, 0, __label__2 and 'positive' as positive; "
+            f"with this file's labels swapped, accuracy would be {1 - accuracy:.4f}"]

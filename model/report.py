@@ -153,9 +153,11 @@ def _markdown(metadata: Mapping[str, Any], evaluation: Mapping[str, Any], baseli
     lines += ["", "## Hyperparameters", "", "| name | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in sorted(hp.items()) if k != "description"]
     lines += ["", hp.get("description", ""), ""]
-    differences = metadata.get("differences_from_published") or []
-    if differences:
-        lines += ["## Differences from the published procedure, and why", ""] + [f"- {d}" for d in differences] + [""]
+    differences = metadata.get("differences_from_published")
+    if differences is not None:  # absent from artifacts made before it was computed per run
+        lines += ["## Differences from the published procedure, and why", ""]
+        lines += [f"- {d}" for d in differences] or ["None: this run followed the published procedure."]
+        lines += [""]
     lines += [f"![{Path(p).stem.replace('_', ' ')}]({p})" for p in plots]
     timings = metadata.get("timings", {})
     lines += ["", "Timings (s): " + ", ".join(f"{k.replace('_seconds', '')} {v}" for k, v in timings.items()), ""]

@@ -31,7 +31,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from model.data import ErrorCounter, MalformedInput, file_sha256, read_records
+from model.data import ErrorCounter, MalformedInput, Reading, file_sha256, read_records
 from model.tokenizer import MAX_LEN, NUM_WORDS, OOV_TOKEN, KerasTokenizer, pad
 
 OOV_ID = 1  # Keras' Tokenizer gives its OOV token the first index
@@ -101,27 +101,49 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-# Why the default preset differs from the published one; measured on the shared data (train sample +
+# Why the default preset's values differ from the published ones; measured on the shared data (train sample +
 # other corpora, 44,311 reviews; test sample 6,459), details and the sweep in bench/RESULTS.md.
-DIFFERENCES_FROM_PUBLISHED: dict[str, tuple[str, ...]] = {
-    "default": (
-        "Early stopping on validation AUC, not recall: with recall the published procedure restored epoch 1 "
-        "(val recall 0.929 but val accuracy 0.860) and scored 0.843 test accuracy; the same run stopping on AUC "
-        "kept epoch 4 and scored 0.889. Masked + recall likewise restored epoch 1 (0.836).",
-        "Masked embedding (mask_zero): the padding never reaches the LSTMs, so the Keras model computes exactly what "
-        "the ONNX graph with per-review sequence lengths serves (batch-invariant, padded only to each batch's longest review) and "
-        "training can use length buckets. Accuracy is unchanged within seed noise (unmasked 0.889; masked 0.868 "
-        "and 0.891 for seeds 0 and 1).",
-        "Kept from the published procedure after measuring alternatives (all within seed noise, none better on "
-        "validation): Adam lr 0.01 (0.003, 0.001 tried), batch 256 (64, 128 tried), 5 epochs, patience 2, "
-        "validation loss as the monitor (0.875), plain Adam: decoupled weight decay 0.05 (--weight-decay) gained on "
-        "JAX/GPU over seeds 0-2 (validation accuracy 0.9039 vs 0.9003, AUC 0.9641 vs 0.9635) but lost on CPU/TensorFlow "
-        "at seed 0, the procedure of the committed model (0.9025 vs 0.9077, AUC 0.9659 vs 0.9686); an average of the "
-        "weights (EMA, momentum 0.99) gained nothing (0.9003, 0.9623); word dropout 0.25 (--token-dropout) gained on "
-        "JAX/GPU over seeds 0-2 (validation accuracy 0.9054 vs 0.8999, test 0.8894 vs 0.8836) but lost on CPU/TensorFlow "
-        "at seed 0 (validation 0.9061 vs 0.9077, test 0.8922 vs 0.8964).",
-    ),
+WHY_DEFAULT_DIFFERS: dict[str, str] = {
+    "monitor": "Early stopping on validation AUC, not recall: with recall the published procedure restored epoch 1 "
+    "(val recall 0.929 but val accuracy 0.860) and scored 0.843 test accuracy; the same run stopping on AUC "
+    "kept epoch 4 and scored 0.889. Masked + recall likewise restored epoch 1 (0.836).",
+    "masked": "Masked embedding (mask_zero): the padding never reaches the LSTMs, so the Keras model computes exactly what "
+    "the ONNX graph with per-review sequence lengths serves (batch-invariant, padded only to each batch's longest review) and "
+    "training can use length buckets. Accuracy is unchanged within seed noise (unmasked 0.889; masked 0.868 "
+    "and 0.891 for seeds 0 and 1).",
 }
+# Holds only for a run that keeps every value it names.
+KEPT_AFTER_MEASURING = (
+    ("learning_rate", "batch_size", "epochs", "patience", "weight_decay", "token_dropout"),
+    "Kept from the published procedure after measuring alternatives (all within seed noise, none better on "
+    "validation): Adam lr 0.01 (0.003, 0.001 tried), batch 256 (64, 128 tried), 5 epochs, patience 2, "
+    "validation loss as the monitor (0.875), plain Adam: decoupled weight decay 0.05 (--weight-decay) gained on "
+    "JAX/GPU over seeds 0-2 (validation accuracy 0.9039 vs 0.9003, AUC 0.9641 vs 0.9635) but lost on CPU/TensorFlow "
+    "at seed 0, the procedure of the committed model (0.9025 vs 0.9077, AUC 0.9659 vs 0.9686); an average of the "
+    "weights (EMA, momentum 0.99) gained nothing (0.9003, 0.9623); word dropout 0.25 (--token-dropout) gained on "
+    "JAX/GPU over seeds 0-2 (validation accuracy 0.9054 vs 0.8999, test 0.8894 vs 0.8836) but lost on CPU/TensorFlow "
+    "at seed 0 (validation 0.9061 vs 0.9077, test 0.8922 vs 0.8964).",
+)
+
+
+def differences_from_published(preset: Preset, limit: int | None = None, steps_per_epoch: int | None = None) -> list[str]:
+    """How this run's procedure differs from the published one (the seed preset), each with its measured reason
+    where there is one; the report shows them, so a run with its own flags is never described by fixed text."""
+    published, default = PRESETS["seed"], PRESETS["default"]
+    lines = []
+    for name in (f.name for f in dataclasses.fields(Preset) if f.name not in ("name", "description", "mode")):
+        ours, theirs = getattr(preset, name), getattr(published, name)
+        if ours == theirs:
+            continue
+        why = WHY_DEFAULT_DIFFERS.get(name) if ours == getattr(default, name) else None
+        lines.append(f"{name} {ours} instead of the published {theirs}: " + (why or "set for this run, not measured here."))
+    for name, value in (("limit_per_file", limit), ("steps_per_epoch", steps_per_epoch)):
+        if value is not None:
+            lines.append(f"{name} {value} instead of the published all: set for this run (a quick or partial run).")
+    kept, note = KEPT_AFTER_MEASURING
+    if lines and all(getattr(preset, name) == getattr(published, name) for name in kept):
+        lines.append(note)
+    return lines
 
 
 @dataclass
@@ -135,6 +157,7 @@ class TrainOptions:
     fmt: str = "auto"
     text_column: str = "text"
     label_column: str = "label"
+    reading: Reading = Reading()  # title column, star ratings, delimiter, encoding
     limit: int | None = None
     seed: int = 0
     epochs: int | None = None
@@ -200,7 +223,8 @@ class FileSummary:
 
 def _labelled_texts(path: Path, options: TrainOptions, errors: ErrorCounter) -> Iterable[tuple[str, int]]:
     for record in read_records(
-        path, fmt=options.fmt, text_column=options.text_column, label_column=options.label_column, errors=errors, limit=options.limit
+        path, fmt=options.fmt, text_column=options.text_column, label_column=options.label_column, errors=errors, limit=options.limit,
+        **options.reading.options(),
     ):
         if record.label is None:
             raise TrainingInputError(
@@ -435,7 +459,12 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
             _write_json(folder / "state.json", state)
 
     class Progress(keras.callbacks.Callback):
-        """One tqdm bar per epoch on stderr (Keras' own bar writes to stdout)."""
+        """One tqdm bar per epoch on stderr (Keras' own bar writes to stdout).
+
+        Keras' batch logs are the epoch's running figures, so the bar takes them after every batch (drawn at
+        tqdm's own pace) and ends on the epoch's final ones, validation included: it once showed a figure
+        ten batches old, acc 0.5430 beside an epoch's 0.5925.
+        """
 
         def on_epoch_begin(self, epoch, logs=None):
             from tqdm import tqdm
@@ -444,15 +473,21 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
                             disable=not options.progress)
 
         def on_train_batch_end(self, batch, logs=None):
+            self.bar.set_postfix(_progress_figures(logs or {}), refresh=False)
             self.bar.update(1)
-            if batch % 10 == 0 and logs:
-                self.bar.set_postfix(loss=f"{float(logs.get('loss', 0)):.4f}", acc=f"{float(logs.get('accuracy', 0)):.4f}")
 
         def on_epoch_end(self, epoch, logs=None):
+            self.bar.set_postfix(_progress_figures(logs or {}), refresh=False)
             self.bar.close()
             log.info("epoch done", extra={"epoch": epoch + 1, **{k: round(float(v), 5) for k, v in (logs or {}).items()}})
 
     return [stopper, Checkpoint(), Progress()]
+
+
+def _progress_figures(logs: dict[str, Any]) -> dict[str, str]:
+    """The progress bar's figures from Keras logs: loss and accuracy, and their validation twins once known."""
+    names = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+    return {short: f"{float(logs[name]):.4f}" for name, short in names.items() if name in logs}
 
 
 def _float(value: Any) -> float | None:
@@ -471,6 +506,8 @@ def _fingerprint(options: TrainOptions, preset: Preset, summaries: Sequence[File
     settings = {k: v for k, v in dataclasses.asdict(preset).items() if k not in ("name", "epochs")}
     doc = {"files": shas, "preset": settings, "limit": options.limit, "seed": options.seed,
            "fmt": options.fmt, "columns": [options.text_column, options.label_column]}
+    if options.reading != Reading():  # absent by default, so checkpoints written before --stars existed still resume
+        doc["reading"] = options.reading.describe()
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -479,8 +516,9 @@ def _fingerprint(options: TrainOptions, preset: Preset, summaries: Sequence[File
 
 def train(options: TrainOptions) -> dict[str, Any]:
     """Train, evaluate, write the artifact folder with its report; return its metadata."""
-    import keras
+    from model.backend import import_keras
 
+    keras = import_keras()
     # Import everything the end of the run needs now: a run takes long enough for the files on
     # disk to change under it, and a late import would mix two versions of the package.
     from model import artifact, baseline, onnx_export, report  # noqa: F401
@@ -569,7 +607,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
                             "best_epoch": None if best_epoch is None else best_epoch + 1},
         "command": state["commands"][0],
         "resumed_with": state["commands"][1:],
-        "differences_from_published": list(DIFFERENCES_FROM_PUBLISHED.get(options.preset, ())),
+        "differences_from_published": differences_from_published(preset, options.limit, options.steps_per_epoch),
         "data": {
             "train_files": [s.as_dict() for s in summaries],
             "reviews": total,

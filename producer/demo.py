@@ -34,6 +34,7 @@ from typing import Callable, Mapping
 from confluent_kafka import KafkaException
 
 from common import cli, config, paths
+from common.broker_check import check_client_config
 from localkafka import BrokerError, LocalKafka, create_topics
 from producer.processes import Child, wait_until
 
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = config.resolve(OPTIONS, args)
+    for client in ("consumer", "producer"):  # what its parts build; each would refuse the same properties later
+        check_client_config(settings.kafka_config(), client, settings.kafka_sources)
     if args.rate <= 0:
         raise config.ConfigError(f"--rate={args.rate}: must be a positive number of reviews per second")
     data, fmt = _choose_data(args.data or _env_path("DATA"), args.examples, args.log_dir)

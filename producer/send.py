@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from tqdm import tqdm
 
 from common.broker_check import BrokerUnavailable, cluster_metadata
@@ -35,6 +35,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "message.timeout.ms": 60_000,  # a review the broker has not acknowledged by then counts as failed
 }
 
+LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000  # librdkafka's default message.max.bytes, when the config sets none
 _PROGRESS_EVERY = 256  # messages between progress-bar updates (keeps the hot loop lean)
 _FIRST_ERRORS_KEPT = 5
 
@@ -78,12 +79,16 @@ class _Deliveries:
     def __call__(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             return
-        self.failed += 1
-        if len(self.first_errors) < _FIRST_ERRORS_KEPT:
-            key = msg.key().decode("utf-8", "replace") if msg.key() else None
-            self.first_errors.append(f"review {key}: {err.str()}")
+        key = msg.key().decode("utf-8", "replace") if msg.key() else None
+        self.fail(f"review {key}: {err.str()}")
         if err.fatal():
             self.fatal = err
+
+    def fail(self, reason: str) -> None:
+        """Count one review that will never be delivered, keeping the first few reasons."""
+        self.failed += 1
+        if len(self.first_errors) < _FIRST_ERRORS_KEPT:
+            self.first_errors.append(reason)
 
 
 class Pacer:
@@ -119,11 +124,16 @@ class Pacer:
         return True
 
 
+def producer_config(kafka_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The producer's librdkafka configuration: PRODUCER_DEFAULTS under the caller's."""
+    return {**PRODUCER_DEFAULTS, **kafka_config}
+
+
 def connect(
     kafka_config: Mapping[str, Any], topic: str, timeout: float = 10.0, on_delivery: Callable | None = None
 ) -> Producer:
     """A producer whose broker answered metadata within ``timeout`` s and knows ``topic``."""
-    config = {**PRODUCER_DEFAULTS, **kafka_config, "logger": logging.getLogger("producer.librdkafka")}
+    config = {**producer_config(kafka_config), "logger": logging.getLogger("producer.librdkafka")}
     if on_delivery is not None:
         config.update({"on_delivery": on_delivery, "delivery.report.only.error": True})
     bootstrap = config.get("bootstrap.servers", "?")
@@ -178,6 +188,7 @@ def send_reviews(
     """
     deliveries = _Deliveries()
     producer = connect(kafka_config, topic, connect_timeout, deliveries)
+    max_bytes = int({**PRODUCER_DEFAULTS, **kafka_config}.get("message.max.bytes", LIBRDKAFKA_MESSAGE_MAX_BYTES))
     pacer = Pacer(rate, producer) if rate else None
     began = time.monotonic()
     with tqdm(total=limit, unit=" reviews", disable=None if progress is None else not progress,
@@ -190,8 +201,10 @@ def send_reviews(
                 key, value = message_of(item, with_labels)
                 if pacer is not None and not pacer.wait_turn(stop):
                     break
-                _produce(producer, topic, key, value)
-                queued += 1
+                if not _produce(producer, topic, key, value):  # one oversized review fails alone; the send goes on
+                    deliveries.fail(f"review {_where(item)}: {len(value):,} bytes, over the producer's limit of "
+                                    f"{max_bytes:,} (message.max.bytes)")
+                queued += 1  # attempted: sent + failed + still outstanding
                 if queued % _PROGRESS_EVERY == 0:
                     bar.update(_PROGRESS_EVERY)
                     producer.poll(0)
@@ -212,12 +225,26 @@ def send_reviews(
     return summary
 
 
-def _produce(producer: Producer, topic: str, key: bytes | None, value: bytes) -> None:
-    """Queue one message; when the local queue is full, serve delivery reports until there is room."""
+def _produce(producer: Producer, topic: str, key: bytes | None, value: bytes) -> bool:
+    """Queue one message; when the local queue is full, serve delivery reports until there is room.
+
+    False when librdkafka refuses the message outright for its size (over message.max.bytes): it could
+    never be delivered, and the next review should not pay for it.
+    """
     while True:
         try:
             producer.produce(topic, value, key)
-            return
+            return True
         except BufferError:
             producer.poll(0.05)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                raise
+            return False
 
+
+def _where(item: Any) -> str:
+    """A review as a person finds it again: its id, and its line in the file when that is not the id."""
+    review_id = item.get("id") if isinstance(item, dict) else (item.id or item.line)
+    line = item.get("line") if isinstance(item, dict) else item.line
+    return f"{review_id} (line {line})" if line is not None and str(line) != str(review_id) else str(review_id)

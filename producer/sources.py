@@ -9,29 +9,40 @@ from __future__ import annotations
 
 import itertools
 import random
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from model.data import ErrorCounter, Record, read_records
+from model.data import ErrorCounter, Reading, Record, Tolerance, read_records
 
 STDIN = "-"
+_SKIPPED_SHOWN = 3  # malformed lines the summary names (the error, when there is one, names more)
 
 
 @dataclass(frozen=True)
 class FileSource:
-    """A review file (fastText/.bz2, CSV, JSONL, plain text) or ``-`` for stdin."""
+    """A review file (fastText/.bz2, CSV, JSONL, plain text) or ``-`` for stdin.
+
+    Every read (``records``) appends its own ErrorCounter to ``passes``, so the summary can say what each
+    pass skipped and why. A missing label never rejects a review: it is sent without a label (counted).
+    """
 
     path: str
     fmt: str = "auto"
     text_column: str = "text"
     label_column: str | None = "label"
     id_column: str | None = None
+    reading: Reading = Reading()
+    tolerance: Tolerance = Tolerance()
+    passes: list[ErrorCounter] = field(default_factory=list, compare=False, repr=False)
 
     def records(self) -> Iterator[Record]:
-        # A fresh counter per pass: the 1% malformed threshold applies to each read of the file.
-        return read_records(self.path, fmt=self.fmt, text_column=self.text_column,
-                            label_column=self.label_column, errors=ErrorCounter(), id_column=self.id_column)
+        # A fresh counter per pass: the malformed tolerance applies to each read of the file.
+        errors = self.tolerance.counter()
+        self.passes.append(errors)
+        return read_records(self.path, fmt=self.fmt, text_column=self.text_column, label_column=self.label_column,
+                            errors=errors, id_column=self.id_column, keep_unlabelled=True, **self.reading.options())
 
     @property
     def rereadable(self) -> bool:
@@ -64,7 +75,7 @@ def reviews(source: FileSource | TextSource, *, loop: bool = False, id_prefix: s
         for record in source.records():
             empty = False
             review_id = record.line if record.id is None else record.id
-            yield {"text": record.text, "id": f"{prefix}{review_id}", "label": record.label}
+            yield {"text": record.text, "id": f"{prefix}{review_id}", "label": record.label, "line": record.line}
         if empty:  # looping over nothing would spin forever
             return
 
@@ -89,6 +100,22 @@ def shuffled(items: Iterable[dict], buffer_size: int, seed: int | None = None) -
         buffer[index] = item
     rng.shuffle(buffer)
     yield from buffer
+
+
+def skipped_lines(passes: Sequence[ErrorCounter]) -> list[str]:
+    """What the reads of a file left out or changed, for the summary: malformed lines (first ones by number),
+    reviews dropped on purpose and reviews sent without a label. Each pass of --loop counts again."""
+    described = []
+    malformed = sum(errors.malformed for errors in passes)
+    if malformed:
+        described.append(f"skipped {malformed:,} malformed line{'s' if malformed != 1 else ''} (not sent), first: "
+                         + passes[0].describe_examples(_SKIPPED_SHOWN))
+    dropped: Counter[str] = sum((errors.dropped for errors in passes), Counter())
+    described.extend(f"dropped {count:,} review{'s' if count != 1 else ''} {reason}" for reason, count in dropped.items())
+    unlabelled = sum(errors.unlabelled for errors in passes)
+    if unlabelled:
+        described.append(f"{unlabelled:,} review{'s' if unlabelled != 1 else ''} had no label: read without one")
+    return described
 
 
 def check_readable(path: str) -> None:

@@ -149,3 +149,33 @@ def test_topic_config_reaches_the_broker(kafka_bootstrap):
         assert message is not None and message.error() is None
         kind, millis = message.timestamp()
         assert kind == TIMESTAMP_LOG_APPEND_TIME and abs(millis / 1000 - time.time()) < 60
+
+
+def test_create_topics_goes_to_the_broker_of_port_even_when_the_environment_names_another(kafka_bootstrap):
+    import os
+    import socket
+    import uuid
+
+    from confluent_kafka.admin import AdminClient
+
+    port = kafka_bootstrap.rsplit(":", 1)[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        elsewhere = f"127.0.0.1:{sock.getsockname()[1]}"  # nothing listens there once the block ends
+    names = [f"port-{uuid.uuid4().hex[:8]}-{kind}" for kind in ("in", "out", "dlq")]
+    env = {**os.environ, "SENTIMENT_BOOTSTRAP_SERVERS": elsewhere}
+    proc = subprocess.run([sys.executable, "-m", "localkafka", "--port", port, "create-topics", "--timeout", "10",
+                           "--input-topic", names[0], "--output-topic", names[1], "--dlq-topic", names[2], "--partitions", "1"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    topics = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics
+    assert all(len(topics[name].partitions) == 1 for name in names), proc.stdout
+
+
+def test_create_topics_refuses_a_port_and_bootstrap_servers_that_disagree():
+    port = "45678"
+    proc = subprocess.run([sys.executable, "-m", "localkafka", "--port", port, "create-topics",
+                           "--bootstrap-servers", "127.0.0.1:1"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: --port {port} and --bootstrap-servers 127.0.0.1:1 name different brokers; give one of them")

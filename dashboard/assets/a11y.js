@@ -4,7 +4,10 @@
 // its state attribute and its class, then, for tabs, whether each panel is hidden.
 function chooseOne(prefix, values, className, withPanels) {
   var triggered = window.dash_clientside.callback_context.triggered;
-  var chosen = triggered.length ? triggered[0].prop_id.split(".")[0].slice(prefix.length) : values[0];
+  var source = triggered.length ? triggered[0].prop_id.split(".")[0] : "";
+  var clicked = source.indexOf(prefix) === 0 ? source.slice(prefix.length) : null;
+  // A button's click names its value; a request from the server (tab-request) carries it.
+  var chosen = values.indexOf(clicked) >= 0 ? clicked : (triggered.length && triggered[0].value) || values[0];
   var out = [chosen]
     .concat(values.map(function (v) { return v === chosen ? "true" : "false"; }))
     .concat(values.map(function (v) { return v === chosen ? className + " selected" : className; }));

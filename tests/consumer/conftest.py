@@ -24,15 +24,15 @@ def topics(kafka_bootstrap: str, make_topic: Callable[..., str]) -> Topics:
 
 @pytest.fixture(scope="session")
 def predictor():
-    """The real default model on onnxruntime, as the consumer loads it."""
+    """The real default model on the fused engine, as the consumer loads it by default."""
     from model.predictor import Predictor
 
-    return Predictor.load(DEFAULT_MODEL_DIR, backend="onnxruntime")
+    return Predictor.load(DEFAULT_MODEL_DIR, backend="fused")
 
 
 @pytest.fixture(scope="session")
 def reviews(review_data: Path) -> list:
-    """The first 5,000 labelled reviews of the shared test sample (model.data.Record)."""
+    """The first 5,000 labelled reviews of the repository's test sample (model.data.Record)."""
     from model.data import read_records
 
     return list(read_records(review_data.joinpath(*TEST_SAMPLE_NAME), limit=5000))
@@ -44,8 +44,11 @@ def start_consumer(tmp_path: Path) -> Iterator[Callable[..., ConsumerProcess]]:
     started: list[ConsumerProcess] = []
 
     def start(topics: Topics, *extra: str, env: dict[str, str] | None = None) -> ConsumerProcess:
+        # Each process its own instance id (static membership fences a second live one with the same id);
+        # a test that restarts "the same" consumer passes its own --instance-id, which comes later and wins.
         process = ConsumerProcess(
-            [*topics.flags(), "--max-wait-ms", "50", "-X", "statistics.interval.ms=500", "-X", "session.timeout.ms=6000", *extra],
+            [*topics.flags(), "--instance-id", f"test-{uuid.uuid4().hex[:8]}", "--max-wait-ms", "50",
+             "-X", "statistics.interval.ms=500", "-X", "session.timeout.ms=6000", *extra],
             tmp_path / f"consumer-{len(started)}.log",
             env=env or {},
         ).start()
@@ -56,3 +59,34 @@ def start_consumer(tmp_path: Path) -> Iterator[Callable[..., ConsumerProcess]]:
     for process in started:
         if process.alive():
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def candidate_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default artifact with different weights (its ONNX initializers nudged) and its own version: a model that
+    scores the same reviews measurably differently, as a retrained candidate would. Only model.onnx is served."""
+    import json
+    import shutil
+
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from model import artifact
+
+    folder = tmp_path_factory.mktemp("candidate") / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    graph = onnx.load(folder / artifact.ONNX_FILE)
+    rng = np.random.default_rng(7)
+    for init in graph.graph.initializer:
+        weights = numpy_helper.to_array(init)
+        if weights.dtype == np.float32 and weights.size > 1:
+            nudged = weights + rng.normal(0.0, 0.1 * float(weights.std() or 1.0), weights.shape).astype(np.float32)
+            init.CopyFrom(numpy_helper.from_array(nudged, init.name))
+    onnx.save(graph, folder / artifact.ONNX_FILE)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata["files"][artifact.ONNX_FILE] = artifact.sha256_of(folder / artifact.ONNX_FILE)
+    metadata["file_sizes"][artifact.ONNX_FILE] = (folder / artifact.ONNX_FILE).stat().st_size
+    metadata["version"] = "candidate-" + metadata["files"][artifact.ONNX_FILE][:8]
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    return folder

@@ -76,3 +76,33 @@ def test_time_already_waited_upstream_counts_towards_max_wait_but_never_more() -
     batcher.take()
     batcher.add([3], waited=-5.0)  # a producer clock ahead of ours: treated as just arrived
     assert batcher.wait_budget(idle=2.0) == pytest.approx(0.5)
+
+
+def test_adaptive_batches_are_due_at_once_and_never_wait_for_more() -> None:
+    clock = Clock()
+    batcher: Batcher[int] = Batcher(max_batch=4, max_wait_ms=10_000, clock=clock, adaptive=True)
+    assert not batcher.ready() and batcher.wait_budget(idle=0.5) == 0.5
+    batcher.add([1])
+    assert batcher.ready() and batcher.wait_budget(idle=0.5) == 0.0
+    assert batcher.take() == [1]
+    batcher.add([2, 3, 4, 5])
+    assert batcher.room == 0 and batcher.take() == [2, 3, 4, 5]
+
+
+def test_the_fixed_policy_holds_a_lone_item_until_max_wait() -> None:
+    clock = Clock()
+    batcher: Batcher[int] = Batcher(max_batch=4, max_wait_ms=10_000, clock=clock)
+    batcher.add([1])
+    assert not batcher.ready() and batcher.wait_budget(idle=0.5) == 10.0
+
+
+def test_fetch_settings_follow_the_policy() -> None:
+    """Adaptive batching must not let the broker hold a fetch for bytes that a trickle never brings."""
+    from consumer.service import ServiceConfig
+
+    def config(policy: str) -> dict:
+        return ServiceConfig({"bootstrap.servers": "x:1"}, "in", "out", "dlq", "g", max_wait_ms=40,
+                             batch_policy=policy).consumer_config()
+
+    assert config("adaptive")["fetch.min.bytes"] == 1
+    assert config("fixed")["fetch.min.bytes"] > 1 and config("fixed")["fetch.wait.max.ms"] <= 40

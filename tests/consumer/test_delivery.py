@@ -83,6 +83,17 @@ def test_a_batch_is_committed_once_all_its_outputs_are_acknowledged_in_any_order
     assert metrics.dead_letters.labels(reason="not_json")._value.get() == 1
 
 
+def test_dropped_optional_fields_are_counted_by_field_once_delivered(parts) -> None:
+    delivery, producer, _, metrics = parts
+    delivery.publish([record(0, 1)._replace(dropped=("label", "ts")), record(0, 2)._replace(dropped=("ts",)), record(0, 3)])
+    assert metrics.dropped_fields.labels(field="ts")._value.get() == 0  # nothing counted before the acknowledgement
+    for index in range(3):
+        ack(producer, index)
+    delivery.service()
+    assert metrics.dropped_fields.labels(field="ts")._value.get() == 2
+    assert metrics.dropped_fields.labels(field="label")._value.get() == 1
+
+
 def test_a_failed_output_stops_the_service_naming_its_input_and_commits_nothing(parts) -> None:
     delivery, producer, consumer, _ = parts
     delivery.publish([record(2, 7), record(2, 8)])

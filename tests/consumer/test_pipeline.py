@@ -3,6 +3,7 @@ kill -9, SIGTERM, metrics and start-up checks."""
 
 from __future__ import annotations
 
+import bz2
 import json
 import subprocess
 import time
@@ -103,6 +104,25 @@ def test_offsets_are_committed_at_most_once_per_commit_interval_and_the_last_one
     assert consumer.terminate() == 0
 
 
+@pytest.mark.parametrize("policy, batches", [("adaptive", 3), ("fixed", 1)])
+def test_adaptive_batching_scores_a_trickle_at_once_and_fixed_batching_fills_up_to_max_wait(
+    topics: Topics, start_consumer, reviews, policy: str, batches: int
+) -> None:
+    """Three reviews 1.5 s apart with a 6 s max wait: adaptive scores each alone, fixed holds them for one batch."""
+    items = review_items(reviews, 3, words=20)
+    consumer = start_consumer(topics, "--batch-policy", policy, "--max-wait-ms", "6000", "--max-batch", "256")
+    consumer.wait_ready()
+    for item in items:
+        produce(topics.bootstrap, topics.input, [item])
+        time.sleep(1.5)
+    outputs = read_topic(topics.bootstrap, topics.output, len(items), timeout=60)
+    assert output_ids(outputs) == Counter(item_ids(items))
+    scrape = consumer.metrics()
+    assert scrape[("sentiment_batch_size_count", ())] == batches
+    assert scrape[("sentiment_batch_size_sum", ())] == len(items)
+    assert consumer.terminate() == 0
+
+
 POISON = {
     contract.NOT_UTF8: b"\xff\xfe\xfa not utf-8",
     contract.NOT_JSON: b'{"text": "unterminated',
@@ -110,8 +130,7 @@ POISON = {
     contract.NO_TEXT: b'{"title": "a title but no text"}',
     contract.EMPTY_TEXT: b'{"text": "   "}',
     contract.TEXT_TOO_LONG: json.dumps({"text": "long " * 1000}).encode(),
-    contract.BAD_LABEL: b'{"text": "fine text", "label": "meh"}',
-    contract.BAD_FIELD: b'{"text": "fine text", "ts": "yesterday"}',
+    contract.NO_WORDS: b"!!!! ????",
 }
 
 
@@ -150,6 +169,86 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(topi
     for reason, count in seen.items():
         assert scrape[("sentiment_dead_letters_total", (("reason", reason),))] == count
     assert scrape[("sentiment_messages_consumed_total", ())] == len(items)
+    assert consumer.terminate() == 0
+
+
+def test_every_test_sample_review_as_bare_text_is_scored_like_its_json_object(
+    topics: Topics, start_consumer, review_data
+) -> None:
+    with bz2.open(review_data / "amazon_polarity" / "test.sample.ft.txt.bz2", "rt", encoding="utf-8") as lines:
+        texts = [line.rstrip("\n").split(" ", 1)[1] for line in lines]  # the bare text after "__label__N "
+    bare = [(f"bare-{i}".encode(), text.encode()) for i, text in enumerate(texts)]
+    objects = [(f"json-{i}".encode(), contract.encode_review(text, id=f"json-{i}")) for i, text in enumerate(texts)]
+    consumer = start_consumer(topics)
+    consumer.wait_ready()
+    produce(topics.bootstrap, topics.input, bare + objects)
+    wait_committed(topics, timeout=600)
+
+    outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(bare + objects), timeout=120)
+    p_negative = {r.id: r.p_negative for r in map(contract.decode_result, (m.value() for m in outputs))}
+    assert len(texts) == 6459 and len(p_negative) == 2 * len(texts)
+    assert read_topic(topics.bootstrap, topics.dlq, timeout=5) == []
+    assert all(p_negative[f"bare-{i}"] == p_negative[f"json-{i}"] for i in range(len(texts)))
+    assert consumer.terminate() == 0
+
+
+# Each case of the contract's rules (README, "Message contract") with its documented outcome: "scored" or the
+# dead-letter reason, and for a scored review the optional fields it lost.
+CASES: dict[str, tuple[bytes, str, list[str]]] = {
+    "quote first": (b'"Gentlemen, start your screaming!": Danny DeVito makes it', "scored", []),
+    "bracket first": (b"[aweful]: This is probably the most ill-formed book", "scored", []),
+    "update tag": (b"[Update] Broke after a month", "scored", []),
+    "brace first": (b"{sigh} another dud.", "scored", []),
+    "JSON after a BOM": (b'\xef\xbb\xbf{"text": "Broke after a month", "id": "bom-1", "label": "neg"}', "scored", []),
+    "empty label": (b'{"text": "Broke after a month", "label": ""}', "scored", ["label"]),
+    "short label": (b'{"text": "Broke after a month", "label": "neg"}', "scored", []),
+    "float id": (b'{"text": "Broke after a month", "id": 12.0}', "scored", []),
+    "ISO ts": (b'{"text": "Broke after a month", "ts": "2024-01-02T03:04:05Z"}', "scored", []),
+    "negative ts": (b'{"text": "Broke after a month", "ts": -5}', "scored", ["ts"]),
+    "far-future ts and a bad title": (b'{"text": "Broke", "ts": "2999-01-01", "title": 5}', "scored", ["title", "ts"]),
+    "exclamations": (b"!!!!", contract.NO_WORDS, []),
+    "dots": (b"....", contract.NO_WORDS, []),
+    "NUL bytes": (b"\x00" * 16, contract.NO_WORDS, []),
+    "control characters": (b"\x01\x02\x1b\x7f", contract.NO_WORDS, []),
+    "emoji": ("😀👍".encode(), contract.NO_WORDS, []),
+    "N/A": (b"N/A", contract.NO_WORDS, []),
+    "JSON null": (b"null", contract.NOT_OBJECT, []),
+    "JSON true": (b"true", contract.NOT_OBJECT, []),
+    "JSON number": (b"42", contract.NOT_OBJECT, []),
+    "broken object": (b'{"text": "unterminated', contract.NOT_JSON, []),
+}
+
+
+def test_each_decoding_case_has_its_documented_outcome_and_dropped_fields_are_counted(
+    topics: Topics, start_consumer
+) -> None:
+    items = [(f"case-{i}".encode(), value) for i, (value, _, _) in enumerate(CASES.values())]
+    consumer = start_consumer(topics)
+    consumer.wait_ready()
+    produce(topics.bootstrap, topics.input, items)
+    wait_committed(topics)
+
+    expected = {f"case-{i}": (outcome, dropped) for i, (_, outcome, dropped) in enumerate(CASES.values())}
+    scored = {k for k, (outcome, _) in expected.items() if outcome == "scored"}
+    outcomes: dict[str, tuple[str, list[str]]] = {}
+    outputs = read_topic(topics.bootstrap, topics.output, at_least=len(scored))  # ids: some inputs carry their own
+    for message in outputs:
+        doc = json.loads(message.value())
+        outcomes[message.key().decode()] = ("scored", sorted(w["field"] for w in doc.get("warnings", [])))
+    for message in read_topic(topics.bootstrap, topics.dlq, at_least=len(expected) - len(scored)):
+        outcomes[message.key().decode()] = (contract.header_value(message.headers(), contract.H_ERROR_CODE), [])
+    assert {name: outcomes[f"case-{i}"] for i, name in enumerate(CASES)} == {
+        name: (outcome, dropped) for name, (_, outcome, dropped) in CASES.items()}
+
+    bom = next(contract.decode_result(m.value()) for m in outputs
+               if m.key() == f"case-{list(CASES).index('JSON after a BOM')}".encode())
+    assert (bom.id, bom.true_label) == ("bom-1", "negative")
+    scrape = consumer.metrics()
+    dropped = Counter(field for _, outcome, fields in CASES.values() for field in fields)
+    for field, count in dropped.items():
+        assert scrape[("sentiment_dropped_fields_total", (("field", field),))] == count
+    no_words = sum(outcome == contract.NO_WORDS for _, outcome, _ in CASES.values())
+    assert scrape[("sentiment_dead_letters_total", (("reason", contract.NO_WORDS),))] == no_words
     assert consumer.terminate() == 0
 
 

@@ -31,14 +31,15 @@ CHROME_FLAGS = (
 
 
 class KeywordScorer:
-    """A stand-in for the model where a test checks plumbing, not predictions: "bad" means negative."""
+    """A stand-in for the model where a test checks plumbing, not predictions: "bad" means negative (it judges
+    every text; what the model cannot judge is tested with the real one)."""
 
     version = "keyword-test"
 
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def predict(self, texts):
+    def judge(self, texts):
         self.calls.append(len(texts))
         return [("negative", 0.9) if "bad" in t.lower() else ("positive", 0.1) for t in texts]
 

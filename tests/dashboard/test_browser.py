@@ -105,6 +105,16 @@ def test_analyse_one_review(chrome, model_app, default_predictor):
     # The page capitalises the label with CSS; its text is the Predictor's own label.
     wait_for(lambda: chrome.find_element(By.ID, "review-label").get_attribute("textContent") == label, what=f"the label {label!r}")
     assert _text(chrome, "review-p-negative") == f"{p_negative:.3f}"
+    explanation = default_predictor.explain(text)
+    shaded = chrome.find_element(By.ID, "review-explained-text")
+    assert shaded.get_attribute("textContent") == text, "the review is shown whole"
+    words = shaded.find_elements(By.CSS_SELECTOR, "span.xword")
+    assert [w.get_attribute("textContent") for w in words] == [w.text for w in explanation.words]
+    strongest = explanation.top_negative[0]
+    shade = words[explanation.words.index(strongest)].value_of_css_property("background-color")
+    assert shade.startswith("rgba(214, 69, 69"), shade
+    first = chrome.find_element(By.CSS_SELECTOR, "#review-top-negative li").get_attribute("textContent")
+    assert first.startswith(f"{strongest.text} +") and first.endswith(" pp")
     screenshot(chrome, "analyse-one")
     assert _severe_console_errors(chrome) == []
 
@@ -221,7 +231,7 @@ class SlowScorer:
 
     version = "slow-test"
 
-    def predict(self, texts):
+    def judge(self, texts):
         time.sleep(0.3)
         return [("negative", 0.9) if "bad" in t else ("positive", 0.1) for t in texts]
 
@@ -237,3 +247,47 @@ def test_a_long_file_shows_progress(chrome, browse, tmp_path):
     screenshot(chrome, "analyse-csv-progress")
     wait_for(lambda: "1,500 rows, 1,125 positive, 375 negative" in _text(chrome, "csv-status"), what="the finished file")
     assert not chrome.find_element(By.ID, "csv-progress-box").is_displayed()
+
+
+def test_reloading_while_a_file_scores_picks_the_job_up_again(chrome, browse, tmp_path):
+    """Issue 22: a reload at 63% lost the results while the job kept the scoring line busy."""
+    source = tmp_path / "reload.csv"
+    pd.DataFrame({"text": [f"review {i} is {'bad' if i % 5 == 0 else 'fine'}" for i in range(1500)]}).to_csv(source, index=False)
+    browse(create_app(LiveStats(), topic="unused", start="latest", scorer=SlowScorer(), model_dir=None))
+    _open_tab(chrome, "Analyse")
+    wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input").send_keys(str(source))
+    wait_for(lambda: "Scoring reload.csv" in _text(chrome, "csv-status"), what="scoring to start")
+    assert "?job=" in chrome.current_url, "the job is in the page's address"
+    chrome.refresh()
+    wait_for(lambda: "reload.csv" in _text(chrome, "csv-status"), what="the job after the reload")
+    assert chrome.find_element(By.ID, "csv-status").is_displayed(), "the reload opens the Analyse tab"
+    wait_for(lambda: "1,500 rows, 1,200 positive, 300 negative" in _text(chrome, "csv-status"), what="the finished file")
+    assert _severe_console_errors(chrome) == []
+
+
+def _pick(driver, dropdown_id: str, option: str) -> None:
+    """Choose ``option`` in a dcc.Dropdown as a user does: open it, click the option."""
+    driver.find_element(By.ID, dropdown_id).click()
+    choice = wait_for(lambda: [e for e in driver.find_elements(By.XPATH, f"//*[normalize-space()='{option}']")
+                               if e.is_displayed() and e.get_attribute("id") != dropdown_id][-1], what=f"the option {option!r}")
+    choice.click()
+
+
+def test_the_column_picker_follows_each_new_file(chrome, browse, tmp_path, keyword_scorer):
+    """Issue 22: after 'Review Body' was picked for one file, the next one (with a text column) was refused."""
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    pd.DataFrame({"id": [1, 2, 3], "Review Body": ["a bad lamp", "lovely", "bad bulb"]}).to_csv(first, index=False)
+    pd.DataFrame({"text": ["fine", "bad", "nice", "great"], "stars": [5, 1, 4, 5]}).to_csv(second, index=False)
+    browse(create_app(LiveStats(), topic="unused", start="latest", scorer=keyword_scorer, model_dir=None))
+    _open_tab(chrome, "Analyse")
+    upload = wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input")
+    upload.send_keys(str(first))
+    wait_for(lambda: "no column 'text'" in _text(chrome, "csv-error"), what="the missing-column message")
+    _pick(chrome, "csv-column", "Review Body")
+    wait_for(lambda: "first.csv: 3 rows, 1 positive, 2 negative" in _text(chrome, "csv-status"), what="the first file scored")
+    chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]").send_keys(str(second))
+    wait_for(lambda: "second.csv: 4 rows, 3 positive, 1 negative" in _text(chrome, "csv-status"), what="the second file scored")
+    assert not chrome.find_elements(By.ID, "csv-error")
+    assert "text" in _text(chrome, "csv-column")
+    screenshot(chrome, "analyse-csv-picker")
+    assert _severe_console_errors(chrome) == []

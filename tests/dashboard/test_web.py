@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import urllib.parse
 import urllib.request
 
+import pandas as pd
 import pytest
 
 from common.config import ConfigError
@@ -84,6 +88,19 @@ def test_metrics_count_requests_and_records(client, stats):
     assert 'sentiment_dashboard_records_read_total{outcome="ok"} 1.0' in text
     assert 'sentiment_dashboard_records_read_total{outcome="unreadable"} 1.0' in text
     assert "sentiment_dashboard_reader_lag 4.0" in text
+
+
+def test_metrics_export_the_live_confusion_matrix_for_accuracy(client, stats):
+    pairs = [("negative", "negative")] * 3 + [("positive", "negative")] * 2 + [("positive", "positive")] * 5
+    for i, (true_label, label) in enumerate(pairs):
+        stats.add(Result(id=str(i), label=label, p_negative=0.5, model_version="v", scored_at=0.0, true_label=true_label))
+    stats.add(Result(id="unlabelled", label="negative", p_negative=0.9, model_version="v", scored_at=0.0))
+    text = client.get("/metrics").get_data(as_text=True)
+    for true_label in ("negative", "positive"):
+        for label in ("negative", "positive"):  # every cell, the empty one too: PromQL sums stay defined
+            expected = float(pairs.count((true_label, label)))
+            line = f'sentiment_dashboard_labelled_results_total{{label="{label}",true_label="{true_label}"}} {expected}'
+            assert line in text, line
 
 
 def test_request_kinds_are_a_fixed_set():
@@ -166,3 +183,108 @@ def test_an_installed_package_carries_the_stylesheet_and_the_upload_check():
     for asset in ("assets/style.css", "assets/upload.js"):
         assert (root / asset).is_file()
         assert any(fnmatch(asset, pattern) for pattern in patterns), f"{asset} is not in [tool.setuptools.package-data]"
+
+
+# -- the CSV callbacks and the results download, as the page calls them ------------------------
+
+
+def _dispatch(client, inputs: list[dict], state: list[dict] | None = None, triggered: str | None = None) -> dict:
+    """Call the callback whose inputs are ``inputs`` as the page does; its outputs by 'id.property'."""
+    ids = [i["id"] for i in inputs]
+    [dep] = [d for d in client.get("/_dash-dependencies").get_json() if [i["id"] for i in d["inputs"]] == ids]
+    output = dep["output"]
+    outputs = [dict(zip(("id", "property"), o.split(".", 1))) for o in output.strip(".").split("...")]
+    body = {"output": output, "outputs": outputs, "inputs": inputs, "state": state or [],
+            "changedPropIds": [triggered or f"{ids[0]}.{inputs[0]['property']}"]}
+    response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    assert response.status_code in (200, 204), response.get_data(as_text=True)[:500]
+    reply = response.get_json()["response"] if response.status_code == 200 else {}
+    return {f"{component}.{prop}": value for component, props in reply.items() for prop, value in props.items()}
+
+
+def _upload(client, data: bytes, filename: str, column: str = "", last_choice: str = "") -> dict:
+    """POST a file as assets/upload.js does; the server's reply."""
+    query = urllib.parse.urlencode({"name": filename, "column": column, "last": last_choice})
+    response = client.post(f"/csv-upload?{query}", data=data, content_type="application/octet-stream")
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    return response.get_json()
+
+
+@pytest.fixture
+def scoring_client(stats, keyword_scorer):
+    app = create_app(stats, topic="t", start="latest", scorer=keyword_scorer, model_dir=None, limits=Limits(max_bytes=100_000))
+    return app.server.test_client()
+
+
+def test_the_column_picker_follows_each_new_file(scoring_client):
+    """Issue 22: after 'Review Body' was picked for one file, the next file with a text column was refused."""
+    first = b"id,Review Body\n1,a bad lamp\n"
+    refused = _upload(scoring_client, first, "a.csv")
+    assert "no column 'text'" in refused["error"] and refused["columns"] == ["id", "Review Body"]
+    shown = _dispatch(scoring_client, [{"id": "csv-reply", "property": "data", "value": {**refused, "picked": None}}])
+    assert "no column 'text'" in json.dumps(shown["csv-message.children"]) and shown["csv-job.data"] is None
+    picked = _upload(scoring_client, first, "a.csv", column="Review Body")
+    assert picked["job"] and picked["column"] == "Review Body"
+    shown = _dispatch(scoring_client, [{"id": "csv-reply", "property": "data", "value": {**picked, "picked": "Review Body"}}])
+    assert shown["csv-job.data"] == picked["job"] and shown["csv-column-choice.data"] == "Review Body"
+    assert shown["url.search"] == f"?job={picked['job']}" and shown["csv-message.children"] is None
+    # The next file starts from its own 'text'; one without it, from the earlier pick.
+    second = _upload(scoring_client, b"text,stars\nfine,5\n", "b.csv", last_choice="Review Body")
+    assert second["job"] and second["column"] == "text"
+    third = _upload(scoring_client, b"stars,Review Body\n5,lovely\n", "c.csv", last_choice="Review Body")
+    assert third["job"] and third["column"] == "Review Body"
+
+
+def test_an_upload_over_the_limit_is_refused_before_its_body_is_read(keyword_scorer):
+    from dashboard import uploads
+    from dashboard.jobs import CsvJobs
+
+    def unread() -> bytes:
+        raise AssertionError("the body was read")
+
+    reply = uploads.receive(CsvJobs(keyword_scorer), Limits(max_bytes=1000), "big.csv", None, None, 1400, unread)
+    assert reply == {"error": "big.csv is 1.4 KB; the limit is 1000 bytes.", "columns": None}
+
+
+def test_an_upload_with_no_free_slot_is_told_to_try_again_unread(keyword_scorer):
+    from dashboard import uploads
+    from dashboard.jobs import BUSY, CsvJobs
+
+    jobs = CsvJobs(keyword_scorer, max_waiting=1)
+    hold = threading.Event()
+    keyword_scorer.predict = lambda texts: hold.wait(30) and [("positive", 0.1)] * len(texts)
+    jobs.submit(pd.DataFrame({"text": ["x"]}), "text", "first.csv")
+
+    def unread() -> bytes:
+        raise AssertionError("the body was read")
+
+    assert uploads.receive(jobs, Limits(), "second.csv", None, None, 100, unread) == {"error": BUSY, "columns": None}
+    assert BUSY == "The dashboard is busy with other files; try again in a minute."
+    hold.set()
+    jobs.shutdown()
+
+
+def test_download_streams_the_labelled_csv_and_an_expired_one_says_so(scoring_client):
+    started = _upload(scoring_client, b"id,text\n1,a bad lamp\n2,=1+1\n3,lovely\n", "lamps.csv")
+    job_id = started["job"]
+    wait_for(lambda: scoring_client.get(f"/csv-results/{job_id}").status_code == 200, what="the result")
+    response = scoring_client.get(f"/csv-results/{job_id}")
+    assert 'filename=lamps.sentiment.csv' in response.headers["Content-Disposition"]
+    back = pd.read_csv(io.BytesIO(response.get_data()), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    assert back["predicted_label"].tolist() == ["negative", "positive", "positive"] and back["text"][1] == "'=1+1"
+    clicked = _dispatch(scoring_client, [{"id": "csv-download-button", "property": "n_clicks", "value": 1}],
+                        [{"id": "csv-job", "property": "data", "value": job_id}])
+    assert clicked["csv-download-url.data"].startswith(f"/csv-results/{job_id}")
+
+    gone = "f" * 32  # a job that expired (or never was): a message, not a silent no-op
+    clicked = _dispatch(scoring_client, [{"id": "csv-download-button", "property": "n_clicks", "value": 2}],
+                        [{"id": "csv-job", "property": "data", "value": gone}])
+    assert "expired; upload the file again" in json.dumps(clicked) and "csv-download-url.data" not in clicked
+    assert scoring_client.get(f"/csv-results/{gone}").status_code == 404
+
+
+def test_a_page_address_with_a_job_opens_it_on_the_analyse_tab(scoring_client):
+    job_id = "ab" * 16
+    restored = _dispatch(scoring_client, [{"id": "url", "property": "search", "value": f"?job={job_id}"}],
+                         [{"id": "csv-job", "property": "data", "value": None}])
+    assert restored == {"csv-job.data": job_id, "tab-request.data": "analyse"}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -45,3 +47,12 @@ def tool(name: str) -> str:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     pytest.fail(f"{name} is not installed (make system-deps installs it)", pytrace=False)
+
+
+@functools.cache
+def command_help(*command: str) -> str:
+    """``--help`` of one of the project's commands (for create-topics, of its subcommand)."""
+    result = subprocess.run([str(VENV_BIN / command[0]), *command[1:], "--help"], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "COLUMNS": "400"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -9,8 +9,6 @@ file mounted or copied must exist.
 
 from __future__ import annotations
 
-import functools
-import os
 import re
 import shutil
 import subprocess
@@ -24,7 +22,7 @@ import yaml
 from common.config import KAFKA_ENV_PREFIX, OPTIONS, known_env_names
 from localkafka import KAFKA_VERSION
 from tests.conftest import require
-from tests.deploy.conftest import PROJECT_ROOT, PROMETHEUS_DIR, VENV_BIN
+from tests.deploy.conftest import PROJECT_ROOT, PROMETHEUS_DIR, VENV_BIN, command_help
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict] = COMPOSE["services"]
@@ -51,19 +49,10 @@ def _setting(service: dict, name: str) -> str:
     return _env(service).get(OPTIONS[name].env, str(OPTIONS[name].default))
 
 
-@functools.cache
-def _help(*command: str) -> str:
-    """``--help`` of one of the project's commands (for create-topics, of its subcommand)."""
-    result = subprocess.run([str(VENV_BIN / command[0]), *command[1:], "--help"], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "COLUMNS": "400"})
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def _command_help(service: dict) -> str:
     command = service["command"]
     words = [command[0]] + [w for w in command[1:2] if not w.startswith(("-", "/"))]  # subcommand, if any
-    return _help(*words)
+    return command_help(*words)
 
 
 def test_every_service_has_a_pinned_image_or_this_projects_build():
@@ -232,3 +221,14 @@ def test_serving_commands_need_no_tensorflow(default_model):
                             cwd=PROJECT_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() in ("negative", "positive")
+
+
+def test_the_dashboard_has_a_memory_limit_above_its_measured_peak():
+    """Its uploads are bounded (issue 22); the limit is set from bench/bench_dashboard_memory.py's peak."""
+    limit = SERVICES["dashboard"]["deploy"]["resources"]["limits"]["memory"]
+    number, unit = re.fullmatch(r"(\d+)([mg])", str(limit).lower()).groups()
+    limit_mib = int(number) * (1024 if unit == "g" else 1)
+    results = (PROJECT_ROOT / "bench" / "RESULTS.md").read_text()
+    section = results[results.index("## dashboard memory"):]
+    peak_mib = int(re.search(r"uploads at once: peak RSS of the process \| ([\d,]+) MiB", section).group(1).replace(",", ""))
+    assert limit_mib >= 1.5 * peak_mib, f"{limit} leaves too little room above the measured {peak_mib} MiB"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from model.data import ErrorCounter, MalformedInput, Record, file_sha256, parse_label, read_records
+from model.data import ErrorCounter, MalformedInput, Record, StarRule, Tolerance, file_sha256, parse_label, read_records
 
 TRAIN = Path("amazon_polarity/train.sample.ft.txt.bz2")
 OTHER = Path("amazon_other/star_polarity.ft.txt.bz2")
@@ -170,3 +170,139 @@ def test_file_sha256_hashes_stored_bytes(tmp_path: Path) -> None:
     path = tmp_path / "x"
     path.write_bytes(b"abc")
     assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+# --- real-world files: star ratings, titles, delimiters, encodings (issue 21) ------------------
+
+
+def test_amazon_star_ratings_follow_the_kaggle_rule_and_threes_are_dropped_not_malformed(tmp_path: Path) -> None:
+    kaggle = {1: 1, 2: 1, 4: 0, 5: 0}  # the rule the Kaggle polarity set was made by; 3 stars are left out
+    ratings = [5.0, 1.0, 3.0, 4.0, 2.0, 3.0]
+    path = tmp_path / "amazon2018.jsonl"
+    path.write_text("".join(json.dumps({"reviewText": f"review {i}", "summary": f"title {i}", "overall": stars}) + "\n"
+                            for i, stars in enumerate(ratings)), encoding="utf-8")
+    errors = ErrorCounter(max_fraction=0.0)
+    records = list(read_records(path, text_column="reviewText", label_column="overall", stars=StarRule(), errors=errors))
+    assert [(r.text, r.label) for r in records] == [
+        (f"review {i}", kaggle[int(stars)]) for i, stars in enumerate(ratings) if stars != 3]
+    assert (errors.malformed, sum(errors.dropped.values())) == (0, 2)
+    assert list(errors.dropped) == ["rated 3 (--stars 1-2:4-5: neither negative nor positive)"]
+
+
+def test_a_custom_star_rule_and_star_values_that_are_not_ratings(tmp_path: Path) -> None:
+    path = tmp_path / "amazon2023.csv"
+    path.write_text("rating,text\n3,meh\n4,good\n6,what\nfive,words\n", encoding="utf-8")
+    errors = ErrorCounter(max_fraction=1.0)
+    rule = StarRule.parse("1-3:4-5")
+    assert [(r.text, r.label) for r in read_records(path, label_column="rating", stars=rule, errors=errors)] == [
+        ("meh", 1), ("good", 0)]
+    assert [reason for _, _, reason in errors.examples] == [
+        "label '6' is not a star rating from 1 to 5", "label 'five' is not a star rating from 1 to 5"]
+    assert str(rule) == "1-3:4-5" and str(StarRule.parse("1:5")) == "1:5"
+    for bad in ("1-2", "2-4:3-5", "0-1:4-5", "kaggle"):
+        with pytest.raises(ValueError):
+            StarRule.parse(bad)
+
+
+def test_a_title_column_rebuilds_the_kaggle_title_colon_body_text(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("title,text\nGreat blender,Crushes ice.\n,No title here.\n", encoding="utf-8")
+    assert [r.text for r in read_records(path, title_column="title")] == ["Great blender: Crushes ice.", "No title here."]
+    with pytest.raises(MalformedInput, match="no column 'summary'"):
+        list(read_records(path, title_column="summary"))
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_the_csv_delimiter_is_guessed_from_the_header(tmp_path: Path, delimiter: str) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text(delimiter.join(["id", "text", "label"]) + "\n" + delimiter.join(["7", "Bad, really bad", "1"]) + "\n",
+                    encoding="utf-8")
+    assert list(read_records(path, id_column="id")) == [Record("Bad, really bad", 1, 2, "7")]
+
+
+def test_an_explicit_delimiter_wins_and_a_missing_column_names_the_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("id;text;label\n7;fine;0\n", encoding="utf-8")
+    with pytest.raises(MalformedInput, match=r"columns are \['id;text;label'\] \(split on ','; --delimiter sets another\)"):
+        list(read_records(path, delimiter=","))
+    with pytest.raises(MalformedInput, match=r"no column 'body'; columns are \['id', 'text', 'label'\] \(split on ';'"):
+        list(read_records(path, text_column="body"))
+
+
+def test_a_latin1_file_names_the_encoding_option_and_reads_with_it(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\nok,0\nCaf\u00e9 was cold,1\nfine,0\n".encode("latin-1"))
+    with pytest.raises(MalformedInput, match=r"line 3: not valid UTF-8 .*--encoding cp1252"):
+        list(read_records(path))
+    assert [r.text for r in read_records(path, encoding="cp1252")] == ["ok", "Caf\u00e9 was cold", "fine"]
+    with pytest.raises(ValueError, match="unknown encoding"):
+        list(read_records(path, encoding="klingon"))
+    with pytest.raises(ValueError, match="not ASCII-compatible"):
+        list(read_records(path, encoding="utf-16"))
+
+
+def test_a_utf8_bom_is_accepted_in_csv_and_jsonl(tmp_path: Path) -> None:
+    csv_path = tmp_path / "bom.csv"
+    csv_path.write_bytes(b"\xef\xbb\xbftext;label\nfine;0\n")
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + json.dumps({"text": "good", "label": 0}).encode() + b"\n")
+    assert [(r.text, r.label) for r in [*read_records(csv_path), *read_records(jsonl)]] == [("fine", 0), ("good", 0)]
+
+
+def test_a_plain_txt_file_read_as_fasttext_suggests_format_text(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.txt"
+    path.write_text("Loved it.\nBroke at once.\nFine.\n", encoding="utf-8")
+    with pytest.raises(MalformedInput, match="3 of 3 lines are malformed.*use --format text"):
+        list(read_records(path))
+    assert [r.text for r in read_records(path, fmt="text")] == ["Loved it.", "Broke at once.", "Fine."]
+
+
+def test_empty_labels_are_kept_as_unlabelled_only_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "partial.csv"
+    path.write_text("text,label\na,1\nb,\nc,0\nd, \n", encoding="utf-8")
+    errors = ErrorCounter(max_fraction=0.0)
+    assert [(r.text, r.label) for r in read_records(path, keep_unlabelled=True, errors=errors)] == [
+        ("a", 1), ("b", None), ("c", 0), ("d", None)]
+    assert (errors.unlabelled, errors.malformed) == (2, 0)
+    errors = ErrorCounter(max_fraction=1.0)
+    assert [r.text for r in read_records(path, errors=errors)] == ["a", "c"]
+    assert [line for _, line, _ in errors.examples] == [3, 5]
+    jsonl = tmp_path / "partial.jsonl"
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in [{"text": "a", "label": 1}, {"text": "b"},
+                                                                 {"text": "c", "label": None}]), encoding="utf-8")
+    errors = ErrorCounter(max_fraction=0.0)
+    assert [(r.text, r.label) for r in read_records(jsonl, keep_unlabelled=True, errors=errors)] == [
+        ("a", 1), ("b", None), ("c", None)]
+    assert errors.unlabelled == 2
+
+
+def test_a_stray_quote_is_reported_with_the_lines_it_joined(tmp_path: Path) -> None:
+    path = tmp_path / "quote.csv"
+    path.write_text('text,label\nok,0\n"broken,1\nnext review,0\nlast,1\n', encoding="utf-8")
+    errors = ErrorCounter(max_fraction=1.0)
+    list(read_records(path, errors=errors))
+    assert errors.examples and errors.examples[0][1] == 3 and "lines 3-5" in errors.examples[0][2]
+
+
+@pytest.mark.parametrize("text, fraction, count", [("1%", 0.01, None), ("0.02", 0.02, None), ("2.5%", 0.025, None),
+                                                   ("0", 0.01, 0), ("25", 0.01, 25)])
+def test_tolerance_is_a_share_or_a_count(text: str, fraction: float, count: int | None) -> None:
+    tolerance = Tolerance.parse(text)
+    assert (tolerance.fraction, tolerance.count) == (pytest.approx(fraction), count)
+
+
+@pytest.mark.parametrize("text", ["-1", "150%", "1.5", "some", ""])
+def test_bad_tolerances_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        Tolerance.parse(text)
+
+
+def test_a_count_tolerance_of_zero_stops_at_the_first_malformed_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.txt"
+    path.write_text("".join("__label__1 ok\n" if i != 1500 else "broken\n" for i in range(1, 3001)), encoding="utf-8")
+    errors = Tolerance(count=0).counter()
+    read = 0
+    with pytest.raises(MalformedInput, match="1 malformed line, more than the 0 tolerated; first: .* line 1500"):
+        for _ in read_records(path, errors=errors):
+            read += 1
+    assert read == 1499

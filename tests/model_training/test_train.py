@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from common.config import ConfigError
-from model.data import file_sha256
+from model.data import file_sha256, read_records
 from model.evaluate import classification_metrics
 from model.train import PRESETS, Corpus, TrainOptions, batch_plan, batch_width, stratified_split
 
@@ -109,6 +109,9 @@ def test_cli_writes_a_complete_artifact(trained_dir: Path, review_data: Path) ->
     assert "--limit 300" in meta["command"]
     report = (trained_dir / "report" / "REPORT.md").read_text()
     assert meta["version"] in report and "TF-IDF" in report
+    # This run's own differences: one epoch and 300 reviews per file, so no claim about the published 5 epochs.
+    assert "- epochs 1 instead of the published 5: set for this run" in report
+    assert "- limit_per_file 300 instead of the published all" in report and "Kept from the published" not in report
 
 
 def test_predictor_loads_the_artifact_and_reproduces_its_test_metrics(trained_dir: Path, review_data: Path) -> None:
@@ -172,3 +175,177 @@ def test_training_refuses_unlabelled_input(tmp_path: Path) -> None:
     data.write_text("text\ngood\nbad\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="no label"):
         main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress"])
+
+
+@pytest.mark.parametrize(("flag", "value"), [
+    ("--learning-rate", "-1"), ("--learning-rate", "0"), ("--learning-rate", "nan"), ("--learning-rate", "inf"),
+    ("--weight-decay", "-0.1"), ("--weight-decay", "nan"), ("--weight-decay", "inf"),
+    ("--token-dropout", "1"), ("--token-dropout", "-0.5"), ("--token-dropout", "nan"),
+    ("--seed", "-1"), ("--seed", str(2**32)),
+    ("--epochs", "0"), ("--batch-size", "-8"), ("--patience", "0"), ("--steps-per-epoch", "0"), ("--limit", "0"),
+    ("--max-malformed", "1.5"),
+])
+def test_a_hyperparameter_out_of_range_is_a_usage_error_naming_it(tmp_path: Path, capsys, flag: str, value: str) -> None:
+    from model.train_cli import main
+
+    data = tmp_path / "train.ft.txt"
+    data.write_text("__label__1 bad\n__label__2 good\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress", flag, value])
+    assert exited.value.code == 2
+    assert f"argument {flag}: " in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_weight_decay_that_would_wipe_the_weights_each_step_is_refused(tmp_path: Path) -> None:
+    from model.train_cli import main
+
+    data = tmp_path / "train.ft.txt"
+    data.write_text("__label__1 bad\n__label__2 good\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"--weight-decay 100 x learning rate 0.01 must be below 1"):
+        main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress", "--weight-decay", "100"])
+
+
+def test_evaluate_warns_when_the_labels_look_inverted(default_model_dir: Path, review_data: Path, tmp_path: Path, capsys) -> None:
+    from model.data import read_records
+    from model.evaluate_cli import main
+
+    records = list(read_records(review_data / TEST, limit=300))
+    swapped = tmp_path / "swapped.ft.txt"  # the same reviews with each label replaced by the other one
+    swapped.write_text("".join(f"__label__{2 if r.label == 1 else 1} {r.text}\n" for r in records), encoding="utf-8")
+    assert main(["--model", str(default_model_dir), "--data", str(review_data / TEST), "--limit", "300"]) == 0
+    right = capsys.readouterr()
+    assert main(["--model", str(default_model_dir), "--data", str(swapped)]) == 0
+    wrong = capsys.readouterr()
+
+    right_result, wrong_result = json.loads(right.out), json.loads(wrong.out)
+    assert right_result["warnings"] == [] and "warning" not in right.err
+    assert wrong_result["accuracy"] == pytest.approx(1 - right_result["accuracy"])
+    (warning,) = wrong_result["warnings"]
+    assert "labels look inverted" in warning and f"accuracy would be {right_result['accuracy']:.4f}" in warning
+    assert f"warning: {warning}" in wrong.err
+
+
+def test_the_progress_bar_shows_the_running_figures_at_every_update_and_ends_on_the_epochs(tmp_path: Path, capsys) -> None:
+    from model.train import _callbacks
+
+    steps = 15
+    progress = _callbacks(PRESETS["default"], TrainOptions(data=[], out=tmp_path), {"history": {}}, steps=steps)[2]
+    progress.on_epoch_begin(0)
+    progress.bar.mininterval, progress.bar.miniters = 0, 1  # draw at every update, as a slow epoch does
+    running = [{"loss": 0.7 - i / 100, "accuracy": 0.5 + i / 100} for i in range(steps)]  # Keras' running means
+    for batch, logs in enumerate(running):
+        progress.on_train_batch_end(batch, logs)
+    epoch = {**running[-1], "val_loss": 0.4321, "val_accuracy": 0.8765}
+    progress.on_epoch_end(0, epoch)
+
+    drawn = [line for line in capsys.readouterr().err.split("\r") if "batches" in line]
+    for done, logs in enumerate(running, start=1):  # the update after each batch drew that batch's figures
+        shown = [line for line in drawn if f" {done}/{steps} " in line]
+        assert shown and all(f"loss={logs['loss']:.4f}" in line and f"acc={logs['accuracy']:.4f}" in line
+                             for line in shown), (logs, shown)
+    assert all(figure in drawn[-1] for figure in (f"acc={epoch['accuracy']:.4f}", "val_loss=0.4321", "val_acc=0.8765"))
+
+
+def test_ctrl_c_says_how_to_resume_and_the_terminal_sees_no_backend_noise(review_data: Path, tmp_path: Path) -> None:
+    """A user's terminal: our JSON log lines only (TensorFlow's start-up lines, cuInit errors included, held back),
+    and after Ctrl-C the command that carries on from the last finished epoch."""
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "m"
+    argv = ["--data", str(review_data / TRAIN), "--limit", "200", "--epochs", "100", "--patience", "100", "--out", str(out),
+            "--no-baseline", "--no-progress"]
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "sentiment-train"), *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    state = out / "checkpoints" / "state.json"
+    deadline = time.monotonic() + 300
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+
+    assert proc.returncode == 130, err[-3000:]
+    *logged, said, command = err.strip().splitlines()
+    done = json.loads(state.read_text())["epochs_done"]
+    assert said == f"interrupted after epoch {done} of 100 (checkpoint in {out / 'checkpoints'}); to carry on:"
+    assert command == "  sentiment-train " + shlex.join(argv) + " --resume"
+    for line in logged:
+        assert isinstance(json.loads(line), dict), line  # raises on any line that is not one of our JSON log lines
+
+
+def test_ctrl_c_before_the_first_epoch_ended_says_there_is_nothing_to_resume(tmp_path: Path) -> None:
+    from model.train_cli import resume_hint
+
+    options = TrainOptions(data=[], out=tmp_path / "m", command="sentiment-train --data x --out m")
+    assert resume_hint(options, 5) == "interrupted before the first epoch ended: nothing to resume; run the same command again"
+
+
+def test_differences_from_the_published_procedure_are_those_of_the_run() -> None:
+    import dataclasses
+
+    from model.train import WHY_DEFAULT_DIFFERS, differences_from_published
+
+    assert differences_from_published(PRESETS["seed"]) == []
+    default = differences_from_published(PRESETS["default"])
+    assert default[:2] == ["masked True instead of the published False: " + WHY_DEFAULT_DIFFERS["masked"],
+                           "monitor val_auc instead of the published val_recall: " + WHY_DEFAULT_DIFFERS["monitor"]]
+    assert len(default) == 3 and default[2].startswith("Kept from the published procedure")
+    tuned = dataclasses.replace(PRESETS["seed"], masked=True, learning_rate=0.003)
+    assert differences_from_published(tuned, steps_per_epoch=7) == [
+        "masked True instead of the published False: " + WHY_DEFAULT_DIFFERS["masked"],
+        "learning_rate 0.003 instead of the published 0.01: set for this run, not measured here.",
+        "steps_per_epoch 7 instead of the published all: set for this run (a quick or partial run).",
+    ]
+
+
+def _as_amazon_jsonl(fasttext: Path, out: Path, limit: int) -> tuple[Path, Path, int]:
+    """The first ``limit`` Kaggle reviews written as Amazon's dump would hold them: title and body apart, a star
+    rating (negative 1-2, positive 4-5) and a 3-star review after every tenth. Also the same reviews as fastText,
+    the reference. Only reviews whose 'Title: body' splits back exactly are kept."""
+    rows, kept, threes = [], [], 0
+    for record in read_records(fasttext, limit=limit):
+        title, sep, body = record.text.partition(": ")
+        if not (sep and title and body and title.strip() == title and body.strip() == body):
+            continue
+        rows.append({"title": title, "body": body, "rating": (1 + len(rows) % 2) if record.label else (4 + len(rows) % 2)})
+        kept.append(f"__label__{1 if record.label else 2} {record.text}")
+        if len(kept) % 10 == 0:
+            rows.append({"title": "So-so", "body": "Neither here nor there.", "rating": 3})
+            threes += 1
+    jsonl, reference = out / "amazon.jsonl", out / "reference.ft.txt"
+    jsonl.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    reference.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return jsonl, reference, threes
+
+
+def test_evaluate_reads_star_ratings_and_titles_as_the_kaggle_file(trained_dir: Path, review_data: Path, tmp_path: Path,
+                                                                   capsys) -> None:
+    from model.evaluate_cli import main
+
+    jsonl, reference, threes = _as_amazon_jsonl(review_data / TEST, tmp_path, 200)
+    assert main(["--model", str(trained_dir), "--data", str(reference)]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    assert main(["--model", str(trained_dir), "--data", str(jsonl), "--stars", "--title-column", "title",
+                 "--text-column", "body", "--label-column", "rating"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["n"], result["confusion_matrix"], result["dropped_lines"]) == (
+        expected["n"], expected["confusion_matrix"], threes)
+    assert result["roc_auc"] == pytest.approx(expected["roc_auc"])
+
+
+def test_training_reads_star_ratings_and_records_what_it_dropped(review_data: Path, tmp_path: Path) -> None:
+    from model.train_cli import main
+
+    jsonl, reference, threes = _as_amazon_jsonl(review_data / TRAIN, tmp_path, 300)
+    labels = [r.label for r in read_records(reference)]
+    out = tmp_path / "stars"
+    assert main(["--data", str(jsonl), "--stars", "--title-column", "title", "--text-column", "body", "--label-column",
+                 "rating", "--epochs", "1", "--steps-per-epoch", "2", "--no-baseline", "--no-progress",
+                 "--out", str(out)]) == 0
+    (summary,) = json.loads((out / "metadata.json").read_text())["data"]["train_files"]
+    assert (summary["reviews"], summary["negative"]) == (len(labels), sum(labels))
+    assert sum(summary["malformed"]["dropped"].values()) == threes and summary["malformed"]["malformed"] == 0

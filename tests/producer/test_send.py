@@ -91,6 +91,17 @@ def test_a_review_the_broker_rejects_counts_as_failed(kafka_bootstrap, make_topi
     assert sorted(doc["id"] for _, doc in read_back(topic, 2)) == ["a", "b"]
 
 
+def test_a_review_over_the_producer_limit_fails_alone_and_the_send_goes_on(kafka_bootstrap, make_topic, read_back):
+    topic = make_topic("producer-oversized", partitions=1)
+    reviews = [{"text": "fine", "id": "a", "line": 1}, {"text": "y" * 1_200_000, "id": "big", "line": 2},
+               {"text": "also fine", "id": "b", "line": 3}]
+    summary = send_reviews({"bootstrap.servers": kafka_bootstrap}, topic, reviews)
+    assert (summary.sent, summary.failed) == (2, 1)
+    assert summary.first_errors[0].startswith("review big (line 2): 1,200,")
+    assert summary.first_errors[0].endswith("over the producer's limit of 1,000,000 (message.max.bytes)")
+    assert sorted(doc["id"] for _, doc in read_back(topic, 2)) == ["a", "b"]
+
+
 def test_reviews_queued_before_a_reader_error_are_still_delivered(kafka_bootstrap, make_topic, read_back):
     topic = make_topic("producer-reader-error", partitions=1)
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from common.contract import Source, decode_review
 from model.data import Record
 from producer.send import message_of
 from producer.sources import FileSource, TextSource, reviews, shuffled
@@ -57,3 +58,10 @@ def test_message_of_a_record_and_a_dict():
     key, value = message_of(Record("Great pan.", 0, 12, "B0-12"), with_labels=False)
     assert key == b"B0-12" and json.loads(value)["id"] == "B0-12"
 
+
+
+@pytest.mark.parametrize("spelling, label", [("neg", "negative"), ("POS", "positive"), (1.0, "negative"), ("0.0", "positive")])
+def test_every_label_spelling_training_reads_reaches_the_consumer(spelling, label):
+    key, value = message_of({"text": "Awful.", "id": 7, "label": spelling}, with_labels=True)
+    review = decode_review(key, value, Source("reviews", 0, 0))
+    assert json.loads(value)["label"] == label and review.true_label == label and review.warnings == ()

@@ -1,0 +1,102 @@
+"""Why a review got its score: each word's effect on p_negative, by occlusion.
+
+A word's effect is ``p_negative(review) - p_negative(review without that word)``: positive
+when the word pushes the review toward negative, negative when it pushes toward positive.
+The review and one variant per word go to the engine in ONE call; the engines are batch
+invariant (a review's score is bitwise the same alone or among others), so the effects are
+exact and the same on every call.
+
+Why removal rather than replacing the word by ``<OOV>``: the default model masks padding and
+reads reviews of any length, so "the review as if the word had not been written" is an input
+it has seen in training, while ``<OOV>`` is itself a word with learnt weights (rare words lean
+one way in the training data), which would add its own pull to every attribution.
+
+The model reads only the last ``max_len`` tokens (Keras' 'pre' truncation). Variants remove a
+word from that window, so every effect is the change in what the model actually read; words
+before the window are marked ``unread`` and have no effect.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+
+from model.tokenizer import KerasTokenizer
+
+# known: in the vocabulary; oov: read as <OOV>; dropped: ignored by the tokenizer (no OOV token);
+# unread: before the model's window of max_len tokens.
+WordKind = Literal["known", "oov", "dropped", "unread"]
+Engine = Callable[[list[list[int]]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class WordEffect:
+    """One word of the original text: its exact span, how the model saw it, and its effect."""
+
+    start: int
+    end: int
+    text: str
+    kind: WordKind
+    effect: float | None  # None for dropped and unread words
+
+
+@dataclass(frozen=True)
+class Explanation:
+    p_negative: float
+    words: tuple[WordEffect, ...]  # every word of the text, in order; the gaps between them are separators
+    top_negative: tuple[WordEffect, ...]  # strongest pushes toward negative, strongest first
+    top_positive: tuple[WordEffect, ...]  # strongest pushes toward positive, strongest first
+
+
+def word_spans(tokenizer: KerasTokenizer, text: str) -> list[tuple[int, int]]:
+    """(start, end) in ``text`` of each word the tokenizer splits it into, in order.
+
+    A word is a run of characters that are neither filters nor the split character; lowering
+    (which the tokenizer does first) never turns a character into one of those, so the runs of
+    the original text are exactly the tokenizer's words.
+    """
+    separators = re.escape(tokenizer.filters + tokenizer.split)
+    return [m.span() for m in re.finditer(f"[^{separators}]+", text)]
+
+
+def explain(engine: Engine, tokenizer: KerasTokenizer, max_len: int, text: str, top: int = 5) -> Explanation:
+    """Occlusion attributions for one text (see the module docstring); ValueError when nothing can be read."""
+    if not isinstance(text, str):
+        raise TypeError(f"text is {type(text).__name__}, not str")
+    if not text.strip():
+        raise ValueError("the text is empty or whitespace only; there is nothing to explain")
+    spans = word_spans(tokenizer, text)
+    words_read = tokenizer.words(text)  # lowered as one text, exactly as the model's input is
+    if len(words_read) != len(spans):
+        raise AssertionError(f"{len(spans)} word spans for {len(words_read)} tokenizer words in {text!r}")
+    ids = tokenizer.texts_to_sequences(words_read)  # one id per word, [] when the tokenizer drops it
+    tokens = [(word, seq[0]) for word, seq in enumerate(ids) if seq]
+    window = tokens[-max_len:]
+    if not window:
+        raise ValueError("the text has no word the model reads; there is nothing to explain")
+    sequence = [token for _, token in window]
+    variants = [sequence] + [sequence[:i] + sequence[i + 1 :] for i in range(len(sequence))]
+    scores = engine(variants)
+    p = float(scores[0])
+    effects = {word: p - float(scores[i + 1]) for i, (word, _) in enumerate(window)}
+    oov = tokenizer.word_index.get(tokenizer.oov_token) if tokenizer.oov_token is not None else None
+    first_read = window[0][0]
+    words = tuple(
+        WordEffect(a, b, text[a:b], _kind(ids[n], n, first_read, oov), effects.get(n))
+        for n, (a, b) in enumerate(spans)
+    )
+    ranked = sorted(((effects[n], word) for n, word in enumerate(words) if n in effects), key=lambda pair: pair[0])
+    toward_positive = tuple(word for effect, word in ranked[:top] if effect < 0)
+    toward_negative = tuple(word for effect, word in reversed(ranked[-top:]) if effect > 0)
+    return Explanation(p, words, toward_negative, toward_positive)
+
+
+def _kind(ids: list[int], index: int, first_read: int, oov: int | None) -> WordKind:
+    if not ids:
+        return "dropped"
+    if index < first_read:
+        return "unread"
+    return "oov" if ids[0] == oov else "known"
