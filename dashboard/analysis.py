@@ -20,6 +20,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import charset_normalizer
@@ -430,6 +431,6 @@ def to_safe_csv(frame: pd.DataFrame, text_column: str) -> str:
         cells = safe.iloc[:, position]
         if cells.dtype == object or pd.api.types.is_string_dtype(cells):
             keep_numbers = name != text_column
-            safe.iloc[:, position] = cells.map(lambda v: spreadsheet_safe(v, keep_numbers), na_action="ignore")
+            safe.iloc[:, position] = cells.map(partial(spreadsheet_safe, keep_numbers=keep_numbers), na_action="ignore")
     # Quoting every text cell keeps a bare carriage return inside its cell (pandas leaves it unquoted otherwise).
     return safe.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)

@@ -57,10 +57,9 @@ def header_parts(banner: live_view.Banner | None, rate: float) -> tuple[Any, str
     return html.Div(banner.text, className=f"banner {banner.kind}", id="banner-text"), banner.pill, f"pill {banner.kind}"
 
 
-def chart_labels(graph_figures: dict[str, Any]) -> list[Any]:
-    """Each chart's text alternative, for the figures this refresh sends (none where the figure is unchanged)."""
-    return [no_update if figure is no_update else figures.describe(figure, layout.CHART_TITLES[graph_id])
-            for graph_id, figure in graph_figures.items()]
+def chart_labels(graph_figures: dict[str, Any]) -> list[str]:
+    """Each chart's text alternative (its aria-label), for the figures this refresh sends."""
+    return [figures.describe(figure, layout.CHART_TITLES[graph_id]) for graph_id, figure in graph_figures.items()]
 
 
 def register(app: Dash, ctx: Context) -> None:

@@ -9,7 +9,13 @@ import urllib.request
 
 import pytest
 
-from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics, HealthServer
+from consumer.metrics import (
+    ASSIGNED,
+    BROKER_REACHABLE,
+    MODEL_LOADED,
+    ConsumerMetrics,
+    HealthServer,
+)
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:
