@@ -102,7 +102,7 @@ def test_the_consumer_logs_one_line_for_an_outage_and_one_when_the_broker_is_bac
     class Scorer:
         version = "v"
 
-        def predict(self, texts):
+        def judge(self, texts):
             return [("positive", 0.1)] * len(texts)
 
     caplog.set_level(logging.INFO)
