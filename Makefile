@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps demo-deps kustomize k8s-validate manifests kafka-up kafka-down topics test test-unit demo bench clean
+.PHONY: help install system-deps browser-deps demo-deps kustomize k8s-validate manifests kafka-up kafka-down topics test test-unit demo bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml requirements.lock model/_fused_lstm.c
 # The install compiles one C file against Python's headers (python3-dev; a pyenv or python.org build has them).
 BUILD_DEPS := cc:gcc $(if $(wildcard $(shell python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h),,python3-config:python3-dev)
 DEMO_DEPS := java:openjdk-17-jre-headless mvn:maven prometheus:prometheus
-TEST_DEPS := $(DEMO_DEPS) promtool:prometheus chromium:chromium chromedriver:chromium-driver
+TEST_DEPS := $(DEMO_DEPS) promtool:prometheus chromium:chromium chromedriver:chromium-driver npm:npm
 
 define apt_install_missing
 	@missing=""; \
@@ -95,7 +95,15 @@ kafka-up: install  ## start the local Kafka broker (jars from Maven Central on f
 kafka-down:  ## stop the local Kafka broker
 	$(VENV)/bin/sentiment-kafka stop
 
-test: install system-deps kustomize k8s-validate  ## run the whole suite against a real broker (started and stopped by the suite)
+# axe-core (the browser tests' accessibility checks), the version pinned in tests/dashboard/package-lock.json.
+AXE := tests/dashboard/node_modules/axe-core/axe.min.js
+$(AXE): tests/dashboard/package.json tests/dashboard/package-lock.json
+	cd tests/dashboard && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+browser-deps: system-deps $(AXE)  ## Debian's chromium and chromedriver, and axe-core from npm for the accessibility tests
+
+test: install system-deps browser-deps kustomize k8s-validate  ## run the whole suite against a real broker (started and stopped by the suite)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install  ## only the fast tests that need no broker
@@ -106,4 +114,4 @@ demo: install demo-deps  ## the whole local pipeline: broker, consumer, dashboar
 
 clean:  ## remove the virtualenv, caches and the local broker's data
 	-$(VENV)/bin/sentiment-kafka stop
-	rm -rf $(VENV) .cache .pytest_cache test-output
+	rm -rf $(VENV) .cache .pytest_cache test-output tests/dashboard/node_modules

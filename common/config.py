@@ -132,6 +132,8 @@ OPTIONS: dict[str, Option] = {
                "a candidate model scored beside the served one: its verdicts go into each output's \"shadow\" "
                "field and metrics, never into the label"),
         Option("metrics_port", _port, 8000, "port of /metrics, /healthz and /readyz (0 disables)"),
+        # All interfaces by default: Prometheus in another container scrapes the consumer from outside.
+        Option("metrics_host", _non_empty, "0.0.0.0", "address /metrics, /healthz and /readyz bind to (127.0.0.1: this machine only)"),
         Option("max_batch", _positive_int, 256, "most reviews scored in one model call"),
         Option("max_wait_ms", _non_negative_int, 50,
                "longest a review waits for its batch (fixed policy: the batch fills until then; adaptive: an upper bound)"),

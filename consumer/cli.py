@@ -51,6 +51,7 @@ OPTION_NAMES = (
     "shadow_model_dir",
     "engine",
     "metrics_port",
+    "metrics_host",
     "max_batch",
     "max_wait_ms",
     "batch_policy",
@@ -113,6 +114,17 @@ def load_predictor(settings: Settings, threads: int | None, model_dir: Path | No
         raise ConfigError(f"model at {folder} does not load: {exc}") from None
 
 
+def start_health_server(metrics: ConsumerMetrics, settings: Settings) -> HealthServer | None:
+    """/metrics, /healthz and /readyz on --metrics-host:--metrics-port; None when the port is 0."""
+    if not settings.metrics_port:
+        return None
+    try:
+        return HealthServer(metrics, settings.metrics_port, settings.metrics_host).start()
+    except OSError as exc:  # the port is taken, or the host is no address of this machine
+        raise ConfigError(f"--metrics-host {settings.metrics_host} --metrics-port {settings.metrics_port}: "
+                          f"{exc.strerror or exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(args.log_level)
@@ -129,12 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     check_topics(config.kafka, [config.input_topic, config.output_topic, config.dlq_topic])
 
     metrics = ConsumerMetrics()
-    server = None
-    if settings.metrics_port:
-        try:
-            server = HealthServer(metrics, settings.metrics_port).start()
-        except OSError as exc:
-            raise ConfigError(f"--metrics-port {settings.metrics_port}: {exc.strerror}") from None
+    server = start_health_server(metrics, settings)
     watcher = ModelWatcher(
         settings.model_dir, predictor, lambda folder: load_predictor(settings, settings.threads, folder), args.model_poll_seconds
     ).start()

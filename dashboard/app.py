@@ -44,6 +44,7 @@ def create_app(
         update_title=None,
         suppress_callback_exceptions=False,
     )
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers pick the voice from it
     report = model_page.load_report(model_dir) if model_dir is not None else model_page.ModelReport(folder="(none)")
     app.layout = layout.build(
         topic=topic,

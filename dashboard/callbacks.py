@@ -12,7 +12,7 @@ from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State, html, no_update
 
-from dashboard import analysis_view, live_view, uploads
+from dashboard import analysis_view, figures, layout, live_view, uploads
 from dashboard.aggregates import LiveStats
 from dashboard.analysis import InputError, Limits, Scorer, analyse_text
 from dashboard.jobs import CsvJobs, job_id_from_query, results_url
@@ -20,6 +20,8 @@ from dashboard.jobs import CsvJobs, job_id_from_query, results_url
 log = logging.getLogger(__name__)
 
 _UNEXPECTED = "Something went wrong; the server log has the details."
+LIVE_CHARTS = ("live-bar", "live-pie", "live-series", "live-confusion")
+CSV_CHARTS = ("csv-bar", "csv-pie")
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,33 @@ def header_parts(banner: live_view.Banner | None, rate: float) -> tuple[Any, str
     return html.Div(banner.text, className=f"banner {banner.kind}", id="banner-text"), banner.pill, f"pill {banner.kind}"
 
 
+def chart_labels(graph_figures: dict[str, Any]) -> list[str]:
+    """Each chart's text alternative (its aria-label), for the figures this refresh sends."""
+    return [figures.describe(figure, layout.CHART_TITLES[graph_id]) for graph_id, figure in graph_figures.items()]
+
+
 def register(app: Dash, ctx: Context) -> None:
     """Attach every callback of the page to ``app``."""
+
+    # In the browser, so a tab opens at once however busy the server is.
+    app.clientside_callback(
+        ClientsideFunction(namespace="tabs", function_name="select"),
+        Output("tabs", "data"),
+        *[Output(f"tab-{value}", "aria-selected") for value in layout.TABS],
+        *[Output(f"tab-{value}", "className") for value in layout.TABS],
+        *[Output(f"panel-{value}", "hidden") for value in layout.TABS],
+        *[Input(f"tab-{value}", "n_clicks") for value in layout.TABS],
+        Input("tab-request", "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="window", function_name="select"),
+        Output("live-window", "data"),
+        *[Output(layout.window_id(value), "aria-pressed") for value in live_view.WINDOWS],
+        *[Output(layout.window_id(value), "className") for value in live_view.WINDOWS],
+        *[Input(layout.window_id(value), "n_clicks") for value in live_view.WINDOWS],
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("live-banner", "children"),
@@ -69,15 +96,16 @@ def register(app: Dash, ctx: Context) -> None:
         Output("live-latest", "data"),
         Output("live-accuracy", "children"),
         Output("live-confusion", "figure"),
+        *[Output(layout.alt_id(graph_id), "aria-label") for graph_id in LIVE_CHARTS],
         Input("live-tick", "n_intervals"),
-        Input("live-window", "value"),
-        Input("tabs", "value"),
+        Input("live-window", "data"),
+        Input("tabs", "data"),
     )
     def refresh_live(_: int | None, window: str | None, tab: str | None) -> tuple[Any, ...]:
         snap = ctx.stats.snapshot()
         header = header_parts(live_view.banner(snap, ctx.topic, ctx.start), live_view.throughput(snap))
         if tab != "live":  # the header stays live on every tab; the charts only where they are seen
-            return (*header, *[no_update] * 7)
+            return (*header, *[no_update] * (7 + len(LIVE_CHARTS)))
         view = live_view.render(snap, window)
         return (
             *header,
@@ -88,6 +116,7 @@ def register(app: Dash, ctx: Context) -> None:
             view.latest,
             view.accuracy,
             view.confusion,
+            *chart_labels(dict(zip(LIVE_CHARTS, (view.bar, view.pie, view.series, view.confusion)))),
         )
 
     @app.callback(
@@ -144,7 +173,7 @@ def register(app: Dash, ctx: Context) -> None:
 
     @app.callback(
         Output("csv-job", "data", allow_duplicate=True),
-        Output("tabs", "value"),
+        Output("tab-request", "data"),
         Input("url", "search"),
         State("csv-job", "data"),
         prevent_initial_call="initial_duplicate",
@@ -159,7 +188,9 @@ def register(app: Dash, ctx: Context) -> None:
     @app.callback(
         Output("csv-status", "children"),
         Output("csv-status", "className"),
+        Output("csv-status", "aria-busy"),
         Output("csv-progress", "style"),
+        Output("csv-progress-bar", "aria-valuenow"),
         Output("csv-progress-box", "style"),
         Output("csv-results", "style"),
         Output("csv-bar", "figure"),
@@ -169,6 +200,7 @@ def register(app: Dash, ctx: Context) -> None:
         Output("csv-preview-note", "children"),
         Output("csv-download-button", "disabled"),
         Output("csv-poll", "disabled"),
+        *[Output(layout.alt_id(graph_id), "aria-label") for graph_id in CSV_CHARTS],
         Input("csv-poll", "n_intervals"),
         Input("csv-job", "data"),
     )
@@ -178,7 +210,9 @@ def register(app: Dash, ctx: Context) -> None:
         return (
             view.status,
             f"message {view.status_kind}",
+            "true" if view.show_progress else "false",
             {"width": f"{view.progress:.1%}"},
+            str(round(view.progress * 100)),
             {"display": "block" if view.show_progress else "none"},
             {"display": "block" if view.can_download else "none"},
             view.bar,
@@ -188,6 +222,7 @@ def register(app: Dash, ctx: Context) -> None:
             view.preview_note,
             not view.can_download,
             view.finished,
+            *chart_labels(dict(zip(CSV_CHARTS, (view.bar, view.pie)))),
         )
 
     @app.callback(

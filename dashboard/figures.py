@@ -175,3 +175,41 @@ def history_figure(history: Mapping[str, Sequence[float]], height: int = 300, re
     ]
     return _figure(data, height + 60, revision, showlegend=True, legend={"orientation": "h", "y": -0.3, "yanchor": "top"},
                    margin={"l": 48, "r": 16, "t": 16, "b": 40}, xaxis=_axis(title={"text": "epoch"}, dtick=1))
+
+
+# -- text alternatives -----------------------------------------------------------------------------
+
+
+def describe(figure: Figure, title: str) -> str:
+    """What a chart shows, in one sentence for people who cannot see it (WCAG 1.1.1): its title and its numbers."""
+    traces = figure.get("data") or []
+    if not traces:
+        notes = [str(note.get("text", "")) for note in figure.get("layout", {}).get("annotations", [])]
+        return f"{title}: {' '.join(notes) or 'no data'}."
+    return f"{title}: " + "; ".join(_describe_trace(trace, figure.get("layout", {})) for trace in traces) + "."
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.3g}"
+    return f"{int(value):,}"
+
+
+def _describe_trace(trace: Mapping[str, Any], layout: Mapping[str, Any]) -> str:
+    kind = trace.get("type")
+    if kind == "pie":
+        total = sum(trace["values"]) or 1
+        return ", ".join(f"{label} {_number(v)} ({v / total:.1%})" for label, v in zip(trace["labels"], trace["values"]))
+    if kind == "heatmap":
+        return ", ".join(f"{y}, {x}: {_number(v)}" for y, row in zip(trace["y"], trace["z"]) for x, v in zip(trace["x"], row))
+    if kind == "bar" and trace.get("name"):  # one label of a series over time
+        values = trace["y"]
+        return f"{_number(sum(values))} {trace['name']} in {len(values)} intervals, at most {_number(max(values))} in one"
+    if kind == "bar":
+        return ", ".join(f"{x} {_number(y)}" for x, y in zip(trace["x"], trace["y"]))
+    values = list(trace.get("y") or [])
+    x_title = layout.get("xaxis", {}).get("title", {}).get("text", "x")
+    name = trace.get("name") or layout.get("yaxis", {}).get("title", {}).get("text", "value")
+    if not values:
+        return f"{name}: no points"
+    return f"{name} over {len(values)} points of {x_title}, from {_number(values[0])} to {_number(values[-1])}"

@@ -70,12 +70,12 @@ class JobResult:
     def write(cls, table: ScoredTable, path: Path) -> JobResult:
         """Write the labelled CSV a slice of rows at a time (the whole text at once was a copy of the table and more)."""
         frame = table.frame
-        header = to_safe_csv(frame.iloc[:0])
+        header = to_safe_csv(frame.iloc[:0], table.text_column)
         with path.open("w", encoding="utf-8", newline="") as out:
             out.write("\ufeff")  # a byte-order mark lets spreadsheets open the UTF-8 text with its accents intact
             out.write(header)
             for start in range(0, len(frame), _WRITE_ROWS):
-                out.write(to_safe_csv(frame.iloc[start : start + _WRITE_ROWS])[len(header) :])
+                out.write(to_safe_csv(frame.iloc[start : start + _WRITE_ROWS], table.text_column)[len(header) :])
         shown = [table.text_column, table.label_column, table.prob_column, table.status_column]
         return cls(path, path.stat().st_size, table.counts(), *shown, frame[shown].head(PREVIEW_ROWS).copy())
 

@@ -16,20 +16,53 @@ REFRESH_MS = 1000
 POLL_MS = 400
 STATIC_GRAPH = {"displayModeBar": False}
 ZOOM_GRAPH = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+TABS = {"live": "Live", "analyse": "Analyse", "model": "Model"}  # value -> label
+FIRST_TAB = "live"
+# Every chart's title, for its text alternative; the callbacks describe each new figure with it.
+CHART_TITLES = {
+    "live-bar": "Reviews per label",
+    "live-pie": "Share of each label",
+    "live-series": "Positive and negative reviews per interval",
+    "live-confusion": "Live confusion matrix, true label against predicted",
+    "csv-bar": "Rows of the file per label",
+    "csv-pie": "Share of each label in the file",
+}
 
 
-def _graph(graph_id: str, message: str = "waiting for data", zoom: bool = False) -> dcc.Graph:
-    return dcc.Graph(id=graph_id, figure=figures.empty_figure(message), config=ZOOM_GRAPH if zoom else STATIC_GRAPH)
+def alt_id(graph_id: str) -> str:
+    """The id of the element that carries a chart's text alternative (its aria-label)."""
+    return f"{graph_id}-alt"
+
+
+def chart(graph_id: str, figure: figures.Figure, title: str, config: dict) -> html.Div:
+    """A graph whose label says in words what it shows (Plotly's SVG says nothing a screen reader can use).
+
+    A chart without controls is one image; one with zoom buttons is a figure, whose buttons stay reachable.
+    """
+    return html.Div(
+        dcc.Graph(id=graph_id, figure=figure, config=config),
+        id=alt_id(graph_id),
+        role="img" if config.get("displayModeBar") is False else "figure",
+        **{"aria-label": figures.describe(figure, title)},
+    )
+
+
+def _graph(graph_id: str, message: str = "waiting for data", zoom: bool = False) -> html.Div:
+    return chart(graph_id, figures.empty_figure(message), CHART_TITLES[graph_id], ZOOM_GRAPH if zoom else STATIC_GRAPH)
 
 
 def _card(title: str, *children, wide: bool = False, extra: str = "") -> html.Div:
     return html.Div([html.H3(title), *children], className=" ".join(c for c in ("card", "wide" if wide else "", extra) if c))
 
 
+# Darker than the charts' green and red: text needs a contrast of 4.5:1 on white (WCAG 1.4.3).
+LABEL_TEXT_COLOURS = {"positive": "#1e7a33", "negative": "#b03030"}
+
+
 def _label_colours(column: str) -> list[dict]:
     return [
         {"if": {"filter_query": f'{{{column}}} = "{label}"', "column_id": column}, "color": colour, "fontWeight": "600"}
-        for label, colour in (("positive", figures.POSITIVE_COLOUR), ("negative", figures.NEGATIVE_COLOUR))
+        for label, colour in LABEL_TEXT_COLOURS.items()
     ]
 
 
@@ -39,6 +72,36 @@ _TABLE_STYLE = dict(
     style_header={"fontWeight": "600", "backgroundColor": "#f3f5f8", "border": "none"},
     style_data={"borderBottom": "1px solid #eef0f3"},
 )
+
+
+def window_id(value: str) -> str:
+    return f"live-window-{value}"
+
+
+def window_picker() -> html.Div:
+    """Toggle buttons, one pressed: dcc.RadioItems nests its radios in options of an unnamed listbox (Dash 4)."""
+    return html.Div(
+        [
+            html.Span("Window", className="control-label", id="live-window-label"),
+            html.Div(
+                [
+                    html.Button(
+                        label,
+                        id=window_id(value),
+                        n_clicks=0,
+                        className="window-button selected" if value == DEFAULT_WINDOW else "window-button",
+                        **{"aria-pressed": "true" if value == DEFAULT_WINDOW else "false"},
+                    )
+                    for value, label in WINDOWS.items()
+                ],
+                role="group",
+                className="window-picker",
+                **{"aria-labelledby": "live-window-label"},
+            ),
+            dcc.Store(id="live-window", data=DEFAULT_WINDOW),
+        ],
+        className="controls",
+    )
 
 
 def live_tab() -> html.Div:
@@ -52,19 +115,7 @@ def live_tab() -> html.Div:
     ]
     return html.Div(
         [
-            html.Div(
-                [
-                    html.Span("Window", className="control-label"),
-                    dcc.RadioItems(
-                        id="live-window",
-                        options=[{"label": label, "value": value} for value, label in WINDOWS.items()],
-                        value=DEFAULT_WINDOW,
-                        inline=True,
-                        className="window-picker",
-                    ),
-                ],
-                className="controls",
-            ),
+            window_picker(),
             html.Div(id="live-kpis", className="kpis"),
             html.Div(
                 [_card("Distribution", _graph("live-bar")), _card("Share", _graph("live-pie"))],
@@ -100,25 +151,31 @@ def analyse_tab(limits: Limits) -> html.Div:
         [
             _card(
                 "Analyse one review",
+                html.Label("Review text", htmlFor="review-text", className="control-label"),
                 dcc.Textarea(id="review-text", placeholder="Paste a review…", className="review-input"),
                 html.Div(html.Button("Analyse", id="review-button", n_clicks=0, className="button primary"), className="actions"),
-                dcc.Loading(html.Div(id="review-result"), type="dot"),
+                # The live region is outside dcc.Loading, so it stays in the page while the spinner shows.
+                html.Div(dcc.Loading(html.Div(id="review-result"), type="dot"), id="review-result-region", **{"aria-live": "polite"}),
                 wide=True,
             ),
             _card(
                 "Analyse a CSV file",
                 html.Div(
                     [
-                        dcc.Upload(
-                            id="csv-upload",
-                            children=html.Div(
-                                [
-                                    html.B("Drop a CSV here or click to choose one"),
-                                    html.Div(f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows; UTF-8 or another encoding, detected", className="muted"),
-                                ]
+                        # assets/a11y.js names the upload's file input and the picker's focus input from data-accessible-name
+                        html.Div(
+                            dcc.Upload(
+                                id="csv-upload",
+                                children=html.Div(
+                                    [
+                                        html.B("Drop a CSV here or click to choose one"),
+                                        html.Div(f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows; UTF-8 or another encoding, detected", className="muted"),
+                                    ]
+                                ),
+                                className="upload",
+                                multiple=False,
                             ),
-                            className="upload",
-                            multiple=False,
+                            **{"data-accessible-name": "Choose a CSV file to analyse"},
                         ),
                         html.Div(
                             [
@@ -126,18 +183,27 @@ def analyse_tab(limits: Limits) -> html.Div:
                                 dcc.Dropdown(id="csv-column", options=["text"], value="text", clearable=False, className="column-picker"),
                             ],
                             className="column-row",
+                            **{"data-accessible-name": "Text column"},
                         ),
                     ],
                     className="upload-row",
                 ),
-                html.Div(id="csv-message"),
+                html.Div(id="csv-message", role="alert"),
                 html.Div(
-                    html.Div(html.Div(id="csv-progress", className="progress-fill", style={"width": "0%"}), className="progress-track"),
+                    html.Div(
+                        html.Div(id="csv-progress", className="progress-fill", style={"width": "0%"}),
+                        id="csv-progress-bar",
+                        className="progress-track",
+                        role="progressbar",
+                        **{"aria-label": "Scoring progress", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0"},
+                    ),
                     id="csv-progress-box",
                     className="progress-box",
                     style={"display": "none"},
                 ),
-                html.Div(id="csv-status", className="message"),
+                # Polite, and busy while the file scores: the progress bar carries the running count, the region
+                # announces the state once it settles rather than every poll.
+                html.Div(id="csv-status", className="message", role="status", **{"aria-busy": "false"}),
                 html.Div(
                     [
                         html.Div([_graph("csv-bar"), _graph("csv-pie")], className="grid two"),
@@ -172,6 +238,31 @@ def analyse_tab(limits: Limits) -> html.Div:
     )
 
 
+def tab_bar() -> html.Div:
+    """Real buttons in a tablist: every tab is reached with Tab and chosen with Enter or Space (assets/a11y.js adds
+    the arrow keys), and says which one is selected."""
+    return html.Div(
+        [
+            html.Button(
+                label,
+                id=f"tab-{value}",
+                n_clicks=0,
+                role="tab",
+                className="tab selected" if value == FIRST_TAB else "tab",
+                **{"aria-selected": "true" if value == FIRST_TAB else "false", "aria-controls": f"panel-{value}"},
+            )
+            for value, label in TABS.items()
+        ],
+        role="tablist",
+        className="tabs",
+        **{"aria-label": "Views"},
+    )
+
+
+def tab_panel(value: str, content: html.Div) -> html.Div:
+    return html.Div(content, id=f"panel-{value}", role="tabpanel", hidden=value != FIRST_TAB, **{"aria-labelledby": f"tab-{value}"})
+
+
 def build(topic: str, start: str, model_version: str | None, limits: Limits, model_content: html.Div) -> html.Div:
     """The whole page."""
     return html.Div(
@@ -192,17 +283,17 @@ def build(topic: str, start: str, model_version: str | None, limits: Limits, mod
                 className="header",
             ),
             dcc.Location(id="url", refresh=False),
-            html.Div(id="live-banner"),
-            dcc.Tabs(
-                id="tabs",
-                value="live",
-                children=[
-                    dcc.Tab(label="Live", value="live", children=live_tab(), className="tab", selected_className="tab selected"),
-                    dcc.Tab(label="Analyse", value="analyse", children=analyse_tab(limits), className="tab", selected_className="tab selected"),
-                    dcc.Tab(label="Model", value="model", children=html.Div(model_content, className="tab-body"), className="tab", selected_className="tab selected"),
-                ],
-                className="tabs",
+            html.Div(id="live-banner", **{"aria-live": "polite"}),
+            html.Main(
+                [
+                    tab_bar(),
+                    tab_panel("live", live_tab()),
+                    tab_panel("analyse", analyse_tab(limits)),
+                    tab_panel("model", html.Div(model_content, className="tab-body")),
+                ]
             ),
+            dcc.Store(id="tabs", data=FIRST_TAB),
+            dcc.Store(id="tab-request"),  # a tab the server opens (a reload with ?job= opens Analyse)
             dcc.Interval(id="live-tick", interval=REFRESH_MS),
         ],
         className="page",

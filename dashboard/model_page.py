@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from dash import dcc, html
+from dash import html
 
 from dashboard import figures
+from dashboard.layout import chart
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,14 @@ class ModelReport:
     version: str | None = None
     created: str | None = None
     preset: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # in words: reviews, each file, malformed lines
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # evaluated set -> metric -> value
     confusion: tuple[str, list[list[int]], list[str]] | None = None  # (set, matrix rows true, labels)
     pr_curve: tuple[str, list[float], list[float]] | None = None  # (set, recall, precision)
     pr_plot: str | None = None  # the report's PNG as a data URI, shown when the points are not kept
     history: dict[str, list[float]] = field(default_factory=dict)
-    timings: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, str] = field(default_factory=dict)  # in words, with the training time first
     libraries: dict[str, Any] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
 
@@ -146,22 +147,110 @@ def load_report(model_dir: str | Path) -> ModelReport:
     def section(name: str) -> dict[str, Any]:
         return flatten(meta[name]) if isinstance(meta.get(name), Mapping) else {}
 
+    def raw(name: str) -> Mapping[str, Any]:
+        return meta[name] if isinstance(meta.get(name), Mapping) else {}
+
     return ModelReport(
         folder=str(folder),
         version=_text(meta.get("version")),
         created=_text(meta.get("created")),
         preset=_text(meta.get("preset")),
-        data=section("data"),
+        data=data_rows(raw("data")),
         hyperparameters=section("hyperparameters"),
         metrics=_metric_rows(sets),
         confusion=find_confusion(sets),
         pr_curve=find_pr_curve(sets),
         pr_plot=_png_data_uri(folder / "report" / PR_PLOT),
         history={k: [float(x) for x in v] for k, v in history.items() if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)},
-        timings=section("timings"),
+        timings=timing_rows(raw("timings"), was_resumed(meta)),
         libraries=section("libraries"),
         problems=tuple(problems),
     )
+
+
+# -- the training data and the timings, in words --------------------------------------------------------------
+
+_TIMINGS = {  # metadata's timings (model.train) -> what each measured
+    "vocabulary_seconds": "building the vocabulary",
+    "encode_seconds": "encoding the reviews",
+    "fit_seconds": "fitting the network",
+    "evaluate_seconds": "evaluating",
+    "baseline_seconds": "the TF-IDF baseline",
+    "total_seconds": "in all",
+}
+
+
+def duration(seconds: float) -> str:
+    """Seconds as people say them: 0.02 s, 3.1 s, 25 s, 3 min 12 s, 1 h 05 min."""
+    if seconds < 10:
+        return f"{seconds:.2g} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def was_resumed(meta: Mapping[str, Any]) -> bool:
+    """Whether training was resumed: later commands are listed in resumed_with; older artifacts only show --resume."""
+    return bool(meta.get("resumed_with")) or "--resume" in str(meta.get("command") or "").split()
+
+
+def training_time(timings: Mapping[str, Any], resumed: bool) -> str:
+    """How long training took; a resumed run timed only its last part, and says so rather than showing that."""
+    fit, total = timings.get("fit_seconds"), timings.get("total_seconds")
+    if resumed:
+        return "not recorded: training was resumed (--resume), and the artifact holds the timings of its last part only"
+    if not isinstance(fit, (int, float)):
+        return NOT_IN_ARTIFACT
+    return f"{duration(fit)} fitting the network" + (f", {duration(total)} in all" if isinstance(total, (int, float)) else "")
+
+
+def timing_rows(timings: Mapping[str, Any], resumed: bool) -> dict[str, str]:
+    """The training time first, then each measured step by name (of the last part, when the run was resumed)."""
+    rows = {"training time": training_time(timings, resumed)}
+    prefix = "last part: " if resumed else ""
+    for key, seconds in timings.items():
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+            rows[prefix + _TIMINGS.get(key, key.removesuffix("_seconds").replace("_", " "))] = duration(seconds)
+    return rows
+
+
+def _count(value: Any) -> str | None:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _file_sentence(summary: Mapping[str, Any]) -> str:
+    """"train.ft.txt.bz2: 13,290 reviews (6,625 negative); 13,290 lines read, none malformed"."""
+    text = str(summary.get("path", "a file"))
+    reviews, negative = _count(summary.get("reviews")), _count(summary.get("negative"))
+    if reviews:
+        text += f": {reviews} reviews" + (f" ({negative} negative)" if negative else "")
+    malformed = summary.get("malformed")
+    if isinstance(malformed, Mapping) and _count(malformed.get("lines")):
+        bad = malformed.get("malformed") or 0
+        share = malformed.get("malformed_fraction")
+        text += f"; {malformed['lines']:,} lines read, " + (
+            "none malformed" if not bad else f"{bad:,} malformed" + (f" ({share:.2%})" if isinstance(share, float) else "")
+        )
+    return text
+
+
+def data_rows(data: Mapping[str, Any]) -> dict[str, str]:
+    """What the model learned from, in words; keys this page does not know are listed as they are."""
+    rows: dict[str, Any] = {}
+    known = {"reviews", "train_reviews", "validation_reviews", "train_files", "test_file"}
+    if _count(data.get("reviews")):
+        split = [f"{_count(data.get(k))} for {use}" for k, use in (("train_reviews", "training"), ("validation_reviews", "validation"))
+                 if _count(data.get(k))]
+        rows["reviews"] = f"{data['reviews']:,}" + (f": {', '.join(split)}" if split else "")
+    files = [f for f in data.get("train_files") or [] if isinstance(f, Mapping)]
+    for number, summary in enumerate(files, 1):
+        rows["training file" + (f" {number}" if len(files) > 1 else "")] = _file_sentence(summary)
+    if isinstance(data.get("test_file"), Mapping):
+        rows["test file"] = _file_sentence(data["test_file"])
+    rows.update(flatten({k: v for k, v in data.items() if k not in known}))
+    return rows
 
 
 def _png_data_uri(path: Path) -> str | None:
@@ -187,9 +276,10 @@ def _format(value: Any) -> str:
 
 
 def _table(rows: Mapping[str, Any]) -> html.Div:
-    if not rows:
+    """Key and value per row; a value that is not there (None, empty) is no row at all."""
+    shown = [(k, v) for k, v in rows.items() if v is not None and v != ""][:_MAX_ROWS]
+    if not shown:
         return html.P(NOT_IN_ARTIFACT, className="muted")
-    shown = list(rows.items())[:_MAX_ROWS]
     return html.Table(
         html.Tbody([html.Tr([html.Th(k), html.Td(_format(v))]) for k, v in shown]),
         className="kv-table",
@@ -230,14 +320,14 @@ def render(report: ModelReport) -> html.Div:
     }
     if report.confusion:
         set_name, matrix, labels = report.confusion
-        confusion: Any = dcc.Graph(id="model-confusion", figure=figures.confusion_figure(matrix, labels), config={"displayModeBar": False})
         confusion_title = f"Confusion matrix ({set_name})"
+        confusion: Any = chart("model-confusion", figures.confusion_figure(matrix, labels), confusion_title, {"displayModeBar": False})
     else:
         confusion, confusion_title = html.P(NOT_IN_ARTIFACT, className="muted"), "Confusion matrix"
     if report.pr_curve:
         set_name, recall, precision = report.pr_curve
-        curve: Any = dcc.Graph(id="model-pr-curve", figure=figures.curve_figure(recall, precision, "recall (negative)", "precision (negative)"), config={"displaylogo": False})
         curve_title = f"Precision–recall ({set_name})"
+        curve: Any = chart("model-pr-curve", figures.curve_figure(recall, precision, "recall (negative)", "precision (negative)"), curve_title, {"displaylogo": False})
     elif report.pr_plot:
         curve = html.Div(
             [html.Img(src=report.pr_plot, className="report-plot", alt="precision-recall curve from the training report"),
@@ -247,7 +337,7 @@ def render(report: ModelReport) -> html.Div:
     else:
         curve, curve_title = html.P(NOT_IN_ARTIFACT, className="muted"), "Precision–recall"
     history: Any = (
-        dcc.Graph(id="model-history", figure=figures.history_figure(report.history), config={"displayModeBar": False})
+        chart("model-history", figures.history_figure(report.history), "Training history per epoch", {"displayModeBar": False})
         if report.history
         else html.P(NOT_IN_ARTIFACT, className="muted")
     )

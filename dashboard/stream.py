@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
 from common.config import ConfigError
+from common.connectivity import ConnectivityLog, LibrdkafkaLogger
 from common.contract import decode_result
 from dashboard.aggregates import BrokerState, LiveStats
 
@@ -62,6 +63,7 @@ class StreamReader:
         start: StartPosition = StartPosition("latest"),
         check_interval_s: float = 2.0,
     ) -> None:
+        self._connectivity = ConnectivityLog(log)
         config = dict(kafka_config)
         config.update(
             {
@@ -70,7 +72,7 @@ class StreamReader:
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": False,
                 "error_cb": self._on_error,
-                "logger": logging.getLogger("librdkafka"),  # its own log lines as JSON too, not raw stderr
+                "logger": LibrdkafkaLogger(logging.getLogger("librdkafka"), self._connectivity),
             }
         )
         config.setdefault("group.id", "sentiment-dashboard")
@@ -97,11 +99,13 @@ class StreamReader:
         self._thread.join(timeout)
 
     def _on_error(self, error: KafkaError) -> None:
-        """librdkafka reports connection trouble here; the page shows it at once, the log once a minute per kind."""
+        """librdkafka reports connection trouble here: the page shows it at once; the log says when the broker went
+        away and came back, and any other error once a minute per kind."""
         if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._AUTHENTICATION):
             self._stats.set_broker(BrokerState(False, None, error.str(), time.time()))
         now = time.monotonic()
-        if error.name() != self._logged[0] or now - self._logged[1] > 60:  # a retrying client repeats itself
+        about_connectivity = self._connectivity.client_error(error)
+        if not about_connectivity and (error.name() != self._logged[0] or now - self._logged[1] > 60):  # retries repeat
             log.warning("kafka error", extra={"error": error.str(), "code": error.name()})
             self._logged = (error.name(), now)
         if error.code() != KafkaError._ALL_BROKERS_DOWN:  # keep the cause, not the summary
@@ -147,7 +151,9 @@ class StreamReader:
         except KafkaException as exc:
             reason = exc.args[0].str() + (f"; last error: {self._last_error}" if self._last_error else "")
             self._stats.set_broker(BrokerState(False, None, reason, now))
+            self._connectivity.lost(reason)
             return
+        self._connectivity.restored()
         self._last_error = None
         topic = metadata.topics.get(self._topic)
         if topic is None or topic.error is not None:

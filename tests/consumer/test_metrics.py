@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 
-from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics, HealthServer
+import pytest
+
+from consumer.metrics import (
+    ASSIGNED,
+    BROKER_REACHABLE,
+    MODEL_LOADED,
+    ConsumerMetrics,
+    HealthServer,
+)
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:
@@ -51,3 +60,50 @@ def test_lag_counts_from_the_application_position_to_the_last_stable_offset() ->
     assert metrics.registry.get_sample_value("sentiment_consumer_lag", {"topic": "reviews", "partition": "2"}) is None
     metrics.forget_partition("reviews", 0)
     assert metrics.registry.get_sample_value("sentiment_consumer_lag", {"topic": "reviews", "partition": "0"}) is None
+
+
+def test_a_burst_of_connections_waits_in_the_backlog_instead_of_being_dropped() -> None:
+    """200 clients connect while the server accepts nothing yet (a scrape burst, a slow accept loop): the kernel
+    completes every handshake from the listen backlog, and each one is answered once the server runs."""
+    metrics = ConsumerMetrics()
+    server = HealthServer(metrics, 0, host="127.0.0.1")  # listening, not yet accepting
+    clients: list[socket.socket] = []
+    try:
+        for number in range(1, 201):
+            client = socket.socket()
+            clients.append(client)
+            client.settimeout(2.0)  # a dropped SYN is first retried after 1 s; still dropped while nothing accepts
+            try:
+                client.connect(("127.0.0.1", server.port))
+            except OSError as exc:
+                pytest.fail(f"connection {number} of 200 was not taken into the backlog ({exc})")
+        server.start()
+        answers = []
+        for client in clients:
+            client.sendall(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
+            answers.append(client.recv(64).split(b"\r\n", 1)[0])
+        assert answers == [b"HTTP/1.0 200 OK"] * 200
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+
+
+def test_the_endpoints_bind_to_the_metrics_host_from_its_variable() -> None:
+    from common.config import ConfigError, resolve
+    from consumer.cli import OPTION_NAMES, start_health_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environ = {"SENTIMENT_METRICS_HOST": "127.0.0.1", "SENTIMENT_METRICS_PORT": str(port)}
+    assert resolve(OPTION_NAMES, environ={}).metrics_host == "0.0.0.0", "all interfaces by default (Prometheus in containers)"
+    server = start_health_server(ConsumerMetrics(), resolve(OPTION_NAMES, environ=environ))
+    assert server is not None
+    try:
+        assert server._server.server_address == ("127.0.0.1", port)
+        assert get(port, "/healthz")[0] == 200
+    finally:
+        server.stop()
+    with pytest.raises(ConfigError, match=r"^--metrics-host 192\.0\.2\.1 --metrics-port \d+: "):
+        start_health_server(ConsumerMetrics(), resolve(OPTION_NAMES, environ={**environ, "SENTIMENT_METRICS_HOST": "192.0.2.1"}))

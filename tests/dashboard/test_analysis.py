@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pandas as pd
 import pytest
@@ -231,7 +232,7 @@ def test_added_columns_never_overwrite_the_users_own(keyword_scorer):
 @pytest.mark.parametrize("cell", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\r=1"])
 def test_formula_cells_are_prefixed_in_the_download(keyword_scorer, cell):
     frame = pd.DataFrame({"text": [cell, "plain words"], "=danger": ["x", "y"]})
-    csv_text = analysis.to_safe_csv(analysis.score_table(keyword_scorer, frame, "text").frame)
+    csv_text = analysis.to_safe_csv(analysis.score_table(keyword_scorer, frame, "text").frame, "text")
     back = pd.read_csv(io.StringIO(csv_text), dtype=str, keep_default_na=False)
     assert back["text"].tolist() == ["'" + cell, "plain words"]
     assert "'=danger" in back.columns
@@ -243,6 +244,27 @@ def test_no_cell_of_the_download_can_start_a_formula(value):
     safe = analysis.spreadsheet_safe(value)
     assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert safe in (value, "'" + value)
+
+
+@given(st.one_of(st.text(), st.from_regex(r"[-+=@][0-9 .,()/%+eE\-a-z!|\"']{0,12}", fullmatch=True)))
+def test_a_formula_start_is_left_only_on_a_number(value):
+    """Outside the text column an unguarded formula start holds no letter (bar an exponent), quote or DDE mark."""
+    if value.startswith(("=", "+", "-", "@", "\t", "\r")) and analysis.spreadsheet_safe(value, keep_numbers=True) == value:
+        mantissa = re.sub(r"[eE][-+]?[0-9]+$", "", value)
+        assert value[0] in "+-" and not any(c.isalpha() or c in "\"'!|:$&;=@" for c in mantissa)
+
+
+def test_numbers_outside_the_text_column_stay_numbers_for_pandas(keyword_scorer):
+    """A phone number or a negative amount is data, not a formula: prefixing it broke the file for pandas and R."""
+    cells = ["-5", "+44 20 7946 0958", "-1,234.50", "-2.5e-3", "+1 (555) 010-9999", "-12%"]
+    attacks = ["-2+3+cmd|' /C calc'!A0", "+HYPERLINK(\"http://x\")", "=1", "@SUM(A1)", "-", "-A1"]
+    frame = pd.DataFrame({"text": ["-5", "good"] + ["fine"] * (len(cells) + len(attacks) - 2), "amount": cells + attacks})
+    back = pd.read_csv(io.StringIO(analysis.to_safe_csv(analysis.score_table(keyword_scorer, frame, "text").frame, "text")),
+                       dtype=str, keep_default_na=False)
+    assert back["amount"].tolist() == cells + ["'" + a for a in attacks]
+    assert back["text"].tolist()[0] == "'-5", "the text column stays fully guarded"
+    numbers = pd.read_csv(io.StringIO(analysis.to_safe_csv(frame.iloc[[0, 3]], "text")), usecols=["amount"])["amount"]
+    assert numbers.tolist() == [-5.0, -0.0025], "pandas reads the numbers back as numbers"
 
 
 def test_open_upload_checks_size_then_table_then_column():

@@ -88,8 +88,8 @@ def model_app(default_predictor, browse):
 
 
 def _open_tab(driver, label: str) -> None:
-    wait_for(lambda: driver.find_elements(By.XPATH, f"//div[contains(@class,'tab') and normalize-space()='{label}']"), what=f"the {label} tab")
-    driver.find_element(By.XPATH, f"//div[contains(@class,'tab') and normalize-space()='{label}']").click()
+    wait_for(lambda: driver.find_elements(By.XPATH, f"//*[@role='tab' and normalize-space()='{label}']"), what=f"the {label} tab")
+    driver.find_element(By.XPATH, f"//*[@role='tab' and normalize-space()='{label}']").click()
 
 
 def test_analyse_one_review(chrome, model_app, default_predictor):

@@ -203,7 +203,7 @@ def test_the_labelled_csv_written_in_slices_is_the_whole_table_at_once(keyword_s
     texts = ["bad", "=1+1", "", "good, \"quoted\"\nline", "12", "fine", "-bad"]
     table = score_table(keyword_scorer, pd.DataFrame({"text": texts, "n": [str(i) for i in range(7)]}), "text")
     result = jobs_module.JobResult.write(table, tmp_path / "out.csv")
-    assert result.path.read_text(encoding="utf-8") == "\ufeff" + to_safe_csv(table.frame)
+    assert result.path.read_text(encoding="utf-8") == "\ufeff" + to_safe_csv(table.frame, "text")
 
 
 def test_the_result_names_an_encoding_other_than_utf8(keyword_scorer):

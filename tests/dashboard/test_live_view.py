@@ -109,3 +109,18 @@ def test_render_of_an_empty_topic_says_waiting_for_data():
 def test_unknown_window_falls_back_to_since_start():
     assert live_view.window_seconds("hack") is None
     assert live_view.window_seconds("300") == 300
+
+
+def test_each_chart_has_a_text_alternative_with_the_numbers_it_draws():
+    """Screen readers get the chart's numbers in words (WCAG 1.1.1): the counts, shares, totals and matrix cells."""
+    from dashboard import figures
+
+    counts = {"positive": 30, "negative": 10}
+    assert figures.describe(figures.bar_figure(counts), "Reviews") == "Reviews: positive 30, negative 10."
+    assert figures.describe(figures.pie_figure(counts), "Share") == "Share: positive 30 (75.0%), negative 10 (25.0%)."
+    bins = [(0.0, 2, 1), (10.0, 5, 0), (20.0, 0, 4)]
+    series = figures.describe(figures.timeseries_figure(bins, 10), "Per interval")
+    assert "7 positive in 3 intervals, at most 5 in one" in series and "5 negative in 3 intervals, at most 4 in one" in series
+    matrix = figures.describe(figures.confusion_figure([[85, 15], [10, 90]], ["negative", "positive"]), "Confusion")
+    assert "true negative, predicted positive: 15" in matrix and "true positive, predicted negative: 10" in matrix
+    assert figures.describe(figures.empty_figure("waiting for data"), "Reviews") == "Reviews: waiting for data."

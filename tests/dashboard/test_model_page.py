@@ -47,7 +47,7 @@ def test_reads_the_report_model_training_writes(artifact):
     report = model_page.load_report(artifact)
     assert report.version == "20261126-abc" and report.preset == "full" and not report.problems
     assert report.hyperparameters["learning_rate"] == 0.01
-    assert report.data["train_files.0.path"] == "train.ft.txt.bz2"
+    assert report.data == {"reviews": "1,000", "training file": "train.ft.txt.bz2: 1,000 reviews"}
     assert list(report.metrics) == ["validation", "test", "baseline test"]
     assert report.metrics["test"]["accuracy"] == 0.875
     assert report.metrics["baseline test"]["per_class.negative.recall"] == 0.85
@@ -83,3 +83,57 @@ def test_the_default_model_has_a_version_and_metrics(default_model_dir):
     report = model_page.load_report(default_model_dir)
     assert report.version and not report.problems
     assert report.metrics and report.confusion is not None
+
+
+def _artifact_with(tmp_path: Path, **meta) -> model_page.ModelReport:
+    (tmp_path / "metadata.json").write_text(json.dumps({"version": "v", **meta}))
+    return model_page.load_report(tmp_path)
+
+
+def test_training_data_and_malformed_lines_read_as_words(tmp_path):
+    """``train_files.0.malformed.lines 13,290`` read like 13,290 malformed lines: they are the lines read."""
+    files = [
+        {"path": "a.ft.txt.bz2", "reviews": 13290, "negative": 6625, "sha256": "ab",
+         "malformed": {"lines": 13290, "malformed": 0, "malformed_fraction": 0.0, "examples": []}},
+        {"path": "b.csv", "reviews": 997, "negative": 400, "malformed": {"lines": 1000, "malformed": 3, "malformed_fraction": 0.003,
+                                                                         "examples": ["line 7: no label"]}},
+    ]
+    data = {"train_files": files, "reviews": 14287, "train_reviews": 11430, "validation_reviews": 2857,
+            "test_file": {"path": "t.ft.txt", "reviews": 50, "negative": 20, "sha256": "cd"}}
+    report = _artifact_with(tmp_path, data=data)
+    assert report.data == {
+        "reviews": "14,287: 11,430 for training, 2,857 for validation",
+        "training file 1": "a.ft.txt.bz2: 13,290 reviews (6,625 negative); 13,290 lines read, none malformed",
+        "training file 2": "b.csv: 997 reviews (400 negative); 1,000 lines read, 3 malformed (0.30%)",
+        "test file": "t.ft.txt: 50 reviews (20 negative)",
+    }
+    page = str(model_page.render(report))
+    assert "malformed.lines" not in page and "train_files" not in page
+
+
+def test_training_time_is_the_fit_and_a_resumed_run_says_it_was_not_recorded(tmp_path):
+    timings = {"vocabulary_seconds": 0.59, "fit_seconds": 192.4, "total_seconds": 3900.0}
+    fresh = _artifact_with(tmp_path, timings=timings, command="sentiment-train --data x", resumed_with=[])
+    assert fresh.timings["training time"] == "3 min 12 s fitting the network, 1 h 05 min in all"
+    assert fresh.timings["building the vocabulary"] == "0.59 s"
+    resumed = _artifact_with(tmp_path, timings={**timings, "fit_seconds": 0.02}, command="sentiment-train --data x",
+                             resumed_with=["sentiment-train --data x --resume"])
+    assert resumed.timings["training time"].startswith("not recorded: training was resumed")
+    assert resumed.timings["last part: fitting the network"] == "0.02 s" and "fitting the network" not in resumed.timings
+    older = _artifact_with(tmp_path, timings=timings, command="sentiment-train --data x --resume")
+    assert older.timings["training time"].startswith("not recorded"), "older artifacts only show --resume in the command"
+
+
+def test_none_and_empty_values_are_not_shown(tmp_path):
+    report = _artifact_with(tmp_path, hyperparameters={"epochs": 5, "limit_per_file": None, "note": "", "examples": []})
+    page = str(model_page.render(report))
+    assert "epochs" in page and "None" not in page
+    assert "limit_per_file" not in page and "note" not in page and "examples" not in page
+
+
+def test_the_default_models_page_reads_in_words(default_model_dir):
+    report = model_page.load_report(default_model_dir)
+    meta = json.loads((default_model_dir / "metadata.json").read_text())
+    first = meta["data"]["train_files"][0]
+    assert report.data["training file 1"].startswith(f"{first['path']}: {first['reviews']:,} reviews")
+    assert "fit_seconds" not in report.timings and "training time" in report.timings

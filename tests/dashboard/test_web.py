@@ -287,4 +287,4 @@ def test_a_page_address_with_a_job_opens_it_on_the_analyse_tab(scoring_client):
     job_id = "ab" * 16
     restored = _dispatch(scoring_client, [{"id": "url", "property": "search", "value": f"?job={job_id}"}],
                          [{"id": "csv-job", "property": "data", "value": None}])
-    assert restored == {"csv-job.data": job_id, "tabs.value": "analyse"}
+    assert restored == {"csv-job.data": job_id, "tab-request.data": "analyse"}
