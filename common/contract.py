@@ -376,11 +376,13 @@ class Result:
     true_label: str | None = None
     text: str | None = None
     shadow: ShadowVerdict | None = None
+    tokens: int | None = None  # words the model's tokenizer read in the whole review
+    oov_tokens: int | None = None  # of them, out of its vocabulary
 
 
 def encode_result(
     review: Review, label: str, p_negative: float, model_version: str, scored_at: float, snippet_chars: int = 280,
-    shadow: ShadowVerdict | None = None,
+    shadow: ShadowVerdict | None = None, reading: tuple[int, int] | None = None,
 ) -> bytes:
     """The output value: JSON any consumer can read (a text snippet for people watching the stream)."""
     doc: dict[str, Any] = {
@@ -396,6 +398,8 @@ def encode_result(
         doc["true_label"] = review.true_label
     if review.warnings:
         doc["warnings"] = [{"field": name, "problem": problem} for name, problem in review.warnings]
+    if reading is not None:
+        doc["tokens"], doc["oov_tokens"] = reading
     if shadow is not None:
         doc["shadow"] = {"model_version": shadow.model_version, "label": shadow.label,
                          "p_negative": round(float(shadow.p_negative), 7)}
@@ -421,9 +425,19 @@ def decode_result(value: bytes) -> Result:
             true_label=doc.get("true_label"),
             text=doc.get("text"),
             shadow=_shadow(doc.get("shadow")),
+            tokens=_count(doc.get("tokens")),
+            oov_tokens=_count(doc.get("oov_tokens")),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"result misses or mistypes a field: {exc}") from None
+
+
+def _count(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"a token count must be a non-negative integer, got {value!r}")
+    return value
 
 
 def _shadow(doc: Any) -> ShadowVerdict | None:

@@ -87,6 +87,7 @@ def score_batch(
     inference_seconds = time.perf_counter() - started
     predictions = [_verdict_or_rejection(a) for a in assessed]
     by_index = dict(zip(good, predictions))
+    readings = {i: (a.tokens, a.oov) for i, a in zip(good, assessed) if not isinstance(a, contract.Rejection)}
     judged = [i for i in good if isinstance(by_index[i], tuple)]
     shadows, shadow_seconds, shadow_error = _shadow_verdicts([decoded[i].text for i in judged], shadow)  # type: ignore[union-attr]
     shadow_by_index = dict(zip(judged, shadows))
@@ -98,7 +99,8 @@ def score_batch(
         if isinstance(item, contract.Review) and isinstance(prediction, tuple):
             label, p_negative = prediction
             verdict = shadow_by_index.get(i)
-            value = contract.encode_result(item, label, p_negative, scorer.version, scored_at, shadow=verdict)
+            value = contract.encode_result(item, label, p_negative, scorer.version, scored_at, shadow=verdict,
+                                           reading=readings.get(i))
             event_time = item.event_time if item.event_time is not None else _message_time(msg)
             records.append(OutRecord(source, output_topic, contract.bounded_key(msg.key()), value, None, label=label,
                                      event_time=event_time, dropped=tuple(name for name, _ in item.warnings),
@@ -110,8 +112,8 @@ def score_batch(
             records.append(
                 OutRecord(source, dlq_topic, contract.bounded_key(msg.key()), value, headers, reason=rejection.code)  # type: ignore[union-attr]
             )
-    readings = [a for a in assessed if not isinstance(a, contract.Rejection)]
-    return ScoredBatch(records, inference_seconds, len(good), readings, shadow_seconds, shadow_error)
+    read = [a for a in assessed if not isinstance(a, contract.Rejection)]
+    return ScoredBatch(records, inference_seconds, len(good), read, shadow_seconds, shadow_error)
 
 
 def _shadow_verdicts(

@@ -34,6 +34,28 @@ class BrokerState:
 
 
 @dataclass(frozen=True)
+class ModelCounts:
+    """One model version's live record, as served model or as shadow candidate."""
+
+    judged: int = 0
+    positive: int = 0
+    labelled: int = 0  # judged reviews that carried a true label
+    correct: int = 0
+    tokens: int = 0  # words read, in results that say so
+    oov_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class ModelOps:
+    """The served model beside its shadow candidate: counts per (version, role), agreement per minute, and the
+    latest reviews on which they disagreed."""
+
+    counts: dict[tuple[str, str], ModelCounts]  # (model version, "served" | "shadow") -> counts
+    agreement: tuple[tuple[int, int, int], ...]  # (minute, agreed, compared), oldest first
+    disagreements: tuple[Result, ...]  # newest first
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """A consistent copy of the aggregates at ``taken_at`` (seconds since the epoch)."""
 
@@ -48,6 +70,7 @@ class Snapshot:
     versions: dict[str, int]  # model version -> count
     broker: BrokerState = field(default_factory=BrokerState)
     lag: int | None = None  # records on the topic not yet read
+    models: ModelOps = field(default_factory=lambda: ModelOps({}, (), ()))
 
     @property
     def records_read(self) -> int:
@@ -78,6 +101,9 @@ class LiveStats:
         self._broker = BrokerState()
         self._lag: int | None = None
         self._last_prune = 0
+        self._model_counts: dict[tuple[str, str], list[int]] = {}
+        self._agreement: dict[int, list[int]] = {}  # minute -> [agreed, compared]
+        self._disagreements: deque[Result] = deque(maxlen=latest_n)
 
     def add(self, result: Result) -> None:
         """Count one scored review; ValueError (and nothing counted) when its times are not finite numbers."""
@@ -105,8 +131,37 @@ class LiveStats:
                 self._confusion[(result.true_label, result.label)] += 1
             version = result.model_version if result.model_version in self._versions or len(self._versions) < MAX_VERSIONS else OTHER_VERSION
             self._versions[version] += 1
+            self._count_model(version, "served", result.label, result)
+            if result.shadow is not None:
+                self._count_shadow(result, now)
             if int(now) != self._last_prune:
                 self._prune(now)
+
+    def _count_model(self, version: str, role: str, label: str, result: Result) -> None:
+        key = (version, role)
+        if key not in self._model_counts and len(self._model_counts) >= 2 * MAX_VERSIONS:
+            key = (OTHER_VERSION, role)
+        counts = self._model_counts.setdefault(key, [0] * 6)
+        counts[0] += 1
+        counts[1] += label == POSITIVE
+        if result.true_label is not None:
+            counts[2] += 1
+            counts[3] += label == result.true_label
+        if role == "served" and result.tokens is not None and result.oov_tokens is not None:
+            counts[4] += result.tokens
+            counts[5] += min(result.oov_tokens, result.tokens)
+
+    def _count_shadow(self, result: Result, now: float) -> None:
+        shadow = result.shadow
+        assert shadow is not None
+        self._count_model(shadow.model_version[:KEPT_NAME_CHARS], "shadow", shadow.label, result)
+        minute = int(result.scored_at) // 60
+        if now - self._horizon <= minute * 60 <= now + 60:
+            bucket = self._agreement.setdefault(minute, [0, 0])
+            bucket[0] += shadow.label == result.label
+            bucket[1] += 1
+        if shadow.label != result.label:
+            self._disagreements.append(result)
 
     def add_unreadable(self) -> None:
         """Count one output value that does not follow the contract."""
@@ -126,6 +181,8 @@ class LiveStats:
         oldest = now - self._horizon
         for second in [s for s in self._buckets if s < oldest]:
             del self._buckets[second]
+        for minute in [m for m in self._agreement if m * 60 < oldest - 60]:
+            del self._agreement[minute]
 
     def snapshot(self) -> Snapshot:
         """Copy the aggregates under the lock (cheap: at most ``horizon_s`` buckets)."""
@@ -144,5 +201,10 @@ class LiveStats:
                 versions=dict(self._versions),
                 broker=self._broker,
                 lag=self._lag,
+                models=ModelOps(
+                    counts={key: ModelCounts(*values) for key, values in self._model_counts.items()},
+                    agreement=tuple((m, a[0], a[1]) for m, a in sorted(self._agreement.items())),
+                    disagreements=tuple(reversed(self._disagreements)),
+                ),
             )
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State, html, no_update
 
-from dashboard import analysis_view, figures, layout, live_view, uploads
+from dashboard import analysis_view, figures, layout, live_view, models_view, uploads
 from dashboard.aggregates import LiveStats
 from dashboard.analysis import InputError, Limits, Scorer, analyse_text
 from dashboard.jobs import CsvJobs, job_id_from_query, results_url
@@ -34,6 +34,12 @@ class Context:
     scorer: Scorer | None
     jobs: CsvJobs | None
     limits: Limits
+
+    @property
+    def references(self) -> dict[str, Any]:
+        """The training reference of the model this dashboard loaded, by its version (the Models tab's baseline)."""
+        reference = getattr(self.scorer, "metadata", {}).get("reference") if self.scorer is not None else None
+        return {self.scorer.version: reference} if self.scorer is not None and reference else {}
 
 
 def kpi_children(kpis: list[live_view.Kpi]) -> list[html.Div]:
@@ -118,6 +124,23 @@ def register(app: Dash, ctx: Context) -> None:
             view.confusion,
             *chart_labels(dict(zip(LIVE_CHARTS, (view.bar, view.pie, view.series, view.confusion)))),
         )
+
+    @app.callback(
+        Output("models-summary", "children"),
+        Output("models-accuracy", "data"),
+        Output("models-drift", "data"),
+        Output("models-agreement", "figure"),
+        Output(layout.alt_id("models-agreement"), "aria-label"),
+        Output("models-disagreements", "data"),
+        Input("live-tick", "n_intervals"),
+        Input("tabs", "data"),
+    )
+    def refresh_models(_: int | None, tab: str | None) -> tuple[Any, ...]:
+        if tab != "models":
+            return (no_update,) * 6
+        view = models_view.render(ctx.stats.snapshot().models, ctx.references)
+        label = figures.describe(view.agreement, layout.CHART_TITLES["models-agreement"])
+        return view.summary, view.accuracy, view.drift, view.agreement, label, view.disagreements
 
     @app.callback(
         Output("review-result", "children"),

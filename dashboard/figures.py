@@ -118,6 +118,20 @@ def timeseries_figure(bins: Sequence[tuple[float, int, int]], bin_seconds: int, 
     )
 
 
+def agreement_figure(agreement: tuple[tuple[int, int, int], ...], height: int = 280) -> Figure:
+    """Share of reviews on which the shadow agreed with the served model, per minute."""
+    if not agreement:
+        return empty_figure("no shadow candidate in the stream", height)
+    times = [datetime.fromtimestamp(minute * 60, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") for minute, _, _ in agreement]
+    shares = [agreed / compared for _, agreed, compared in agreement]
+    trace = {"type": "scatter", "mode": "lines+markers", "x": times, "y": shares, "name": "agreement",
+             "marker": {"color": POSITIVE_COLOUR},
+             "customdata": [compared for _, _, compared in agreement],
+             "hovertemplate": "%{x|%H:%M} UTC: %{y:.1%} of %{customdata:,} reviews<extra></extra>"}
+    return _figure([trace], height, "agreement", xaxis=_axis(type="date", title={"text": "minute (UTC)"}),
+                   yaxis=_axis(title={"text": "agreement"}, tickformat=".0%", range=[0, 1.02]))
+
+
 def confusion_figure(matrix: Sequence[Sequence[int]], labels: Sequence[str], height: int = 280, revision: str = "confusion") -> Figure:
     """Rows are the true labels, columns the predicted ones; each cell shows its count."""
     heatmap = {

@@ -1,10 +1,12 @@
-"""The page: a header with the live state, and three tabs (Live, Analyse, Model).
+"""The page: a header with the live state, and four tabs (Live, Analyse, Models, Model).
 
 Only structure lives here; every value is filled in by dashboard.callbacks.
 Component ids are the contract with the callbacks and the browser tests.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from dash import dash_table, dcc, html
 
@@ -16,7 +18,7 @@ REFRESH_MS = 1000
 POLL_MS = 400
 STATIC_GRAPH = {"displayModeBar": False}
 ZOOM_GRAPH = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
-TABS = {"live": "Live", "analyse": "Analyse", "model": "Model"}  # value -> label
+TABS = {"live": "Live", "analyse": "Analyse", "models": "Models", "model": "Model"}  # value -> label
 FIRST_TAB = "live"
 # Every chart's title, for its text alternative; the callbacks describe each new figure with it.
 CHART_TITLES = {
@@ -26,6 +28,7 @@ CHART_TITLES = {
     "live-confusion": "Live confusion matrix, true label against predicted",
     "csv-bar": "Rows of the file per label",
     "csv-pie": "Share of each label in the file",
+    "models-agreement": "Share of reviews on which the shadow agreed with the served model, per minute",
 }
 
 
@@ -238,6 +241,36 @@ def analyse_tab(limits: Limits) -> html.Div:
     )
 
 
+def models_tab() -> html.Div:
+    """The served model beside its shadow candidate; the live stream beside the training data (models_view.py)."""
+
+    def table(table_id: str, columns: list[tuple[str, str]], **extra: Any) -> dash_table.DataTable:
+        return dash_table.DataTable(id=table_id, columns=[{"name": name, "id": key} for key, name in columns], data=[],
+                                    **extra, **_TABLE_STYLE)
+
+    return html.Div(
+        [
+            html.P(id="models-summary", className="muted", **{"aria-live": "polite"}),
+            html.Div(
+                [
+                    _card("Live accuracy by model", table("models-accuracy", [
+                        ("model", "model"), ("role", "role"), ("judged", "judged"), ("positive", "positive"),
+                        ("labelled", "with a true label"), ("accuracy", "accuracy")])),
+                    _card("Live stream against the training data", table("models-drift", [
+                        ("model", "model"), ("statistic", "share of"), ("live", "live"), ("training", "training")])),
+                ],
+                className="grid two",
+            ),
+            _card("Agreement of the shadow with the served model", _graph("models-agreement", "no shadow candidate in the stream"), wide=True),
+            _card("Latest disagreements", table("models-disagreements", [
+                ("review", "review"), ("served", "served (p negative)"), ("shadow", "shadow (p negative)"),
+                ("true", "true"), ("models", "served / shadow")], page_size=10,
+                style_cell_conditional=[{"if": {"column_id": "review"}, "minWidth": "360px"}]), wide=True),
+        ],
+        className="tab-body",
+    )
+
+
 def tab_bar() -> html.Div:
     """Real buttons in a tablist: every tab is reached with Tab and chosen with Enter or Space (assets/a11y.js adds
     the arrow keys), and says which one is selected."""
@@ -289,6 +322,7 @@ def build(topic: str, start: str, model_version: str | None, limits: Limits, mod
                     tab_bar(),
                     tab_panel("live", live_tab()),
                     tab_panel("analyse", analyse_tab(limits)),
+                    tab_panel("models", models_tab()),
                     tab_panel("model", html.Div(model_content, className="tab-body")),
                 ]
             ),

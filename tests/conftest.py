@@ -77,3 +77,12 @@ def review_data() -> Path:
         pytest.fail(f"review data missing: {', '.join(map(str, missing))} (the repository carries it under data/; "
                     "SENTIMENT_TEST_DATA points elsewhere)", pytrace=False)
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def candidate_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default network with every weight nudged: a model that scores the same reviews measurably differently and
+    disagrees on a few, as a retrained candidate would."""
+    from tests.candidate import perturbed_copy
+
+    return perturbed_copy(DEFAULT_MODEL_DIR, tmp_path_factory.mktemp("candidate") / "model", scale=1.0, noise=0.1)

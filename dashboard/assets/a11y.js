@@ -20,7 +20,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     select: function () {
       // Charts drawn while their panel was hidden take their size again once it shows.
       setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 50);
-      return chooseOne("tab-", ["live", "analyse", "model"], "tab", true);
+      return chooseOne("tab-", ["live", "analyse", "models", "model"], "tab", true);
     },
   },
   window: { select: function () { return chooseOne("live-window-", ["60", "300", "900", "3600", "all"], "window-button", false); } },

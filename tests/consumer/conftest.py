@@ -59,34 +59,3 @@ def start_consumer(tmp_path: Path) -> Iterator[Callable[..., ConsumerProcess]]:
     for process in started:
         if process.alive():
             process.kill()
-
-
-@pytest.fixture(scope="session")
-def candidate_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default artifact with different weights (its ONNX initializers nudged) and its own version: a model that
-    scores the same reviews measurably differently, as a retrained candidate would. Only model.onnx is served."""
-    import json
-    import shutil
-
-    import numpy as np
-    import onnx
-    from onnx import numpy_helper
-
-    from model import artifact
-
-    folder = tmp_path_factory.mktemp("candidate") / "model"
-    shutil.copytree(DEFAULT_MODEL_DIR, folder)
-    graph = onnx.load(folder / artifact.ONNX_FILE)
-    rng = np.random.default_rng(7)
-    for init in graph.graph.initializer:
-        weights = numpy_helper.to_array(init)
-        if weights.dtype == np.float32 and weights.size > 1:
-            nudged = weights + rng.normal(0.0, 0.1 * float(weights.std() or 1.0), weights.shape).astype(np.float32)
-            init.CopyFrom(numpy_helper.from_array(nudged, init.name))
-    onnx.save(graph, folder / artifact.ONNX_FILE)
-    metadata = json.loads((folder / "metadata.json").read_text())
-    metadata["files"][artifact.ONNX_FILE] = artifact.sha256_of(folder / artifact.ONNX_FILE)
-    metadata["file_sizes"][artifact.ONNX_FILE] = (folder / artifact.ONNX_FILE).stat().st_size
-    metadata["version"] = "candidate-" + metadata["files"][artifact.ONNX_FILE][:8]
-    (folder / "metadata.json").write_text(json.dumps(metadata))
-    return folder

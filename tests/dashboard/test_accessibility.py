@@ -33,7 +33,7 @@ LIVE_PAIRS = [("positive", "positive")] * 6 + [("negative", "negative")] * 3 + [
 
 @pytest.fixture(scope="module")
 def axe_source() -> str:
-    require(AXE.exists(), f"{AXE} is missing: `make test` installs it (npm ci in tests/dashboard)")
+    require(AXE.exists(), f"{AXE} is missing (npm ci in tests/dashboard)")
     return AXE.read_text(encoding="utf-8")
 
 
@@ -118,7 +118,7 @@ def test_the_keyboard_reaches_every_control_and_opens_every_tab(chrome, a11y_app
     wait_for(lambda: chrome.find_element(By.ID, "kpi-reviews").text == "10", what="the live results")
     assert chrome.execute_script("return document.documentElement.lang") == "en"
     reached = tab_through(chrome)
-    assert reached[:8] == ["tab-live", "tab-analyse", "tab-model"] + [f"live-window-{w}" for w in WINDOWS], reached
+    assert reached[:9] == ["tab-live", "tab-analyse", "tab-models", "tab-model"] + [f"live-window-{w}" for w in WINDOWS], reached
     chrome.find_element(By.ID, "live-window-60").send_keys(Keys.ENTER)
     wait_for(lambda: chrome.find_element(By.ID, "live-window-60").get_attribute("aria-pressed") == "true", what="the window, chosen")
     assert [b.get_attribute("id") for b in chrome.find_elements(By.CSS_SELECTOR, "[aria-pressed=true]")] == ["live-window-60"]
@@ -128,8 +128,8 @@ def test_the_keyboard_reaches_every_control_and_opens_every_tab(chrome, a11y_app
     wait_for(lambda: chrome.find_element(By.ID, "panel-analyse").is_displayed(), what="the Analyse panel after Enter")
     assert selected_tab(chrome) == ["tab-analyse"] and not chrome.find_element(By.ID, "panel-live").is_displayed()
     reached = tab_through(chrome)
-    assert reached[:6] == ["tab-live", "tab-analyse", "tab-model", "review-text", "review-button", "csv-upload>input"], reached
-    assert "csv-column" in reached[6], reached
+    assert reached[:7] == ["tab-live", "tab-analyse", "tab-models", "tab-model", "review-text", "review-button", "csv-upload>input"], reached
+    assert "csv-column" in reached[7], reached
     upload = chrome.find_element(By.ID, "csv-upload")
     zone = chrome.find_element(By.CSS_SELECTOR, "#csv-upload .upload, #csv-upload.upload")
     ActionChains(chrome).click(chrome.find_element(By.ID, "review-button")).send_keys(Keys.TAB).perform()
@@ -137,6 +137,9 @@ def test_the_keyboard_reaches_every_control_and_opens_every_tab(chrome, a11y_app
     assert chrome.execute_script("return getComputedStyle(arguments[0]).outlineStyle", zone) == "solid", "the zone shows the focus"
 
     chrome.find_element(By.ID, "tab-analyse").send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: chrome.find_element(By.ID, "panel-models").is_displayed(), what="the Models panel after the right arrow")
+    assert selected_tab(chrome) == ["tab-models"] and focused(chrome) == "tab-models"
+    chrome.find_element(By.ID, "tab-models").send_keys(Keys.ARROW_RIGHT)
     wait_for(lambda: chrome.find_element(By.ID, "panel-model").is_displayed(), what="the Model panel after the right arrow")
     assert selected_tab(chrome) == ["tab-model"] and focused(chrome) == "tab-model"
     screenshot(chrome, "a11y-model-by-keyboard")
@@ -202,7 +205,12 @@ def test_axe_core_finds_no_wcag_22_aa_violation_on_any_tab(chrome, a11y_app, axe
     problems["analyse"] = axe_violations(chrome, axe_source)
     screenshot(chrome, "a11y-analyse")
 
+    chrome.find_element(By.ID, "tab-models").click()
+    wait_for(lambda: chrome.find_element(By.ID, "models-summary").text, what="the Models panel")
+    problems["models"] = axe_violations(chrome, axe_source)
+    screenshot(chrome, "a11y-models")
+
     chrome.find_element(By.ID, "tab-model").click()
     wait_for(lambda: chrome.find_element(By.ID, "model-page").is_displayed(), what="the Model panel")
     problems["model"] = axe_violations(chrome, axe_source)
-    assert problems == {"live": [], "analyse": [], "model": []}, "\n".join(f"{tab}: {v}" for tab, found in problems.items() for v in found)
+    assert problems == {"live": [], "analyse": [], "models": [], "model": []}, "\n".join(f"{tab}: {v}" for tab, found in problems.items() for v in found)
