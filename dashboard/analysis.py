@@ -27,7 +27,8 @@ import charset_normalizer
 import pandas as pd
 
 from common.contract import DEFAULT_MAX_TEXT_BYTES, not_review_kind
-from model.explain import Explanation
+from dashboard.explanation_view import effect_text
+from model.explain import Explanation, WordEffect
 
 DEFAULT_MAX_UPLOAD_MB = 50
 DEFAULT_MAX_ROWS = 200_000  # a 50 MB file of Amazon reviews holds about 120,000
@@ -37,6 +38,11 @@ SCORE_CHUNK = 256
 LABEL_COLUMN = "predicted_label"
 PROB_COLUMN = "p_negative"
 STATUS_COLUMN = "status"
+# With explanations: the strongest words each way, as "word (+1.2 pp); ..." (see dashboard/explanation_view.py).
+NEGATIVE_WORDS_COLUMN = "words_toward_negative"
+POSITIVE_WORDS_COLUMN = "words_toward_positive"
+EXPLAIN_CHUNK = 32  # texts per explain_many call: the variants of a few dozen reviews fill the engine's threads
+EXPLAINED_WORDS = 3
 OK = "ok"
 EMPTY = "not scored: empty text"
 NOT_TEXT = "not scored: {kind}, not text"  # a whole JSON number, true/false, null or array, as in the stream
@@ -77,6 +83,8 @@ class Explainer(Protocol):
     """A scorer that can also say which words carried a verdict (``Predictor.explain``)."""
 
     def explain(self, text: str, top: int = 5) -> Explanation: ...
+
+    def explain_many(self, texts: Sequence[str], top: int = 5) -> list[Explanation]: ...
 
 
 class InputError(ValueError):
@@ -343,7 +351,7 @@ def cell_status(value: str, limits: Limits) -> str:
     return OK
 
 
-def output_names(frame: pd.DataFrame) -> tuple[str, str, str]:
+def output_names(frame: pd.DataFrame) -> tuple[str, str, str, str, str]:
     """Names for the added columns that do not overwrite the user's own."""
     taken = set(frame.columns)
 
@@ -352,7 +360,8 @@ def output_names(frame: pd.DataFrame) -> tuple[str, str, str]:
             name += "_model"
         return name
 
-    return free(LABEL_COLUMN), free(PROB_COLUMN), free(STATUS_COLUMN)
+    return (free(LABEL_COLUMN), free(PROB_COLUMN), free(STATUS_COLUMN), free(NEGATIVE_WORDS_COLUMN),
+            free(POSITIVE_WORDS_COLUMN))
 
 
 @dataclass(frozen=True)
@@ -383,14 +392,18 @@ def score_table(
     limits: Limits = Limits(),
     progress: Callable[[int, int], None] | None = None,
     chunk: int = SCORE_CHUNK,
+    explain: bool = False,
 ) -> ScoredTable:
     """``frame`` with the predicted label, p_negative and a status per row added (in place: no copy of a large
-    table); NO_WORDS where the model cannot judge the text."""
+    table); NO_WORDS where the model cannot judge the text. ``explain`` (a scorer that can) adds the strongest
+    words toward each label, a few times the scoring's cost."""
+    explainer = scorer if explain and isinstance(scorer, Explainer) else None
     texts = frame[column].tolist()
     statuses = [cell_status(t, limits) for t in texts]
     scorable = [i for i, s in enumerate(statuses) if s == OK]
     labels: list[str | None] = [None] * len(texts)
     probs: list[float | None] = [None] * len(texts)
+    words: list[tuple[str, str] | None] = [None] * len(texts)
     for start in range(0, len(scorable), chunk):
         rows = scorable[start : start + chunk]
         for row, verdict in zip(rows, scorer.judge([texts[i] for i in rows])):
@@ -398,13 +411,26 @@ def score_table(
                 statuses[row] = NO_WORDS
             else:
                 labels[row], probs[row] = verdict[0], round(float(verdict[1]), 6)
+        if explainer is not None:
+            judged = [row for row in rows if labels[row] is not None]
+            for part in range(0, len(judged), EXPLAIN_CHUNK):
+                some = judged[part : part + EXPLAIN_CHUNK]
+                for row, found in zip(some, explainer.explain_many([texts[i] for i in some], top=EXPLAINED_WORDS)):
+                    words[row] = (_word_list(found.top_negative), _word_list(found.top_positive))
         if progress:
             progress(min(start + chunk, len(scorable)), len(scorable))
-    label_name, prob_name, status_name = output_names(frame)
+    label_name, prob_name, status_name, negative_name, positive_name = output_names(frame)
     frame[label_name] = labels
     frame[prob_name] = pd.array(probs, dtype="Float64")
     frame[status_name] = statuses
+    if explainer is not None:
+        frame[negative_name] = [None if w is None else w[0] for w in words]
+        frame[positive_name] = [None if w is None else w[1] for w in words]
     return ScoredTable(frame, column, label_name, prob_name, status_name)
+
+
+def _word_list(found: Sequence[WordEffect]) -> str:
+    return "; ".join(f"{w.text} ({effect_text(w.effect or 0.0)})" for w in found)
 
 
 # -- the download --------------------------------------------------------------------------------

@@ -169,6 +169,7 @@ def register(app: Dash, ctx: Context) -> None:
         State("csv-upload", "filename"),
         State("csv-max-bytes", "data"),
         State("csv-column-choice", "data"),
+        State("csv-explain", "value"),
         prevent_initial_call=True,
     )
 

@@ -157,7 +157,8 @@ class CsvJobs:
         finally:
             self._parsing.release()
 
-    def submit(self, frame: pd.DataFrame, column: str, filename: str, encoding: str = "utf-8", size: int = 0) -> str:
+    def submit(self, frame: pd.DataFrame, column: str, filename: str, encoding: str = "utf-8", size: int = 0,
+               explain: bool = False) -> str:
         """Queue ``frame`` (now owned by the job) for scoring; Busy when the line or the results' space is full.
 
         ``size``: the upload's bytes, from which the space its labelled CSV needs is reserved.
@@ -171,7 +172,7 @@ class CsvJobs:
             if self._disk_held() + reserved > self._max_result_bytes:
                 raise Busy(FULL)
             self._jobs[job.id] = job
-        self._pool.submit(self._run, job.id, frame, column)
+        self._pool.submit(self._run, job.id, frame, column, explain)
         return job.id
 
     def get(self, job_id: str | None) -> Job | None:
@@ -201,7 +202,7 @@ class CsvJobs:
             if job_id in self._jobs:
                 self._jobs[job_id] = replace(self._jobs[job_id], **changes)
 
-    def _run(self, job_id: str, frame: pd.DataFrame, column: str) -> None:
+    def _run(self, job_id: str, frame: pd.DataFrame, column: str, explain: bool = False) -> None:
         started = time.time()
         self._update(job_id, state=RUNNING, started=started)
         try:
@@ -211,6 +212,7 @@ class CsvJobs:
                 column,
                 self._limits,
                 progress=lambda done, total: self._update(job_id, scored=done, to_score=total),
+                explain=explain,
             )
             result = JobResult.write(table, self._dir / f"{job_id}.csv")
         except InputError as exc:

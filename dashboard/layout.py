@@ -184,6 +184,8 @@ def analyse_tab(limits: Limits) -> html.Div:
                             [
                                 html.Span("Text column", className="control-label"),
                                 dcc.Dropdown(id="csv-column", options=["text"], value="text", clearable=False, className="column-picker"),
+                                dcc.Checklist(id="csv-explain", value=[], className="explain-choice", options=[
+                                    {"label": " add the words that carried each verdict (slower)", "value": "explain"}]),
                             ],
                             className="column-row",
                             **{"data-accessible-name": "Text column"},

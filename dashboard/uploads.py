@@ -26,7 +26,7 @@ def too_large(filename: str, size: float, limits: Limits) -> str:
 
 
 def receive(jobs: CsvJobs | None, limits: Limits, filename: str, column: str | None, last_choice: str | None,
-            size: int | None, read: Callable[[], bytes]) -> dict[str, Any]:
+            size: int | None, read: Callable[[], bytes], explain: bool = False) -> dict[str, Any]:
     """Open an upload and queue it: ``{"job", "columns", "column"}``, or ``{"error", "columns"}`` for the page.
 
     ``read()`` returns the body; it is called only once the size and a free slot are known,
@@ -39,7 +39,7 @@ def receive(jobs: CsvJobs | None, limits: Limits, filename: str, column: str | N
     try:
         with jobs.admit():
             upload = open_upload(read(), filename, column, limits, last_choice)
-            job_id = jobs.submit(upload.frame, upload.column, upload.filename, upload.encoding, upload.size)
+            job_id = jobs.submit(upload.frame, upload.column, upload.filename, upload.encoding, upload.size, explain)
     except UploadRefused as exc:
         return {"error": str(exc), "columns": exc.columns}
     except InputError as exc:  # busy: the line, the upload slots or the results' space is full
@@ -54,7 +54,7 @@ def install(server: Flask, jobs: CsvJobs | None, limits: Limits) -> None:
     def csv_upload() -> Response:
         args = request.args
         reply = receive(jobs, limits, args.get("name") or "the file", args.get("column") or None, args.get("last") or None,
-                        request.content_length, lambda: request.get_data(cache=False))
+                        request.content_length, lambda: request.get_data(cache=False), explain=args.get("explain") == "1")
         return jsonify(reply)
 
     @server.get(f"{RESULTS_ROUTE}/<job_id>")

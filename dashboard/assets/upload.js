@@ -3,7 +3,7 @@
 // hold twice over), and the reply fills the column picker.
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   upload: {
-    send: async function (contents, column, filename, maxBytes, lastChoice) {
+    send: async function (contents, column, filename, maxBytes, lastChoice, explain) {
       var skip = window.dash_clientside.no_update;
       // Read the trigger now: the callback context is gone once this function awaits.
       var triggered = window.dash_clientside.callback_context.triggered.map(function (t) {
@@ -25,7 +25,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       for (var i = 0; i < binary.length; i++) {
         bytes[i] = binary.charCodeAt(i);
       }
-      var query = new URLSearchParams({ name: filename || "", column: picked || "", last: lastChoice || "" });
+      var query = new URLSearchParams({
+        name: filename || "", column: picked || "", last: lastChoice || "", explain: explain && explain.length ? "1" : "",
+      });
       var reply;
       try {
         var response = await fetch("/csv-upload?" + query.toString(), {

@@ -312,3 +312,17 @@ def test_reading_an_upload_holds_few_copies_of_it():
     assert len(upload.frame) == 60_000
     table_bytes = upload.frame.memory_usage(deep=True).sum()  # Python strings: 2 bytes a character here (the ✓)
     assert peak - table_bytes < 1.5 * len(data), f"{(peak - table_bytes) / len(data):.1f}x the file beyond the table"
+
+
+def test_a_csv_with_explanations_names_each_verdicts_strongest_words(default_predictor):
+    texts = ["The product is terrible and broke in a day", "Lovely kettle, works great and looks smart", "!!!!"]
+    scored = analysis.score_table(default_predictor, pd.DataFrame({"text": texts}), "text", explain=True)
+    negative, positive = scored.frame[analysis.NEGATIVE_WORDS_COLUMN], scored.frame[analysis.POSITIVE_WORDS_COLUMN]
+    for row, text in enumerate(texts[:2]):
+        alone = default_predictor.explain(text, top=analysis.EXPLAINED_WORDS)  # one text, one call: not the CSV's batch
+        assert [part.split(" (")[0] for part in negative[row].split("; ")] == [w.text for w in alone.top_negative]
+        assert [part.split(" (")[0] for part in positive[row].split("; ")] == [w.text for w in alone.top_positive]
+    assert negative[0].startswith(("terrible (+", "broke (+"))
+    assert pd.isna(negative[2]) and scored.frame["status"][2] == analysis.NO_WORDS
+    plain = analysis.score_table(default_predictor, pd.DataFrame({"text": texts}), "text")
+    assert analysis.NEGATIVE_WORDS_COLUMN not in plain.frame.columns, "explanations only when asked"

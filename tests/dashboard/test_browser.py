@@ -127,6 +127,7 @@ def test_upload_a_csv_and_download_the_labelled_result(chrome, model_app, defaul
 
     _open_tab(chrome, "Analyse")
     upload = wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input")
+    chrome.find_element(By.CSS_SELECTOR, "#csv-explain input[type=checkbox]").click()  # with the words that carried each verdict
     upload.send_keys(str(source))
     wait_for(lambda: "45 rows" in _text(chrome, "csv-status"), timeout=60, what="the CSV result")
     status = _text(chrome, "csv-status")
@@ -150,6 +151,9 @@ def test_upload_a_csv_and_download_the_labelled_result(chrome, model_app, defaul
     assert result.loc[4, "status"].startswith("not scored")
     scored = result[result["status"] == "ok"]
     assert scored["predicted_label"].tolist() == [label for label, _ in expected]
+    strongest = default_predictor.explain(texts[3], top=3).top_negative[0].text
+    assert result.loc[3, "words_toward_negative"].startswith(f"{strongest} (+"), result.loc[3].to_dict()
+    assert result.loc[1, "words_toward_negative"] == "", "no words for a row the model did not judge"
     assert _severe_console_errors(chrome) == [], "nothing on the page broke (the CSP lets every script run)"
 
 

@@ -202,9 +202,9 @@ def _dispatch(client, inputs: list[dict], state: list[dict] | None = None, trigg
     return {f"{component}.{prop}": value for component, props in reply.items() for prop, value in props.items()}
 
 
-def _upload(client, data: bytes, filename: str, column: str = "", last_choice: str = "") -> dict:
+def _upload(client, data: bytes, filename: str, column: str = "", last_choice: str = "", explain: str = "") -> dict:
     """POST a file as assets/upload.js does; the server's reply."""
-    query = urllib.parse.urlencode({"name": filename, "column": column, "last": last_choice})
+    query = urllib.parse.urlencode({"name": filename, "column": column, "last": last_choice, "explain": explain})
     response = client.post(f"/csv-upload?{query}", data=data, content_type="application/octet-stream")
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     return response.get_json()
@@ -288,3 +288,19 @@ def test_a_page_address_with_a_job_opens_it_on_the_analyse_tab(scoring_client):
     restored = _dispatch(scoring_client, [{"id": "url", "property": "search", "value": f"?job={job_id}"}],
                          [{"id": "csv-job", "property": "data", "value": None}])
     assert restored == {"csv-job.data": job_id, "tab-request.data": "analyse"}
+
+
+def test_an_upload_asked_to_explain_gets_the_word_columns(stats, default_predictor):
+    app = create_app(stats, topic="t", start="latest", scorer=default_predictor, model_dir=None, limits=Limits(max_bytes=100_000))
+    client = app.server.test_client()
+    data = b"text\nThe product is terrible and broke in a day\n\"Lovely kettle, works great\"\n"
+    for explain, expected in (("1", True), ("", False)):
+        reply = _upload(client, data, "words.csv", explain=explain)
+        assert "job" in reply, reply
+        job_id = reply["job"]
+        wait_for(lambda: client.get(f"/csv-results/{job_id}").status_code == 200, what="the result")
+        table = pd.read_csv(io.BytesIO(client.get(f"/csv-results/{job_id}").data), encoding="utf-8-sig")
+        assert ("words_toward_negative" in table.columns) is expected
+        if expected:
+            top = default_predictor.explain("The product is terrible and broke in a day", top=3).top_negative[0].text
+            assert table["words_toward_negative"][0].startswith(f"{top} (+")
