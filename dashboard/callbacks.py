@@ -160,6 +160,13 @@ def register(app: Dash, ctx: Context) -> None:
             return analysis_view.single_result(None, _UNEXPECTED)
 
     app.clientside_callback(
+        ClientsideFunction(namespace="upload", function_name="explainToggle"),
+        Output("csv-explain", "aria-pressed"),
+        Output("csv-explain", "className"),
+        Input("csv-explain", "n_clicks"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
         ClientsideFunction(namespace="upload", function_name="send"),
         Output("csv-reply", "data"),
         Output("csv-column", "options"),
@@ -169,7 +176,7 @@ def register(app: Dash, ctx: Context) -> None:
         State("csv-upload", "filename"),
         State("csv-max-bytes", "data"),
         State("csv-column-choice", "data"),
-        State("csv-explain", "value"),
+        State("csv-explain", "n_clicks"),
         prevent_initial_call=True,
     )
 

@@ -184,8 +184,9 @@ def analyse_tab(limits: Limits) -> html.Div:
                             [
                                 html.Span("Text column", className="control-label"),
                                 dcc.Dropdown(id="csv-column", options=["text"], value="text", clearable=False, className="column-picker"),
-                                dcc.Checklist(id="csv-explain", value=[], className="explain-choice", options=[
-                                    {"label": " add the words that carried each verdict (slower)", "value": "explain"}]),
+                                # A toggle button, as the window picker: Dash 4's Checklist nests its input in an unnamed list.
+                                html.Button("Add the words that carried each verdict (slower)", id="csv-explain", n_clicks=0,
+                                            className="window-button explain-toggle", **{"aria-pressed": "false"}),
                             ],
                             className="column-row",
                             **{"data-accessible-name": "Text column"},

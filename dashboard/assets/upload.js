@@ -26,7 +26,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         bytes[i] = binary.charCodeAt(i);
       }
       var query = new URLSearchParams({
-        name: filename || "", column: picked || "", last: lastChoice || "", explain: explain && explain.length ? "1" : "",
+        name: filename || "", column: picked || "", last: lastChoice || "", explain: (explain || 0) % 2 === 1 ? "1" : "",
       });
       var reply;
       try {
@@ -45,6 +45,11 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         return [reply, skip, skip];
       }
       return [reply, reply.columns, reply.column || null];
+    },
+    // The explanation toggle: pressed on odd clicks (a button with aria-pressed, named by its own text).
+    explainToggle: function (clicks) {
+      var on = (clicks || 0) % 2 === 1;
+      return [on ? "true" : "false", on ? "window-button explain-toggle selected" : "window-button explain-toggle"];
     },
     // The labelled CSV is streamed from the server's disk: following its address downloads it
     // without the file passing through a callback (and the server's memory) as base64.

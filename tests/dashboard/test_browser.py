@@ -127,7 +127,8 @@ def test_upload_a_csv_and_download_the_labelled_result(chrome, model_app, defaul
 
     _open_tab(chrome, "Analyse")
     upload = wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input")
-    chrome.find_element(By.CSS_SELECTOR, "#csv-explain input[type=checkbox]").click()  # with the words that carried each verdict
+    chrome.find_element(By.ID, "csv-explain").click()  # with the words that carried each verdict
+    wait_for(lambda: chrome.find_element(By.ID, "csv-explain").get_attribute("aria-pressed") == "true", what="the toggle on")
     upload.send_keys(str(source))
     wait_for(lambda: "45 rows" in _text(chrome, "csv-status"), timeout=60, what="the CSV result")
     status = _text(chrome, "csv-status")
