@@ -101,6 +101,7 @@ def test_the_consumer_logs_one_line_for_an_outage_and_one_when_the_broker_is_bac
 
     class Scorer:
         version = "v"
+        metadata: dict = {}
 
         def judge(self, texts):
             return [("positive", 0.1)] * len(texts)
