@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -16,7 +17,13 @@ def create_topics(
     timeout: float = 30.0,
     topic_config: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Create each topic that does not exist (with ``topic_config``); return {name: "created" | "exists"}."""
+    """Create each topic that does not exist (with ``topic_config``); return {name: "created" | "exists"} once every
+    topic is in the broker's metadata with all its partitions.
+
+    Why wait for the metadata: the controller acknowledges a creation before the broker's metadata cache has the
+    topic, and a client started at once (the demo's consumer checks its topics at start-up) was told they did not
+    exist (seen on a fresh KRaft broker).
+    """
     admin = AdminClient(dict(kafka_config))
     wanted = list(dict.fromkeys(names))
     futures = admin.create_topics(
@@ -33,7 +40,20 @@ def create_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
             outcome[name] = "exists"
+    _wait_visible(admin, wanted, timeout)
     return outcome
+
+
+def _wait_visible(admin: AdminClient, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
+        missing = [n for n in names if n not in topics or topics[n].error is not None or not topics[n].partitions]
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"topics {missing} not in the metadata after {timeout:g} s"))
+        time.sleep(0.1)
 
 
 def delete_topics(kafka_config: Mapping[str, Any], names: Iterable[str], timeout: float = 30.0) -> None:
