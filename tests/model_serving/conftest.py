@@ -30,10 +30,14 @@ def test_texts(review_data: Path) -> list[str]:
     return _texts(review_data / "amazon_polarity" / "test.sample.ft.txt.bz2")
 
 
-def random_weights_model(seed: int = 0, scale: float = 0.3, masked: bool = True):
+# Seed 2 spreads the first 300 test reviews over 0.17-0.86 with 80 of them negative (seed 0 judged all negative).
+def random_weights_model(seed: int = 2, scale: float = 0.3, masked: bool = True):
     """The published architecture with seeded random weights large enough to spread outputs over (0, 1)."""
+    import keras
+
     from model.architecture import build_model
 
+    keras.utils.set_random_seed(seed)  # the initializers too: unseeded, some sessions' fixture judged everything negative
     model = build_model(masked=masked)
     rng = np.random.default_rng(seed)
     model.set_weights([w + rng.normal(0.0, scale, w.shape).astype(np.float32) for w in model.get_weights()])
