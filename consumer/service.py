@@ -307,7 +307,7 @@ class ScoringService:
         if scorer.version != self._serving_version:
             self._serving_version = scorer.version
             self.metrics.model_info.info({"version": scorer.version})
-            for statistic, value in reference_statistics(scorer.metadata).items():
+            for statistic, value in reference_gauges(scorer.metadata).items():
                 self.metrics.reference.labels(scorer.version, statistic).set(value)
 
     # -- callbacks (all run inside consume()/poll() on this thread) -----------------------------
@@ -385,7 +385,7 @@ class ScoringService:
         log.info(f"partitions {kind}", extra={"partitions": _names(partitions), "owned": len(self._assigned), "dropped": dropped})
 
 
-def reference_statistics(metadata: Mapping[str, Any]) -> dict[str, float]:
+def reference_gauges(metadata: Mapping[str, Any]) -> dict[str, float]:
     """The drift references of a model's metadata.json "reference" (written at training), as gauge values; empty
     for a model trained before it existed (its alerts then stay silent)."""
     reference = metadata.get("reference")
