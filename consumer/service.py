@@ -277,13 +277,15 @@ class ScoringService:
         """Drift signals of the served model; agreement of the shadow with it, and each one's accuracy where true
         labels flow."""
         m = self.metrics
-        tokens, oov, p_negative = m.review_tokens.labels(served), 0, m.p_negative.labels(served, "served")
+        per_review, p_negative = m.review_tokens.labels(served), m.p_negative.labels(served, "served")
+        tokens = oov = 0
         for assessment in batch.assessments:
             if assessment.verdict is not None:
-                tokens.observe(assessment.tokens)
+                per_review.observe(assessment.tokens)
+                tokens += assessment.tokens
                 oov += assessment.oov
                 p_negative.observe(assessment.verdict[1])
-        m.tokens.labels(served).inc(sum(a.tokens for a in batch.assessments if a.verdict is not None))
+        m.tokens.labels(served).inc(tokens)
         m.oov_tokens.labels(served).inc(oov)
         if shadow is not None:
             if batch.shadow_error is not None:
