@@ -69,9 +69,16 @@ def chart_labels(graph_figures: dict[str, Any]) -> list[str]:
 
 
 def register(app: Dash, ctx: Context) -> None:
-    """Attach every callback of the page to ``app``."""
+    """Attach every callback of the page to ``app``: the tab bar's, then each tab's (the Model tab has none: its
+    page is rendered once, when the app is built)."""
+    register_tab_bar(app)
+    register_live(app, ctx)
+    register_analyse(app, ctx)
+    register_models(app, ctx)
 
-    # In the browser, so a tab opens at once however busy the server is.
+
+def register_tab_bar(app: Dash) -> None:
+    """Choosing a tab runs in the browser, so a tab opens at once however busy the server is."""
     app.clientside_callback(
         ClientsideFunction(namespace="tabs", function_name="select"),
         Output("tabs", "data"),
@@ -82,6 +89,10 @@ def register(app: Dash, ctx: Context) -> None:
         Input("tab-request", "data"),
         prevent_initial_call=True,
     )
+
+
+def register_live(app: Dash, ctx: Context) -> None:
+    """The window picker (in the browser) and the refresh of the header and the Live tab's charts."""
     app.clientside_callback(
         ClientsideFunction(namespace="window", function_name="select"),
         Output("live-window", "data"),
@@ -125,6 +136,10 @@ def register(app: Dash, ctx: Context) -> None:
             *chart_labels(dict(zip(LIVE_CHARTS, (view.bar, view.pie, view.series, view.confusion)))),
         )
 
+
+def register_models(app: Dash, ctx: Context) -> None:
+    """The served model beside its shadow, refreshed while the Models tab is open."""
+
     @app.callback(
         Output("models-summary", "children"),
         Output("models-accuracy", "data"),
@@ -142,6 +157,15 @@ def register(app: Dash, ctx: Context) -> None:
         label = figures.describe(view.agreement, layout.CHART_TITLES["models-agreement"])
         return view.summary, view.accuracy, view.drift, view.agreement, label, view.disagreements
 
+
+def register_analyse(app: Dash, ctx: Context) -> None:
+    """The Analyse tab's two cards: one review, and a CSV file from upload to download."""
+    _register_one_review(app, ctx)
+    _register_csv_upload(app, ctx)
+    _register_csv_results(app, ctx)
+
+
+def _register_one_review(app: Dash, ctx: Context) -> None:
     @app.callback(
         Output("review-result", "children"),
         Input("review-button", "n_clicks"),
@@ -159,6 +183,10 @@ def register(app: Dash, ctx: Context) -> None:
             log.exception("single review analysis failed")
             return analysis_view.single_result(None, _UNEXPECTED)
 
+
+def _register_csv_upload(app: Dash, ctx: Context) -> None:
+    """The file goes up from the browser (assets/upload.js) to uploads.receive; the server's reply starts a job,
+    whose id the page's address keeps so that a reload finds it again."""
     app.clientside_callback(
         ClientsideFunction(namespace="upload", function_name="explainToggle"),
         Output("csv-explain", "aria-pressed"),
@@ -215,6 +243,10 @@ def register(app: Dash, ctx: Context) -> None:
         if job_id is None or job_id == current:
             return no_update, no_update
         return job_id, "analyse"
+
+
+def _register_csv_results(app: Dash, ctx: Context) -> None:
+    """A job's progress, charts and preview, polled while it runs; then the labelled CSV's download."""
 
     @app.callback(
         Output("csv-status", "children"),

@@ -2,8 +2,14 @@
 
 // One choice of a group of buttons: the value picked (the clicked button's id after its prefix), then per button
 // its state attribute and its class, then, for tabs, whether each panel is hidden.
-function chooseOne(prefix, values, className, withPanels) {
-  var triggered = window.dash_clientside.callback_context.triggered;
+// The values are the buttons the callback listens to (dashboard.callbacks registers one n_clicks input per button,
+// in the order of dashboard.layout.TABS or dashboard.live_view.WINDOWS), so the Python side is their one list.
+function chooseOne(prefix, className, withPanels) {
+  var context = window.dash_clientside.callback_context;
+  var triggered = context.triggered;
+  var values = context.inputs_list
+    .filter(function (input) { return input.property === "n_clicks" && input.id.indexOf(prefix) === 0; })
+    .map(function (input) { return input.id.slice(prefix.length); });
   var source = triggered.length ? triggered[0].prop_id.split(".")[0] : "";
   var clicked = source.indexOf(prefix) === 0 ? source.slice(prefix.length) : null;
   // A button's click names its value; a request from the server (tab-request) carries it.
@@ -15,15 +21,14 @@ function chooseOne(prefix, values, className, withPanels) {
 }
 
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
-  // dashboard.layout.TABS and dashboard.live_view.WINDOWS, in their order
   tabs: {
     select: function () {
       // Charts drawn while their panel was hidden take their size again once it shows.
       setTimeout(function () { window.dispatchEvent(new Event("resize")); }, 50);
-      return chooseOne("tab-", ["live", "analyse", "models", "model"], "tab", true);
+      return chooseOne("tab-", "tab", true);
     },
   },
-  window: { select: function () { return chooseOne("live-window-", ["60", "300", "900", "3600", "all"], "window-button", false); } },
+  window: { select: function () { return chooseOne("live-window-", "window-button", false); } },
 });
 
 // The arrow keys, Home and End move between tabs, as the WAI-ARIA tabs pattern has it (Tab still reaches each one).
