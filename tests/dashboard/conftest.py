@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from tests.conftest import require
+from tests.conftest import TEST_SAMPLE, require
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -55,6 +55,22 @@ def default_predictor(default_model_dir: Path):
     from model.predictor import Predictor
 
     return Predictor.load(default_model_dir)
+
+
+@pytest.fixture(scope="session")
+def clear_reviews(review_data: Path, default_predictor) -> dict[str, str]:
+    """{label: text}: one real review of each label from the test sample that the default model judges right and
+    clearly (p(negative) below 0.05 or above 0.95). The label is the data set's, not the model's."""
+    from common.contract import normalise_label
+    from model.data import read_records
+
+    records = list(read_records(TEST_SAMPLE, limit=200))
+    found: dict[str, str] = {}
+    for record, (label, p_negative) in zip(records, default_predictor.predict([r.text for r in records])):
+        if label == normalise_label(record.label) and min(p_negative, 1 - p_negative) < 0.05:
+            found.setdefault(label, record.text)
+    assert set(found) == {"negative", "positive"}, f"the default model judges no review of the test sample clearly: {found}"
+    return found
 
 
 @pytest.fixture

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from common.contract import Review, encode_result
 
@@ -37,6 +38,27 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str =
             last_error = exc
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
+
+
+def component_props(tree: Any, component_id: str) -> dict[str, Any]:
+    """The props of the component with ``component_id`` in a layout: Dash components, or the JSON a callback's
+    reply carries them as. AssertionError when there is none."""
+    import plotly.utils
+
+    found = _find_props(json.loads(json.dumps(tree, cls=plotly.utils.PlotlyJSONEncoder)), component_id)
+    assert found is not None, f"no component {component_id!r} in {json.dumps(tree, cls=plotly.utils.PlotlyJSONEncoder)[:300]}"
+    return found
+
+
+def _find_props(node: Any, component_id: str) -> dict[str, Any] | None:
+    if isinstance(node, list):
+        return next((found for child in node if (found := _find_props(child, component_id)) is not None), None)
+    if not isinstance(node, dict):
+        return None
+    props = node.get("props")
+    if isinstance(props, dict) and props.get("id") == component_id:
+        return props
+    return next((found for child in node.values() if (found := _find_props(child, component_id)) is not None), None)
 
 
 def make_results(labels: Iterable[tuple[str, str | None]], model_version: str = "test-model") -> list[bytes]:

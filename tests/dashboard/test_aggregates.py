@@ -112,15 +112,31 @@ def test_broker_state_and_lag_are_reported():
 
 
 def test_concurrent_writer_and_readers_lose_nothing():
+    """Readers taking snapshots while two threads add see every snapshot whole (its totals, time series, versions and
+    per-model counts agree) and never going back; their failures are collected and asserted here, where they fail
+    the test."""
     stats = LiveStats()
     stop = threading.Event()
+    failures: list[str] = []
+    snapshots_taken = [0] * 3
 
-    def read() -> None:
+    def read(reader: int) -> None:
+        seen = 0
         while not stop.is_set():
             snap = stats.snapshot()
-            assert sum(snap.totals.values()) >= 0
+            negatives = snap.totals["negative"]
+            parts = {
+                "time series": sum(n for _, _, n in snap.buckets),
+                "versions": snap.versions.get("v1", 0),
+                "model counts": snap.models.counts[("v1", "served")].judged if negatives else 0,
+            }
+            failures.extend(f"{negatives} negatives, {value} in the {name}" for name, value in parts.items() if value != negatives)
+            if negatives < seen:
+                failures.append(f"the count went back from {seen} to {negatives}")
+            seen = negatives
+            snapshots_taken[reader] += 1
 
-    readers = [threading.Thread(target=read) for _ in range(3)]
+    readers = [threading.Thread(target=read, args=(i,)) for i in range(3)]
     for thread in readers:
         thread.start()
     writers = [threading.Thread(target=lambda: [stats.add(result("negative", stats.snapshot().taken_at)) for _ in range(2000)])
@@ -132,4 +148,6 @@ def test_concurrent_writer_and_readers_lose_nothing():
     stop.set()
     for thread in readers:
         thread.join()
+    assert not failures, f"{len(failures)} inconsistent snapshots, the first: {failures[:3]}"
+    assert all(snapshots_taken), snapshots_taken
     assert stats.snapshot().totals["negative"] == 4000

@@ -9,7 +9,7 @@ import pytest
 
 from dashboard import analysis_view
 from dashboard.jobs import DONE, FAILED, PREVIEW_ROWS, QUEUED, Busy, CsvJobs, Job, job_id_from_query
-from tests.dashboard.helpers import wait_for
+from tests.dashboard.helpers import component_props, wait_for
 
 
 def test_a_job_scores_every_row_and_reports_progress(keyword_scorer):
@@ -186,13 +186,21 @@ def test_no_job_shows_nothing_and_stops_polling():
     assert view.finished and not view.can_download and view.status == ""
 
 
-def test_single_result_view():
-    from dashboard.analysis import SingleResult
+@pytest.mark.parametrize("expected", ["negative", "positive"])
+def test_single_result_view_shows_the_verdict(expected, clear_reviews, default_predictor):
+    from dashboard.analysis import analyse_text
 
-    ok = analysis_view.single_result(SingleResult("negative", 0.91))
-    assert "negative" in str(ok) and "0.910" in str(ok)
+    text = clear_reviews[expected]
+    [(label, p_negative)] = default_predictor.predict([text])
+    assert label == expected
+    view = analysis_view.single_result(analyse_text(default_predictor, text), text=text)
+    assert component_props(view, "review-label")["children"] == expected
+    assert component_props(view, "review-p-negative")["children"] == f"{p_negative:.3f}"
+
+
+def test_single_result_view_shows_an_error():
     error = analysis_view.single_result(None, "Type or paste a review first")
-    assert error.id == "review-error"
+    assert error.id == "review-error" and error.children == "Type or paste a review first"
 
 
 def test_the_labelled_csv_written_in_slices_is_the_whole_table_at_once(keyword_scorer, tmp_path, monkeypatch):

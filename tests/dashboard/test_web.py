@@ -23,7 +23,7 @@ from dashboard.analysis import Limits
 from dashboard.app import create_app
 from dashboard.metrics import request_kind
 from dashboard.security import max_request_bytes
-from tests.dashboard.helpers import make_results, produce, wait_for
+from tests.dashboard.helpers import component_props, make_results, produce, wait_for
 
 
 @pytest.fixture
@@ -69,13 +69,26 @@ def _callback(client, output: str, inputs: list, state: list | None = None) -> d
     return response.get_json() if response.status_code == 200 else {}
 
 
-def test_single_review_callback_round_trip(client):
-    reply = _callback(client, "review-result.children", [{"id": "review-button", "property": "n_clicks", "value": 1}],
-                      [{"id": "review-text", "property": "value", "value": "a bad kettle"}])
-    assert "negative" in json.dumps(reply)
-    reply = _callback(client, "review-result.children", [{"id": "review-button", "property": "n_clicks", "value": 2}],
-                      [{"id": "review-text", "property": "value", "value": "   "}])
-    assert "empty" in json.dumps(reply)
+def _analyse(client, text: str, clicks: int = 1) -> dict:
+    return _callback(client, "review-result.children", [{"id": "review-button", "property": "n_clicks", "value": clicks}],
+                     [{"id": "review-text", "property": "value", "value": text}])
+
+
+@pytest.mark.parametrize("expected", ["negative", "positive"])
+def test_single_review_callback_round_trip(expected, clear_reviews, default_predictor):
+    """A real review of a known label, through the callback, comes back with the verdict the model gives it."""
+    app = create_app(LiveStats(), topic="t", start="latest", scorer=default_predictor, model_dir=None)
+    text = clear_reviews[expected]
+    [(label, p_negative)] = default_predictor.predict([text])
+    assert label == expected
+    reply = _analyse(app.server.test_client(), text)
+    assert component_props(reply, "review-label")["children"] == expected
+    assert component_props(reply, "review-p-negative")["children"] == f"{p_negative:.3f}"
+
+
+def test_single_review_callback_refuses_blank_text(client):
+    reply = _analyse(client, "   ", clicks=2)
+    assert "empty" in component_props(reply, "review-error")["children"]
 
 
 def test_metrics_count_requests_and_records(client, stats):
