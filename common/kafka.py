@@ -72,7 +72,7 @@ def produce(
     topic: str,
     value: bytes | None,
     key: bytes | None = None,
-    headers: list[tuple[str, bytes | None]] | None = None,
+    headers: list[tuple[str, bytes]] | list[tuple[str, bytes | None]] | None = None,
     on_delivery: DeliveryCallback | None = None,
 ) -> None:
     """Queue one message; while librdkafka's local queue is full, serve delivery reports until there is room.
@@ -86,7 +86,9 @@ def produce(
             if headers is None and on_delivery is None:  # the hot path of sentiment-producer: no keyword handling
                 producer.produce(topic, value, key)
             else:
-                producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+                # confluent-kafka's stub names one list type, list[tuple[str, str | bytes | None]]; lists being
+                # invariant, a list of (str, bytes) pairs (the consumer's outputs) does not match it, though accepted.
+                producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)  # type: ignore[arg-type]
             return
         except BufferError:
             producer.poll(QUEUE_FULL_POLL_S)
