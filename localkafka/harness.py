@@ -77,10 +77,8 @@ def read_topic(
 ) -> list[Message]:
     """Every committed message of ``topic`` (read_committed), waiting until there are ``at_least``
     and, for an output topic, until every review id in ``ids`` has its output (duplicates do not count)."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-         "isolation.level": "read_committed", "enable.partition.eof": False}
-    )
+    consumer = kafka.make_consumer({"bootstrap.servers": bootstrap}, fixed={
+        "group.id": f"reader-{uuid.uuid4().hex[:8]}", "isolation.level": "read_committed", "enable.partition.eof": False})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
@@ -118,7 +116,7 @@ def _end_offset(consumer: Consumer, tp: TopicPartition, deadline: float) -> int:
 
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     """The group's committed offset per partition of ``topic`` (-1001 when none)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer = kafka.make_consumer({"bootstrap.servers": bootstrap}, fixed={"group.id": group})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
@@ -128,7 +126,7 @@ def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    consumer = kafka.make_consumer({"bootstrap.servers": bootstrap}, fixed={"group.id": "watermarks"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
