@@ -110,7 +110,7 @@ test-unit: install  ## only the fast tests that need no broker
 	$(PY) -m pytest -m "not integration and not browser and not slow" $(PYTEST_ARGS)
 
 demo: install demo-deps  ## the whole local pipeline: broker, consumer, dashboard, and a replay of real reviews
-	$(PY) -m producer.demo
+	$(PY) -m localkafka.demo
 
 clean:  ## remove the virtualenv, caches and the local broker's data
 	-$(VENV)/bin/sentiment-kafka stop

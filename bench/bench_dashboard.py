@@ -62,17 +62,16 @@ def texts(limit: int) -> list[str]:
 
 def reader_ingest(bootstrap: str, count: int, sample: list[str]) -> float:
     """Results/s from the first record to the last, reading a topic that already holds them all."""
-    from confluent_kafka import Producer
-
+    from common import kafka
     from localkafka import scratch_topics
 
     topic = f"bench-dashboard-{uuid.uuid4().hex[:8]}"
     with scratch_topics({"bootstrap.servers": bootstrap}, [topic], 4):
-        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
+        producer = kafka.make_producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
         now = time.time()
         for i in tqdm(range(count), desc="producing results", unit="result"):
             review = Review(id=str(i), text=sample[i % len(sample)], true_label="negative" if i % 3 else "positive", event_time=now)
-            producer.produce(topic, encode_result(review, "negative" if i % 2 else "positive", 0.7, "bench", now + 0.01))
+            kafka.produce(producer, topic, encode_result(review, "negative" if i % 2 else "positive", 0.7, "bench", now + 0.01))
             producer.poll(0)
         producer.flush(60)
         stats = LiveStats()

@@ -1,4 +1,4 @@
-"""How long the message decoder spends on each hostile input (tests/security names them; its tests bound memory).
+"""How long the message decoder spends on each hostile input (localkafka/hostile.py names them; tests/security bound memory).
 
 Run: ``.venv/bin/python bench/bench_hostile_input.py [--repeat 5]``; prints a markdown table of the median
 and worst seconds per case, and the decoder's rate on random bytes, for bench/RESULTS.md's security section.
@@ -16,8 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import contract  # noqa: E402
-from tests.security.fuzz_decode import SOURCE  # noqa: E402
-from tests.security.test_hostile_input import HOSTILE  # noqa: E402
+from localkafka.hostile import HOSTILE, SOURCE  # noqa: E402
 
 
 def time_case(key: bytes | None, value: bytes | None, repeat: int) -> list[float]:

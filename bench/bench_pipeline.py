@@ -41,9 +41,9 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from common.config import add_options, resolve  # noqa: E402
 from common.paths import TEST_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, scratch_topics  # noqa: E402
+from localkafka.harness import ConsumerProcess, Topics, read_topic  # noqa: E402
 from model.data import read_records  # noqa: E402
 from producer.send import send_reviews  # noqa: E402
-from tests.consumer.kit import ConsumerProcess, Topics, read_topic  # noqa: E402
 from bench.results import RESULTS, replace_section  # noqa: E402
 
 

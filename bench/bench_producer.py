@@ -34,7 +34,7 @@ from bench.results import replace_section  # noqa: E402
 from common.paths import TRAIN_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, scratch_topics  # noqa: E402
 from model.data import read_records  # noqa: E402
-from producer.send import PRODUCER_DEFAULTS, send_reviews  # noqa: E402
+from producer.send import SEND_DEFAULTS, send_reviews  # noqa: E402
 from producer.sources import FileSource, reviews  # noqa: E402
 
 GOAL = 50_000
@@ -110,7 +110,7 @@ def main() -> int:
         f"`.venv/bin/python bench/bench_producer.py --reviews {args.reviews} --repeats {args.repeats}` "
         f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores shared with other work, "
         f"load average {load} at the end; Kafka on 127.0.0.1:9092; "
-        f"{PRODUCER_DEFAULTS['compression.type']}, idempotent, labels carried, every delivery outcome counted)",
+        f"{SEND_DEFAULTS['compression.type']}, idempotent, labels carried, every delivery outcome counted)",
         "",
         f"Reviews acknowledged per second (the whole call, flush included), {args.reviews:,} reviews from "
         f"`{args.data.name}` looped; goal {GOAL:,}/s. The machine is shared, so the wall-clock rate depends on what "

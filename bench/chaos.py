@@ -32,8 +32,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.paths import TEST_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, create_topics  # noqa: E402
+from localkafka.harness import ConsumerProcess, Topics, produce, read_topic, review_items  # noqa: E402
 from model.data import read_records  # noqa: E402
-from tests.consumer.kit import ConsumerProcess, Topics, produce, read_topic, review_items  # noqa: E402
 
 POISON = (b"\xff\xfe not utf-8", b'{"text": "unterminated', b'{"title": "no text"}', b'{"text": "  "}', b'{"text": "x", "label": "meh"}')
 

@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from common.cli import TransientError
 from common.config import ConfigError, is_secret
+from common.kafka import make_admin
 
 ClientKind = Literal["producer", "consumer", "admin"]
 
@@ -85,7 +86,7 @@ def cluster_metadata(kafka_config: Mapping[str, Any], timeout: float) -> Cluster
     errors: list[KafkaError] = []
     config = {k: v for k, v in kafka_config.items() if k not in ("logger", "error_cb", "on_delivery")}
     # Its own log lines would repeat every reconnect; error_cb carries what matters.
-    admin = AdminClient({**config, "error_cb": errors.append, "log_level": 0})
+    admin = make_admin(config, {"error_cb": errors.append, "log_level": 0})
     bootstrap = config.get("bootstrap.servers", "?")
     deadline = time.monotonic() + timeout
     while True:

@@ -20,7 +20,8 @@ from typing import Any, Mapping
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from common.config import ConfigError
+from common import kafka
+from common.config import OPTIONS, ConfigError
 from common.connectivity import ConnectivityLog, LibrdkafkaLogger
 from common.contract import decode_result
 from dashboard.aggregates import BrokerState, LiveStats
@@ -64,20 +65,16 @@ class StreamReader:
         check_interval_s: float = 2.0,
     ) -> None:
         self._connectivity = ConnectivityLog(log)
-        config = dict(kafka_config)
-        config.update(
-            {
+        self._config = kafka.consumer_config(
+            kafka_config,
+            defaults={"group.id": OPTIONS["dashboard_group_id"].default, "client.id": "sentiment-dashboard"},
+            fixed={
                 "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
                 "enable.partition.eof": False,
                 "error_cb": self._on_error,
                 "logger": LibrdkafkaLogger(logging.getLogger("librdkafka"), self._connectivity),
-            }
+            },
         )
-        config.setdefault("group.id", "sentiment-dashboard")
-        config.setdefault("client.id", "sentiment-dashboard")
-        self._config = config
         self._topic = topic
         self._stats = stats
         self._start = start

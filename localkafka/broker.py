@@ -146,10 +146,10 @@ class LocalKafka:
         """Whether a broker answers metadata requests on our port."""
         if not _port_open(self.port):
             return False
-        from confluent_kafka.admin import AdminClient
+        from common.kafka import make_admin
 
         try:
-            admin = AdminClient({**self.client_config(), "socket.timeout.ms": int(timeout * 1000)})
+            admin = make_admin(self.client_config(), {"socket.timeout.ms": int(timeout * 1000)})
             metadata = admin.list_topics(timeout=timeout)
             return bool(metadata.brokers)
         except Exception:  # noqa: BLE001 - any failure means "not ready yet"

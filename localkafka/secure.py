@@ -255,10 +255,10 @@ def pipeline_acls(names: PipelineNames) -> list[Any]:
 
 def apply_acls(admin_config: Mapping[str, Any], bindings: Iterable[Any], timeout: float = 30.0) -> int:
     """Create ``bindings`` through the admin API (creating an existing ACL is a no-op); return how many."""
-    from confluent_kafka.admin import AdminClient
+    from common.kafka import make_admin
 
     wanted = list(bindings)
-    admin = AdminClient(dict(admin_config))  # kept alive until the futures resolve
+    admin = make_admin(admin_config)  # kept alive until the futures resolve
     for future in admin.create_acls(wanted, request_timeout=timeout).values():
         future.result(timeout=timeout)
     return len(wanted)

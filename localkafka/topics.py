@@ -9,6 +9,8 @@ from typing import Any, Iterable, Iterator, Mapping
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from common.kafka import make_admin, topic_exists
+
 
 def create_topics(
     kafka_config: Mapping[str, Any],
@@ -24,7 +26,7 @@ def create_topics(
     topic, and a client started at once (the demo's consumer checks its topics at start-up) was told they did not
     exist (seen on a fresh KRaft broker).
     """
-    admin = AdminClient(dict(kafka_config))
+    admin = make_admin(kafka_config)
     wanted = list(dict.fromkeys(names))
     futures = admin.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(topic_config or {})) for name in wanted],
@@ -47,8 +49,8 @@ def create_topics(
 def _wait_visible(admin: AdminClient, names: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        topics = admin.list_topics(timeout=max(1.0, deadline - time.monotonic())).topics
-        missing = [n for n in names if n not in topics or topics[n].error is not None or not topics[n].partitions]
+        metadata = admin.list_topics(timeout=max(1.0, deadline - time.monotonic()))
+        missing = [n for n in names if not topic_exists(metadata, n) or not metadata.topics[n].partitions]
         if not missing:
             return
         if time.monotonic() >= deadline:
@@ -58,7 +60,7 @@ def _wait_visible(admin: AdminClient, names: list[str], timeout: float) -> None:
 
 def delete_topics(kafka_config: Mapping[str, Any], names: Iterable[str], timeout: float = 30.0) -> None:
     """Delete the topics; one that is already gone is fine."""
-    admin = AdminClient(dict(kafka_config))
+    admin = make_admin(kafka_config)
     futures = admin.delete_topics(list(dict.fromkeys(names)), operation_timeout=timeout, request_timeout=timeout)
     for future in futures.values():
         try:

@@ -19,14 +19,14 @@ from typing import Any, Callable, Iterable, Mapping
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from tqdm import tqdm
 
+from common import kafka
 from common.broker_check import BrokerUnavailable, cluster_metadata
 from common.contract import encode_review, normalise_label
 
 log = logging.getLogger(__name__)
 
-# Throughput-minded defaults; anything in the caller's kafka_config (e.g. -X) wins.
-PRODUCER_DEFAULTS: dict[str, Any] = {
-    "enable.idempotence": True,  # implies acks=all and bounded in-flight requests: no duplicates on retry
+# Throughput-minded defaults over the project's (idempotence); anything in the caller's kafka_config (e.g. -X) wins.
+SEND_DEFAULTS: dict[str, Any] = {
     "compression.type": "lz4",
     "linger.ms": 10,
     "batch.size": 1_000_000,
@@ -125,29 +125,28 @@ class Pacer:
 
 
 def producer_config(kafka_config: Mapping[str, Any]) -> dict[str, Any]:
-    """The producer's librdkafka configuration: PRODUCER_DEFAULTS under the caller's."""
-    return {**PRODUCER_DEFAULTS, **kafka_config}
+    """The producer's librdkafka configuration: the project's and SEND_DEFAULTS under the caller's."""
+    return kafka.producer_config(kafka_config, SEND_DEFAULTS)
 
 
 def connect(
     kafka_config: Mapping[str, Any], topic: str, timeout: float = 10.0, on_delivery: Callable | None = None
 ) -> Producer:
     """A producer whose broker answered metadata within ``timeout`` s and knows ``topic``."""
-    config = {**producer_config(kafka_config), "logger": logging.getLogger("producer.librdkafka")}
+    fixed: dict[str, Any] = {"logger": logging.getLogger("producer.librdkafka")}
     if on_delivery is not None:
-        config.update({"on_delivery": on_delivery, "delivery.report.only.error": True})
+        fixed.update({"on_delivery": on_delivery, "delivery.report.only.error": True})
+    config = kafka.producer_config(kafka_config, SEND_DEFAULTS, fixed)
     bootstrap = config.get("bootstrap.servers", "?")
     try:
         metadata = cluster_metadata(config, timeout)
     except BrokerUnavailable as exc:
         raise ProducerError(str(exc)) from None
-    producer = Producer(config)
-    found = metadata.topics.get(topic)
-    if found is None or found.error is not None:
+    if not kafka.topic_exists(metadata, topic):
         raise ProducerError(
             f"topic {topic!r} does not exist on {bootstrap}; create it first (sentiment-kafka create-topics)"
         )
-    return producer
+    return Producer(config)
 
 
 def message_of(item: Any, with_labels: bool) -> tuple[bytes | None, bytes]:
@@ -188,7 +187,7 @@ def send_reviews(
     """
     deliveries = _Deliveries()
     producer = connect(kafka_config, topic, connect_timeout, deliveries)
-    max_bytes = int({**PRODUCER_DEFAULTS, **kafka_config}.get("message.max.bytes", LIBRDKAFKA_MESSAGE_MAX_BYTES))
+    max_bytes = int(producer_config(kafka_config).get("message.max.bytes", LIBRDKAFKA_MESSAGE_MAX_BYTES))
     pacer = Pacer(rate, producer) if rate else None
     began = time.monotonic()
     with tqdm(total=limit, unit=" reviews", disable=None if progress is None else not progress,
@@ -228,21 +227,16 @@ def send_reviews(
 
 
 def _produce(producer: Producer, topic: str, key: bytes | None, value: bytes) -> bool:
-    """Queue one message; when the local queue is full, serve delivery reports until there is room.
-
-    False when librdkafka refuses the message outright for its size (over message.max.bytes): it could
-    never be delivered, and the next review should not pay for it.
+    """Queue one message (waiting for room, ``kafka.produce``); False when librdkafka refuses it outright for its
+    size (over message.max.bytes): it could never be delivered, and the next review should not pay for it.
     """
-    while True:
-        try:
-            producer.produce(topic, value, key)
-            return True
-        except BufferError:
-            producer.poll(0.05)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
-                raise
-            return False
+    try:
+        kafka.produce(producer, topic, value, key)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+            raise
+        return False
+    return True
 
 
 def _where(item: Any) -> str:

@@ -52,7 +52,7 @@ def test_a_refused_kafka_property_stops_the_command_with_one_line_naming_it(comm
 
 
 def test_the_demo_checks_the_properties_of_its_parts_before_starting_anything(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "producer.demo", "--log-dir", str(tmp_path), "-X", "no.such.property=1",
+    proc = subprocess.run([sys.executable, "-m", "localkafka.demo", "--log-dir", str(tmp_path), "-X", "no.such.property=1",
                            "--bootstrap-servers", f"127.0.0.1:{_closed_port()}"], capture_output=True, text=True, timeout=120)
     _assert_one_error_line(proc, 2, "-X no.such.property='1'")
     assert not any(tmp_path.iterdir()), "no part was started"

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import pytest
 
 from common.config import DEFAULT_MODEL_DIR
-from tests.consumer.kit import ConsumerProcess, Topics
+from localkafka.harness import ConsumerProcess, Topics
 
 TEST_SAMPLE_NAME = ("amazon_polarity", "test.sample.ft.txt.bz2")
 

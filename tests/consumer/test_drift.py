@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from common.paths import PROJECT_ROOT
-from tests.consumer.kit import Topics, produce, review_items
+from localkafka.harness import Topics, produce, review_items
 from tests.deploy.conftest import tool
 
 pytestmark = pytest.mark.integration

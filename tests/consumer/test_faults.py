@@ -16,7 +16,7 @@ import pytest
 from common import contract
 from common.config import DEFAULT_MODEL_DIR
 from localkafka import LocalKafka, create_topics
-from tests.consumer.kit import Topics, free_port, item_ids, output_ids, produce, read_topic, review_items
+from localkafka.harness import Topics, free_port, item_ids, output_ids, produce, read_topic, review_items
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.consumer.kit import Topics, item_ids, output_ids, produce, read_topic, review_items
+from localkafka.harness import Topics, item_ids, output_ids, produce, read_topic, review_items
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from common import contract
-from tests.consumer.kit import (
+from localkafka.harness import (
     CONSUMER_BIN,
     Topics,
     committed_offsets,

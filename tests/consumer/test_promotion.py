@@ -20,8 +20,8 @@ import pytest
 
 from common import contract
 from common.config import DEFAULT_MODEL_DIR
+from localkafka.harness import ConsumerProcess, Topics, item_ids, output_ids, produce, read_topic, review_items
 from tests.candidate import perturbed_copy
-from tests.consumer.kit import ConsumerProcess, Topics, item_ids, output_ids, produce, read_topic, review_items
 
 pytestmark = pytest.mark.integration
 

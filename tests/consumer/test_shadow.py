@@ -11,8 +11,8 @@ import pytest
 
 from common import contract
 from consumer.scoring import score_batch
+from localkafka.harness import Topics, item_ids, produce, read_topic, review_items
 from model.predictor import Assessment
-from tests.consumer.kit import Topics, item_ids, produce, read_topic, review_items
 
 
 class Message:

@@ -74,12 +74,12 @@ def make_results(labels: Iterable[tuple[str, str | None]], model_version: str = 
 
 def produce(bootstrap: str, topic: str, values: Iterable[bytes | None]) -> int:
     """Produce ``values`` to ``topic`` and wait until the broker has every one."""
-    from confluent_kafka import Producer
+    from common import kafka
 
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = kafka.make_producer({"bootstrap.servers": bootstrap})
     count = 0
     for value in values:
-        producer.produce(topic, value)
+        kafka.produce(producer, topic, value)
         count += 1
     assert producer.flush(30) == 0, "not every result reached the broker"
     return count

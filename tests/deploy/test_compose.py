@@ -212,7 +212,7 @@ def test_serving_commands_need_no_tensorflow(default_model):
     """What the image runs imports and scores with TensorFlow made unimportable (the image has none)."""
     script = (
         "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
-        "import consumer.cli, consumer.service, dashboard.app, producer.cli, producer.demo, localkafka.cli\n"
+        "import consumer.cli, consumer.service, dashboard.app, producer.cli, localkafka.demo, localkafka.cli\n"
         "from common.config import DEFAULT_MODEL_DIR\n"
         "from model.predictor import Predictor\n"
         "print(Predictor.load(DEFAULT_MODEL_DIR, backend='auto').predict(['Great value, works well.'])[0][0])\n"

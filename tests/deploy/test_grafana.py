@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from confluent_kafka import Producer
 
-from producer.processes import Child, wait_until
+from localkafka.processes import Child, wait_until
 from producer.send import send_reviews
 from tests.deploy.conftest import PROJECT_ROOT, PROMETHEUS_DIR, VENV_BIN, free_port, http_get, tool
 from tests.deploy.test_k8s import container_of, mebibytes, one_object, render

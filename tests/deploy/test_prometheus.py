@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from localkafka import create_topics
-from producer.demo import prometheus_config
-from producer.processes import Child, wait_until
+from localkafka.demo import prometheus_config
+from localkafka.processes import Child, wait_until
 from producer.send import send_reviews
 from tests.deploy.conftest import PROJECT_ROOT, PROMETHEUS_DIR, VENV_BIN, free_port, http_get, tool
 

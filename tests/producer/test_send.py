@@ -154,7 +154,7 @@ def test_pacing_sleeps_between_messages_instead_of_spinning(rate):
 
 def test_a_paced_review_is_stamped_when_it_is_sent_not_a_pacing_interval_before(kafka_bootstrap, make_topic):
     """The event time ("ts") is the review's send time: downstream latency is measured from it."""
-    from tests.consumer.kit import read_topic
+    from localkafka.harness import read_topic
 
     topic = make_topic("producer-ts", partitions=1)
     rate = 2.0  # a 0.5 s interval: stamping before waiting would put ts 0.5 s before the produce call

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from common import contract
-
-SOURCE = contract.Source("reviews", 3, 42)
+from localkafka.hostile import SOURCE
 
 
 def check_decoded(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]],

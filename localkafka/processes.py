@@ -1,6 +1,6 @@
 """Child processes that are always cleaned up: each in its own process group, output to a named log file.
 
-The demo (and tests that run services) start the consumer, dashboard and
+The demo (and tests and benchmarks that run services) start the consumer, dashboard and
 producer with this. A process group per child means Ctrl-C in the terminal
 reaches only the demo, which then stops the children in order, and stopping
 a child also stops anything it started: SIGTERM to the group, a grace period,

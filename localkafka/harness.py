@@ -1,4 +1,4 @@
-"""Helpers for the consumer's tests (and its benchmarks): feed and read topics, run ``sentiment-consumer``."""
+"""What tests and benchmarks share to drive the pipeline on a broker: feed and read topics, run ``sentiment-consumer``."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from common import kafka
+from common.paths import PROJECT_ROOT
+
 CONSUMER_BIN = Path(sys.executable).parent / "sentiment-consumer"
 
 
@@ -58,7 +60,7 @@ def review_items(reviews: Sequence, count: int, prefix: str = "r", words: int | 
 
 def produce(bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, bytes | None]]) -> None:
     """Put (key, value) pairs on ``topic`` and wait until the broker has them all."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    producer = kafka.make_producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     failures: list[str] = []
 
     def report(err, _msg) -> None:
@@ -66,12 +68,7 @@ def produce(bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, byte
             failures.append(str(err))
 
     for key, value in items:
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, on_delivery=report)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        kafka.produce(producer, topic, value, key, on_delivery=report)
     assert producer.flush(60) == 0 and not failures, failures[:3]
 
 
@@ -80,10 +77,8 @@ def read_topic(
 ) -> list[Message]:
     """Every committed message of ``topic`` (read_committed), waiting until there are ``at_least``
     and, for an output topic, until every review id in ``ids`` has its output (duplicates do not count)."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-         "isolation.level": "read_committed", "enable.partition.eof": False}
-    )
+    consumer = kafka.make_consumer({"bootstrap.servers": bootstrap}, fixed={
+        "group.id": f"reader-{uuid.uuid4().hex[:8]}", "isolation.level": "read_committed", "enable.partition.eof": False})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
@@ -121,7 +116,7 @@ def _end_offset(consumer: Consumer, tp: TopicPartition, deadline: float) -> int:
 
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     """The group's committed offset per partition of ``topic`` (-1001 when none)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer = kafka.make_consumer({"bootstrap.servers": bootstrap}, fixed={"group.id": group})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
@@ -131,7 +126,7 @@ def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    consumer = kafka.make_consumer({"bootstrap.servers": bootstrap}, fixed={"group.id": "watermarks"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}

@@ -20,7 +20,7 @@ from common.config import ConfigError
 from common.paths import PROJECT_ROOT, TEST_SAMPLE
 from localkafka import LocalKafka
 from model.data import read_records
-from producer.demo import EXAMPLE_REVIEWS, _choose_data
+from localkafka.demo import EXAMPLE_REVIEWS, _choose_data
 from tests.deploy.conftest import free_port, http_get
 
 
@@ -43,7 +43,7 @@ def test_demo_runs_the_pipeline_and_leaves_no_process_behind(tmp_path, kafka_boo
     metrics_port, dashboard_port, prometheus_port = free_port(), free_port(), free_port()
     run = uuid.uuid4().hex[:8]
     argv = [
-        sys.executable, "-m", "producer.demo", "--duration", "30", "--rate", "25", "--log-dir", str(tmp_path / "logs"),
+        sys.executable, "-m", "localkafka.demo", "--duration", "30", "--rate", "25", "--log-dir", str(tmp_path / "logs"),
         "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(metrics_port),
         "--dashboard-port", str(dashboard_port), "--prometheus-port", str(prometheus_port), "--input-topic", f"demo-in-{run}", "--output-topic", f"demo-out-{run}",
         "--dlq-topic", f"demo-dlq-{run}", "--group-id", f"demo-{run}", "--dashboard-group-id", f"demo-dash-{run}",
@@ -97,7 +97,7 @@ def test_demo_runs_the_pipeline_and_leaves_no_process_behind(tmp_path, kafka_boo
 def test_a_part_that_exits_early_is_reported_with_its_log(tmp_path, kafka_bootstrap):
     run = uuid.uuid4().hex[:8]
     result = subprocess.run([
-        sys.executable, "-m", "producer.demo", "--duration", "5", "--log-dir", str(tmp_path / "logs"),
+        sys.executable, "-m", "localkafka.demo", "--duration", "5", "--log-dir", str(tmp_path / "logs"),
         "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(free_port()), "--dashboard-port", str(free_port()),
         "--input-topic", f"demo-in-{run}", "--output-topic", f"demo-out-{run}", "--dlq-topic", f"demo-dlq-{run}",
         "--prometheus-port", "0", "--model-dir", str(tmp_path / "no-model"),
@@ -126,7 +126,7 @@ def test_ports_in_use_are_refused_before_anything_starts(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "producer.demo", "--log-dir", str(tmp_path),
+        result = subprocess.run([sys.executable, "-m", "localkafka.demo", "--log-dir", str(tmp_path),
                                  "--bootstrap-servers", "127.0.0.1:1", "--metrics-port", str(free_port()),
                                  "--dashboard-port", str(port)],
                                 capture_output=True, text=True, timeout=60)

@@ -36,7 +36,7 @@ from confluent_kafka import KafkaException
 from common import cli, config, paths
 from common.broker_check import check_client_config
 from localkafka import BrokerError, LocalKafka, create_topics
-from producer.processes import Child, wait_until
+from localkafka.processes import Child, wait_until
 
 PROJECT_ROOT = paths.PROJECT_ROOT
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
@@ -64,7 +64,7 @@ EXAMPLE_REVIEWS = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m producer.demo",
+        prog="python -m localkafka.demo",
         description="Run the whole pipeline locally (Kafka, consumer, dashboard, a replay of labelled reviews) "
         "until Ctrl-C; every part's log goes to --log-dir.",
     )
