@@ -18,7 +18,7 @@ from dashboard.aggregates import LiveStats
 from dashboard.app import create_app
 from dashboard.stream import StartPosition, StreamReader
 from tests.conftest import TEST_SAMPLE
-from tests.consumer.kit import ConsumerProcess, Topics, item_ids, produce, read_topic, review_items
+from localkafka.harness import ConsumerProcess, Topics, item_ids, produce, read_topic, review_items
 from tests.dashboard.helpers import screenshot, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
