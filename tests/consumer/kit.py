@@ -224,6 +224,31 @@ class ConsumerProcess:
         self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def log_events(self, msg: str) -> list[dict]:
+        """The consumer's JSON log lines whose message starts with ``msg``, oldest first."""
+        events = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:  # librdkafka's own lines and tracebacks are not JSON
+                continue
+            if isinstance(event, dict) and str(event.get("msg", "")).startswith(msg):
+                events.append(event)
+        return events
+
+    def partitions_owned(self) -> int:
+        """How many input partitions the consumer owns by its last assignment or revocation log line."""
+        changes = self.log_events("partitions ")
+        return changes[-1]["owned"] if changes else 0
+
+    def wait_owned(self, count: int, timeout: float = 60.0) -> None:
+        """Until the consumer owns ``count`` partitions (a rebalance has settled)."""
+        deadline = time.monotonic() + timeout
+        while self.partitions_owned() != count:
+            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, f"owns {self.partitions_owned()} partitions, not {count}:\n{self.log_tail()}"
+            time.sleep(0.2)
+
 
 
 
