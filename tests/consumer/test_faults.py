@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -119,6 +120,43 @@ def test_live_model_swap_switches_versions_at_one_point_and_loses_nothing(
     first_new = min(r.scored_at for r in results if r.model_version == new_version)
     assert last_old <= first_new
     assert process.metrics()[("sentiment_model_info", (("version", new_version),))] == 1
+    assert process.terminate() == 0
+
+
+def test_sighup_switches_to_a_model_with_other_weights_and_its_outputs_follow_the_new_model(
+    topics: Topics, start_consumer, reviews, predictor, candidate_model: Path, tmp_path: Path
+) -> None:
+    from model.predictor import Predictor
+
+    serving = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_DIR, serving)
+    candidate = Predictor.load(candidate_model, backend="onnxruntime")
+    before = review_items(reviews, 200, prefix="old-", words=30)
+    after = review_items(reviews, 200, prefix="new-", words=30)  # the same texts, scored again after the reload
+    process = start_consumer(topics, "--model-dir", str(serving), "--model-poll-seconds", "0")  # SIGHUP only
+    process.wait_ready()
+    produce(topics.bootstrap, topics.input, before)
+    read_topic(topics.bootstrap, topics.output, ids=item_ids(before))
+    os.rename(serving, tmp_path / "retired")
+    shutil.copytree(candidate_model, serving)
+    process.proc.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+    deadline = time.monotonic() + 60
+    while not process.log_events("model switched"):
+        assert time.monotonic() < deadline, process.log_tail()
+        time.sleep(0.1)
+    produce(topics.bootstrap, topics.input, after)
+
+    results = {r.id: r for r in (contract.decode_result(m.value())
+                                 for m in read_topic(topics.bootstrap, topics.output, ids=item_ids(before + after)))}
+    texts = [json.loads(value)["text"] for _, value in before]
+    for prefix, model in (("old-", predictor), ("new-", candidate)):
+        for i, (label, p_negative) in enumerate(model.judge(texts)):
+            result = results[f"{prefix}{i}"]
+            assert (result.model_version, result.label) == (model.version, label)
+            assert result.p_negative == pytest.approx(p_negative, abs=1e-6)
+    moved = [abs(results[f"new-{i}"].p_negative - results[f"old-{i}"].p_negative) for i in range(len(texts))]
+    assert sum(m > 1e-3 for m in moved) > len(texts) / 2, "other weights must change most outputs"
+    assert process.metrics()[("sentiment_model_info", (("version", candidate.version),))] == 1
     assert process.terminate() == 0
 
 
