@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
@@ -73,6 +73,24 @@ def produce(bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, byte
             except BufferError:
                 producer.poll(0.1)
     assert producer.flush(60) == 0 and not failures, failures[:3]
+
+
+def produce_steadily(
+    bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, bytes | None]], per_second: int,
+    after_each: Callable[[int], None] = lambda sent: None,
+) -> None:
+    """Put (key, value) pairs on ``topic`` at ``per_second``, a tenth of a second's worth at a time, calling
+    ``after_each(sent so far)`` after each; returns once the broker has them all."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    chunk = max(1, per_second // 10)
+    started = time.monotonic()
+    for n, first in enumerate(range(0, len(items), chunk), start=1):
+        for key, value in items[first : first + chunk]:
+            producer.produce(topic, value=value, key=key)
+        producer.poll(0)
+        after_each(min(first + chunk, len(items)))
+        time.sleep(max(0.0, started + n * 0.1 - time.monotonic()))
+    assert producer.flush(60) == 0
 
 
 def read_topic(

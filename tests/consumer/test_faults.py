@@ -17,7 +17,16 @@ import pytest
 from common import contract
 from common.config import DEFAULT_MODEL_DIR
 from localkafka import LocalKafka, create_topics
-from tests.consumer.kit import Topics, free_port, item_ids, output_ids, produce, read_topic, review_items
+from tests.consumer.kit import (
+    Topics,
+    free_port,
+    item_ids,
+    output_ids,
+    produce,
+    produce_steadily,
+    read_topic,
+    review_items,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +82,38 @@ def test_scale_out_and_in_shares_partitions_without_loss_or_duplicates(topics: T
         lags = [labels for (name, labels) in first.metrics() if name == "sentiment_consumer_lag"]
     assert len(lags) == 4
     assert first.terminate() == 0
+
+
+def test_at_least_once_scale_out_mid_stream_moves_half_the_partitions_and_loses_nothing(
+    topics: Topics, start_consumer, reviews
+) -> None:
+    items = review_items(reviews, 2000, prefix="o", words=20)  # 10 s at 200/s
+    first = start_consumer(topics, "--max-batch", "64")
+    first.wait_ready()
+    joined: list = []
+    sent_when_shared: list[int] = []
+
+    def scale_out(sent: int) -> None:
+        if sent == 300:  # a second and a half into the stream
+            joined.append(start_consumer(topics, "--max-batch", "64"))
+        elif joined and not sent_when_shared and joined[0].partitions_owned() == 2:
+            sent_when_shared.append(sent)
+
+    produce_steadily(topics.bootstrap, topics.input, items, 200, scale_out)
+    (second,) = joined
+    assert sent_when_shared and sent_when_shared[0] < len(items), "the second consumer joined after the stream"
+    second.wait_owned(2)
+    first.wait_owned(2)
+    outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
+    ids = output_ids(outputs)
+    assert set(ids) == item_ids(items)
+    # Revoking commits what was scored before the partitions move, so a graceful rebalance scores nothing twice.
+    assert max(ids.values()) == 1, [review_id for review_id, count in ids.items() if count > 1][:10]
+    # Cooperative-sticky: the first consumer gave up two partitions and kept scoring the other two throughout.
+    owned = [e["owned"] for e in first.log_events("partitions ")]
+    assert (owned[0], min(owned), owned[-1]) == (4, 2, 2), owned
+    assert second.metrics()[("sentiment_messages_consumed_total", ())] > 0  # the newcomer took its share
+    assert first.terminate() == 0 and second.terminate() == 0
 
 
 def versioned_copy(source: Path, target: Path, version: str) -> None:

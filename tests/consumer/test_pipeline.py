@@ -10,7 +10,6 @@ import time
 from collections import Counter
 
 import pytest
-from confluent_kafka import Producer
 
 from common import contract
 from tests.consumer.kit import (
@@ -20,6 +19,7 @@ from tests.consumer.kit import (
     end_offsets,
     output_ids,
     produce,
+    produce_steadily,
     item_ids,
     read_topic,
     review_items,
@@ -267,18 +267,16 @@ def test_kill_9_mid_stream_loses_nothing_and_scores_again_only_what_the_last_com
                      "--instance-id", "kill-9")  # the restart is the same instance: it takes its partitions back at once
     first = start_consumer(topics, *consumer_args)
     first.wait_ready()
-    producer = Producer({"bootstrap.servers": topics.bootstrap, "linger.ms": 5})
-    started, killed_at = time.monotonic(), 0.0
-    for chunk in range(len(items) // 20):  # 200 reviews/s for 8 s, which one consumer keeps up with
-        for key, value in items[chunk * 20 : chunk * 20 + 20]:
-            producer.produce(topics.input, value=value, key=key)
-        producer.poll(0)
-        if chunk == 50:  # five seconds of steady scoring and committing behind it
+    killed_at = 0.0
+
+    def kill_after_five_seconds(sent: int) -> None:  # of steady scoring and committing behind it
+        nonlocal killed_at
+        if sent == 1000:
             assert first.alive(), first.log_tail()
             killed_at = time.time()
             first.kill()
-        time.sleep(max(0.0, started + (chunk + 1) * 0.1 - time.monotonic()))
-    assert producer.flush(30) == 0
+
+    produce_steadily(topics.bootstrap, topics.input, items, 200, kill_after_five_seconds)  # one consumer keeps up
 
     second = start_consumer(topics, *consumer_args)
     outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
