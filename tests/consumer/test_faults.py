@@ -57,6 +57,34 @@ def test_exactly_once_through_repeated_kill_9(topics: Topics, start_consumer, re
     assert survivor.terminate() == 0
 
 
+def test_a_frozen_instance_restarted_under_its_id_is_fenced_when_it_thaws_and_nothing_is_scored_twice(
+    topics: Topics, start_consumer, reviews
+) -> None:
+    # Dynamic membership: the group does not fence the second instance id, so only the transactional id can.
+    same_instance = (*EOS, "--max-batch", "64", "--instance-id", "zombie", "--membership", "dynamic")
+    items = review_items(reviews, 2000, prefix="z", words=20)  # 10 s at 200/s
+    zombie = start_consumer(topics, *same_instance)
+    zombie.wait_ready()
+    restarted: list = []
+
+    def freeze_and_restart(sent: int) -> None:
+        if sent == 300:  # mid-stream, most likely inside a transaction
+            zombie.proc.send_signal(signal.SIGSTOP)  # type: ignore[union-attr]
+            restarted.append(start_consumer(topics, *same_instance))
+
+    produce_steadily(topics.bootstrap, topics.input, items[:1000], 200, freeze_and_restart)
+    (successor,) = restarted
+    successor.wait_owned(4)  # once the frozen instance's session expired
+    zombie.proc.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
+    produce_steadily(topics.bootstrap, topics.input, items[1000:], 200)
+
+    assert zombie.proc.wait(60) == 1, zombie.log_tail()  # type: ignore[union-attr]
+    assert "fenced" in zombie.log_tail().lower(), zombie.log_tail()
+    ids = output_ids(read_topic(topics.bootstrap, topics.output, ids=item_ids(items)))
+    assert set(ids) == item_ids(items) and max(ids.values()) == 1
+    assert successor.terminate() == 0
+
+
 def test_scale_out_and_in_shares_partitions_without_loss_or_duplicates(topics: Topics, start_consumer, reviews) -> None:
     from producer.send import send_reviews
 
