@@ -242,9 +242,10 @@ def test_a_model_that_fails_to_load_is_logged_and_the_old_one_stays(predictor, t
     assert watcher.check() is True and watcher.current().version == "broken" and watcher.reloads == 1
 
 
-@pytest.fixture
-def own_broker(tmp_path: Path):
-    """A broker of this test's own (it gets stopped): never the shared one on 9092."""
+@pytest.fixture(scope="module")
+def own_broker():
+    """A broker of this module's own, for the tests that stop or freeze it (each leaves it running): never the
+    shared one."""
     port = free_port()
     broker = LocalKafka(port=port, controller_port=free_port())
     broker.start()
@@ -280,3 +281,24 @@ def test_broker_restart_mid_stream_consumer_waits_reports_not_ready_and_loses_no
     assert set(ids) == {key.decode() for key, _ in items}
     process.wait_ready(timeout=60)
     assert process.terminate() == 0
+
+
+def test_a_broker_that_stops_answering_inside_a_transaction_ends_the_stalled_consumer_with_exit_70(
+    own_broker: LocalKafka, start_consumer, reviews
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    topics = Topics(own_broker.bootstrap, f"in-{suffix}", f"out-{suffix}", f"dlq-{suffix}", f"g-{suffix}")
+    create_topics({"bootstrap.servers": own_broker.bootstrap}, [topics.input, topics.output, topics.dlq], 4)
+    produce(topics.bootstrap, topics.input, review_items(reviews, 5000, prefix="h", words=12))
+    process = start_consumer(topics, *EOS, "--max-batch", "16", "--stall-timeout", "5")
+    process.wait_ready()
+    process.wait_metric("sentiment_messages_consumed_total", 300)  # hundreds of transactions still to go
+    broker_pid = own_broker.pid()
+    assert broker_pid is not None
+    os.kill(broker_pid, signal.SIGSTOP)  # connections stay open and nothing answers: the transaction call hangs
+    try:
+        assert process.proc.wait(60) == 70, process.log_tail()  # type: ignore[union-attr]
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
+    stalled = process.log_events("no progress")
+    assert len(stalled) == 1 and stalled[0]["stalled_seconds"] > 5, process.log_tail()
