@@ -120,7 +120,7 @@ def test_real_prometheus_scrapes_a_running_consumer(tmp_path, kafka_bootstrap, m
             "SentimentLatencyP99High"}
         # "unknown" is a rule not evaluated yet: wait for one evaluation of every rule (1 s apart here), then each
         # must have run without error against the real metrics.
-        evaluated = lambda: all(rule["health"] != "unknown" for rule in rules())  # noqa: E731
+        evaluated = lambda: all(rule["health"] != "unknown" for rule in rules())
         try:
             exited = wait_until(evaluated, 30, [prometheus], interval=0.5)
         except TimeoutError:
