@@ -1,5 +1,6 @@
-"""Issue 5's guarantees under faults: exactly-once through repeated kill -9, scale-out and scale-in,
-a live model swap, and the broker going away and coming back."""
+"""The consumer's guarantees under faults: exactly-once through repeated kill -9 and past a fenced zombie, scale-out
+and scale-in under both delivery modes, live model swaps (a new folder, SIGHUP), the broker going away and coming
+back, and the stall watchdog when it hangs instead."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_exactly_once_through_repeated_kill_9(topics: Topics, start_consumer, re
     assert survivor.terminate() == 0
 
 
-def test_a_frozen_instance_restarted_under_its_id_is_fenced_when_it_thaws_and_nothing_is_scored_twice(
+def test_a_frozen_instance_restarted_under_its_id_is_fenced_when_it_thaws_exits_1_and_nothing_is_scored_twice(
     topics: Topics, start_consumer, reviews
 ) -> None:
     # Dynamic membership: the group does not fence the second instance id, so only the transactional id can.
