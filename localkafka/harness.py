@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
@@ -70,6 +70,24 @@ def produce(bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, byte
     for key, value in items:
         kafka.produce(producer, topic, value, key, on_delivery=report)
     assert producer.flush(60) == 0 and not failures, failures[:3]
+
+
+def produce_steadily(
+    bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, bytes | None]], per_second: int,
+    after_each: Callable[[int], None] = lambda sent: None,
+) -> None:
+    """Put (key, value) pairs on ``topic`` at ``per_second``, a tenth of a second's worth at a time, calling
+    ``after_each(sent so far)`` after each; returns once the broker has them all."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    chunk = max(1, per_second // 10)
+    started = time.monotonic()
+    for n, first in enumerate(range(0, len(items), chunk), start=1):
+        for key, value in items[first : first + chunk]:
+            producer.produce(topic, value=value, key=key)
+        producer.poll(0)
+        after_each(min(first + chunk, len(items)))
+        time.sleep(max(0.0, started + n * 0.1 - time.monotonic()))
+    assert producer.flush(60) == 0
 
 
 def read_topic(
@@ -218,6 +236,31 @@ class ConsumerProcess:
     def log_tail(self, lines: int = 30) -> str:
         self._log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def log_events(self, msg: str) -> list[dict]:
+        """The consumer's JSON log lines whose message starts with ``msg``, oldest first."""
+        events = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:  # librdkafka's own lines and tracebacks are not JSON
+                continue
+            if isinstance(event, dict) and str(event.get("msg", "")).startswith(msg):
+                events.append(event)
+        return events
+
+    def partitions_owned(self) -> int:
+        """How many input partitions the consumer owns by its last assignment or revocation log line."""
+        changes = self.log_events("partitions ")
+        return changes[-1]["owned"] if changes else 0
+
+    def wait_owned(self, count: int, timeout: float = 60.0) -> None:
+        """Until the consumer owns ``count`` partitions (a rebalance has settled)."""
+        deadline = time.monotonic() + timeout
+        while self.partitions_owned() != count:
+            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, f"owns {self.partitions_owned()} partitions, not {count}:\n{self.log_tail()}"
+            time.sleep(0.2)
 
 
 

@@ -109,12 +109,25 @@ def test_real_prometheus_scrapes_a_running_consumer(tmp_path, kafka_bootstrap, m
         assert exited is None, f"{exited.name} exited early:\n{exited.log_tail()}"
         up = query('up{job="sentiment-consumer"}')
         assert [(r["metric"]["instance"], r["value"][1]) for r in up] == [(f"127.0.0.1:{metrics_port}", "1")]
-        status, body = http_get(f"{api}/rules")
-        groups = json.loads(body)["data"]["groups"]
-        assert {rule["name"] for group in groups for rule in group["rules"]} >= {
+
+        def rules() -> list[dict]:
+            status, body = http_get(f"{api}/rules")
+            assert status == 200, body
+            return [rule for group in json.loads(body)["data"]["groups"] for rule in group["rules"]]
+
+        assert {rule["name"] for rule in rules()} >= {
             "SentimentConsumerDown", "SentimentConsumerLagGrowing", "SentimentDeadLetterRateHigh",
             "SentimentLatencyP99High"}
-        assert all(rule["health"] in ("ok", "unknown") for group in groups for rule in group["rules"])
+        # "unknown" is a rule not evaluated yet: wait for one evaluation of every rule (1 s apart here), then each
+        # must have run without error against the real metrics.
+        evaluated = lambda: all(rule["health"] != "unknown" for rule in rules())
+        try:
+            exited = wait_until(evaluated, 30, [prometheus], interval=0.5)
+        except TimeoutError:
+            pytest.fail(f"rules never evaluated: {[(r['name'], r['health']) for r in rules()]}")
+        assert exited is None, f"{exited.name} exited early:\n{exited.log_tail()}"
+        failing = [(rule["name"], rule["health"], rule.get("lastError")) for rule in rules() if rule["health"] != "ok"]
+        assert not failing, failing
     finally:
         prometheus.stop()
         consumer.stop(grace=30)

@@ -80,7 +80,10 @@ def test_metrics_agree_with_their_confusion_matrix() -> None:
     assert m["per_class"]["negative"]["precision"] == pytest.approx(2 / 3)
     assert m["per_class"]["positive"]["recall"] == pytest.approx(3 / 4)
     assert m["per_class"]["negative"]["support"] == 3 and m["n"] == 7
-    assert 0.0 <= m["roc_auc"] <= 1.0 and 0.0 <= m["average_precision"] <= 1.0
+    # By hand: 8 of the 12 (negative, positive) pairs rank the negative review higher; precision at each negative
+    # review's rank (1/1, 2/3, 3/6) averaged over the three of them.
+    assert m["roc_auc"] == pytest.approx(8 / 12)
+    assert m["average_precision"] == pytest.approx((1 + 2 / 3 + 3 / 6) / 3)
 
 
 def test_baseline_counts_unigrams_and_bigrams_of_real_tokens_only() -> None:

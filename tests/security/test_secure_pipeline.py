@@ -177,7 +177,7 @@ def test_a_consumer_that_may_not_write_its_output_commits_nothing_and_loses_noth
     _send_reviews(pipeline, tmp_path)
 
     denied = _consumer(pipeline, tmp_path, "denied", delivery=delivery)
-    assert denied.wait() != 0, denied.text()[-3000:]
+    assert denied.wait() == 1, denied.text()[-3000:]  # README: a fatal Kafka error at run time is exit 1
     assert "Topic authorization failed" in denied.text() and pipeline.output_topic in denied.text()
     assert all(offset < 0 for offset in _committed(pipeline).values()), "offsets were committed for unwritten outputs"
 
@@ -206,7 +206,7 @@ def test_a_service_with_a_wrong_password_stops_and_touches_nothing(new_pipeline,
     env = pipeline.service_env(user, metrics_port="0")
     env["SENTIMENT_KAFKA_SASL_PASSWORD"] = "not-the-password"
     service = Service(command, args, env, tmp_path / f"{command}.log")
-    assert service.wait() != 0, service.text()[-3000:]
+    assert service.wait() == 2, service.text()[-3000:]  # README: a login the broker refuses is exit 2
     last = service.text().splitlines()[-1]
     assert last.startswith("error: ")  # one line, not a traceback
     assert "not-the-password" not in service.text()
