@@ -39,7 +39,7 @@ from dashboard import live_view  # noqa: E402
 from dashboard.aggregates import LiveStats  # noqa: E402
 from dashboard.analysis import Limits, detect_encoding, read_table, score_table  # noqa: E402
 from dashboard.stream import StartPosition, StreamReader  # noqa: E402
-from model.data import read_records  # noqa: E402
+from common.readers import read_records  # noqa: E402
 from bench.results import replace_section  # noqa: E402
 
 SECTION = "## dashboard"

@@ -70,7 +70,7 @@ def make_csv(megabytes: float) -> bytes:
     import pandas as pd
 
     from common.paths import TEST_SAMPLE
-    from model.data import read_records
+    from common.readers import read_records
 
     texts = [r.text for r in read_records(TEST_SAMPLE, limit=2000)]
     body = pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(index=False, header=False).encode()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from common.paths import DEFAULT_MODEL_DIR, MODELS_DIR
-from model.data import Reading, StarRule, Tolerance, check_encoding
+from common.readers import Reading, StarRule, Tolerance, check_encoding
 
 ENV_PREFIX = "SENTIMENT_"
 KAFKA_ENV_PREFIX = "SENTIMENT_KAFKA_"

@@ -40,7 +40,8 @@ class ModelLoadError(ValueError):
     """An artifact folder that cannot be loaded as it is; the message names the file and the fix."""
 
 
-def sha256_of(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of the file's bytes as stored (compressed files hash compressed): artifact files and review data."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -106,7 +107,7 @@ def save(out_dir: str | Path, model, tokenizer, metadata: dict[str, Any]) -> Pat
             raise ValueError(f"ONNX export differs from the Keras model by {difference:.3g} (> {EXPORT_TOLERANCE})")
         names.append(ONNX_FILE)
 
-    files = {name: sha256_of(out / name) for name in names}
+    files = {name: file_sha256(out / name) for name in names}
     meta = dict(metadata)
     meta.setdefault("version", hashlib.sha256("".join(files.values()).encode()).hexdigest()[:12])
     meta.setdefault("created", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
@@ -165,7 +166,7 @@ def verify(model_dir: str | Path, required: Iterable[str] = (TOKENIZER_FILE,)) -
         path = folder / name
         if not path.is_file():
             raise ModelLoadError(f"{path} is missing (listed in {METADATA_FILE})")
-        actual = sha256_of(path)
+        actual = file_sha256(path)
         if actual != expected:
             size = path.stat().st_size
             hint = (

@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from model.data import ErrorCounter, file_sha256, read_records
+from common.readers import ErrorCounter, read_records
+from model.artifact import file_sha256
 
 KAGGLE_HANDLE = "bittlingmayer/amazonreviews"
 KAGGLE_PAGE = f"https://www.kaggle.com/datasets/{KAGGLE_HANDLE}"

@@ -13,7 +13,7 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from model.data import ErrorCounter, Reading, read_records
+from common.readers import ErrorCounter, Reading, read_records
 
 CLASS_NAMES = ("negative", "positive")  # label 1, label 0: the confusion matrix's row and column order
 THRESHOLD = 0.5

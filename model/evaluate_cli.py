@@ -9,7 +9,7 @@ from pathlib import Path
 
 from common import cli, config
 from common.config import DEFAULT_MODEL_DIR, ConfigError
-from model.data import FORMATS, ErrorCounter, MalformedInput
+from common.readers import FORMATS, ErrorCounter, MalformedInput
 
 EPILOG = """\
 output (stdout, one JSON object): model, version, backend, file, n, accuracy, per_class {negative, positive:

@@ -64,7 +64,7 @@ def validation_description(paths: Sequence[str], fraction: float, random_state: 
 
 def _labelled(paths: Sequence[str], read_options: dict[str, Any], limit: int | None) -> Iterator[tuple[str, int]]:
     """(text, label) of every file in order, read as training reads them (``limit`` per file)."""
-    from model.data import ErrorCounter, read_records
+    from common.readers import ErrorCounter, read_records
 
     for path in paths:
         for record in read_records(path, errors=ErrorCounter(), limit=limit, **read_options):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from common import cli, config, logs
 from common.config import ConfigError
-from model.data import FORMATS, MalformedInput
+from common.readers import FORMATS, MalformedInput
 
 if TYPE_CHECKING:
     from model.train import TrainOptions

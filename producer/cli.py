@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 from common import cli, config, logs
 from common.broker_check import check_client_config
-from model.data import FORMATS, MalformedInput
+from common.readers import FORMATS, MalformedInput
 from producer.send import ProducerError, producer_config, send_reviews
 from producer.sources import FileSource, TextSource, check_readable, reviews, shuffled, skipped_lines
 

@@ -151,7 +151,7 @@ def connect(
 
 
 def message_of(item: Any, with_labels: bool) -> tuple[bytes | None, bytes]:
-    """Key and value of one review: a ``model.data.Record`` (its id, else its line) or a contract-ready dict."""
+    """Key and value of one review: a ``common.readers.Record`` (its id, else its line) or a contract-ready dict."""
     if isinstance(item, dict):  # dict, not typing.Mapping: an ABC check per message costs more than encoding
         review_id = item.get("id")
         review_id = None if review_id is None else str(review_id)
@@ -177,7 +177,7 @@ def send_reviews(
     flush_timeout: float = 60.0,
     stop: threading.Event | None = None,
 ) -> SendSummary:
-    """Send ``records`` (``model.data.Record`` or dicts with ``text`` and optional ``id``, ``title``, ``label``, ``ts``)
+    """Send ``records`` (``common.readers.Record`` or dicts with ``text`` and optional ``id``, ``title``, ``label``, ``ts``)
     to ``topic``, keyed by review id, and wait for every delivery report.
 
     ``rate`` (reviews/s; None or 0 = as fast as possible) paces sends steadily;

@@ -42,7 +42,7 @@ class Topics:
 
 
 def review_items(reviews: Sequence, count: int, prefix: str = "r", words: int | None = None) -> list[tuple[bytes, bytes]]:
-    """(key, value) pairs of real reviews (model.data.Record) with ids and true labels, as the producer sends them;
+    """(key, value) pairs of real reviews (common.readers.Record) with ids and true labels, as the producer sends them;
     ``words`` keeps only the first few words (fast to score, for tests about delivery rather than the model)."""
     from common.contract import encode_review
 

@@ -14,7 +14,7 @@ from common.config import DEFAULT_MODEL_DIR
 from dashboard.aggregates import LiveStats
 from dashboard.app import create_app
 from dashboard.stream import StartPosition, StreamReader
-from model.data import read_records
+from common.readers import read_records
 from tests.consumer.kit import ConsumerProcess, Topics, item_ids, produce, read_topic, review_items
 from tests.dashboard.helpers import screenshot, wait_for
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from common.config import ConfigError
-from model.data import file_sha256, read_records
+from common.readers import read_records
+from model.artifact import file_sha256
 from model.evaluate import classification_metrics
 from model.train import PRESETS, Corpus, TrainOptions, batch_plan, batch_width, stratified_split
 
@@ -115,7 +116,7 @@ def test_cli_writes_a_complete_artifact(trained_dir: Path, review_data: Path) ->
 
 
 def test_predictor_loads_the_artifact_and_reproduces_its_test_metrics(trained_dir: Path, review_data: Path) -> None:
-    from model.data import read_records
+    from common.readers import read_records
     from model.predictor import Predictor
 
     predictor = Predictor.load(trained_dir)
@@ -207,7 +208,7 @@ def test_weight_decay_that_would_wipe_the_weights_each_step_is_refused(tmp_path:
 
 
 def test_evaluate_warns_when_the_labels_look_inverted(default_model_dir: Path, review_data: Path, tmp_path: Path, capsys) -> None:
-    from model.data import read_records
+    from common.readers import read_records
     from model.evaluate_cli import main
 
     records = list(read_records(review_data / TEST, limit=300))

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from model.data import read_records
+from common.readers import read_records
 from tests.conftest import TRAIN_SAMPLE
 
 pytestmark = pytest.mark.integration

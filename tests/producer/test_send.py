@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from model.data import MalformedInput, read_records
+from common.readers import MalformedInput, read_records
 from producer.send import ProducerError, send_reviews
 from tests.conftest import TEST_SAMPLE
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from common.contract import Source, decode_review
-from model.data import Record
+from common.readers import Record
 from producer.send import message_of
 from producer.sources import FileSource, TextSource, reviews, shuffled
 

@@ -32,7 +32,6 @@ import bz2
 import codecs
 import csv
 import gzip
-import hashlib
 import io
 import json
 import re
@@ -334,15 +333,6 @@ def read_records(
             if limit is not None and count >= limit:
                 break
     errors.check()
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of the file's bytes as stored (compressed files hash compressed), for metadata."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- opening and format detection -------------------------------------------------------------

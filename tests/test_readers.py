@@ -1,4 +1,4 @@
-"""model.data: the readers on the real shared data and on small malformed files."""
+"""common.readers: the readers on the real shared data and on small malformed files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from model.data import ErrorCounter, MalformedInput, Record, StarRule, Tolerance, file_sha256, parse_label, read_records
+from common.readers import ErrorCounter, MalformedInput, Record, StarRule, Tolerance, parse_label, read_records
 
 TRAIN = Path("amazon_polarity/train.sample.ft.txt.bz2")
 OTHER = Path("amazon_other/star_polarity.ft.txt.bz2")
@@ -164,12 +164,6 @@ def test_parse_label_conventions() -> None:
     for value in (2, "maybe", True, None):
         with pytest.raises(ValueError):
             parse_label(value)
-
-
-def test_file_sha256_hashes_stored_bytes(tmp_path: Path) -> None:
-    path = tmp_path / "x"
-    path.write_bytes(b"abc")
-    assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
 # --- real-world files: star ratings, titles, delimiters, encodings (issue 21) ------------------
