@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from common.contract import DEFAULT_MAX_TEXT_BYTES
 from common.paths import DEFAULT_MODEL_DIR, MODELS_DIR
 from common.readers import Reading, StarRule, Tolerance, check_encoding
 from common.values import non_negative_float, non_negative_int, positive_float, positive_int
@@ -111,7 +112,7 @@ OPTIONS: dict[str, Option] = {
                "longest a review waits for its batch (fixed policy: the batch fills until then; adaptive: an upper bound)"),
         Option("batch_policy", _choice("adaptive", "fixed"), "adaptive",
                "adaptive: score what arrived while the model was busy, at once; fixed: fill up to max-wait-ms"),
-        Option("max_text_bytes", positive_int, 100_000, "reviews whose text is longer go to the dead-letter topic"),
+        Option("max_text_bytes", positive_int, DEFAULT_MAX_TEXT_BYTES, "reviews whose text is longer go to the dead-letter topic"),
         Option("engine", _choice("auto", "fused", "onnxruntime"), "auto",
                "scoring engine: fused (the project's kernel), onnxruntime, or auto (fused where it is built)"),
         Option("delivery", _choice("at-least-once", "exactly-once"), "at-least-once", "delivery guarantee"),

@@ -16,27 +16,14 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol, Sequence
+from typing import NamedTuple, Sequence
 
 from confluent_kafka import Message
 
 from common import contract
-
-if TYPE_CHECKING:
-    from model.predictor import Assessment
+from model.predictor import Assessment, Scorer
 
 log = logging.getLogger(__name__)
-
-
-class Scorer(Protocol):
-    """What the consumer needs of model.predictor.Predictor."""
-
-    version: str
-    metadata: Mapping[str, Any]  # the artifact's metadata.json
-
-    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
-
-    def assess(self, texts: Sequence[str]) -> list[Assessment]: ...
 
 
 class OutRecord(NamedTuple):

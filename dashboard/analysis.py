@@ -29,6 +29,7 @@ import pandas as pd
 from common.contract import DEFAULT_MAX_TEXT_BYTES, not_review_kind
 from dashboard.explanation_view import effect_text
 from model.explain import Explanation, WordEffect
+from model.predictor import Scorer
 
 DEFAULT_MAX_UPLOAD_MB = 50
 DEFAULT_MAX_ROWS = 200_000  # a 50 MB file of Amazon reviews holds about 120,000
@@ -70,14 +71,6 @@ _NOT_TEXT = {
 }
 
 
-class Scorer(Protocol):
-    """What the analysis needs of the model: ``model.predictor.Predictor`` is one."""
-
-    version: str
-
-    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
-
-
 @runtime_checkable
 class Explainer(Protocol):
     """A scorer that can also say which words carried a verdict (``Predictor.explain``)."""
@@ -96,10 +89,6 @@ class Limits:
     max_bytes: int = DEFAULT_MAX_UPLOAD_MB * 1024 * 1024
     max_rows: int = DEFAULT_MAX_ROWS
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
-
-    @property
-    def max_mb(self) -> float:
-        return self.max_bytes / (1024 * 1024)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
-from common.config import ConfigError
+from common.config import OPTIONS, ConfigError
 from common.connectivity import ConnectivityLog, LibrdkafkaLogger
 from common.contract import decode_result
 from dashboard.aggregates import BrokerState, LiveStats
@@ -75,7 +75,7 @@ class StreamReader:
                 "logger": LibrdkafkaLogger(logging.getLogger("librdkafka"), self._connectivity),
             }
         )
-        config.setdefault("group.id", "sentiment-dashboard")
+        config.setdefault("group.id", OPTIONS["dashboard_group_id"].default)
         config.setdefault("client.id", "sentiment-dashboard")
         self._config = config
         self._topic = topic

@@ -27,6 +27,10 @@ MODEL_FILE = "model.keras"
 TOKENIZER_FILE = "tokenizer.json"
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
+# The training report (model/report.py): documentation only, which the dashboard's model page shows.
+REPORT_DIR = "report"
+REPORT_METRICS_FILE = "metrics.json"
+PR_PLOT = "precision_recall.png"
 # The signature of model.onnx (see model/onnx_export.py); here so that serving needs no ``onnx`` import.
 ONNX_INPUT_IDS = "token_ids"  # int64 [batch, time], real tokens first, zeros after
 ONNX_INPUT_LENGTHS = "sequence_lens"  # int32 [batch], real tokens per row
@@ -131,6 +135,16 @@ def write_metadata(folder: Path, meta: dict[str, Any]) -> None:
 
 def read_metadata(model_dir: str | Path) -> dict[str, Any]:
     """The folder's metadata.json, checked for the keys loading relies on."""
+    meta = read_metadata_object(model_dir)
+    path = Path(model_dir) / METADATA_FILE
+    for key, kind in (("version", str), ("files", dict), ("max_len", int)):
+        if not isinstance(meta.get(key), kind):
+            raise ModelLoadError(f"{path}: '{key}' is missing or not a {kind.__name__}")
+    return meta
+
+
+def read_metadata_object(model_dir: str | Path) -> dict[str, Any]:
+    """The folder's metadata.json as it is: what a page that shows any artifact, complete or not, reads."""
     path = Path(model_dir) / METADATA_FILE
     if not Path(model_dir).is_dir():
         raise ModelLoadError(f"model folder {model_dir} does not exist (train one with sentiment-train --out DIR)")
@@ -142,9 +156,6 @@ def read_metadata(model_dir: str | Path) -> dict[str, Any]:
         raise ModelLoadError(f"{path} is not readable JSON: {exc}") from None
     if not isinstance(meta, dict):
         raise ModelLoadError(f"{path} must hold a JSON object")
-    for key, kind in (("version", str), ("files", dict), ("max_len", int)):
-        if not isinstance(meta.get(key), kind):
-            raise ModelLoadError(f"{path}: '{key}' is missing or not a {kind.__name__}")
     return meta
 
 

@@ -27,7 +27,7 @@ import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -61,6 +61,18 @@ class Assessment(NamedTuple):
     verdict: tuple[str, float] | None  # (label, p_negative); None when it holds no word the model knows
     tokens: int  # words the tokenizer read, before the model's max_len window
     oov: int  # of them, read as the out-of-vocabulary token
+
+
+class Scorer(Protocol):
+    """What the services need of a model: Predictor is one; tests and benchmarks pass small stand-ins. The stream
+    (consumer/) uses all of it; the dashboard only the version and ``judge``."""
+
+    version: str
+    metadata: Mapping[str, Any]  # the artifact's metadata.json
+
+    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
+
+    def assess(self, texts: Sequence[str]) -> list[Assessment]: ...
 
 
 class Predictor:
