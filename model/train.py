@@ -233,7 +233,7 @@ def _labelled_texts(path: Path, options: TrainOptions, errors: ErrorCounter) -> 
             raise TrainingInputError(
                 f"{path} line {record.line}: no label (column {options.label_column!r}); training needs labelled reviews"
             )
-        yield record.text, record.label
+        yield record.text, record.label.target
 
 
 def fit_tokenizer(paths: Sequence[Path], options: TrainOptions, preset: Preset) -> tuple[KerasTokenizer, list[FileSummary]]:

@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from common.labels import Label
 from tests.conftest import require
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,7 +42,7 @@ class KeywordScorer:
 
     def judge(self, texts):
         self.calls.append(len(texts))
-        return [("negative", 0.9) if "bad" in t.lower() else ("positive", 0.1) for t in texts]
+        return [(Label.NEGATIVE, 0.9) if "bad" in t.lower() else (Label.POSITIVE, 0.1) for t in texts]
 
 
 @pytest.fixture

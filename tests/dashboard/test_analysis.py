@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common.labels import Label
 from dashboard import analysis
 from dashboard.analysis import InputError, Limits
 
@@ -35,7 +36,7 @@ def test_overlong_review_is_refused_before_the_model(keyword_scorer):
 
 
 def test_one_review_returns_the_scorers_label_and_probability(keyword_scorer):
-    assert analysis.analyse_text(keyword_scorer, "a bad toaster") == analysis.SingleResult("negative", 0.9)
+    assert analysis.analyse_text(keyword_scorer, "a bad toaster") == analysis.SingleResult(Label.NEGATIVE, 0.9)
 
 
 def test_one_review_matches_the_default_model(default_predictor):

@@ -7,6 +7,7 @@ import threading
 import pandas as pd
 import pytest
 
+from common.labels import Label
 from dashboard import analysis_view
 from dashboard.jobs import DONE, FAILED, PREVIEW_ROWS, QUEUED, Busy, CsvJobs, Job, job_id_from_query
 from tests.dashboard.helpers import wait_for
@@ -95,7 +96,7 @@ class BlockingScorer:
 
     def judge(self, texts):
         self.release.wait(30)
-        return [("positive", 0.1)] * len(texts)
+        return [(Label.POSITIVE, 0.1)] * len(texts)
 
 
 def test_the_line_and_the_uploads_in_flight_are_capped():
@@ -189,7 +190,7 @@ def test_no_job_shows_nothing_and_stops_polling():
 def test_single_result_view():
     from dashboard.analysis import SingleResult
 
-    ok = analysis_view.single_result(SingleResult("negative", 0.91))
+    ok = analysis_view.single_result(SingleResult(Label.NEGATIVE, 0.91))
     assert "negative" in str(ok) and "0.910" in str(ok)
     error = analysis_view.single_result(None, "Type or paste a review first")
     assert error.id == "review-error"
