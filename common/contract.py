@@ -70,9 +70,10 @@ Headers = Sequence[tuple[str, bytes | None]]
 
 
 class Review(NamedTuple):
-    """One review ready to score (a NamedTuple, as Source: made per message, a third of a frozen dataclass' cost)."""
+    """One input review: what the producer encodes and the consumer decodes and scores (a NamedTuple, as Source: made
+    per message, a third of a frozen dataclass' cost)."""
 
-    id: str
+    id: str  # decoded: never empty (the key, else topic:partition:offset, when the value names none)
     text: str
     title: str | None = None
     true_label: Label | None = None
