@@ -191,7 +191,7 @@ def unscorable(text: str, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> Rejec
     """Why ``text``, sent as a plain value, would not be scored; None when it would. The one definition of a text
     that can be scored: the stream applies it to plain values, the dashboard to its review box and CSV cells."""
     kind = not_review_kind(text)
-    return _check_text(text, max_text_bytes) if kind is None else _not_object(kind)
+    return _check_text(text.removeprefix("\ufeff"), max_text_bytes) if kind is None else _not_object(kind)
 
 
 def not_review_kind(text: str) -> str | None:
