@@ -33,13 +33,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.config import DEFAULT_MODEL_DIR  # noqa: E402
-from common.contract import Result, Review, encode_result  # noqa: E402
+from common.contract import SNIPPET_CHARS, Result, Review, encode_result, scored  # noqa: E402
+from common.labels import Label  # noqa: E402
 from common.paths import TEST_SAMPLE  # noqa: E402
 from dashboard import live_view  # noqa: E402
 from dashboard.aggregates import LiveStats  # noqa: E402
 from dashboard.analysis import Limits, detect_encoding, read_table, score_table  # noqa: E402
 from dashboard.stream import StartPosition, StreamReader  # noqa: E402
-from model.data import read_records  # noqa: E402
+from common.readers import read_records  # noqa: E402
 from bench.results import replace_section  # noqa: E402
 
 SECTION = "## dashboard"
@@ -70,8 +71,9 @@ def reader_ingest(bootstrap: str, count: int, sample: list[str]) -> float:
         producer = kafka.make_producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
         now = time.time()
         for i in tqdm(range(count), desc="producing results", unit="result"):
-            review = Review(id=str(i), text=sample[i % len(sample)], true_label="negative" if i % 3 else "positive", event_time=now)
-            kafka.produce(producer, topic, encode_result(review, "negative" if i % 2 else "positive", 0.7, "bench", now + 0.01))
+            review = Review(id=str(i), text=sample[i % len(sample)], true_label=Label.NEGATIVE if i % 3 else Label.POSITIVE, event_time=now)
+            verdict = (Label.NEGATIVE if i % 2 else Label.POSITIVE, 0.7)
+            kafka.produce(producer, topic, encode_result(scored(review, verdict, "bench", now + 0.01)))
             producer.poll(0)
         producer.flush(60)
         stats = LiveStats()
@@ -93,8 +95,8 @@ def full_hour_stats(sample: list[str]) -> LiveStats:
     stats = LiveStats()
     for i in range(3600 * 50):
         second = now - 3599 + i / 50
-        stats.add(Result(id=str(i), label="negative" if i % 3 == 0 else "positive", p_negative=0.4, model_version="bench",
-                         scored_at=second, event_time=second - 0.2, true_label="positive", text=sample[i % len(sample)][:280]))
+        stats.add(Result(id=str(i), label=Label.NEGATIVE if i % 3 == 0 else Label.POSITIVE, p_negative=0.4, model_version="bench",
+                         scored_at=second, event_time=second - 0.2, true_label=Label.POSITIVE, text=sample[i % len(sample)][:SNIPPET_CHARS]))
     return stats
 
 

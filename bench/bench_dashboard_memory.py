@@ -35,6 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from bench.results import replace_section  # noqa: E402
+from common.labels import Label  # noqa: E402
 
 SECTION = "## dashboard memory"
 MIB = 1024 * 1024
@@ -47,7 +48,7 @@ class ConstantScorer:
         self.version = version
 
     def judge(self, texts):
-        return [("positive", 0.25)] * len(texts)
+        return [(Label.POSITIVE, 0.25)] * len(texts)
 
 
 def serve(port: int, threads: int) -> None:
@@ -70,7 +71,7 @@ def make_csv(megabytes: float) -> bytes:
     import pandas as pd
 
     from common.paths import TEST_SAMPLE
-    from model.data import read_records
+    from common.readers import read_records
 
     texts = [r.text for r in read_records(TEST_SAMPLE, limit=2000)]
     body = pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(index=False, header=False).encode()

@@ -35,7 +35,7 @@ from common.config import DEFAULT_MODEL_DIR  # noqa: E402
 from common.paths import TEST_SAMPLE  # noqa: E402
 from model import fused  # noqa: E402
 from model.artifact import ONNX_FILE  # noqa: E402
-from model.data import read_records  # noqa: E402
+from common.readers import read_records  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
 
 SECTION = "## fused engine"

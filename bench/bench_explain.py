@@ -22,7 +22,7 @@ from common.paths import DEFAULT_MODEL_DIR, TEST_SAMPLE  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from dashboard.analysis import score_table  # noqa: E402
-from model.data import read_records  # noqa: E402
+from common.readers import read_records  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
 
 LENGTHS = (10, 25, 50, 100, 166)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.config import DEFAULT_MODEL_DIR  # noqa: E402
 from common.paths import TEST_SAMPLE  # noqa: E402
-from model.data import read_records  # noqa: E402
+from common.readers import read_records  # noqa: E402
 from model.predictor import Predictor  # noqa: E402
 from bench.results import RESULTS, replace_section  # noqa: E402
 

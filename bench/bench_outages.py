@@ -21,6 +21,7 @@ import time
 import urllib.request
 
 from bench.results import replace_section
+from common.labels import Label
 from consumer.metrics import ConsumerMetrics, HealthServer
 from consumer.service import ScoringService, ServiceConfig
 from dashboard.aggregates import LiveStats
@@ -50,7 +51,7 @@ class EchoScorer:
     version = "bench"
 
     def judge(self, texts):
-        return [("positive", 0.1)] * len(texts)
+        return [(Label.POSITIVE, 0.1)] * len(texts)
 
 
 def outage(port: int, outage_s: float) -> dict[str, dict[str, int]]:

@@ -42,7 +42,7 @@ from common.config import add_options, resolve  # noqa: E402
 from common.paths import TEST_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, scratch_topics  # noqa: E402
 from localkafka.harness import ConsumerProcess, Topics, read_topic  # noqa: E402
-from model.data import read_records  # noqa: E402
+from common.readers import read_records  # noqa: E402
 from producer.send import send_reviews  # noqa: E402
 from bench.results import RESULTS, replace_section  # noqa: E402
 
@@ -96,7 +96,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="only compare the batch policies: saturation throughput, latency at --trickle-rate and at half load")
     parser.add_argument("--trickle-rate", type=float, default=20.0, help="the low-load rate of --policies (default 20/s, the demo's)")
     parser.add_argument("--keras-baseline", action="store_true", help="also time Keras model.predict() per message, the published app's design (imports TensorFlow)")
-    parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews file (model.data formats)")
+    parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews file (common.readers formats)")
     parser.add_argument("--engines", type=int, default=None, metavar="REPEATS",
                         help="only compare the consumer's engines (fused, onnxruntime), runs in turn, medians of REPEATS")
     parser.add_argument("--shadow", type=int, default=None, metavar="REPEATS",

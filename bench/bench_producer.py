@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench.results import replace_section  # noqa: E402
 from common.paths import TRAIN_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, scratch_topics  # noqa: E402
-from model.data import read_records  # noqa: E402
+from common.readers import read_records  # noqa: E402
 from producer.send import SEND_DEFAULTS, send_reviews  # noqa: E402
 from producer.sources import FileSource, reviews  # noqa: E402
 

@@ -32,8 +32,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 from common.paths import TEST_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, create_topics  # noqa: E402
+from common.readers import read_records  # noqa: E402
 from localkafka.harness import ConsumerProcess, Topics, produce, read_topic, review_items  # noqa: E402
-from model.data import read_records  # noqa: E402
 
 POISON = (b"\xff\xfe not utf-8", b'{"text": "unterminated', b'{"title": "no text"}', b'{"text": "  "}', b'{"text": "x", "label": "meh"}')
 
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=10, help="kill -9 per kill scenario (default 10)")
     parser.add_argument("--words", type=int, default=20, help="words kept of each review (default 20)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to wait for all outputs per scenario")
-    parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews file (model.data formats)")
+    parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews file (common.readers formats)")
     args = parser.parse_args(argv)
     chaos = Chaos(args)
     chaos.broker.start()

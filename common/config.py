@@ -11,15 +11,16 @@ anything is consumed.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from common.contract import DEFAULT_MAX_TEXT_BYTES
 from common.paths import DEFAULT_MODEL_DIR, MODELS_DIR
-from model.data import Reading, StarRule, Tolerance, check_encoding
+from common.readers import Reading, StarRule, Tolerance, check_encoding
+from common.values import non_negative_float, non_negative_int, positive_float, positive_int
 
 ENV_PREFIX = "SENTIMENT_"
 KAFKA_ENV_PREFIX = "SENTIMENT_KAFKA_"
@@ -30,34 +31,6 @@ _SECRET_WORDS = ("password", "secret", "key", "token", "credential")
 
 class ConfigError(ValueError):
     """Raised for configuration that cannot work; commands print it and exit 2."""
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError("must be a positive integer")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("must be zero or a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError("must be a positive number")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError("must be zero or a positive number")
-    return value
 
 
 def _port(text: str) -> int:
@@ -124,7 +97,7 @@ OPTIONS: dict[str, Option] = {
         Option("output_topic", _non_empty, "reviews.sentiment", "topic the scored reviews go to"),
         Option("dlq_topic", _non_empty, "reviews.dlq", "dead-letter topic for messages that cannot be scored"),
         Option("group_id", _non_empty, "sentiment-consumer", "consumer group of the scoring service"),
-        Option("partitions", _positive_int, 4, "partitions of each topic that create-topics makes"),
+        Option("partitions", positive_int, 4, "partitions of each topic that create-topics makes"),
         Option("model_dir", lambda t: Path(_non_empty(t)), DEFAULT_MODEL_DIR, "model artifact folder"),
         Option("models_dir", lambda t: Path(_non_empty(t)), MODELS_DIR,
                "folder of model artifacts and of the 'current' pointer that sentiment-model promotes and rolls back"),
@@ -134,16 +107,16 @@ OPTIONS: dict[str, Option] = {
         Option("metrics_port", _port, 8000, "port of /metrics, /healthz and /readyz (0 disables)"),
         # All interfaces by default: Prometheus in another container scrapes the consumer from outside.
         Option("metrics_host", _non_empty, "0.0.0.0", "address /metrics, /healthz and /readyz bind to (127.0.0.1: this machine only)"),
-        Option("max_batch", _positive_int, 256, "most reviews scored in one model call"),
-        Option("max_wait_ms", _non_negative_int, 50,
+        Option("max_batch", positive_int, 256, "most reviews scored in one model call"),
+        Option("max_wait_ms", non_negative_int, 50,
                "longest a review waits for its batch (fixed policy: the batch fills until then; adaptive: an upper bound)"),
         Option("batch_policy", _choice("adaptive", "fixed"), "adaptive",
                "adaptive: score what arrived while the model was busy, at once; fixed: fill up to max-wait-ms"),
-        Option("max_text_bytes", _positive_int, 100_000, "reviews whose text is longer go to the dead-letter topic"),
+        Option("max_text_bytes", positive_int, DEFAULT_MAX_TEXT_BYTES, "reviews whose text is longer go to the dead-letter topic"),
         Option("engine", _choice("auto", "fused", "onnxruntime"), "auto",
                "scoring engine: fused (the project's kernel), onnxruntime, or auto (fused where it is built)"),
         Option("delivery", _choice("at-least-once", "exactly-once"), "at-least-once", "delivery guarantee"),
-        Option("commit_interval_ms", _non_negative_int, 1000,
+        Option("commit_interval_ms", non_negative_int, 1000,
                "at-least-once: least time between offset commits (0: as soon as outputs are acknowledged); "
                "a crash scores this much again, nothing is lost"),
         # The host name is stable per container, so `docker compose --scale consumer=N` replicas never fence each other.
@@ -153,15 +126,15 @@ OPTIONS: dict[str, Option] = {
         Option("membership", _choice("static", "dynamic"), "static",
                "static: a consumer restarted with the same --instance-id takes its partitions back at once (Kafka's "
                "static membership); dynamic: the group rebalances on every join and leave"),
-        Option("threads", _positive_int, None, "scoring worker threads [the CPUs available, at most 4]"),
-        Option("shutdown_timeout", _positive_float, 30.0, "seconds a graceful shutdown may take"),
-        Option("stall_timeout", _non_negative_float, 180.0,
+        Option("threads", positive_int, None, "scoring worker threads [the CPUs available, at most 4]"),
+        Option("shutdown_timeout", positive_float, 30.0, "seconds a graceful shutdown may take"),
+        Option("stall_timeout", non_negative_float, 180.0,
                "exit (code 70) when the loop makes no progress this long, e.g. a Kafka call that never returns; "
                "a restart resumes from committed offsets (0 disables)"),
         Option("dashboard_host", _non_empty, "127.0.0.1", "address the dashboard binds to"),
         Option("dashboard_port", _port, 8050, "port the dashboard listens on"),
         Option("dashboard_group_id", _non_empty, "sentiment-dashboard", "consumer group of the dashboard's live view"),
-        Option("dashboard_results_mb", _positive_int, 2048,
+        Option("dashboard_results_mb", positive_int, 2048,
                "disk space for the labelled CSVs the dashboard keeps 30 minutes (MB, in $TMPDIR); new files wait while it is full"),
         # How review files are read (sentiment-producer, sentiment-train, sentiment-evaluate).
         Option("title_column", _non_empty, None, "CSV/JSONL column holding the review title; the text becomes "

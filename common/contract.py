@@ -1,10 +1,11 @@
 """The message contract: input reviews, scored outputs and dead-letter records.
 
-Defined once here; the producer encodes with it, the consumer decodes, scores
-and dead-letters with it, the dashboard reads outputs with it and refuses the
-values it refuses (``not_review_kind``). Decoding never raises: every possible
-key/value is either a ``Review`` or a ``Rejection`` that says why, so one bad
-message can never stop the stream.
+Defined once here, as two codec pairs: ``encode_review``/``decode_review`` for the input topic (the producer
+encodes, the consumer decodes) and ``encode_result``/``decode_result`` for the output topic (the consumer
+encodes, the dashboard decodes). Each pair is symmetric: decoding what was encoded gives back the same
+``Review`` or ``Result``. Decoding a review never raises: every possible key/value is either a ``Review`` or a
+``Rejection`` that says why, so one bad message can never stop the stream. ``unscorable`` is the one
+definition of a text that can be scored, which the dashboard applies to what people type and upload.
 """
 
 from __future__ import annotations
@@ -19,11 +20,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import orjson
 
-from common.labels import NEGATIVE_CLASS, parse_label
-
-NEGATIVE = "negative"
-POSITIVE = "positive"
-LABELS = (NEGATIVE, POSITIVE)
+from common.labels import Label
 
 # Dead-letter reasons (the value of the ``dlq.error.code`` header).
 NOT_UTF8 = "not_utf8"
@@ -53,6 +50,7 @@ DEAD_LETTER_MAX_VALUE_BYTES = 512 * 1024
 DEAD_LETTER_MAX_HEADER_BYTES = 64 * 1024
 
 DEFAULT_MAX_TEXT_BYTES = 100_000
+SNIPPET_CHARS = 280  # of a review's text in its result: enough for people watching the stream
 _MAX_ID_CHARS = 512
 # An event time later than this after decoding is a producer's clock or unit error (microseconds, say), not news.
 MAX_FUTURE_TS_SECONDS = 24 * 3600
@@ -71,24 +69,16 @@ _BARE_WORDS = frozenset(("true", "false", "null"))
 Headers = Sequence[tuple[str, bytes | None]]
 
 
-def normalise_label(value: Any) -> str | None:
-    """Map a true label in any spelling of the shared vocabulary (common/labels.py) to "negative"/"positive";
-    None when it is not one."""
-    try:
-        return NEGATIVE if parse_label(value) == NEGATIVE_CLASS else POSITIVE
-    except ValueError:
-        return None
-
-
 class Review(NamedTuple):
-    """One review ready to score (a NamedTuple, as Source: made per message, a third of a frozen dataclass' cost)."""
+    """One input review: what the producer encodes and the consumer decodes and scores (a NamedTuple, as Source: made
+    per message, a third of a frozen dataclass' cost)."""
 
-    id: str
+    id: str  # decoded: never empty (the key, else topic:partition:offset, when the value names none)
     text: str
     title: str | None = None
-    true_label: str | None = None
+    true_label: Label | None = None
     event_time: float | None = None  # seconds since the epoch
-    warnings: tuple[tuple[str, str], ...] = ()  # (field, why it was dropped) per optional field left out
+    warnings: tuple[tuple[str, str], ...] = ()  # (field, why it was dropped) per optional field left out; never encoded
 
 
 @dataclass(frozen=True)
@@ -110,22 +100,18 @@ class Source(NamedTuple):
         return f"{self.topic}:{self.partition}:{self.offset}"
 
 
-def encode_review(
-    text: str,
-    id: str | None = None,
-    title: str | None = None,
-    label: str | None = None,
-    ts: float | None = None,
-) -> bytes:
-    """The producer's side of the input contract (fields left out when unknown)."""
-    doc: dict[str, Any] = {"text": text}
-    if id is not None:
-        doc["id"] = id
-    if title is not None:
-        doc["title"] = title
-    if label is not None:
-        doc["label"] = label
-    doc["ts"] = time.time() if ts is None else ts
+def encode_review(review: Review) -> bytes:
+    """The input value of ``review``, which ``decode_review`` reads back as it is: unknown fields are left out, and
+    so is an empty id (no id in the contract), for which the consumer names the review by its key or position."""
+    doc: dict[str, Any] = {"text": review.text}
+    if review.id:
+        doc["id"] = review.id
+    if review.title is not None:
+        doc["title"] = review.title
+    if review.true_label is not None:
+        doc["label"] = review.true_label
+    if review.event_time is not None:
+        doc["ts"] = review.event_time
     return _json_bytes(doc)
 
 
@@ -168,7 +154,7 @@ def decode_review(
         return _plain_text_review(body.removeprefix("\ufeff"), key, source, max_text_bytes)
     if isinstance(bare.value, str):
         return _plain_text_review(bare.value, key, source, max_text_bytes)
-    return Rejection(NOT_OBJECT, f"the value is {_bare_kind(bare.value)}, not a review; send plain text or an object with 'text'")
+    return _not_object(_bare_kind(bare.value))
 
 
 class _Bare(NamedTuple):
@@ -195,6 +181,17 @@ def _bare_kind(value: Any) -> str:
     if isinstance(value, list):
         return "a JSON array"
     return "a number"
+
+
+def _not_object(kind: str) -> Rejection:
+    return Rejection(NOT_OBJECT, f"the value is {kind}, not a review; send plain text or an object with 'text'")
+
+
+def unscorable(text: str, max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> Rejection | None:
+    """Why ``text``, sent as a plain value, would not be scored; None when it would. The one definition of a text
+    that can be scored: the stream applies it to plain values, the dashboard to its review box and CSV cells."""
+    kind = not_review_kind(text)
+    return _check_text(text.removeprefix("\ufeff"), max_text_bytes) if kind is None else _not_object(kind)
 
 
 def not_review_kind(text: str) -> str | None:
@@ -305,11 +302,11 @@ def _review_id(value: Any) -> str:
     return review_id
 
 
-def _true_label(value: Any) -> str:
-    label = normalise_label(value)
-    if label is None:
-        raise ValueError(f"{_describe(value)} is not a label; use negative/positive, neg/pos, 1/0 or __label__1/__label__2")
-    return label
+def _true_label(value: Any) -> Label:
+    try:
+        return Label.parse(value)
+    except ValueError:
+        raise ValueError(f"{_describe(value)} is not a label; use negative/positive, neg/pos, 1/0 or __label__1/__label__2") from None
 
 
 def _event_time(ts: Any) -> float:
@@ -359,50 +356,61 @@ class ShadowVerdict(NamedTuple):
     """A candidate model's verdict on a review, published beside the served one; never decides ``label``."""
 
     model_version: str
-    label: str
+    label: Label
     p_negative: float
 
 
-@dataclass(frozen=True)
-class Result:
-    """One scored review as published on the output topic."""
+class Result(NamedTuple):
+    """One scored review as published on the output topic (a NamedTuple, as Review: one is made per message)."""
 
     id: str
-    label: str
+    label: Label
     p_negative: float
     model_version: str
     scored_at: float
     event_time: float | None = None
-    true_label: str | None = None
-    text: str | None = None
+    true_label: Label | None = None
+    text: str | None = None  # the review's first SNIPPET_CHARS characters
     shadow: ShadowVerdict | None = None
     tokens: int | None = None  # words the model's tokenizer read in the whole review
     oov_tokens: int | None = None  # of them, out of its vocabulary
+    warnings: tuple[tuple[str, str], ...] = ()  # the review's: (field, why it was dropped)
 
 
-def encode_result(
-    review: Review, label: str, p_negative: float, model_version: str, scored_at: float, snippet_chars: int = 280,
+def scored(
+    review: Review, verdict: tuple[Label, float], model_version: str, scored_at: float,
     shadow: ShadowVerdict | None = None, reading: tuple[int, int] | None = None,
-) -> bytes:
-    """The output value: JSON any consumer can read (a text snippet for people watching the stream)."""
-    doc: dict[str, Any] = {
-        "id": review.id,
-        "label": label,
-        "p_negative": round(float(p_negative), 7),
-        "model_version": model_version,
-        "scored_at": scored_at,
-        "event_time": review.event_time,
-        "text": review.text[:snippet_chars],
-    }
-    if review.true_label is not None:
-        doc["true_label"] = review.true_label
-    if review.warnings:
-        doc["warnings"] = [{"field": name, "problem": problem} for name, problem in review.warnings]
-    if reading is not None:
-        doc["tokens"], doc["oov_tokens"] = reading
+) -> Result:
+    """The result of ``review`` judged ``verdict`` (label, p_negative): its text cut to a snippet, probabilities
+    to the 7 digits the output carries. ``reading``: (tokens, out-of-vocabulary tokens) of the whole review."""
+    label, p_negative = verdict
+    tokens, oov_tokens = reading if reading is not None else (None, None)
     if shadow is not None:
-        doc["shadow"] = {"model_version": shadow.model_version, "label": shadow.label,
-                         "p_negative": round(float(shadow.p_negative), 7)}
+        shadow = ShadowVerdict(shadow.model_version, shadow.label, round(float(shadow.p_negative), 7))
+    return Result(review.id, label, round(float(p_negative), 7), model_version, scored_at, review.event_time,
+                  review.true_label, review.text[:SNIPPET_CHARS], shadow, tokens, oov_tokens, review.warnings)
+
+
+def encode_result(result: Result) -> bytes:
+    """The output value of ``result``: JSON any consumer can read, which ``decode_result`` reads back as it is."""
+    doc: dict[str, Any] = {
+        "id": result.id,
+        "label": result.label,  # a Label: orjson writes its word, faster than reading .value
+        "p_negative": result.p_negative,
+        "model_version": result.model_version,
+        "scored_at": result.scored_at,
+        "event_time": result.event_time,
+        "text": result.text,
+    }
+    if result.true_label is not None:
+        doc["true_label"] = result.true_label
+    if result.warnings:
+        doc["warnings"] = [{"field": name, "problem": problem} for name, problem in result.warnings]
+    if result.tokens is not None:
+        doc["tokens"], doc["oov_tokens"] = result.tokens, result.oov_tokens
+    if result.shadow is not None:
+        doc["shadow"] = {"model_version": result.shadow.model_version, "label": result.shadow.label,
+                         "p_negative": result.shadow.p_negative}
     return _json_bytes(doc)
 
 
@@ -412,24 +420,30 @@ def decode_result(value: bytes) -> Result:
     if not isinstance(doc, dict):
         raise ValueError("result is not a JSON object")
     try:
-        label = doc["label"]
-        if label not in LABELS:
-            raise ValueError(f"unknown label {label!r}")
         return Result(
             id=str(doc["id"]),
-            label=label,
+            label=_result_label(doc["label"]),
             p_negative=float(doc["p_negative"]),
             model_version=str(doc["model_version"]),
             scored_at=float(doc["scored_at"]),
             event_time=None if doc.get("event_time") is None else float(doc["event_time"]),
-            true_label=doc.get("true_label"),
+            true_label=None if doc.get("true_label") is None else _result_label(doc["true_label"]),
             text=doc.get("text"),
             shadow=_shadow(doc.get("shadow")),
             tokens=_count(doc.get("tokens")),
             oov_tokens=_count(doc.get("oov_tokens")),
+            warnings=tuple((str(w["field"]), str(w["problem"])) for w in doc.get("warnings") or ()),
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"result misses or mistypes a field: {exc}") from None
+
+
+def _result_label(value: Any) -> Label:
+    """A label as results spell it, the word alone (a result is written by the consumer, never by hand)."""
+    try:
+        return Label(value)
+    except ValueError:
+        raise ValueError(f"unknown label {value!r}") from None
 
 
 def _count(value: Any) -> int | None:
@@ -443,9 +457,7 @@ def _count(value: Any) -> int | None:
 def _shadow(doc: Any) -> ShadowVerdict | None:
     if doc is None:
         return None
-    if doc["label"] not in LABELS:
-        raise ValueError(f"unknown shadow label {doc['label']!r}")
-    return ShadowVerdict(str(doc["model_version"]), doc["label"], float(doc["p_negative"]))
+    return ShadowVerdict(str(doc["model_version"]), _result_label(doc["label"]), float(doc["p_negative"]))
 
 
 def bounded_key(key: bytes | None) -> bytes | None:

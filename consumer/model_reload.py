@@ -17,13 +17,14 @@ mixes two artifacts: the next check sees the newer target.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
 from typing import Callable
 
-from consumer.scoring import Scorer
+from model import artifact
+from model.artifact import ModelLoadError
+from model.predictor import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,8 @@ Loader = Callable[[Path], Scorer]
 def folder_version(model_dir: Path) -> str | None:
     """The version named by the folder's metadata.json; None when it cannot be read (yet)."""
     try:
-        return str(json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))["version"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return artifact.read_metadata(model_dir)["version"]
+    except ModelLoadError:
         return None
 
 

@@ -16,27 +16,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol, Sequence
+from typing import NamedTuple, Sequence
 
 from confluent_kafka import Message
 
 from common import contract
-
-if TYPE_CHECKING:
-    from model.predictor import Assessment
+from common.labels import Label
+from model.predictor import Assessment, Scorer
 
 log = logging.getLogger(__name__)
-
-
-class Scorer(Protocol):
-    """What the consumer needs of model.predictor.Predictor."""
-
-    version: str
-    metadata: Mapping[str, Any]  # the artifact's metadata.json
-
-    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
-
-    def assess(self, texts: Sequence[str]) -> list[Assessment]: ...
 
 
 class OutRecord(NamedTuple):
@@ -47,11 +35,11 @@ class OutRecord(NamedTuple):
     key: bytes | None
     value: bytes
     headers: list[tuple[str, bytes]] | None
-    label: str | None = None  # the predicted label; None for a dead letter
+    label: Label | None = None  # the predicted label; None for a dead letter
     reason: str | None = None  # the dead-letter reason; None for a scored review
     event_time: float | None = None  # seconds since the epoch, for the end-to-end latency
     dropped: tuple[str, ...] = ()  # the optional input fields left out as empty or malformed
-    true_label: str | None = None  # the input's own label, when it carried one
+    true_label: Label | None = None  # the input's own label, when it carried one
     shadow: contract.ShadowVerdict | None = None  # the shadow candidate's verdict, when one ran
 
 
@@ -97,12 +85,11 @@ def score_batch(
     for i, (msg, item, source) in enumerate(zip(messages, decoded, sources)):
         prediction = by_index.get(i)
         if isinstance(item, contract.Review) and isinstance(prediction, tuple):
-            label, p_negative = prediction
             verdict = shadow_by_index.get(i)
-            value = contract.encode_result(item, label, p_negative, scorer.version, scored_at, shadow=verdict,
-                                           reading=readings.get(i))
+            result = contract.scored(item, prediction, scorer.version, scored_at, verdict, readings.get(i))
+            value = contract.encode_result(result)
             event_time = item.event_time if item.event_time is not None else _message_time(msg)
-            records.append(OutRecord(source, output_topic, contract.bounded_key(msg.key()), value, None, label=label,
+            records.append(OutRecord(source, output_topic, contract.bounded_key(msg.key()), value, None, label=result.label,
                                      event_time=event_time, dropped=tuple(name for name, _ in item.warnings),
                                      true_label=item.true_label, shadow=verdict))
         else:
@@ -156,7 +143,7 @@ def _assess_all(texts: list[str], scorer: Scorer) -> list[Assessment | contract.
     return results
 
 
-def _verdict_or_rejection(assessed: Assessment | contract.Rejection) -> tuple[str, float] | contract.Rejection:
+def _verdict_or_rejection(assessed: Assessment | contract.Rejection) -> tuple[Label, float] | contract.Rejection:
     if isinstance(assessed, contract.Rejection):
         return assessed
     return _NO_WORDS if assessed.verdict is None else assessed.verdict

@@ -12,13 +12,14 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
-from common.contract import LABELS, POSITIVE, Result
+from common.contract import Result
+from common.labels import Label
 
 MAX_VERSIONS = 20  # distinct model versions tracked; more are counted as "other"
-KEPT_TEXT_CHARS = 500  # of each latest review (the consumer sends 280); a hostile writer cannot grow memory
+KEPT_TEXT_CHARS = 500  # of each latest review (the consumer sends contract.SNIPPET_CHARS); a hostile writer cannot grow memory
 KEPT_NAME_CHARS = 128  # of ids and model versions
 OTHER_VERSION = "other"
 
@@ -91,7 +92,7 @@ class LiveStats:
         self._clock = clock
         self._horizon = horizon_s
         self._started = clock()
-        self._totals: Counter[str] = Counter({label: 0 for label in LABELS})
+        self._totals: Counter[str] = Counter({label: 0 for label in Label})
         self._unreadable = 0
         self._buckets: dict[int, list[int]] = {}
         self._latencies: deque[float] = deque(maxlen=latency_n)
@@ -109,12 +110,10 @@ class LiveStats:
         """Count one scored review; ValueError (and nothing counted) when its times are not finite numbers."""
         if not math.isfinite(result.scored_at) or (result.event_time is not None and not math.isfinite(result.event_time)):
             raise ValueError("a result's scored_at and event_time must be finite")
-        result = replace(
-            result,
+        result = result._replace(
             id=result.id[:KEPT_NAME_CHARS],
             model_version=result.model_version[:KEPT_NAME_CHARS],
             text=None if result.text is None else str(result.text)[:KEPT_TEXT_CHARS],
-            true_label=result.true_label if result.true_label in LABELS else None,
         )
         now = self._clock()
         with self._lock:
@@ -123,7 +122,7 @@ class LiveStats:
             # Only recent, not-future results fit the time series; the totals count every one.
             if now - self._horizon <= second <= now + 60:
                 bucket = self._buckets.setdefault(second, [0, 0])
-                bucket[0 if result.label == POSITIVE else 1] += 1
+                bucket[0 if result.label == Label.POSITIVE else 1] += 1
             if result.event_time is not None and result.scored_at >= result.event_time:
                 self._latencies.append(result.scored_at - result.event_time)
             self._latest.append(result)
@@ -137,13 +136,13 @@ class LiveStats:
             if int(now) != self._last_prune:
                 self._prune(now)
 
-    def _count_model(self, version: str, role: str, label: str, result: Result) -> None:
+    def _count_model(self, version: str, role: str, label: Label, result: Result) -> None:
         key = (version, role)
         if key not in self._model_counts and len(self._model_counts) >= 2 * MAX_VERSIONS:
             key = (OTHER_VERSION, role)
         counts = self._model_counts.setdefault(key, [0] * 6)
         counts[0] += 1
-        counts[1] += label == POSITIVE
+        counts[1] += label == Label.POSITIVE
         if result.true_label is not None:
             counts[2] += 1
             counts[3] += label == result.true_label

@@ -26,9 +26,11 @@ from typing import Callable, Protocol, Sequence, runtime_checkable
 import charset_normalizer
 import pandas as pd
 
-from common.contract import DEFAULT_MAX_TEXT_BYTES, not_review_kind
+from common.contract import DEFAULT_MAX_TEXT_BYTES, EMPTY_TEXT, NOT_OBJECT, TEXT_TOO_LONG, not_review_kind, unscorable
+from common.labels import Label
 from dashboard.explanation_view import effect_text
 from model.explain import Explanation, WordEffect
+from model.predictor import Scorer
 
 DEFAULT_MAX_UPLOAD_MB = 50
 DEFAULT_MAX_ROWS = 200_000  # a 50 MB file of Amazon reviews holds about 120,000
@@ -48,6 +50,13 @@ EMPTY = "not scored: empty text"
 NOT_TEXT = "not scored: {kind}, not text"  # a whole JSON number, true/false, null or array, as in the stream
 NO_WORDS = "can't judge: no words the model knows"
 TOO_LONG = "not scored: text longer than {limit} bytes"
+# What a cell's status and the review box say for each reason the contract gives (common.contract.unscorable).
+_CELL = {EMPTY_TEXT: EMPTY, NOT_OBJECT: NOT_TEXT, TEXT_TOO_LONG: TOO_LONG}
+_REVIEW_BOX = {
+    EMPTY_TEXT: "Type or paste a review first: the text is empty.",
+    NOT_OBJECT: NOT_TEXT,
+    TEXT_TOO_LONG: "The review is longer than {limit:,} bytes; shorten it.",
+}
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # A sign, then only digits and the marks numbers and phone numbers are written with, perhaps an exponent:
@@ -70,14 +79,6 @@ _NOT_TEXT = {
 }
 
 
-class Scorer(Protocol):
-    """What the analysis needs of the model: ``model.predictor.Predictor`` is one."""
-
-    version: str
-
-    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
-
-
 @runtime_checkable
 class Explainer(Protocol):
     """A scorer that can also say which words carried a verdict (``Predictor.explain``)."""
@@ -97,27 +98,22 @@ class Limits:
     max_rows: int = DEFAULT_MAX_ROWS
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
 
-    @property
-    def max_mb(self) -> float:
-        return self.max_bytes / (1024 * 1024)
-
 
 @dataclass(frozen=True)
 class SingleResult:
-    label: str
+    label: Label
     p_negative: float
     explanation: Explanation | None = None  # when the scorer can explain
 
 
 def analyse_text(scorer: Scorer, text: str | None, limits: Limits = Limits()) -> SingleResult:
-    """Score one review; empty or over-long text is the user's to fix, and text the model cannot judge is said so."""
-    if text is None or not text.strip():
-        raise InputError("Type or paste a review first: the text is empty.")
-    if len(text.encode("utf-8", "surrogatepass")) > limits.max_text_bytes:
-        raise InputError(f"The review is longer than {limits.max_text_bytes:,} bytes; shorten it.")
-    kind = not_review_kind(text)
-    if kind:
-        raise InputError(NOT_TEXT.format(kind=kind))
+    """Score one review; text the stream would not score is the user's to fix, and text the model cannot judge is
+    said so."""
+    text = text or ""
+    rejection = unscorable(text, limits.max_text_bytes)
+    if rejection is not None:
+        raise InputError(_REVIEW_BOX.get(rejection.code, "{message}").format(
+            message=rejection.message, limit=limits.max_text_bytes, kind=not_review_kind(text)))
     [verdict] = scorer.judge([text])
     if verdict is None:
         raise InputError(NO_WORDS)
@@ -341,14 +337,11 @@ def open_upload(data: bytes, filename: str, column: str | None, limits: Limits, 
 
 def cell_status(value: str, limits: Limits) -> str:
     """Why a cell cannot be scored, or OK."""
-    if not value.strip():
-        return EMPTY
-    kind = not_review_kind(value)
-    if kind:
-        return NOT_TEXT.format(kind=kind)
-    if len(value.encode("utf-8", "surrogatepass")) > limits.max_text_bytes:
-        return TOO_LONG.format(limit=limits.max_text_bytes)
-    return OK
+    rejection = unscorable(value, limits.max_text_bytes)
+    if rejection is None:
+        return OK
+    return _CELL.get(rejection.code, "not scored: {message}").format(
+        message=rejection.message, limit=limits.max_text_bytes, kind=not_review_kind(value))
 
 
 def output_names(frame: pd.DataFrame) -> tuple[str, str, str, str, str]:
@@ -379,8 +372,7 @@ class ScoredTable:
         labels = self.frame[self.label_column]
         found = labels.value_counts(dropna=True).to_dict()
         return {
-            "positive": int(found.get("positive", 0)),
-            "negative": int(found.get("negative", 0)),
+            **{label.value: int(found.get(label.value, 0)) for label in (Label.POSITIVE, Label.NEGATIVE)},
             "not scored": int(labels.isna().sum()),
         }
 
@@ -410,7 +402,7 @@ def score_table(
             if verdict is None:
                 statuses[row] = NO_WORDS
             else:
-                labels[row], probs[row] = verdict[0], round(float(verdict[1]), 6)
+                labels[row], probs[row] = verdict[0].value, round(float(verdict[1]), 6)
         if explainer is not None:
             judged = [row for row in rows if labels[row] is not None]
             for part in range(0, len(judged), EXPLAIN_CHUNK):

@@ -16,8 +16,9 @@ from flask import Response
 
 from dashboard import callbacks, layout, metrics, model_page, security, uploads
 from dashboard.aggregates import LiveStats
-from dashboard.analysis import Limits, Scorer
+from dashboard.analysis import Limits
 from dashboard.jobs import CsvJobs
+from model.predictor import Scorer
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 

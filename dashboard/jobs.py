@@ -30,7 +30,8 @@ from urllib.parse import parse_qs
 
 import pandas as pd
 
-from dashboard.analysis import InputError, Limits, ScoredTable, Scorer, score_table, to_safe_csv
+from dashboard.analysis import InputError, Limits, ScoredTable, score_table, to_safe_csv
+from model.predictor import Scorer
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from common.contract import LABELS, NEGATIVE, POSITIVE
+from common.labels import Label
 from dashboard import figures
 from dashboard.aggregates import Snapshot
 
@@ -61,11 +61,11 @@ def window_seconds(value: str | None) -> int | None:
 def window_counts(snap: Snapshot, window_s: int | None) -> dict[str, int]:
     """Reviews per label in the window (by scored time), or since start."""
     if window_s is None:
-        return {label: snap.totals.get(label, 0) for label in (POSITIVE, NEGATIVE)}
+        return {label: snap.totals.get(label, 0) for label in (Label.POSITIVE, Label.NEGATIVE)}
     since = snap.taken_at - window_s
     positives = sum(p for s, p, _ in snap.buckets if s >= since)
     negatives = sum(n for s, _, n in snap.buckets if s >= since)
-    return {POSITIVE: positives, NEGATIVE: negatives}
+    return {Label.POSITIVE: positives, Label.NEGATIVE: negatives}
 
 
 def bin_seconds(span_s: float) -> int:
@@ -124,7 +124,7 @@ def accuracy(snap: Snapshot) -> tuple[float, int] | None:
 
 def confusion_matrix(snap: Snapshot) -> list[list[int]]:
     """Rows: true negative, positive; columns: predicted negative, positive."""
-    return [[snap.confusion.get((true, predicted), 0) for predicted in LABELS] for true in LABELS]
+    return [[snap.confusion.get((true, predicted), 0) for predicted in Label] for true in Label]
 
 
 def banner(snap: Snapshot, topic: str, start: str) -> Banner | None:
@@ -155,15 +155,15 @@ def _seconds(value: float) -> str:
 
 def kpis(snap: Snapshot, window_s: int | None) -> list[Kpi]:
     counts = window_counts(snap, window_s)
-    total = counts[POSITIVE] + counts[NEGATIVE]
+    total = counts[Label.POSITIVE] + counts[Label.NEGATIVE]
     latency = latency_percentiles(snap)
     window = "since start" if window_s is None else f"last {WINDOWS[str(window_s)]}"
     lag = "–" if snap.lag is None else f"{snap.lag:,}"
     unreadable = f", {snap.unreadable:,} unreadable" if snap.unreadable else ""
     return [
         Kpi("Reviews", f"{total:,}", window),
-        Kpi("Positive", f"{counts[POSITIVE]:,}", _share(counts[POSITIVE], total), "positive"),
-        Kpi("Negative", f"{counts[NEGATIVE]:,}", _share(counts[NEGATIVE], total), "negative"),
+        Kpi("Positive", f"{counts[Label.POSITIVE]:,}", _share(counts[Label.POSITIVE], total), Label.POSITIVE),
+        Kpi("Negative", f"{counts[Label.NEGATIVE]:,}", _share(counts[Label.NEGATIVE], total), Label.NEGATIVE),
         Kpi("Throughput", f"{throughput(snap):,.1f}/s", f"scored, last {THROUGHPUT_SECONDS} s"),
         Kpi("Latency p50", _seconds(latency[0]) if latency else "–", f"p95 {_seconds(latency[1])}" if latency else "event → scored"),
         Kpi("Read", f"{snap.records_read:,}", f"lag {lag}{unreadable}"),
@@ -207,5 +207,5 @@ def render(snap: Snapshot, window: str | None) -> LiveView:
             if acc
             else "No true labels in the stream yet: accuracy appears when the producer sends labelled reviews."
         ),
-        confusion=figures.confusion_figure(confusion_matrix(snap), LABELS) if acc else figures.empty_figure("no labelled reviews yet"),
+        confusion=figures.confusion_figure(confusion_matrix(snap), list(Label)) if acc else figures.empty_figure("no labelled reviews yet"),
     )

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from common.contract import LABELS
+from common.labels import Label
 from dashboard.aggregates import LiveStats
 
 # A fixed set of request kinds: a label per URL would let any visitor grow the series without bound.
@@ -62,8 +62,8 @@ def _labelled_results(confusion: dict[tuple[str, str], int]) -> CounterMetricFam
         "Results whose review carried a true label, by true and predicted label (live accuracy)",
         labels=["true_label", "label"],
     )
-    for true_label in LABELS:
-        for label in LABELS:
+    for true_label in Label:
+        for label in Label:
             family.add_metric([true_label, label], confusion.get((true_label, label), 0))
     return family
 

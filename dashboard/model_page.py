@@ -20,11 +20,11 @@ from dash import html
 
 from dashboard import figures
 from dashboard.layout import chart
+from model.artifact import PR_PLOT, REPORT_DIR, REPORT_METRICS_FILE, ModelLoadError, read_metadata_object
 
 log = logging.getLogger(__name__)
 
 NOT_IN_ARTIFACT = "not in this artifact"
-PR_PLOT = "precision_recall.png"  # model.report.PR_PLOT (that module imports numpy and plots; not needed here)
 _MAX_ROWS = 60
 _MAX_PNG_BYTES = 2 * 1024 * 1024
 
@@ -47,6 +47,14 @@ class ModelReport:
     timings: dict[str, str] = field(default_factory=dict)  # in words, with the training time first
     libraries: dict[str, Any] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+
+
+def _read_metadata(folder: Path, problems: list[str]) -> dict[str, Any]:
+    try:
+        return read_metadata_object(folder)
+    except ModelLoadError as exc:
+        problems.append(str(exc))
+        return {}
 
 
 def _read_json(path: Path, problems: list[str]) -> dict[str, Any]:
@@ -137,10 +145,8 @@ def load_report(model_dir: str | Path) -> ModelReport:
     """Everything the page can show about the artifact in ``model_dir``; never raises."""
     folder = Path(model_dir)
     problems: list[str] = []
-    meta = _read_json(folder / "metadata.json", problems)
-    report = _read_json(folder / "report" / "metrics.json", problems)
-    if not meta:
-        problems.append(f"no readable metadata.json in {folder}")
+    meta = _read_metadata(folder, problems)
+    report = _read_json(folder / REPORT_DIR / REPORT_METRICS_FILE, problems)
     sets = _evaluated_sets(report, meta)
     history = report.get("history") if isinstance(report.get("history"), Mapping) else {}
 
@@ -160,7 +166,7 @@ def load_report(model_dir: str | Path) -> ModelReport:
         metrics=_metric_rows(sets),
         confusion=find_confusion(sets),
         pr_curve=find_pr_curve(sets),
-        pr_plot=_png_data_uri(folder / "report" / PR_PLOT),
+        pr_plot=_png_data_uri(folder / REPORT_DIR / PR_PLOT),
         history={k: [float(x) for x in v] for k, v in history.items() if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)},
         timings=timing_rows(raw("timings"), was_resumed(meta)),
         libraries=section("libraries"),

@@ -44,17 +44,16 @@ class Topics:
 
 
 def review_items(reviews: Sequence, count: int, prefix: str = "r", words: int | None = None) -> list[tuple[bytes, bytes]]:
-    """(key, value) pairs of real reviews (model.data.Record) with ids and true labels, as the producer sends them;
+    """(key, value) pairs of real reviews (common.readers.Record) with ids and true labels, as the producer sends them;
     ``words`` keeps only the first few words (fast to score, for tests about delivery rather than the model)."""
-    from common.contract import encode_review
+    from common.contract import Review, encode_review
 
     items = []
     for i in range(count):
         record = reviews[i % len(reviews)]
         text = " ".join(record.text.split()[:words]) if words else record.text
         review_id = f"{prefix}{i}"
-        label = "negative" if record.label == 1 else "positive"
-        items.append((review_id.encode(), encode_review(text, id=review_id, label=label)))
+        items.append((review_id.encode(), encode_review(Review(review_id, text, true_label=record.label, event_time=time.time()))))
     return items
 
 

@@ -27,6 +27,10 @@ MODEL_FILE = "model.keras"
 TOKENIZER_FILE = "tokenizer.json"
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
+# The training report (model/report.py): documentation only, which the dashboard's model page shows.
+REPORT_DIR = "report"
+REPORT_METRICS_FILE = "metrics.json"
+PR_PLOT = "precision_recall.png"
 # The signature of model.onnx (see model/onnx_export.py); here so that serving needs no ``onnx`` import.
 ONNX_INPUT_IDS = "token_ids"  # int64 [batch, time], real tokens first, zeros after
 ONNX_INPUT_LENGTHS = "sequence_lens"  # int32 [batch], real tokens per row
@@ -40,7 +44,8 @@ class ModelLoadError(ValueError):
     """An artifact folder that cannot be loaded as it is; the message names the file and the fix."""
 
 
-def sha256_of(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of the file's bytes as stored (compressed files hash compressed): artifact files and review data."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -106,7 +111,7 @@ def save(out_dir: str | Path, model, tokenizer, metadata: dict[str, Any]) -> Pat
             raise ValueError(f"ONNX export differs from the Keras model by {difference:.3g} (> {EXPORT_TOLERANCE})")
         names.append(ONNX_FILE)
 
-    files = {name: sha256_of(out / name) for name in names}
+    files = {name: file_sha256(out / name) for name in names}
     meta = dict(metadata)
     meta.setdefault("version", hashlib.sha256("".join(files.values()).encode()).hexdigest()[:12])
     meta.setdefault("created", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
@@ -130,6 +135,16 @@ def write_metadata(folder: Path, meta: dict[str, Any]) -> None:
 
 def read_metadata(model_dir: str | Path) -> dict[str, Any]:
     """The folder's metadata.json, checked for the keys loading relies on."""
+    meta = read_metadata_object(model_dir)
+    path = Path(model_dir) / METADATA_FILE
+    for key, kind in (("version", str), ("files", dict), ("max_len", int)):
+        if not isinstance(meta.get(key), kind):
+            raise ModelLoadError(f"{path}: '{key}' is missing or not a {kind.__name__}")
+    return meta
+
+
+def read_metadata_object(model_dir: str | Path) -> dict[str, Any]:
+    """The folder's metadata.json as it is: what a page that shows any artifact, complete or not, reads."""
     path = Path(model_dir) / METADATA_FILE
     if not Path(model_dir).is_dir():
         raise ModelLoadError(f"model folder {model_dir} does not exist (train one with sentiment-train --out DIR)")
@@ -141,9 +156,6 @@ def read_metadata(model_dir: str | Path) -> dict[str, Any]:
         raise ModelLoadError(f"{path} is not readable JSON: {exc}") from None
     if not isinstance(meta, dict):
         raise ModelLoadError(f"{path} must hold a JSON object")
-    for key, kind in (("version", str), ("files", dict), ("max_len", int)):
-        if not isinstance(meta.get(key), kind):
-            raise ModelLoadError(f"{path}: '{key}' is missing or not a {kind.__name__}")
     return meta
 
 
@@ -165,7 +177,7 @@ def verify(model_dir: str | Path, required: Iterable[str] = (TOKENIZER_FILE,)) -
         path = folder / name
         if not path.is_file():
             raise ModelLoadError(f"{path} is missing (listed in {METADATA_FILE})")
-        actual = sha256_of(path)
+        actual = file_sha256(path)
         if actual != expected:
             size = path.stat().st_size
             hint = (

@@ -11,7 +11,7 @@ from pathlib import Path
 from common import cli
 from common.config import ConfigError
 from common.paths import KAGGLE_DIR, PROJECT_ROOT
-from model.data import FORMATS
+from common.readers import FORMATS
 from model.datasets import KAGGLE_FILES, KAGGLE_HANDLE, KAGGLE_PAGE, DownloadUnavailable, FetchError, fetch_kaggle, verify_file
 
 EPILOG = f"""\

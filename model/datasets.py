@@ -20,7 +20,9 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from model.data import ErrorCounter, file_sha256, read_records
+from common.labels import Label
+from common.readers import ErrorCounter, read_records
+from model.artifact import file_sha256
 
 KAGGLE_HANDLE = "bittlingmayer/amazonreviews"
 KAGGLE_PAGE = f"https://www.kaggle.com/datasets/{KAGGLE_HANDLE}"
@@ -63,11 +65,11 @@ class FileReport:
 def verify_file(path: Path, fmt: str = "auto", progress: bool = False) -> FileReport:
     """Read every review of ``path`` (never stopping on malformed lines) and count what it holds."""
     errors = ErrorCounter(max_fraction=1.0, keep=10)
-    labels: Counter[int | None] = Counter()
+    labels: Counter[Label | None] = Counter()
     records = read_records(path, fmt=fmt, errors=errors)
     for record in tqdm(records, desc=path.name, unit=" reviews", unit_scale=True, disable=not progress, leave=False):
         labels[record.label] += 1
-    negative, positive = labels[1], labels[0]
+    negative, positive = labels[Label.NEGATIVE], labels[Label.POSITIVE]
     match = next((name for name, per_label in KAGGLE_FILES.items()
                   if negative == positive == per_label and not errors.malformed and not labels[None]), None)
     return FileReport(

@@ -1,8 +1,8 @@
 """Quality figures of a sentiment model: one definition used by training's report and ``sentiment-evaluate``.
 
-Conventions: label 1 = negative (the positive class of every score below, as in the published
-work's recall), 0 = positive; a review is predicted negative when p_negative > 0.5, as the
-Predictor decides.
+Conventions: class 1 = negative (``Label.target``; the positive class of every score below, as in the published
+work's recall), 0 = positive; a review is predicted negative when p_negative is above ``DECISION_THRESHOLD``, as
+the Predictor decides.
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from model.data import ErrorCounter, Reading, read_records
+from common.labels import DECISION_THRESHOLD, Label
+from common.readers import ErrorCounter, Reading, read_records
 
-CLASS_NAMES = ("negative", "positive")  # label 1, label 0: the confusion matrix's row and column order
-THRESHOLD = 0.5
+# The confusion matrix's row and column order, and that of the per-class figures: negative first.
+_NAME_ORDER = [label.value for label in (Label.NEGATIVE, Label.POSITIVE)]
+_TARGET_ORDER = [label.target for label in (Label.NEGATIVE, Label.POSITIVE)]
+CHANCE_ACCURACY = 0.5  # a coin toss between the two classes
 # A ROC AUC this far below chance (0.5) means the scores rank the classes the wrong way round: far likelier a
 # file whose 1 means positive than a model that learnt the opposite of its training data.
 INVERTED_AUC = 0.25
@@ -27,7 +30,7 @@ class ScoresTexts(Protocol):
 
 
 def predicted_labels(p_negative: np.ndarray) -> np.ndarray:
-    return (np.asarray(p_negative) > THRESHOLD).astype(np.int64)
+    return (np.asarray(p_negative) > DECISION_THRESHOLD).astype(np.int64)
 
 
 def classification_metrics(labels: Sequence[int] | np.ndarray, p_negative: Sequence[float] | np.ndarray) -> dict[str, Any]:
@@ -42,22 +45,22 @@ def classification_metrics(labels: Sequence[int] | np.ndarray, p_negative: Seque
     if not len(y):
         raise ValueError("no labelled reviews to evaluate")
     predicted = predicted_labels(p)
-    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=[1, 0], zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=_TARGET_ORDER, zero_division=0)
     both_classes = len(np.unique(y)) == 2
     return {
         "n": int(len(y)),
         "accuracy": float(np.mean(predicted == y)),
         "per_class": {
             name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
-            for i, name in enumerate(CLASS_NAMES)
+            for i, name in enumerate(_NAME_ORDER)
         },
         "average_precision": float(average_precision_score(y, p)) if both_classes else None,
         "roc_auc": float(roc_auc_score(y, p)) if both_classes else None,
         "confusion_matrix": {
             "rows": "true",
             "columns": "predicted",
-            "labels": list(CLASS_NAMES),
-            "matrix": confusion_matrix(y, predicted, labels=[1, 0]).tolist(),
+            "labels": list(_NAME_ORDER),
+            "matrix": confusion_matrix(y, predicted, labels=_TARGET_ORDER).tolist(),
         },
     }
 
@@ -95,7 +98,7 @@ def evaluate_file(
                                **reading.options()):
         if record.label is None:
             raise ValueError(f"{path} line {record.line}: no label; evaluation needs labelled reviews")
-        labels.append(record.label)
+        labels.append(record.label.target)
         batch.append(record.text)
         if len(batch) >= batch_size:
             flush()
@@ -114,8 +117,9 @@ def evaluate_file(
 def label_warnings(metrics: dict[str, Any]) -> list[str]:
     """What to know before trusting ``metrics``: labels that look inverted (accuracy and AUC far below chance)."""
     auc, accuracy = metrics.get("roc_auc"), metrics["accuracy"]
-    if auc is None or auc >= INVERTED_AUC or accuracy >= THRESHOLD:
+    if auc is None or auc >= INVERTED_AUC or accuracy >= CHANCE_ACCURACY:
         return []
     return [f"the labels look inverted: accuracy {accuracy:.4f} and ROC AUC {auc:.4f} are far below chance. "
-            "Labels 1, __label__1 and 'negative' are read as negative, 0, __label__2 and 'positive' as positive; "
+            f"Labels 1, {Label.NEGATIVE.fasttext} and '{Label.NEGATIVE}' are read as negative, 0, {Label.POSITIVE.fasttext} "
+            f"and '{Label.POSITIVE}' as positive; "
             f"with this file's labels swapped, accuracy would be {1 - accuracy:.4f}"]

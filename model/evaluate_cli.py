@@ -9,7 +9,8 @@ from pathlib import Path
 
 from common import cli, config
 from common.config import DEFAULT_MODEL_DIR, ConfigError
-from model.data import FORMATS, ErrorCounter, MalformedInput
+from common.readers import FORMATS, ErrorCounter, MalformedInput
+from common.values import positive_int
 
 EPILOG = """\
 output (stdout, one JSON object): model, version, backend, file, n, accuracy, per_class {negative, positive:
@@ -23,13 +24,6 @@ example:
 """
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sentiment-evaluate",
@@ -40,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, metavar="DIR", help=f"artifact folder (default {DEFAULT_MODEL_DIR})")
     parser.add_argument("--data", required=True, metavar="FILE", help="labelled review file; - reads stdin (fastText lines)")
     parser.add_argument("--backend", choices=("auto", "onnxruntime", "tensorflow"), default="auto", help="inference backend (default auto)")
-    parser.add_argument("--batch-size", type=_positive_int, default=256, help="reviews per predict call (default 256)")
-    parser.add_argument("--threads", type=_positive_int, help="inference threads (default: the backend's)")
-    parser.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate the first N reviews only")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="reviews per predict call (default 256)")
+    parser.add_argument("--threads", type=positive_int, help="inference threads (default: the backend's)")
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N reviews only")
     parser.add_argument("--format", dest="fmt", choices=FORMATS, default="auto", help="input format (default: from the file name)")
     parser.add_argument("--text-column", default="text", help="CSV/JSONL text column (default text)")
     parser.add_argument("--label-column", default="label", help="CSV/JSONL label column, 1 = negative, 0 = positive "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from model.artifact import METADATA_FILE, TOKENIZER_FILE, ModelLoadError, sha256_of
+from model.artifact import METADATA_FILE, TOKENIZER_FILE, ModelLoadError, file_sha256
 from model.tokenizer import KerasTokenizer, pad
 
 # The published app's model.predict used Keras' default batch size.
@@ -81,13 +81,13 @@ def load(folder: Path, threads: int | None = None):
     except Exception as exc:  # h5py/tf_keras raise many types for a bad file
         raise ModelLoadError(f"{model_path} could not be loaded by tf_keras: {exc}") from None
     max_len = int(model.inputs[0].shape[1] or 166)
-    digest = sha256_of(model_path)
+    digest = file_sha256(model_path)
     metadata = {
         "version": f"legacy-{digest[:12]}",
         "preset": "published",
         "max_len": max_len,
         "num_words": tokenizer.num_words,
-        "files": {model_path.name: digest, TOKENIZER_FILE: sha256_of(folder / TOKENIZER_FILE)},
+        "files": {model_path.name: digest, TOKENIZER_FILE: file_sha256(folder / TOKENIZER_FILE)},
         "libraries": {"tf_keras": tf_keras.__version__, "tensorflow": tf.__version__},
     }
 

@@ -27,10 +27,11 @@ import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
+from common.labels import Label
 from model import artifact, fused
 from model.artifact import ModelLoadError
 from model.fused import Engine
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["Predictor", "ModelLoadError", "BACKENDS"]
 
 BACKENDS = ("auto", "fused", "onnxruntime", "tensorflow", "legacy")
-NEGATIVE, POSITIVE = "negative", "positive"
 # Length-sorted reviews go to the ONNX graph in groups of at most this many; a new group starts
 # early when the next review is longer than GROUP_GROWTH x the group's first + GROUP_SLACK tokens.
 # Why: onnxruntime's LSTM steps every row of a call to the call's longest review, so rows of
@@ -58,9 +58,21 @@ KERAS_BATCH = 256
 class Assessment(NamedTuple):
     """One text as the model read it."""
 
-    verdict: tuple[str, float] | None  # (label, p_negative); None when it holds no word the model knows
+    verdict: tuple[Label, float] | None  # (label, p_negative); None when it holds no word the model knows
     tokens: int  # words the tokenizer read, before the model's max_len window
     oov: int  # of them, read as the out-of-vocabulary token
+
+
+class Scorer(Protocol):
+    """What the services need of a model: Predictor is one; tests and benchmarks pass small stand-ins. The stream
+    (consumer/) uses all of it; the dashboard only the version and ``judge``."""
+
+    version: str
+    metadata: Mapping[str, Any]  # the artifact's metadata.json
+
+    def judge(self, texts: Sequence[str]) -> list[tuple[Label, float] | None]: ...
+
+    def assess(self, texts: Sequence[str]) -> list[Assessment]: ...
 
 
 class Predictor:
@@ -144,11 +156,11 @@ class Predictor:
                 raise ValueError(f"the text has no word the model knows; there is nothing to explain: {text[:80]!r}")
         return explain_many(self._engine, self.tokenizer, self.max_len, list(texts), top)
 
-    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
-        """[(label, p_negative)] per text; the label is "negative" iff p_negative > 0.5."""
+    def predict(self, texts: Sequence[str]) -> list[tuple[Label, float]]:
+        """[(label, p_negative)] per text; the label is negative iff p_negative is above DECISION_THRESHOLD."""
         return [_verdict(p) for p in self.predict_proba(texts)]
 
-    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]:
+    def judge(self, texts: Sequence[str]) -> list[tuple[Label, float] | None]:
         """As :meth:`predict`, but None for a text with no word the model knows (see :func:`known_word_ids`).
 
         Why: such a text reaches the network as nothing but padding or OOV ids, and what comes out (about 0.49)
@@ -162,7 +174,7 @@ class Predictor:
         _check_texts(texts)
         sequences = self.tokenizer.texts_to_sequences(texts)
         readable = [i for i, seq in enumerate(sequences) if not self._word_ids.isdisjoint(seq)]
-        verdicts: list[tuple[str, float] | None] = [None] * len(sequences)
+        verdicts: list[tuple[Label, float] | None] = [None] * len(sequences)
         if readable:
             for i, p in zip(readable, self._engine([sequences[i] for i in readable])):
                 verdicts[i] = _verdict(p)
@@ -184,8 +196,8 @@ def _check_texts(texts: Sequence[str]) -> None:
             raise ValueError(f"text {i} is empty or whitespace only; there is nothing to score")
 
 
-def _verdict(p_negative: float) -> tuple[str, float]:
-    return (NEGATIVE if p_negative > 0.5 else POSITIVE, float(p_negative))
+def _verdict(p_negative: float) -> tuple[Label, float]:
+    return Label.of(p_negative), float(p_negative)
 
 
 def known_word_ids(tokenizer: KerasTokenizer) -> frozenset[int]:

@@ -12,7 +12,7 @@ Definitions (the consumer's live metrics use the same ones):
 - ``oov_share``: OOV tokens / all tokens, after the ``num_words`` cut (a word beyond it is OOV);
 - ``tokens_quantiles``: the smallest token count that at least 50/90/99% of the reviews do not exceed;
 - ``truncated_share``: the share of reviews with more than ``max_len`` tokens (the model reads the last ``max_len``);
-- ``positive_share``: the share of positive true labels (label 0);
+- ``positive_share``: the share of positive true labels;
 - ``p_negative_histogram``: the share of reviews per tenth of p_negative (the last bin includes 1.0).
 """
 
@@ -24,6 +24,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from common.labels import Label
 from model.tokenizer import OOV_ID
 
 QUANTILES = {"p50": 0.50, "p90": 0.90, "p99": 0.99}
@@ -40,7 +41,7 @@ def token_counts(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.nda
 def reference_statistics(
     data: str, tokens: np.ndarray, oov: np.ndarray, labels: np.ndarray, p_negative: np.ndarray, max_len: int
 ) -> dict[str, Any]:
-    """The ``reference`` object of metadata.json; ``labels`` are 1 = negative, 0 = positive."""
+    """The ``reference`` object of metadata.json; ``labels`` are classes (``Label.target``)."""
     tokens, oov, labels, p_negative = (np.asarray(a) for a in (tokens, oov, labels, p_negative))
     if not len(tokens) or not (len(tokens) == len(oov) == len(labels) == len(p_negative)):
         raise ValueError("reference statistics need one token count, OOV count, label and p_negative per review")
@@ -51,7 +52,7 @@ def reference_statistics(
         "oov_share": float(oov.sum() / max(int(tokens.sum()), 1)),
         "tokens_quantiles": {name: int(np.quantile(tokens, q, method="inverted_cdf")) for name, q in QUANTILES.items()},
         "truncated_share": float(np.mean(tokens > max_len)),
-        "positive_share": float(np.mean(labels == 0)),
+        "positive_share": float(np.mean(labels == Label.POSITIVE.target)),
         "p_negative_histogram": {"edges": HISTOGRAM_EDGES, "shares": (counts / counts.sum()).tolist()},
     }
 
@@ -63,14 +64,14 @@ def validation_description(paths: Sequence[str], fraction: float, random_state: 
 
 
 def _labelled(paths: Sequence[str], read_options: dict[str, Any], limit: int | None) -> Iterator[tuple[str, int]]:
-    """(text, label) of every file in order, read as training reads them (``limit`` per file)."""
-    from model.data import ErrorCounter, read_records
+    """(text, class) of every file in order, read as training reads them (``limit`` per file)."""
+    from common.readers import ErrorCounter, read_records
 
     for path in paths:
         for record in read_records(path, errors=ErrorCounter(), limit=limit, **read_options):
             if record.label is None:
                 raise ValueError(f"{path} line {record.line}: no label; reference statistics need labelled reviews")
-            yield record.text, record.label
+            yield record.text, record.label.target
 
 
 def artifact_reference(

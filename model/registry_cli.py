@@ -12,7 +12,7 @@ from pathlib import Path
 from common import cli, config
 from common.config import ConfigError
 from model import registry
-from model.data import FORMATS
+from common.readers import FORMATS
 
 EPILOG = """\
 the services serve the pointer:  SENTIMENT_MODEL_DIR=MODELS_DIR/current sentiment-consumer
@@ -99,7 +99,7 @@ def _print_change(what: str, change: registry.Change, models_dir: Path) -> None:
 
 def _reference(args: argparse.Namespace) -> int:
     from model import artifact
-    from model.data import MalformedInput
+    from common.readers import MalformedInput
     from model.predictor import ModelLoadError, Predictor
     from model.reference import artifact_reference
 
@@ -129,7 +129,7 @@ def _reference(args: argparse.Namespace) -> int:
 
 def _check_training_files(metadata: dict, paths: list[str]) -> None:
     """The validation split is only training's when the files are training's, in its order (sha256 per file)."""
-    from model.data import file_sha256
+    from model.artifact import file_sha256
 
     trained = [f.get("sha256") for f in (metadata.get("data") or {}).get("train_files") or []]
     given = [file_sha256(Path(p)) for p in paths]

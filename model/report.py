@@ -13,9 +13,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from model.artifact import PR_PLOT, REPORT_METRICS_FILE
+
 HISTORY_PLOT = "training_history.png"
 CONFUSION_PLOT = "confusion_matrix.png"
-PR_PLOT = "precision_recall.png"
 
 
 def write(
@@ -34,7 +35,7 @@ def write(
         "baseline": None if baseline is None else {"model": baseline["model"], "train_reviews": baseline["train_reviews"], **baseline["metrics"]},
         "history": dict(history),
     }
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (folder / REPORT_METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     plots = [_history_plot(folder / HISTORY_PLOT, history, metadata)]
     main_set = "test" if "test" in evaluation else "validation"
     plots.append(_confusion_plot(folder / CONFUSION_PLOT, evaluation[main_set], main_set))

@@ -31,7 +31,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from model.data import ErrorCounter, MalformedInput, Reading, file_sha256, read_records
+from common.readers import ErrorCounter, MalformedInput, Reading, read_records
+from model.artifact import file_sha256
 from model.reference import reference_statistics, token_counts, validation_description
 from model.tokenizer import MAX_LEN, NUM_WORDS, OOV_ID, OOV_TOKEN, KerasTokenizer, pad
 
@@ -232,7 +233,7 @@ def _labelled_texts(path: Path, options: TrainOptions, errors: ErrorCounter) -> 
             raise TrainingInputError(
                 f"{path} line {record.line}: no label (column {options.label_column!r}); training needs labelled reviews"
             )
-        yield record.text, record.label
+        yield record.text, record.label.target
 
 
 def fit_tokenizer(paths: Sequence[Path], options: TrainOptions, preset: Preset) -> tuple[KerasTokenizer, list[FileSummary]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 from pathlib import Path
@@ -12,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from common import cli, config, logs
 from common.config import ConfigError
-from model.data import FORMATS, MalformedInput
+from common.readers import FORMATS, MalformedInput
+from common.values import non_negative_float, positive_float, positive_int
 
 if TYPE_CHECKING:
     from model.train import TrainOptions
@@ -34,13 +34,6 @@ the message gives the command that carries on from the last finished epoch).
 """
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -53,20 +46,6 @@ def _dropout(text: str) -> float:
     value = float(text)
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < math.inf:  # also refuses nan, which compares false to everything
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be zero or a positive number, got {text}")
     return value
 
 
@@ -94,22 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test", type=Path, metavar="FILE", help="held-out file evaluated at the end; never used for training or early stopping")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
                         help="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()) + " (default: default)")
-    parser.add_argument("--epochs", type=_positive_int, help="override the preset's epochs")
-    parser.add_argument("--learning-rate", type=_positive_float, help="override the preset's Adam learning rate")
-    parser.add_argument("--batch-size", type=_positive_int, help="override the preset's batch size")
+    parser.add_argument("--epochs", type=positive_int, help="override the preset's epochs")
+    parser.add_argument("--learning-rate", type=positive_float, help="override the preset's Adam learning rate")
+    parser.add_argument("--batch-size", type=positive_int, help="override the preset's batch size")
     parser.add_argument("--monitor", choices=("val_auc", "val_loss", "val_accuracy", "val_recall"),
                         help="override the early-stopping metric (loss is minimised, the others maximised)")
-    parser.add_argument("--patience", type=_positive_int, help="override the early-stopping patience in epochs")
+    parser.add_argument("--patience", type=positive_int, help="override the early-stopping patience in epochs")
     parser.add_argument("--mask", dest="masked", action=argparse.BooleanOptionalAction, default=None,
                         help="override masking of the padding (--no-mask = the published unmasked model, served without ONNX)")
-    parser.add_argument("--weight-decay", type=_non_negative, metavar="WD",
+    parser.add_argument("--weight-decay", type=non_negative_float, metavar="WD",
                         help="override the preset's decoupled weight decay (each step every weight -= weight * WD * "
                         "learning rate); 0 = off")
     parser.add_argument("--token-dropout", type=_dropout, metavar="P",
                         help="override the preset's word dropout: each epoch, replace each training token by the "
                         "out-of-vocabulary token with probability P; 0 = off")
-    parser.add_argument("--limit", type=_positive_int, metavar="N", help="read at most N reviews from each file (quick runs)")
-    parser.add_argument("--steps-per-epoch", type=_positive_int, metavar="N",
+    parser.add_argument("--limit", type=positive_int, metavar="N", help="read at most N reviews from each file (quick runs)")
+    parser.add_argument("--steps-per-epoch", type=positive_int, metavar="N",
                         help="train (and validate) on at most N batches per epoch (smoke and memory runs)")
     parser.add_argument("--seed", type=_seed, default=0, help="seed of weight initialisation, dropout and shuffling (default 0)")
     parser.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in DIR/checkpoints")

@@ -13,7 +13,8 @@ from typing import Any, Iterator
 
 from common import cli, config, logs
 from common.broker_check import check_client_config
-from model.data import FORMATS, MalformedInput
+from common.readers import FORMATS, MalformedInput
+from common.values import non_negative_float, positive_float, positive_int
 from producer.send import ProducerError, producer_config, send_reviews
 from producer.sources import FileSource, TextSource, check_readable, reviews, shuffled, skipped_lines
 
@@ -64,15 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CSV/JSONL column holding the review id used as message key and id [line number]")
     parser.add_argument("--with-labels", action="store_true",
                         help="carry the true label in each message (the dashboard shows live accuracy)")
-    parser.add_argument("--rate", type=_non_negative_float, default=0.0,
+    parser.add_argument("--rate", type=non_negative_float, default=0.0,
                         help="reviews per second, steadily paced [0 = as fast as possible]")
-    parser.add_argument("--limit", type=_positive_int, default=None, help="send at most this many reviews")
+    parser.add_argument("--limit", type=positive_int, default=None, help="send at most this many reviews")
     parser.add_argument("--loop", action="store_true", help="replay the file until --limit or Ctrl-C")
     parser.add_argument("--shuffle", action="store_true", help="shuffle within a bounded buffer (see below)")
-    parser.add_argument("--shuffle-buffer", type=_positive_int, default=10_000, help="reviews held for --shuffle [10000]")
+    parser.add_argument("--shuffle-buffer", type=positive_int, default=10_000, help="reviews held for --shuffle [10000]")
     parser.add_argument("--seed", type=int, default=None, help="random seed of --shuffle")
     parser.add_argument("--id-prefix", default="", help="prefix of every review id")
-    parser.add_argument("--connect-timeout", type=_positive_float, default=10.0,
+    parser.add_argument("--connect-timeout", type=positive_float, default=10.0,
                         help="seconds to wait for the broker before giving up [10]")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar with rate [on a terminal only]")
@@ -226,27 +227,6 @@ def _stop_on_signals() -> Iterator[_Stop]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive integer")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be a positive number")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("must be zero or a positive number")
-    return value
 
 
 def entry() -> None:

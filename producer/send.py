@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from common import kafka
 from common.broker_check import BrokerUnavailable, cluster_metadata
-from common.contract import encode_review, normalise_label
+from common.contract import Review, encode_review
+from common.labels import Label
 
 log = logging.getLogger(__name__)
 
@@ -150,17 +151,25 @@ def connect(
 
 
 def message_of(item: Any, with_labels: bool) -> tuple[bytes | None, bytes]:
-    """Key and value of one review: a ``model.data.Record`` (its id, else its line) or a contract-ready dict."""
+    """Key and value of one review: a ``common.readers.Record`` (its id, else its line) or a dict with ``text`` and
+    optional ``id``, ``title``, ``label`` (any spelling of common.labels.Label; one it does not know is left out)
+    and ``ts`` (seconds since the epoch; now when absent, as is a Record's)."""
     if isinstance(item, dict):  # dict, not typing.Mapping: an ABC check per message costs more than encoding
-        review_id = item.get("id")
-        review_id = None if review_id is None else str(review_id)
-        label = normalise_label(item.get("label")) if with_labels else None
-        value = encode_review(item["text"], id=review_id, title=item.get("title"), label=label, ts=item.get("ts"))
+        review_id = "" if item.get("id") is None else str(item["id"])
+        label = _label(item.get("label")) if with_labels else None
+        ts = item.get("ts")
+        review = Review(review_id, item["text"], item.get("title"), label, time.time() if ts is None else ts)
     else:
         review_id = str(item.line) if item.id is None else item.id
-        label = normalise_label(item.label) if with_labels else None
-        value = encode_review(item.text, id=review_id, label=label)
-    return (review_id.encode("utf-8") if review_id is not None else None), value
+        review = Review(review_id, item.text, true_label=item.label if with_labels else None, event_time=time.time())
+    return (review_id.encode("utf-8") if review_id else None), encode_review(review)
+
+
+def _label(value: Any) -> Label | None:
+    try:
+        return Label.parse(value)
+    except ValueError:
+        return None
 
 
 def send_reviews(
@@ -176,8 +185,8 @@ def send_reviews(
     flush_timeout: float = 60.0,
     stop: threading.Event | None = None,
 ) -> SendSummary:
-    """Send ``records`` (``model.data.Record`` or dicts with ``text`` and optional ``id``, ``title``, ``label``, ``ts``)
-    to ``topic``, keyed by review id, and wait for every delivery report.
+    """Send ``records`` (``common.readers.Record`` or dicts, as :func:`message_of` reads them) to ``topic``, keyed
+    by review id, and wait for every delivery report.
 
     ``rate`` (reviews/s; None or 0 = as fast as possible) paces sends steadily;
     ``limit`` caps the count; ``stop`` ends the send early (the demo's Ctrl-C),

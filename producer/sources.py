@@ -1,4 +1,4 @@
-"""Where the producer's reviews come from: files (read by ``model.data``), stdin or ``--text``, looped and shuffled.
+"""Where the producer's reviews come from: files (read by ``common.readers``), stdin or ``--text``, looped and shuffled.
 
 Everything streams: a file is re-read on each ``--loop`` pass rather than held,
 and ``--shuffle`` mixes within a bounded buffer, so a 3.6M-line download
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from model.data import ErrorCounter, Reading, Record, Tolerance, read_records
+from common.readers import ErrorCounter, Reading, Record, Tolerance, read_records
 
 STDIN = "-"
 _SKIPPED_SHOWN = 3  # malformed lines the summary names (the error, when there is one, names more)

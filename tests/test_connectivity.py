@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import KafkaError
 
 from common.connectivity import ConnectivityLog, LibrdkafkaLogger
+from common.labels import Label
 
 
 class Clock:
@@ -104,7 +105,7 @@ def test_the_consumer_logs_one_line_for_an_outage_and_one_when_the_broker_is_bac
         metadata: dict = {}
 
         def judge(self, texts):
-            return [("positive", 0.1)] * len(texts)
+            return [(Label.POSITIVE, 0.1)] * len(texts)
 
     caplog.set_level(logging.INFO)
     config = ServiceConfig(kafka={"bootstrap.servers": _closed_port(), "reconnect.backoff.max.ms": 100},

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from common import contract
-from common.contract import Rejection, Review, Source
+from common.contract import Rejection, Result, Review, ShadowVerdict, Source
+from common.labels import Label
 
 SRC = Source("reviews", 2, 41)
 
@@ -21,8 +22,15 @@ def decode(value: bytes | None, key: bytes | None = None, max_text_bytes: int = 
 
 
 def test_producer_encoding_round_trips() -> None:
-    review = decode(contract.encode_review("Great blender", id="r1", title="Wow", label="1", ts=1_700_000_000.5))
-    assert review == Review(id="r1", text="Great blender", title="Wow", true_label="negative", event_time=1_700_000_000.5)
+    review = Review(id="r1", text="Great blender", title="Wow", true_label=Label.NEGATIVE, event_time=1_700_000_000.5)
+    assert json.loads(contract.encode_review(review)) == {
+        "id": "r1", "text": "Great blender", "title": "Wow", "label": "negative", "ts": 1_700_000_000.5}
+    assert decode(contract.encode_review(review)) == review
+
+
+def test_a_review_without_id_or_anything_optional_encodes_its_text_alone() -> None:
+    assert json.loads(contract.encode_review(Review(id="", text="Fine"))) == {"text": "Fine"}
+    assert decode(contract.encode_review(Review(id="", text="Fine")), key=b"k3") == Review(id="k3", text="Fine")
 
 
 def test_plain_text_and_json_string_are_the_text_and_the_key_or_source_is_the_id() -> None:
@@ -83,8 +91,8 @@ def test_text_that_only_looks_like_json_is_plain_text(text: str) -> None:
 
 
 def test_json_after_a_byte_order_mark_and_whitespace_is_an_object() -> None:
-    value = b"\xef\xbb\xbf \n" + contract.encode_review("Fine kettle", id="r7", label="pos", ts=1_700_000_000)
-    assert decode(value) == Review(id="r7", text="Fine kettle", true_label="positive", event_time=1_700_000_000)
+    review = Review(id="r7", text="Fine kettle", true_label=Label.POSITIVE, event_time=1_700_000_000)
+    assert decode(b"\xef\xbb\xbf \n" + contract.encode_review(review)) == review
 
 
 def test_a_byte_order_mark_is_not_part_of_plain_text() -> None:
@@ -102,8 +110,8 @@ def _iso(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second
 @pytest.mark.parametrize(
     "fields, expected",
     [
-        ({"label": "neg"}, {"true_label": "negative"}),
-        ({"label": "0.0"}, {"true_label": "positive"}),
+        ({"label": "neg"}, {"true_label": Label.NEGATIVE}),
+        ({"label": "0.0"}, {"true_label": Label.POSITIVE}),
         ({"id": 12}, {"id": "12"}),
         ({"id": 12.0}, {"id": "12"}),
         ({"id": 12.5}, {"id": "12.5"}),
@@ -152,9 +160,9 @@ def test_a_ts_a_little_ahead_of_this_clock_is_kept() -> None:
 def test_the_output_lists_the_dropped_fields() -> None:
     review = decode(b'{"text": "ok", "label": "", "id": 7, "ts": -5, "title": "T"}')
     assert isinstance(review, Review) and review.id == "7" and review.title == "T"
-    doc = json.loads(contract.encode_result(review, "negative", 0.9, "v1", 1.0))
+    doc = json.loads(contract.encode_result(contract.scored(review, (Label.NEGATIVE, 0.9), "v1", 1.0)))
     assert [w["field"] for w in doc["warnings"]] == ["label", "ts"] and all(w["problem"] for w in doc["warnings"])
-    assert "warnings" not in json.loads(contract.encode_result(Review("1", "ok"), "negative", 0.9, "v1", 1.0))
+    assert "warnings" not in json.loads(contract.encode_result(contract.scored(Review("1", "ok"), (Label.NEGATIVE, 0.9), "v1", 1.0)))
 
 
 @pytest.mark.parametrize("text, kind", [("42", "a number"), (" -0.5 ", "a number"), ("true", "JSON true"),
@@ -191,8 +199,8 @@ def test_a_json_string_literal_is_its_text(text: str) -> None:
     assert decode(json.dumps(text).encode(), key=b"k", max_text_bytes=10_000) == Review(id="k", text=text)
 
 
-SPELLINGS = {"negative": "negative", "positive": "positive", "NEG": "negative", "pos": "positive", 1: "negative",
-             0: "positive", "1": "negative", "0.0": "positive", 1.0: "negative", "__label__2": "positive"}
+N, P = Label.NEGATIVE, Label.POSITIVE
+SPELLINGS = {"negative": N, "positive": P, "NEG": N, "pos": P, 1: N, 0: P, "1": N, "0.0": P, 1.0: N, "__label__2": P}
 word_text = st.text(min_size=1, max_size=100).filter(str.strip)
 
 
@@ -224,15 +232,29 @@ def test_decoding_never_raises_on_arbitrary_json(doc: object) -> None:
     assert isinstance(decode(json.dumps(doc).encode()), (Review, Rejection))
 
 
-def test_result_round_trips_with_true_label_and_times() -> None:
-    review = Review(id="7", text="t" * 500, true_label="positive", event_time=12.5)
-    result = contract.decode_result(contract.encode_result(review, "negative", 0.87654321, "v3", 99.0))
-    assert (result.id, result.label, result.model_version, result.true_label, result.event_time, result.scored_at) == (
-        "7", "negative", "v3", "positive", 12.5, 99.0)
-    assert result.p_negative == pytest.approx(0.8765432) and len(result.text or "") == 280
+def test_a_scored_review_is_the_result_published_and_read_back() -> None:
+    review = Review(id="7", text="t" * 500, true_label=Label.POSITIVE, event_time=12.5, warnings=(("title", "empty"),))
+    result = contract.scored(review, (Label.NEGATIVE, 0.87654321), "v3", 99.0,
+                             shadow=ShadowVerdict("v4", Label.POSITIVE, 0.123456789), reading=(120, 7))
+    assert result == Result(id="7", label=Label.NEGATIVE, p_negative=0.8765432, model_version="v3", scored_at=99.0,
+                            event_time=12.5, true_label=Label.POSITIVE, text="t" * 280,
+                            shadow=ShadowVerdict("v4", Label.POSITIVE, 0.1234568), tokens=120, oov_tokens=7,
+                            warnings=(("title", "empty"),))
+    assert contract.decode_result(contract.encode_result(result)) == result
 
 
-@pytest.mark.parametrize("value", [b"[]", b'{"id": "1"}', b'{"id": "1", "label": "meh", "p_negative": 0.1, "model_version": "v", "scored_at": 1}'])
+def test_a_minimal_result_round_trips_without_its_optional_fields() -> None:
+    result = contract.scored(Review(id="r", text="ok"), (Label.POSITIVE, 0.25), "v1", 5.0)
+    doc = json.loads(contract.encode_result(result))
+    assert doc == {"id": "r", "label": "positive", "p_negative": 0.25, "model_version": "v1", "scored_at": 5.0,
+                   "event_time": None, "text": "ok"}
+    assert contract.decode_result(contract.encode_result(result)) == result
+
+
+@pytest.mark.parametrize("value", [b"[]", b'{"id": "1"}', b'{"id": "1", "label": "meh", "p_negative": 0.1, "model_version": "v", "scored_at": 1}',
+                                   b'{"id": "1", "label": "negative", "p_negative": 0.1, "model_version": "v", "scored_at": 1, "true_label": "neg"}',
+                                   b'{"id": "1", "label": "negative", "p_negative": 0.1, "model_version": "v", "scored_at": 1, "true_label": {"a": 1}}',
+                                   b'{"id": "1", "label": "negative", "p_negative": 0.1, "model_version": "v", "scored_at": 1, "warnings": [3]}'])
 def test_decode_result_rejects_values_off_contract(value: bytes) -> None:
     with pytest.raises(ValueError):
         contract.decode_result(value)
@@ -248,10 +270,14 @@ def test_dead_letter_headers_keep_the_originals_and_say_why_and_where() -> None:
     assert contract.header_value(headers, "absent") is None
 
 
-@pytest.mark.parametrize("spelling, label", [("negative", "negative"), (" Positive ", "positive"), (1, "negative"),
-                                             (0, "positive"), ("__label__2", "positive"), ([1], None), (True, None),
-                                             # the readers' and training's spellings (common/labels.py)
-                                             ("neg", "negative"), (" POS ", "positive"), (1.0, "negative"),
-                                             ("0.0", "positive"), ("", None), (2, None), ("meh", None)])
-def test_label_spellings(spelling: object, label: str | None) -> None:
-    assert contract.normalise_label(spelling) == label
+@pytest.mark.parametrize("text, code", [("Fine kettle", None), ("  \n", contract.EMPTY_TEXT), ("", contract.EMPTY_TEXT),
+                                        ("42", contract.NOT_OBJECT), ("[1, 2]", contract.NOT_OBJECT), ("null", contract.NOT_OBJECT),
+                                        ('"42"', None), ("4,5", None), ("x" * 1001, contract.TEXT_TOO_LONG),
+                                        ("é" * 501, contract.TEXT_TOO_LONG), ("é" * 500, None),
+                                        ("bad \ud800 half", contract.NOT_UTF8)])
+def test_unscorable_says_why_the_stream_would_not_score_a_plain_text(text: str, code: str | None) -> None:
+    rejection = contract.unscorable(text, max_text_bytes=1000)
+    assert (rejection.code if rejection else None) == code
+    if "\ud800" not in text:  # a lone surrogate cannot be sent at all
+        decoded = decode(text.encode("utf-8"), key=b"k")
+        assert (decoded.code if isinstance(decoded, Rejection) else None) == code

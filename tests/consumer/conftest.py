@@ -32,8 +32,8 @@ def predictor():
 
 @pytest.fixture(scope="session")
 def reviews(review_data: Path) -> list:
-    """The first 5,000 labelled reviews of the repository's test sample (model.data.Record)."""
-    from model.data import read_records
+    """The first 5,000 labelled reviews of the repository's test sample (common.readers.Record)."""
+    from common.readers import read_records
 
     return list(read_records(review_data.joinpath(*TEST_SAMPLE_NAME), limit=5000))
 

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from common import contract
+from common.labels import Label
 from localkafka.harness import (
     CONSUMER_BIN,
     Topics,
@@ -66,7 +67,7 @@ def test_every_review_gets_one_output_equal_to_the_predictor_and_metrics_count_t
         assert result.p_negative == pytest.approx(p_negative, abs=1e-5)
         assert result.label == label or abs(p_negative - 0.5) < 1e-5
         assert result.model_version == predictor.version
-        assert result.true_label in contract.LABELS and result.event_time is not None
+        assert isinstance(result.true_label, Label) and result.event_time is not None
         labels[result.label] += 1
 
     scrape = consumer.metrics()
@@ -179,7 +180,7 @@ def test_every_test_sample_review_as_bare_text_is_scored_like_its_json_object(
     with bz2.open(review_data / "amazon_polarity" / "test.sample.ft.txt.bz2", "rt", encoding="utf-8") as lines:
         texts = [line.rstrip("\n").split(" ", 1)[1] for line in lines]  # the bare text after "__label__N "
     bare = [(f"bare-{i}".encode(), text.encode()) for i, text in enumerate(texts)]
-    objects = [(f"json-{i}".encode(), contract.encode_review(text, id=f"json-{i}")) for i, text in enumerate(texts)]
+    objects = [(f"json-{i}".encode(), contract.encode_review(contract.Review(f"json-{i}", text))) for i, text in enumerate(texts)]
     consumer = start_consumer(topics)
     consumer.wait_ready()
     produce(topics.bootstrap, topics.input, bare + objects)

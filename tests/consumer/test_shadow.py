@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from common import contract
+from common.labels import Label
 from consumer.scoring import score_batch
 from localkafka.harness import Topics, item_ids, produce, read_topic, review_items
 from model.predictor import Assessment
@@ -61,7 +62,7 @@ MESSAGES = [Message(0, b'{"text": "fine kettle", "label": "positive"}'), Message
 
 
 def test_the_shadow_verdict_rides_along_and_never_decides_the_label() -> None:
-    batch = score_batch(MESSAGES, Fixed("served", ("positive", 0.2)), "out", "dlq", shadow=Fixed("cand", ("negative", 0.9)))
+    batch = score_batch(MESSAGES, Fixed("served", (Label.POSITIVE, 0.2)), "out", "dlq", shadow=Fixed("cand", (Label.NEGATIVE, 0.9)))
     docs = [json.loads(r.value) for r in batch.records if r.topic == "out"]
     assert [d["label"] for d in docs] == ["positive"] * 3
     assert [d["shadow"] for d in docs] == [{"model_version": "cand", "label": "negative", "p_negative": 0.9}] * 3
@@ -70,8 +71,8 @@ def test_the_shadow_verdict_rides_along_and_never_decides_the_label() -> None:
 
 
 def test_a_failing_shadow_costs_only_its_own_fields() -> None:
-    alone = score_batch(MESSAGES, Fixed("served", ("positive", 0.2)), "out", "dlq")
-    broken = score_batch(MESSAGES, Fixed("served", ("positive", 0.2)), "out", "dlq", shadow=Fixed("cand", None, fails=True))
+    alone = score_batch(MESSAGES, Fixed("served", (Label.POSITIVE, 0.2)), "out", "dlq")
+    broken = score_batch(MESSAGES, Fixed("served", (Label.POSITIVE, 0.2)), "out", "dlq", shadow=Fixed("cand", None, fails=True))
     assert [r.topic for r in broken.records] == [r.topic for r in alone.records]
     for with_broken, without in zip(broken.records, alone.records):
         assert json.loads(with_broken.value).keys() == json.loads(without.value).keys()

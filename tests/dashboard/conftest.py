@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from common.labels import Label
 from tests.conftest import TEST_SAMPLE, require
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,7 +42,7 @@ class KeywordScorer:
 
     def judge(self, texts):
         self.calls.append(len(texts))
-        return [("negative", 0.9) if "bad" in t.lower() else ("positive", 0.1) for t in texts]
+        return [(Label.NEGATIVE, 0.9) if "bad" in t.lower() else (Label.POSITIVE, 0.1) for t in texts]
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def clear_reviews(review_data: Path, default_predictor) -> dict[str, str]:
     """{label: text}: one real review of each label from the test sample that the default model judges right and
     clearly (p(negative) below 0.05 or above 0.95). The label is the data set's, not the model's."""
     from common.contract import normalise_label
-    from model.data import read_records
+    from common.readers import read_records
 
     records = list(read_records(TEST_SAMPLE, limit=200))
     found: dict[str, str] = {}

@@ -8,7 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from common.contract import Review, encode_result
+from common.contract import Review, encode_result, scored
+from common.labels import Label
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
@@ -62,13 +63,14 @@ def _find_props(node: Any, component_id: str) -> dict[str, Any] | None:
 
 
 def make_results(labels: Iterable[tuple[str, str | None]], model_version: str = "test-model") -> list[bytes]:
-    """Output values for (predicted label, true label) pairs, encoded by the contract."""
+    """Output values for (predicted label, true label) pairs (the labels' words), encoded by the contract."""
     now = time.time()
     values = []
     for i, (label, true_label) in enumerate(labels):
         review = Review(id=f"r{i}-{uuid.uuid4().hex[:6]}", text=f"review number {i} " + "words " * 10,
-                        true_label=true_label, event_time=now - 0.05)
-        values.append(encode_result(review, label, 0.8 if label == "negative" else 0.2, model_version, now))
+                        true_label=None if true_label is None else Label(true_label), event_time=now - 0.05)
+        verdict = (Label(label), 0.8 if label == Label.NEGATIVE else 0.2)
+        values.append(encode_result(scored(review, verdict, model_version, now)))
     return values
 
 

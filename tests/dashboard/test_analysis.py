@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common import contract
+from common.labels import Label
 from dashboard import analysis
 from dashboard.analysis import InputError, Limits
 
@@ -35,7 +37,7 @@ def test_overlong_review_is_refused_before_the_model(keyword_scorer):
 
 
 def test_one_review_returns_the_scorers_label_and_probability(keyword_scorer):
-    assert analysis.analyse_text(keyword_scorer, "a bad toaster") == analysis.SingleResult("negative", 0.9)
+    assert analysis.analyse_text(keyword_scorer, "a bad toaster") == analysis.SingleResult(Label.NEGATIVE, 0.9)
 
 
 def test_one_review_matches_the_default_model(default_predictor):
@@ -76,6 +78,21 @@ def test_a_csv_marks_the_rows_the_model_cannot_judge_as_the_review_box_does(defa
 
 
 # -- the upload ---------------------------------------------------------------------------------
+
+
+@given(st.one_of(st.text(max_size=60), st.sampled_from(["42", " -1.5 ", "null", "[1]", '"quoted"', "   ", "x" * 61,
+                                                         "\u00e9" * 31, "{sigh} fine", "4,5", "\ufeff", "\ufeff ok"])))
+def test_a_cell_is_scored_exactly_when_the_stream_would_score_it_as_a_plain_message(text):
+    limits = Limits(max_text_bytes=60)
+    try:
+        value = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no message can carry it, and no cell may be scored
+        assert analysis.cell_status(text, limits) != analysis.OK
+        return
+    if value.lstrip(b" \t\r\n").startswith(b"{") or value.strip(b" \t\r\n").startswith(b'"'):
+        return  # the stream reads these as a JSON object or string literal, which a CSV cell never is
+    streamed = contract.decode_review(None, value, contract.Source("t", 0, 0), limits.max_text_bytes)
+    assert (analysis.cell_status(text, limits) == analysis.OK) == isinstance(streamed, contract.Review)
 
 
 def test_reads_text_as_text_with_quotes_and_commas():

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from selenium.webdriver.common.by import By
 
+from common.labels import Label
 from dashboard.aggregates import LiveStats
 from localkafka import LocalKafka, create_topics
 from dashboard.analysis import Limits, human_size
@@ -238,7 +239,7 @@ class SlowScorer:
 
     def judge(self, texts):
         time.sleep(0.3)
-        return [("negative", 0.9) if "bad" in t else ("positive", 0.1) for t in texts]
+        return [(Label.NEGATIVE, 0.9) if "bad" in t else (Label.POSITIVE, 0.1) for t in texts]
 
 
 def test_a_long_file_shows_progress(chrome, browse, tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 
-from common.contract import LABELS
+from common.labels import Label
 from dashboard.aggregates import LiveStats
 from dashboard.app import create_app
 from dashboard.stream import StartPosition, StreamReader
@@ -31,7 +31,7 @@ def _text(driver, element_id: str) -> str:
 
 
 def test_the_live_view_shows_what_the_consumer_published(chrome, browse, kafka_bootstrap, make_topic, review_data, tmp_path: Path):
-    from model.data import read_records
+    from common.readers import read_records
 
     topics = Topics(kafka_bootstrap, make_topic("dash-in", 4), make_topic("dash-out", 4), make_topic("dash-dlq", 1),
                     f"g-{uuid.uuid4().hex[:10]}")
@@ -69,7 +69,7 @@ def test_the_live_view_shows_what_the_consumer_published(chrome, browse, kafka_b
         confusion = Counter((doc["true_label"], doc["label"]) for doc in labelled)
         described = chrome.find_element(By.ID, "live-confusion-alt").get_attribute("aria-label")
         assert all(f"true {truth}, predicted {label}: {confusion[truth, label]:,}" in described
-                   for truth, label in product(LABELS, LABELS)), described
+                   for truth, label in product(Label, Label)), described
         assert _text(chrome, "status-pill").startswith("live")
         screenshot(chrome, "live-consumer")
     finally:

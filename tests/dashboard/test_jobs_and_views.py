@@ -7,6 +7,7 @@ import threading
 import pandas as pd
 import pytest
 
+from common.labels import Label
 from dashboard import analysis_view
 from dashboard.jobs import DONE, FAILED, PREVIEW_ROWS, QUEUED, Busy, CsvJobs, Job, job_id_from_query
 from tests.dashboard.helpers import component_props, wait_for
@@ -95,7 +96,7 @@ class BlockingScorer:
 
     def judge(self, texts):
         self.release.wait(30)
-        return [("positive", 0.1)] * len(texts)
+        return [(Label.POSITIVE, 0.1)] * len(texts)
 
 
 def test_the_line_and_the_uploads_in_flight_are_capped():

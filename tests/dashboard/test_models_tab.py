@@ -15,7 +15,7 @@ from dashboard.aggregates import LiveStats
 from dashboard.app import create_app
 from dashboard.stream import StartPosition, StreamReader
 from localkafka.harness import ConsumerProcess, Topics, item_ids, produce, read_topic, review_items
-from model.data import read_records
+from common.readers import read_records
 from tests.dashboard.helpers import screenshot, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]

@@ -18,6 +18,7 @@ import pytest
 
 from common.config import ConfigError
 from common.contract import Result
+from common.labels import Label
 from dashboard.aggregates import LiveStats
 from dashboard.analysis import Limits
 from dashboard.app import create_app
@@ -92,7 +93,7 @@ def test_single_review_callback_refuses_blank_text(client):
 
 
 def test_metrics_count_requests_and_records(client, stats):
-    stats.add(Result(id="1", label="positive", p_negative=0.1, model_version="v", scored_at=0.0))
+    stats.add(Result(id="1", label=Label.POSITIVE, p_negative=0.1, model_version="v", scored_at=0.0))
     stats.add_unreadable()
     stats.set_lag(4)
     client.get("/")
@@ -106,8 +107,8 @@ def test_metrics_count_requests_and_records(client, stats):
 def test_metrics_export_the_live_confusion_matrix_for_accuracy(client, stats):
     pairs = [("negative", "negative")] * 3 + [("positive", "negative")] * 2 + [("positive", "positive")] * 5
     for i, (true_label, label) in enumerate(pairs):
-        stats.add(Result(id=str(i), label=label, p_negative=0.5, model_version="v", scored_at=0.0, true_label=true_label))
-    stats.add(Result(id="unlabelled", label="negative", p_negative=0.9, model_version="v", scored_at=0.0))
+        stats.add(Result(id=str(i), label=Label(label), p_negative=0.5, model_version="v", scored_at=0.0, true_label=Label(true_label)))
+    stats.add(Result(id="unlabelled", label=Label.NEGATIVE, p_negative=0.9, model_version="v", scored_at=0.0))
     text = client.get("/metrics").get_data(as_text=True)
     for true_label in ("negative", "positive"):
         for label in ("negative", "positive"):  # every cell, the empty one too: PromQL sums stay defined
@@ -265,7 +266,7 @@ def test_an_upload_with_no_free_slot_is_told_to_try_again_unread(keyword_scorer)
 
     jobs = CsvJobs(keyword_scorer, max_waiting=1)
     hold = threading.Event()
-    keyword_scorer.predict = lambda texts: hold.wait(30) and [("positive", 0.1)] * len(texts)
+    keyword_scorer.predict = lambda texts: hold.wait(30) and [(Label.POSITIVE, 0.1)] * len(texts)
     jobs.submit(pd.DataFrame({"text": ["x"]}), "text", "first.csv")
 
     def unread() -> bytes:

@@ -19,7 +19,7 @@ import pytest
 from common.config import ConfigError
 from common.paths import PROJECT_ROOT, TEST_SAMPLE
 from localkafka import LocalKafka
-from model.data import read_records
+from common.readers import read_records
 from localkafka.demo import EXAMPLE_REVIEWS, _choose_data
 from tests.deploy.conftest import free_port, http_get
 

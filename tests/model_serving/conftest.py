@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.data import read_records
+from common.readers import read_records
 
 
 def _texts(path: Path) -> list[str]:

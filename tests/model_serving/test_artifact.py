@@ -24,7 +24,7 @@ def test_save_writes_every_file_with_its_checksum(fixture_artifact: Path) -> Non
     meta = artifact.verify(fixture_artifact, required=("model.keras", "tokenizer.json", "model.onnx"))
     assert set(meta["files"]) == {"model.keras", "tokenizer.json", "model.onnx"}
     for name, digest in meta["files"].items():
-        assert artifact.sha256_of(fixture_artifact / name) == digest
+        assert artifact.file_sha256(fixture_artifact / name) == digest
     assert meta["max_len"] == 166 and meta["num_words"] == 15000
     assert meta["preset"] == "test-fixture" and meta["version"] and meta["created"]
     assert meta["onnx_max_abs_difference"] <= artifact.EXPORT_TOLERANCE
@@ -93,7 +93,7 @@ def test_tensorflow_backend_refuses_a_lambda_layer(artifact_copy: Path) -> None:
     outputs = keras.layers.Lambda(lambda x: keras.ops.cast(x[:, :1], "float32"))(inputs)
     keras.Model(inputs, outputs).save(artifact_copy / "model.keras")
     meta = json.loads((artifact_copy / "metadata.json").read_text())
-    meta["files"]["model.keras"] = artifact.sha256_of(artifact_copy / "model.keras")
+    meta["files"]["model.keras"] = artifact.file_sha256(artifact_copy / "model.keras")
     meta["file_sizes"]["model.keras"] = (artifact_copy / "model.keras").stat().st_size
     (artifact_copy / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="Lambda layer"):
@@ -132,3 +132,9 @@ def test_save_refuses_a_vocabulary_larger_than_the_embedding(tmp_path: Path) -> 
 
     with pytest.raises(ValueError, match="beyond the embedding"):
         artifact.save(tmp_path / "b", build_model(num_words=100, max_len=12), KerasTokenizer(num_words=15000), {})
+
+
+def test_file_sha256_hashes_stored_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "x"
+    path.write_bytes(b"abc")
+    assert artifact.file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -110,7 +110,7 @@ def test_the_serving_copy_drops_unreachable_words_and_changes_no_sequence(review
     """Artifacts store only the num_words vocabulary: same ids, ours and Keras 2's, from a fraction of the JSON."""
     from tf_keras.preprocessing.text import tokenizer_from_json
 
-    from model.data import read_records
+    from common.readers import read_records
 
     texts = [r.text for r in read_records(review_data / "amazon_polarity" / "train.sample.ft.txt.bz2", limit=4000)]
     full = KerasTokenizer(num_words=2000).fit_on_texts(texts)

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from common.config import ConfigError
-from model.data import file_sha256, read_records
+from common.labels import Label
+from common.readers import read_records
+from model.artifact import file_sha256
 from model.evaluate import classification_metrics
 from model.train import PRESETS, Corpus, TrainOptions, batch_plan, batch_width, stratified_split
 
@@ -118,12 +120,12 @@ def test_cli_writes_a_complete_artifact(trained_dir: Path, review_data: Path) ->
 
 
 def test_predictor_loads_the_artifact_and_reproduces_its_test_metrics(trained_dir: Path, review_data: Path) -> None:
-    from model.data import read_records
+    from common.readers import read_records
     from model.predictor import Predictor
 
     predictor = Predictor.load(trained_dir)
     records = list(read_records(review_data / TEST, limit=QUICK_LIMIT))
-    served = classification_metrics([r.label for r in records], predictor.predict_proba([r.text for r in records]))
+    served = classification_metrics([r.label.target for r in records], predictor.predict_proba([r.text for r in records]))
     trained = json.loads((trained_dir / "metadata.json").read_text())["metrics"]["test"]
     assert served["roc_auc"] == pytest.approx(trained["roc_auc"], abs=1e-3)
     assert served["accuracy"] == pytest.approx(trained["accuracy"], abs=2 / QUICK_LIMIT)
@@ -210,12 +212,12 @@ def test_weight_decay_that_would_wipe_the_weights_each_step_is_refused(tmp_path:
 
 
 def test_evaluate_warns_when_the_labels_look_inverted(default_model_dir: Path, review_data: Path, tmp_path: Path, capsys) -> None:
-    from model.data import read_records
+    from common.readers import read_records
     from model.evaluate_cli import main
 
     records = list(read_records(review_data / TEST, limit=300))
     swapped = tmp_path / "swapped.ft.txt"  # the same reviews with each label replaced by the other one
-    swapped.write_text("".join(f"__label__{2 if r.label == 1 else 1} {r.text}\n" for r in records), encoding="utf-8")
+    swapped.write_text("".join(f"__label__{2 if r.label is Label.NEGATIVE else 1} {r.text}\n" for r in records), encoding="utf-8")
     assert main(["--model", str(default_model_dir), "--data", str(review_data / TEST), "--limit", "300"]) == 0
     right = capsys.readouterr()
     assert main(["--model", str(default_model_dir), "--data", str(swapped)]) == 0
@@ -314,8 +316,8 @@ def _as_amazon_jsonl(fasttext: Path, out: Path, limit: int) -> tuple[Path, Path,
         title, sep, body = record.text.partition(": ")
         if not (sep and title and body and title.strip() == title and body.strip() == body):
             continue
-        rows.append({"title": title, "body": body, "rating": (1 + len(rows) % 2) if record.label else (4 + len(rows) % 2)})
-        kept.append(f"__label__{1 if record.label else 2} {record.text}")
+        rows.append({"title": title, "body": body, "rating": (1 + len(rows) % 2) if record.label is Label.NEGATIVE else (4 + len(rows) % 2)})
+        kept.append(f"__label__{1 if record.label is Label.NEGATIVE else 2} {record.text}")
         if len(kept) % 10 == 0:
             rows.append({"title": "So-so", "body": "Neither here nor there.", "rating": 3})
             threes += 1
@@ -350,5 +352,5 @@ def test_training_reads_star_ratings_and_records_what_it_dropped(review_data: Pa
                  "rating", "--epochs", "1", "--steps-per-epoch", "2", "--no-baseline", "--no-progress",
                  "--out", str(out)]) == 0
     (summary,) = json.loads((out / "metadata.json").read_text())["data"]["train_files"]
-    assert (summary["reviews"], summary["negative"]) == (len(labels), sum(labels))
+    assert (summary["reviews"], summary["negative"]) == (len(labels), labels.count(Label.NEGATIVE))
     assert sum(summary["malformed"]["dropped"].values()) == threes and summary["malformed"]["malformed"] == 0

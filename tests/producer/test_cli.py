@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from model.data import read_records
+from common.readers import read_records
 from tests.conftest import TRAIN_SAMPLE
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ def test_kaggle_file_with_labels_arrives_exactly(make_topic, run_producer, read_
     expected = {str(r.line): r for r in read_records(TRAIN_SAMPLE, limit=1500)}
     docs = {doc["id"]: doc for _, doc in read_back(topic, 1500)}
     assert docs.keys() == expected.keys()
-    assert all(docs[i]["text"] == r.text and docs[i]["label"] == ("negative" if r.label else "positive")
+    assert all(docs[i]["text"] == r.text and docs[i]["label"] == r.label.value
                for i, r in expected.items())
 
 

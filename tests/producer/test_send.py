@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from model.data import MalformedInput, read_records
+from common.readers import MalformedInput, read_records
 from producer.send import ProducerError, send_reviews
 from tests.conftest import TEST_SAMPLE
 
@@ -38,7 +38,7 @@ def test_every_record_arrives_once_with_its_id_text_and_label(kafka_bootstrap, m
         key, doc = by_id[str(record.line)]
         assert key == str(record.line).encode()
         assert doc["text"] == record.text
-        assert doc["label"] == ("negative" if record.label == 1 else "positive")
+        assert doc["label"] == record.label.value
 
 
 def test_labels_are_left_out_unless_asked(kafka_bootstrap, make_topic, read_back):

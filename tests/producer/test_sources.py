@@ -8,7 +8,8 @@ import json
 import pytest
 
 from common.contract import Source, decode_review
-from model.data import Record
+from common.labels import Label
+from common.readers import Record
 from producer.send import message_of
 from producer.sources import FileSource, TextSource, reviews, shuffled
 
@@ -17,7 +18,7 @@ def test_ids_are_file_positions_and_stay_unique_when_looping(tmp_path):
     path = tmp_path / "r.ft.txt"
     path.write_text("__label__1 Bad: broke.\n\n__label__2 Good: works.\n")
     once = list(reviews(FileSource(str(path)), id_prefix="f-"))
-    assert [(r["id"], r["text"], r["label"]) for r in once] == [("f-1", "Bad: broke.", 1), ("f-3", "Good: works.", 0)]
+    assert [(r["id"], r["text"], r["label"]) for r in once] == [("f-1", "Bad: broke.", Label.NEGATIVE), ("f-3", "Good: works.", Label.POSITIVE)]
     looped = list(itertools.islice(reviews(FileSource(str(path)), loop=True), 5))
     assert [r["id"] for r in looped] == ["1:1", "1:3", "2:1", "2:3", "3:1"]
 
@@ -46,7 +47,7 @@ def test_shuffle_moves_items_at_most_a_buffer_earlier():
 
 
 def test_message_of_a_record_and_a_dict():
-    key, value = message_of(Record("Great pan.", 0, 12), with_labels=True)
+    key, value = message_of(Record("Great pan.", Label.POSITIVE, 12), with_labels=True)
     assert key == b"12"
     doc = json.loads(value)
     assert (doc["id"], doc["text"], doc["label"]) == ("12", "Great pan.", "positive")
@@ -55,7 +56,7 @@ def test_message_of_a_record_and_a_dict():
     assert key == b"7" and "label" not in doc and doc["title"] == "t" and doc["ts"] == 5.0
     key, _ = message_of({"text": "no id"}, with_labels=True)
     assert key is None
-    key, value = message_of(Record("Great pan.", 0, 12, "B0-12"), with_labels=False)
+    key, value = message_of(Record("Great pan.", Label.POSITIVE, 12, "B0-12"), with_labels=False)
     assert key == b"B0-12" and json.loads(value)["id"] == "B0-12"
 
 

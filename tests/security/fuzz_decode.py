@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from common import contract
+from common.labels import Label
 from localkafka.hostile import SOURCE
 
 
@@ -34,9 +35,8 @@ def check_decoded(key: bytes | None, value: bytes | None, headers: Sequence[tupl
             assert field is None or isinstance(field, str), f"{name} is a {type(field).__name__}"
             if field is not None:
                 field.encode("utf-8")  # raises on lone surrogates: such a field could not be published or logged
-        published = contract.encode_result(decoded, contract.NEGATIVE, 0.75, "v1", 1.0)
-        result = contract.decode_result(published)
-        assert result.id == decoded.id and result.label == contract.NEGATIVE
+        result = contract.scored(decoded, (Label.NEGATIVE, 0.75), "v1", 1.0)
+        assert contract.decode_result(contract.encode_result(result)) == result
     else:
         assert isinstance(decoded, contract.Rejection), f"decode_review returned {type(decoded).__name__}"
         assert decoded.code in contract.REASONS, decoded.code
@@ -68,7 +68,7 @@ def split_input(data: bytes) -> tuple[bytes | None, bytes | None, list[tuple[str
 
 def seeds() -> list[bytes]:
     """Valid and nearly valid messages the fuzzer starts from."""
-    review = contract.encode_review("Great blender, loud but worth it", id="r-1", title="Good", label="1", ts=1.7e9)
+    review = contract.encode_review(contract.Review("r-1", "Great blender, loud but worth it", "Good", Label.NEGATIVE, 1.7e9))
     return [b"\x00" + review, b"\x06" + b"k" * 16 + b"h" * 16 + review, b"\x00plain text review",
             b'\x00{"text": "a", "ts": 1e400, "label": [1], "id": {"x": null}}', b'\x00"just a string"']
 

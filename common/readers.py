@@ -10,6 +10,7 @@ Formats (``fmt``):
 - ``csv``: a header row naming ``text_column`` and ``label_column`` (the published
   conversion is ``text,label`` with 1 = negative, 0 = positive).
 - ``jsonl``: one JSON object per line with the same two keys.
+- Labels are read by common.labels.Label, in any of its spellings.
 - CSV and JSONL may also name an ``id_column`` holding each review's id (a string, or a JSONL integer),
   a ``title_column`` (the text becomes ``Title: body``, as in the Kaggle files) and hold star ratings
   as labels (``stars``, a :class:`StarRule`: the Kaggle rule maps 1-2 to negative, 4-5 to positive, drops 3).
@@ -32,7 +33,6 @@ import bz2
 import codecs
 import csv
 import gzip
-import hashlib
 import io
 import json
 import re
@@ -42,12 +42,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, TypeVar
 
-from common.labels import parse_label
+from common.labels import Label
 
 T = TypeVar("T")
 
 FORMATS = ("auto", "fasttext", "csv", "jsonl", "text")
-FASTTEXT_LABELS = {"__label__1": 1, "__label__2": 0}
 _DELIMITERS = (",", ";", "\t", "|")
 _SUFFIX_FORMATS = {".txt": "fasttext", ".ft": "fasttext", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # Reviews can be long; the csv module's default 128 KiB field limit would reject a legitimate row.
@@ -57,11 +56,11 @@ _DECOMPRESSED_BUFFER = 1 << 20
 
 @dataclass(frozen=True)
 class Record:
-    """One review: its text, its label (1 = negative, 0 = positive, None = unlabelled), where it came from
-    and its id when the file has an id column (last, so positional construction without it still works)."""
+    """One review: its text, its label (None = unlabelled), where it came from and its id when the file has an
+    id column (last, so positional construction without it still works)."""
 
     text: str
-    label: int | None
+    label: Label | None
     line: int
     id: str | None = None
 
@@ -197,7 +196,7 @@ class Tolerance:
 class StarRule:
     """Star ratings (1-5, as in Amazon's review dumps: ``overall``, ``rating``) read as polarity labels.
 
-    Ratings in ``negative`` become label 1, those in ``positive`` label 0, any other rating is dropped
+    Ratings in ``negative`` become Label.NEGATIVE, those in ``positive`` Label.POSITIVE, any other rating is dropped
     (counted, not malformed). The default is the rule the Kaggle polarity set was made by.
     """
 
@@ -217,13 +216,13 @@ class StarRule:
             raise ValueError("the negative and positive star ranges must be non-empty and must not overlap")
         return cls(negative, positive)
 
-    def label(self, value: Any) -> int | None:
-        """1 (negative), 0 (positive) or None (a rating this rule drops); ValueError when not a 1-5 rating."""
+    def label(self, value: Any) -> Label | None:
+        """The rating's label, or None for a rating this rule drops; ValueError when not a 1-5 rating."""
         stars = _star_rating(value)
         if stars in self.negative:
-            return 1
+            return Label.NEGATIVE
         if stars in self.positive:
-            return 0
+            return Label.POSITIVE
         return None
 
     def __str__(self) -> str:
@@ -334,15 +333,6 @@ def read_records(
             if limit is not None and count >= limit:
                 break
     errors.check()
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of the file's bytes as stored (compressed files hash compressed), for metadata."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- opening and format detection -------------------------------------------------------------
@@ -481,16 +471,18 @@ def _undecodable(exc: UnicodeDecodeError, encoding: str, errors: ErrorCounter) -
     return f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
 
 
-def _parse_fasttext(line: str) -> tuple[str, int, None]:
+def _parse_fasttext(line: str) -> tuple[str, Label, None]:
     tag, _, text = line.partition(" ")
     if not tag.startswith("__label__"):
         raise _BadLine(f"no __label__ prefix: {line[:40]!r}")
-    if tag not in FASTTEXT_LABELS:
-        raise _BadLine(f"unknown label {tag!r} (expected __label__1 or __label__2)")
+    try:
+        label = Label.from_fasttext(tag)
+    except ValueError as exc:
+        raise _BadLine(str(exc)) from None
     text = text.strip()
     if not text:
         raise _BadLine("empty text")
-    return text, FASTTEXT_LABELS[tag], None
+    return text, label, None
 
 
 def _parse_text(line: str) -> tuple[str, None, None]:
@@ -498,7 +490,7 @@ def _parse_text(line: str) -> tuple[str, None, None]:
 
 
 def _jsonl_parser(columns: _Columns):
-    def parse(line: str) -> tuple[str, int | None, str | None]:
+    def parse(line: str) -> tuple[str, Label | _Unlabelled | None, str | None]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -524,8 +516,8 @@ def _text(row: dict[str, Any], columns: _Columns) -> str:
     return f"{title.strip()}: {text}" if title and title.strip() else text
 
 
-def _label(row: dict[str, Any], columns: _Columns, label_optional: bool) -> int | None:
-    """1, 0, None (no label column), _NO_LABEL (a missing label kept); _Dropped for a rating the star rule leaves out."""
+def _label(row: dict[str, Any], columns: _Columns, label_optional: bool) -> Label | _Unlabelled | None:
+    """The label, None (no label column), _NO_LABEL (a missing label kept); _Dropped for a rating the star rule leaves out."""
     if columns.label is None:
         return None
     if label_optional and columns.label not in row:
@@ -538,7 +530,7 @@ def _label(row: dict[str, Any], columns: _Columns, label_optional: bool) -> int 
             return _NO_LABEL
         raise _BadLine(f"no label in {columns.label!r}")
     try:
-        label = columns.stars.label(value) if columns.stars is not None else parse_label(value)
+        label = columns.stars.label(value) if columns.stars is not None else Label.parse(value)
     except ValueError as exc:
         raise _BadLine(str(exc)) from None
     if label is None:

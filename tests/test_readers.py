@@ -1,4 +1,4 @@
-"""model.data: the readers on the real shared data and on small malformed files."""
+"""common.readers: the readers on the real shared data and on small malformed files."""
 
 from __future__ import annotations
 
@@ -10,26 +10,28 @@ from pathlib import Path
 
 import pytest
 
-from model.data import ErrorCounter, MalformedInput, Record, StarRule, Tolerance, file_sha256, parse_label, read_records
+from common.labels import Label
+from common.readers import ErrorCounter, MalformedInput, Record, StarRule, Tolerance, read_records
 
 TRAIN = Path("amazon_polarity/train.sample.ft.txt.bz2")
 OTHER = Path("amazon_other/star_polarity.ft.txt.bz2")
+N, P = Label.NEGATIVE, Label.POSITIVE
 
 
 def test_reads_the_kaggle_train_sample_with_provenance_counts(review_data: Path) -> None:
     errors = ErrorCounter()
     records = list(read_records(review_data / TRAIN, errors=errors))
     assert len(records) == 13_290
-    assert sum(r.label for r in records) == 6_625  # negatives per PROVENANCE.md
+    assert sum(r.label is N for r in records) == 6_625  # negatives per PROVENANCE.md
     assert errors.malformed == 0 and errors.seen == 13_290
     assert [r.line for r in records[:3]] == [1, 2, 3]
     raw = bz2.open(review_data / TRAIN, "rt", encoding="utf-8").readline()
-    assert raw.startswith("__label__2 ") and records[0] == Record(raw[len("__label__2 "):].rstrip("\n"), 0, 1)
+    assert raw.startswith("__label__2 ") and records[0] == Record(raw[len("__label__2 "):].rstrip("\n"), P, 1)
 
 
 def test_other_corpora_labels_match_provenance(review_data: Path) -> None:
     labels = [r.label for r in read_records(review_data / OTHER)]
-    assert (labels.count(1), labels.count(0)) == (11_354, 19_667)
+    assert (labels.count(N), labels.count(P)) == (11_354, 19_667)
 
 
 def test_limit_stops_early(review_data: Path) -> None:
@@ -42,32 +44,32 @@ def test_plain_and_bz2_fasttext_read_the_same(tmp_path: Path) -> None:
     (tmp_path / "a.txt.bz2").write_bytes(bz2.compress(body.encode()))
     plain = list(read_records(tmp_path / "a.txt"))
     assert plain == list(read_records(tmp_path / "a.txt.bz2"))
-    assert plain == [Record("Bad: broke in a day", 1, 1), Record("Good: works", 0, 2)]
+    assert plain == [Record("Bad: broke in a day", N, 1), Record("Good: works", P, 2)]
 
 
 def test_published_csv_convention_and_multiline_rows(tmp_path: Path) -> None:
     path = tmp_path / "reviews.csv"
     path.write_text('text,label\n"Awful, really",1\n"Great\nsecond line",0\n', encoding="utf-8")
-    assert list(read_records(path)) == [Record("Awful, really", 1, 2), Record("Great\nsecond line", 0, 3)]
+    assert list(read_records(path)) == [Record("Awful, really", N, 2), Record("Great\nsecond line", P, 3)]
 
 
 def test_csv_and_jsonl_with_chosen_columns_and_without_labels(tmp_path: Path) -> None:
     csv_path = tmp_path / "r.csv"
     csv_path.write_text("id,review,sentiment\n7,meh,negative\n8,love it,positive\n", encoding="utf-8")
     assert [(r.text, r.label) for r in read_records(csv_path, text_column="review", label_column="sentiment")] == [
-        ("meh", 1), ("love it", 0)]
+        ("meh", N), ("love it", P)]
     assert [r.label for r in read_records(csv_path, text_column="review", label_column=None)] == [None, None]
     jsonl = tmp_path / "r.jsonl"
     jsonl.write_text(json.dumps({"body": "fine", "y": 0}) + "\n" + json.dumps({"body": "no label"}) + "\n", encoding="utf-8")
     assert [(r.text, r.label) for r in read_records(jsonl, text_column="body", label_column="y")] == [
-        ("fine", 0), ("no label", None)]
+        ("fine", P), ("no label", None)]
 
 
 def test_csv_and_jsonl_id_columns_give_each_record_its_id(tmp_path: Path) -> None:
     csv_path = tmp_path / "r.csv"
     csv_path.write_text("review_id,text,label\nB00-7,meh,1\n 42 ,love it,0\n", encoding="utf-8")
     assert list(read_records(csv_path, id_column="review_id")) == [
-        Record("meh", 1, 2, "B00-7"), Record("love it", 0, 3, "42")]
+        Record("meh", N, 2, "B00-7"), Record("love it", P, 3, "42")]
     assert [r.id for r in read_records(csv_path)] == [None, None]
     jsonl = tmp_path / "r.jsonl"
     jsonl.write_text(json.dumps({"text": "fine", "id": "a1"}) + "\n" + json.dumps({"text": "ok", "id": 7}) + "\n",
@@ -107,7 +109,7 @@ def test_an_id_column_on_fasttext_input_is_an_argument_error(tmp_path: Path) -> 
 
 def test_auto_detects_format_from_first_line_on_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"__label__2 Nice: yes\n")))
-    assert list(read_records("-")) == [Record("Nice: yes", 0, 1)]
+    assert list(read_records("-")) == [Record("Nice: yes", P, 1)]
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"just a review\n\nanother\n")))
     assert [(r.text, r.label, r.line) for r in read_records("-")] == [("just a review", None, 1), ("another", None, 3)]
 
@@ -159,24 +161,11 @@ def test_csv_rows_with_bad_labels_or_field_counts_are_malformed(tmp_path: Path) 
     assert [line for _, line, _ in errors.examples] == [3, 4, 5]
 
 
-def test_parse_label_conventions() -> None:
-    assert [parse_label(v) for v in (1, 0, "1", "0", "negative", "Positive", "__label__1", 1.0)] == [1, 0, 1, 0, 1, 0, 1, 1]
-    for value in (2, "maybe", True, None):
-        with pytest.raises(ValueError):
-            parse_label(value)
-
-
-def test_file_sha256_hashes_stored_bytes(tmp_path: Path) -> None:
-    path = tmp_path / "x"
-    path.write_bytes(b"abc")
-    assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-
-
 # --- real-world files: star ratings, titles, delimiters, encodings (issue 21) ------------------
 
 
 def test_amazon_star_ratings_follow_the_kaggle_rule_and_threes_are_dropped_not_malformed(tmp_path: Path) -> None:
-    kaggle = {1: 1, 2: 1, 4: 0, 5: 0}  # the rule the Kaggle polarity set was made by; 3 stars are left out
+    kaggle = {1: N, 2: N, 4: P, 5: P}  # the rule the Kaggle polarity set was made by; 3 stars are left out
     ratings = [5.0, 1.0, 3.0, 4.0, 2.0, 3.0]
     path = tmp_path / "amazon2018.jsonl"
     path.write_text("".join(json.dumps({"reviewText": f"review {i}", "summary": f"title {i}", "overall": stars}) + "\n"
@@ -195,7 +184,7 @@ def test_a_custom_star_rule_and_star_values_that_are_not_ratings(tmp_path: Path)
     errors = ErrorCounter(max_fraction=1.0)
     rule = StarRule.parse("1-3:4-5")
     assert [(r.text, r.label) for r in read_records(path, label_column="rating", stars=rule, errors=errors)] == [
-        ("meh", 1), ("good", 0)]
+        ("meh", N), ("good", P)]
     assert [reason for _, _, reason in errors.examples] == [
         "label '6' is not a star rating from 1 to 5", "label 'five' is not a star rating from 1 to 5"]
     assert str(rule) == "1-3:4-5" and str(StarRule.parse("1:5")) == "1:5"
@@ -217,7 +206,7 @@ def test_the_csv_delimiter_is_guessed_from_the_header(tmp_path: Path, delimiter:
     path = tmp_path / "r.csv"
     path.write_text(delimiter.join(["id", "text", "label"]) + "\n" + delimiter.join(["7", "Bad, really bad", "1"]) + "\n",
                     encoding="utf-8")
-    assert list(read_records(path, id_column="id")) == [Record("Bad, really bad", 1, 2, "7")]
+    assert list(read_records(path, id_column="id")) == [Record("Bad, really bad", N, 2, "7")]
 
 
 def test_an_explicit_delimiter_wins_and_a_missing_column_names_the_delimiter(tmp_path: Path) -> None:
@@ -246,7 +235,7 @@ def test_a_utf8_bom_is_accepted_in_csv_and_jsonl(tmp_path: Path) -> None:
     csv_path.write_bytes(b"\xef\xbb\xbftext;label\nfine;0\n")
     jsonl = tmp_path / "bom.jsonl"
     jsonl.write_bytes(b"\xef\xbb\xbf" + json.dumps({"text": "good", "label": 0}).encode() + b"\n")
-    assert [(r.text, r.label) for r in [*read_records(csv_path), *read_records(jsonl)]] == [("fine", 0), ("good", 0)]
+    assert [(r.text, r.label) for r in [*read_records(csv_path), *read_records(jsonl)]] == [("fine", P), ("good", P)]
 
 
 def test_a_plain_txt_file_read_as_fasttext_suggests_format_text(tmp_path: Path) -> None:
@@ -262,7 +251,7 @@ def test_empty_labels_are_kept_as_unlabelled_only_when_asked(tmp_path: Path) -> 
     path.write_text("text,label\na,1\nb,\nc,0\nd, \n", encoding="utf-8")
     errors = ErrorCounter(max_fraction=0.0)
     assert [(r.text, r.label) for r in read_records(path, keep_unlabelled=True, errors=errors)] == [
-        ("a", 1), ("b", None), ("c", 0), ("d", None)]
+        ("a", N), ("b", None), ("c", P), ("d", None)]
     assert (errors.unlabelled, errors.malformed) == (2, 0)
     errors = ErrorCounter(max_fraction=1.0)
     assert [r.text for r in read_records(path, errors=errors)] == ["a", "c"]
@@ -272,7 +261,7 @@ def test_empty_labels_are_kept_as_unlabelled_only_when_asked(tmp_path: Path) -> 
                                                                  {"text": "c", "label": None}]), encoding="utf-8")
     errors = ErrorCounter(max_fraction=0.0)
     assert [(r.text, r.label) for r in read_records(jsonl, keep_unlabelled=True, errors=errors)] == [
-        ("a", 1), ("b", None), ("c", None)]
+        ("a", N), ("b", None), ("c", None)]
     assert errors.unlabelled == 2
 
 
