@@ -1,6 +1,6 @@
 """Peak memory of ``sentiment-train`` on a file of at least 1M reviews (the repository's samples repeated).
 
-The goal (issue 3): training streams the full 3.6M-line download in bounded memory, peak RSS
+The goal: training streams the full 3.6M-line download in bounded memory, peak RSS
 under 4 GB. This runs the real command in a child process on a >= 1M-line fastText file,
 with ``--epochs 1 --steps-per-epoch N`` so that the data path (both passes over every line,
 the uint16 token matrix, the split, validation over the whole 20%, the TF-IDF baseline and the

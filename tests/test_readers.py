@@ -161,7 +161,7 @@ def test_csv_rows_with_bad_labels_or_field_counts_are_malformed(tmp_path: Path) 
     assert [line for _, line, _ in errors.examples] == [3, 4, 5]
 
 
-# --- real-world files: star ratings, titles, delimiters, encodings (issue 21) ------------------
+# --- real-world files: star ratings, titles, delimiters, encodings ------------------------
 
 
 def test_amazon_star_ratings_follow_the_kaggle_rule_and_threes_are_dropped_not_malformed(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Issue 17, part 2: ``sentiment-model promote`` and ``rollback`` while reviews flow through a real consumer that
+"""``sentiment-model promote`` and ``rollback`` while reviews flow through a real consumer that
 serves ``MODELS_DIR/current``: nothing lost or repeated, one switch point per partition and per change, and every
 output scored by the weights of the model it names."""
 

@@ -301,7 +301,7 @@ def test_open_upload_checks_size_then_table_then_column():
 
 
 def test_a_picked_column_does_not_stick_to_the_next_file():
-    """Issue 22: after picking 'Review Body' for one file, the next file (with a text column) was refused."""
+    """A regression: after picking 'Review Body' for one file, the next file (with a text column) was refused."""
     first = b"id,Review Body\n1,fine\n"
     with pytest.raises(analysis.UploadRefused, match="no column 'text'") as refused:
         analysis.open_upload(first, "a.csv", None, Limits())

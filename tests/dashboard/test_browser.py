@@ -256,7 +256,7 @@ def test_a_long_file_shows_progress(chrome, browse, tmp_path):
 
 
 def test_reloading_while_a_file_scores_picks_the_job_up_again(chrome, browse, tmp_path):
-    """Issue 22: a reload at 63% lost the results while the job kept the scoring line busy."""
+    """A regression: a reload at 63% lost the results while the job kept the scoring line busy."""
     source = tmp_path / "reload.csv"
     pd.DataFrame({"text": [f"review {i} is {'bad' if i % 5 == 0 else 'fine'}" for i in range(1500)]}).to_csv(source, index=False)
     browse(create_app(LiveStats(), topic="unused", start="latest", scorer=SlowScorer(), model_dir=None))
@@ -280,7 +280,7 @@ def _pick(driver, dropdown_id: str, option: str) -> None:
 
 
 def test_the_column_picker_follows_each_new_file(chrome, browse, tmp_path, keyword_scorer):
-    """Issue 22: after 'Review Body' was picked for one file, the next one (with a text column) was refused."""
+    """A regression: after 'Review Body' was picked for one file, the next one (with a text column) was refused."""
     first, second = tmp_path / "first.csv", tmp_path / "second.csv"
     pd.DataFrame({"id": [1, 2, 3], "Review Body": ["a bad lamp", "lovely", "bad bulb"]}).to_csv(first, index=False)
     pd.DataFrame({"text": ["fine", "bad", "nice", "great"], "stars": [5, 1, 4, 5]}).to_csv(second, index=False)

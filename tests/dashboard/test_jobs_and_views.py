@@ -58,7 +58,7 @@ def test_a_failing_model_gives_a_plain_message_and_no_traceback():
 
 
 def test_results_are_kept_their_time_however_many_files_follow(keyword_scorer):
-    """Issue 22: only the newest 4 were kept, so another user's 4 small files took a result before its 30 minutes."""
+    """A regression: only the newest 4 were kept, so another user's 4 small files took a result before its 30 minutes."""
     jobs = CsvJobs(keyword_scorer)
     ids = []
     for _ in range(8):

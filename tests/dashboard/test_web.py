@@ -231,7 +231,7 @@ def scoring_client(stats, keyword_scorer):
 
 
 def test_the_column_picker_follows_each_new_file(scoring_client):
-    """Issue 22: after 'Review Body' was picked for one file, the next file with a text column was refused."""
+    """A regression: after 'Review Body' was picked for one file, the next file with a text column was refused."""
     first = b"id,Review Body\n1,a bad lamp\n"
     refused = _upload(scoring_client, first, "a.csv")
     assert "no column 'text'" in refused["error"] and refused["columns"] == ["id", "Review Body"]

@@ -224,7 +224,7 @@ def test_serving_commands_need_no_tensorflow(default_model):
 
 
 def test_the_dashboard_has_a_memory_limit_above_its_measured_peak():
-    """Its uploads are bounded (issue 22); the limit is set from bench/bench_dashboard_memory.py's peak."""
+    """Its uploads are bounded; the limit is set from bench/bench_dashboard_memory.py's peak."""
     limit = SERVICES["dashboard"]["deploy"]["resources"]["limits"]["memory"]
     number, unit = re.fullmatch(r"(\d+)([mg])", str(limit).lower()).groups()
     limit_mib = int(number) * (1024 if unit == "g" else 1)

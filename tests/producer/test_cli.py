@@ -141,7 +141,7 @@ def test_summary_is_json_logged_too(make_topic, run_producer):
     assert any(line["msg"] == "send finished" and line["sent"] == 1 for line in lines)
 
 
-# --- real-world files (issue 21): nothing half-sent, nothing lost without a word ---------------
+# --- real-world files: nothing half-sent, nothing lost without a word ---------------
 
 
 def _write(path, text: str, encoding: str = "utf-8"):
