@@ -18,10 +18,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.paths import PROJECT_ROOT
+
 KAFKA_VERSION = "4.3.1"
 SCALA_VERSION = "2.13"
 LOG4J_VERSION = "2.25.4"  # the log4j version Kafka itself depends on; adds the slf4j binding
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_ROOT / ".cache" / "kafka"
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">

@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterable
 
 from common.contract import Review, encode_result, scored
 from common.labels import Label
+from common.paths import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
 
 

@@ -1,10 +1,9 @@
-"""Helpers of the deployment tests: free ports, the project's files, a running sentiment-consumer."""
+"""Helpers of the deployment tests: the project's files, a running sentiment-consumer."""
 
 from __future__ import annotations
 
 import functools
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -13,15 +12,10 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from common.paths import PROJECT_ROOT
+
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:

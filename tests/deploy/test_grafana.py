@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import uuid
@@ -16,13 +15,13 @@ import promql_parser
 import psutil
 import pytest
 import yaml
+from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
-from confluent_kafka import Producer
-
+from localkafka.harness import free_port
 from localkafka.processes import Child, wait_until
 from producer.send import send_reviews
-from tests.deploy.conftest import PROJECT_ROOT, PROMETHEUS_DIR, VENV_BIN, free_port, http_get, tool
+from tests.deploy.conftest import PROJECT_ROOT, PROMETHEUS_DIR, VENV_BIN, http_get, tool
 from tests.deploy.test_k8s import container_of, mebibytes, one_object, render
 
 GRAFANA = PROJECT_ROOT / "deploy" / "grafana"

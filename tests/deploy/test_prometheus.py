@@ -6,18 +6,17 @@ import json
 import os
 import re
 import subprocess
-import time
 import urllib.parse
 import uuid
 
 import pytest
 import yaml
 
-from localkafka import create_topics
 from localkafka.demo import prometheus_config
+from localkafka.harness import free_port
 from localkafka.processes import Child, wait_until
 from producer.send import send_reviews
-from tests.deploy.conftest import PROJECT_ROOT, PROMETHEUS_DIR, VENV_BIN, free_port, http_get, tool
+from tests.deploy.conftest import PROJECT_ROOT, PROMETHEUS_DIR, VENV_BIN, http_get, tool
 
 CONFIGS = ["prometheus.yml", "prometheus.local.yml"]
 

@@ -18,10 +18,11 @@ import pytest
 
 from common.config import ConfigError
 from common.paths import PROJECT_ROOT, TEST_SAMPLE
-from localkafka import LocalKafka
 from common.readers import read_records
+from localkafka import LocalKafka
 from localkafka.demo import EXAMPLE_REVIEWS, _choose_data
-from tests.deploy.conftest import free_port, http_get
+from localkafka.harness import free_port
+from tests.deploy.conftest import http_get
 
 
 def _metric(body: bytes, name: str) -> float:

@@ -13,12 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.paths import PROJECT_ROOT
 from model import fused
 from model.artifact import ModelLoadError
 from model.predictor import Predictor, length_groups
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 
 FAST_BACKENDS = ("fused", "onnxruntime")
 
