@@ -20,7 +20,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,12 +80,12 @@ def profile(batches: int, seed: int) -> tuple[list[tuple[str, float, float]], di
     forward = []
     for _, layer in cuts:
         part = keras.Model(model.inputs, model.get_layer(layer).output)
-        forward.append(_timed([lambda x=x, p=part: p.predict_on_batch(x) for x, _ in train_xy]))
-    step = _timed([lambda x=x, y=y: model.train_on_batch(x, y) for x, y in train_xy])
-    val_step = _timed([lambda x=x, y=y: model.test_on_batch(x, y) for x, y in val_xy])
-    data = _timed([lambda i=i: training[i] for i in sample])
+        forward.append(_timed([partial(part.predict_on_batch, x) for x, _ in train_xy]))
+    step = _timed([partial(model.train_on_batch, x, y) for x, y in train_xy])
+    val_step = _timed([partial(model.test_on_batch, x, y) for x, y in val_xy])
+    data = _timed([partial(training.__getitem__, i) for i in sample])
 
-    state: dict = {"history": {}}
+    state: dict[str, Any] = {"history": {}}
     options.checkpoint_dir.mkdir(parents=True)
     callbacks = keras.callbacks.CallbackList(_callbacks(preset, options, state, len(training)), model=model)
     logs = model.get_metrics_result()
