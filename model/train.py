@@ -101,28 +101,20 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-# Why the default preset's values differ from the published ones; measured on the shared data (train sample +
-# other corpora, 44,311 reviews; test sample 6,459), details and the sweep in bench/RESULTS.md.
+# Why the default preset's values differ from the published ones, and what measuring kept. The runs behind them
+# (the preset and regularisation sweeps, each figure and command) are in bench/RESULTS.md, "model training".
 WHY_DEFAULT_DIFFERS: dict[str, str] = {
-    "monitor": "Early stopping on validation AUC, not recall: with recall the published procedure restored epoch 1 "
-    "(val recall 0.929 but val accuracy 0.860) and scored 0.843 test accuracy; the same run stopping on AUC "
-    "kept epoch 4 and scored 0.889. Masked + recall likewise restored epoch 1 (0.836).",
+    "monitor": "Early stopping on validation AUC, not recall: recall rewards leaning towards negative, and stopping "
+    "on it restored epoch 1 in the runs measured, where stopping on AUC kept a later, more accurate epoch.",
     "masked": "Masked embedding (mask_zero): the padding never reaches the LSTMs, so the Keras model computes exactly what "
     "the ONNX graph with per-review sequence lengths serves (batch-invariant, padded only to each batch's longest review) and "
-    "training can use length buckets. Accuracy is unchanged within seed noise (unmasked 0.889; masked 0.868 "
-    "and 0.891 for seeds 0 and 1).",
+    "training can use length buckets. Accuracy is unchanged within seed noise.",
 }
 # Holds only for a run that keeps every value it names.
 KEPT_AFTER_MEASURING = (
     ("learning_rate", "batch_size", "epochs", "patience", "weight_decay", "token_dropout"),
-    "Kept from the published procedure after measuring alternatives (all within seed noise, none better on "
-    "validation): Adam lr 0.01 (0.003, 0.001 tried), batch 256 (64, 128 tried), 5 epochs, patience 2, "
-    "validation loss as the monitor (0.875), plain Adam: decoupled weight decay 0.05 (--weight-decay) gained on "
-    "JAX/GPU over seeds 0-2 (validation accuracy 0.9039 vs 0.9003, AUC 0.9641 vs 0.9635) but lost on CPU/TensorFlow "
-    "at seed 0, the procedure of the committed model (0.9025 vs 0.9077, AUC 0.9659 vs 0.9686); an average of the "
-    "weights (EMA, momentum 0.99) gained nothing (0.9003, 0.9623); word dropout 0.25 (--token-dropout) gained on "
-    "JAX/GPU over seeds 0-2 (validation accuracy 0.9054 vs 0.8999, test 0.8894 vs 0.8836) but lost on CPU/TensorFlow "
-    "at seed 0 (validation 0.9061 vs 0.9077, test 0.8922 vs 0.8964).",
+    "Kept from the published procedure after measuring alternatives, none better on validation: Adam lr 0.01, "
+    "batch 256, 5 epochs, patience 2, no weight decay and no word dropout (runs in bench/RESULTS.md, model training).",
 )
 
 
@@ -518,7 +510,30 @@ def _fingerprint(options: TrainOptions, preset: Preset, summaries: Sequence[File
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-# --- the whole run ---------------------------------------------------------------------------------
+# --- the whole run: prepare the corpus, fit, evaluate, write the artifact --------------------------
+
+
+@dataclass
+class Prepared:
+    """The run's input, ready to fit on: the tokenizer, the encoded corpus and its split, the optional test set,
+    and the checkpoint state (fresh, or read back by ``--resume``)."""
+
+    tokenizer: KerasTokenizer
+    summaries: list[FileSummary]
+    state: dict[str, Any]
+    corpus: Corpus
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    test: Corpus | None
+
+
+@dataclass
+class Evaluation:
+    """The restored model's figures: metrics per set, the serving reference statistics, the test scores for the plots."""
+
+    metrics: dict[str, dict[str, Any]]
+    reference: dict[str, Any]
+    test_scores: np.ndarray | None
 
 
 def train(options: TrainOptions) -> dict[str, Any]:
@@ -528,8 +543,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     keras = import_keras()
     # Import everything the end of the run needs now: a run takes long enough for the files on
     # disk to change under it, and a late import would mix two versions of the package.
-    from model import artifact, baseline, onnx_export, report  # noqa: F401
-    from model.evaluate import classification_metrics
+    from model import artifact, baseline, evaluate, onnx_export, report  # noqa: F401
 
     preset = options.hyperparameters()
     timings: dict[str, float] = {}
@@ -539,6 +553,23 @@ def train(options: TrainOptions) -> dict[str, Any]:
     options.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(options.seed)
 
+    prepared = prepare_corpus(options, preset, timings, started)
+    model = fit(prepared, options, preset, timings)
+    evaluation = evaluate_model(model, prepared, options, preset, timings)
+    baseline_result = None
+    if options.baseline:
+        mark = time.perf_counter()
+        baseline_result = fit_baseline(prepared, options, preset)
+        timings["baseline_seconds"] = time.perf_counter() - mark
+    timings["total_seconds"] = time.perf_counter() - started
+    saved = write_artifact(model, prepared, evaluation, baseline_result, options, preset, timings)
+    if not options.keep_checkpoints:
+        shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
+    return saved
+
+
+def prepare_corpus(options: TrainOptions, preset: Preset, timings: dict[str, float], started: float) -> Prepared:
+    """Vocabulary (or the checkpointed one on ``--resume``), the token-id matrix, the split, the test set."""
     state_path = options.checkpoint_dir / "state.json"
     state: dict[str, Any]
     if options.resume:
@@ -565,15 +596,19 @@ def train(options: TrainOptions) -> dict[str, Any]:
     timings["encode_seconds"] = time.perf_counter() - mark
     train_rows, val_rows = stratified_split(corpus.labels, preset)
     test = _encode_test(options, tokenizer, preset) if options.test else None
+    return Prepared(tokenizer, summaries, state, corpus, train_rows, val_rows, test)
 
+
+def fit(prepared: Prepared, options: TrainOptions, preset: Preset, timings: dict[str, float]):
+    """The epochs still to run (all of them, or those after the checkpoint), then the best epoch's weights."""
+    import keras
+
+    state, corpus = prepared.state, prepared.corpus
     first_epoch = state["epochs_done"]
-    training = make_dataset(corpus, train_rows, preset, options.seed, first_epoch)
-    validation = make_dataset(corpus, val_rows, preset, None)
+    training = make_dataset(corpus, prepared.train_rows, preset, options.seed, first_epoch)
+    validation = make_dataset(corpus, prepared.val_rows, preset, None)
     steps = min(len(training), options.steps_per_epoch or len(training))
-    if options.resume:
-        model = keras.models.load_model(options.checkpoint_dir / "last.keras")
-    else:
-        model = compile_model(preset)
+    model = keras.models.load_model(options.checkpoint_dir / "last.keras") if options.resume else compile_model(preset)
     mark = time.perf_counter()
     if first_epoch < preset.epochs and not state.get("stopped_early"):
         model.fit(training, validation_data=validation, epochs=preset.epochs, initial_epoch=first_epoch, verbose=0,
@@ -584,31 +619,47 @@ def train(options: TrainOptions) -> dict[str, Any]:
         with np.load(best_weights) as stored:
             model.set_weights([stored[f"w{i}"] for i in range(len(stored.files))])
     timings["fit_seconds"] = time.perf_counter() - mark
-    history = state["history"]
-    best_epoch = (state.get("early_stopping") or {}).get("best_epoch")
+    return model
 
+
+def evaluate_model(model, prepared: Prepared, options: TrainOptions, preset: Preset, timings: dict[str, float]) -> Evaluation:
+    """Validation (and test) metrics of the restored weights, and the validation split's reference statistics."""
+    from model.evaluate import classification_metrics
+
+    corpus, val_rows = prepared.corpus, prepared.val_rows
     mark = time.perf_counter()
     val_scores = predict_corpus(model, corpus, val_rows, preset)
-    evaluation = {"validation": classification_metrics(corpus.labels[val_rows], val_scores)}
+    metrics = {"validation": classification_metrics(corpus.labels[val_rows], val_scores)}
     reference = reference_statistics(validation_description(options.data, preset.validation_fraction, preset.split_random_state),
                                      corpus.tokens[val_rows], corpus.oov[val_rows], corpus.labels[val_rows], val_scores, preset.max_len)
     test_scores = None
-    if test is not None:
-        test_scores = predict_corpus(model, test, np.arange(len(test)), preset)
-        evaluation["test"] = classification_metrics(test.labels, test_scores)
+    if prepared.test is not None:
+        test_scores = predict_corpus(model, prepared.test, np.arange(len(prepared.test)), preset)
+        metrics["test"] = classification_metrics(prepared.test.labels, test_scores)
     timings["evaluate_seconds"] = time.perf_counter() - mark
+    return Evaluation(metrics, reference, test_scores)
 
-    baseline_result = None
-    if options.baseline:
-        mark = time.perf_counter()
-        eval_sets = {"validation": (corpus.ids, corpus.labels, val_rows)}
-        if test is not None:
-            eval_sets["test"] = (test.ids, test.labels, np.arange(len(test)))
-        baseline_result = baseline.tfidf_logistic_regression(corpus.ids, corpus.labels, train_rows, eval_sets,
-                                                             num_words=preset.num_words, seed=options.seed)
-        timings["baseline_seconds"] = time.perf_counter() - mark
-    timings["total_seconds"] = time.perf_counter() - started
 
+def fit_baseline(prepared: Prepared, options: TrainOptions, preset: Preset) -> dict[str, Any]:
+    """The TF-IDF + logistic regression yardstick on the same split (and test set)."""
+    from model import baseline
+
+    corpus, test = prepared.corpus, prepared.test
+    eval_sets = {"validation": (corpus.ids, corpus.labels, prepared.val_rows)}
+    if test is not None:
+        eval_sets["test"] = (test.ids, test.labels, np.arange(len(test)))
+    return baseline.tfidf_logistic_regression(corpus.ids, corpus.labels, prepared.train_rows, eval_sets,
+                                              num_words=preset.num_words, seed=options.seed)
+
+
+def write_artifact(model, prepared: Prepared, evaluation: Evaluation, baseline_result: dict[str, Any] | None,
+                   options: TrainOptions, preset: Preset, timings: dict[str, float]) -> dict[str, Any]:
+    """The artifact folder (serving model, tokenizer, metadata.json) and its report; returns the metadata as saved."""
+    from model import artifact, report
+
+    state, test = prepared.state, prepared.test
+    history = state["history"]
+    best_epoch = (state.get("early_stopping") or {}).get("best_epoch")
     metadata = {
         "preset": preset.name,
         "hyperparameters": {**dataclasses.asdict(preset), "seed": options.seed, "limit_per_file": options.limit,
@@ -619,25 +670,23 @@ def train(options: TrainOptions) -> dict[str, Any]:
         "resumed_with": state["commands"][1:],
         "differences_from_published": differences_from_published(preset, options.limit, options.steps_per_epoch),
         "data": {
-            "train_files": [s.as_dict() for s in summaries],
-            "reviews": total,
-            "train_reviews": int(len(train_rows)),
-            "validation_reviews": int(len(val_rows)),
+            "train_files": [s.as_dict() for s in prepared.summaries],
+            "reviews": len(prepared.corpus),
+            "train_reviews": len(prepared.train_rows),
+            "validation_reviews": len(prepared.val_rows),
             "test_file": None if test is None else {"path": str(options.test), "sha256": file_sha256(options.test),
                                                      "reviews": len(test), "negative": int(test.labels.sum())},
         },
-        "metrics": {name: _headline(m) for name, m in evaluation.items()},
-        "reference": reference,
+        "metrics": {name: _headline(m) for name, m in evaluation.metrics.items()},
+        "reference": evaluation.reference,
         "baseline": None if baseline_result is None else {name: _headline(m) for name, m in baseline_result["metrics"].items()},
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "libraries": _library_versions(),
     }
-    artifact.save(options.out, serving_model(model, preset), tokenizer, metadata)
+    artifact.save(options.out, serving_model(model, preset), prepared.tokenizer, metadata)
     saved = artifact.read_metadata(options.out)
-    report.write(options.out / "report", saved, evaluation, history, baseline_result,
-                 None if test is None else (test.labels, test_scores))
-    if not options.keep_checkpoints:
-        shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
+    report.write(options.out / "report", saved, evaluation.metrics, history, baseline_result,
+                 None if test is None else (test.labels, evaluation.test_scores))
     return saved
 
 
