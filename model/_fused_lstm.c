@@ -21,6 +21,11 @@
 #define TILE 4         /* reviews stepped together */
 #define LANES 16       /* floats per vector: one AVX-512 register, two AVX2 ones */
 #define BLOCK 4        /* vectors of output columns kept in registers per tile row */
+/* Tokens and vectors of columns per step of the input projections: 24 accumulators of AVX-512's 32 registers,
+ * each weight load serving 8 tokens (measured: 10% more reviews per CPU-second than a tile's 4 x 4). */
+#define PROJECT_ROWS 8
+#define PROJECT_BLOCK 3
+#define MAX_ROWS PROJECT_ROWS /* the most rows `affine` is given */
 #define MAX_LAYERS 8
 
 typedef float vec __attribute__((vector_size(LANES * sizeof(float))));
@@ -37,36 +42,39 @@ typedef uint32_t uvec __attribute__((vector_size(LANES * sizeof(uint32_t))));
 static inline __attribute__((always_inline)) vec load(const float *p) { vec v; memcpy(&v, p, sizeof v); return v; }
 static inline __attribute__((always_inline)) void store(float *p, vec v) { memcpy(p, &v, sizeof v); }
 
-/* out[r][j0 + i] = base[r][j0 + i] + sum over q of a[r][q] * w[q][j0 + i], for nv vectors of columns. */
+/* out[r][j0 + i] = base[r][j0 + i] + sum over q of a[r][q] * w[q][j0 + i], for `rows` rows and nv vectors of
+ * columns. Every output element is the same chain of multiply-adds, in the order of q, whatever rows and nv. */
 static inline __attribute__((always_inline)) void affine_block(
-    int nv, const float *const a[TILE], int k, const float *w, int n,
-    const float *const base[TILE], float *const out[TILE], int j0)
+    int rows, int nv, const float *const a[], int k, const float *w, int n,
+    const float *const base[], float *const out[], int j0)
 {
-    vec acc[TILE][BLOCK];
-    for (int r = 0; r < TILE; r++)
+    vec acc[MAX_ROWS][BLOCK];
+    for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++) acc[r][v] = load(base[r] + j0 + v * LANES);
     for (int q = 0; q < k; q++) {
         vec wv[BLOCK];
         for (int v = 0; v < nv; v++) wv[v] = load(w + (size_t)q * n + j0 + v * LANES);
-        for (int r = 0; r < TILE; r++) {
+        for (int r = 0; r < rows; r++) {
             const float s = a[r][q];
             for (int v = 0; v < nv; v++) acc[r][v] += s * wv[v];
         }
     }
-    for (int r = 0; r < TILE; r++)
+    for (int r = 0; r < rows; r++)
         for (int v = 0; v < nv; v++) store(out[r] + j0 + v * LANES, acc[r][v]);
 }
 
-/* out[r] = base[r] + a[r] @ w for TILE rows; w is [k][n], n a multiple of LANES. out may be base. */
-static inline __attribute__((always_inline)) void affine(const float *const a[TILE], int k, const float *w, int n,
-                          const float *const base[TILE], float *const out[TILE])
+/* out[r] = base[r] + a[r] @ w for `rows` rows, `block` vectors of columns at a time (both constants where
+ * inlined: the accumulators stay in registers); w is [k][n], n a multiple of LANES. out may be base. */
+static inline __attribute__((always_inline)) void affine(int rows, int block, const float *const a[], int k,
+                                                         const float *w, int n, const float *const base[],
+                                                         float *const out[])
 {
     int j = 0;
-    for (; j + BLOCK * LANES <= n; j += BLOCK * LANES) affine_block(BLOCK, a, k, w, n, base, out, j);
+    for (; j + block * LANES <= n; j += block * LANES) affine_block(rows, block, a, k, w, n, base, out, j);
     switch ((n - j) / LANES) {
-    case 3: affine_block(3, a, k, w, n, base, out, j); break;
-    case 2: affine_block(2, a, k, w, n, base, out, j); break;
-    case 1: affine_block(1, a, k, w, n, base, out, j); break;
+    case 3: affine_block(rows, 3, a, k, w, n, base, out, j); break;
+    case 2: affine_block(rows, 2, a, k, w, n, base, out, j); break;
+    case 1: affine_block(rows, 1, a, k, w, n, base, out, j); break;
     default: break;
     }
 }
@@ -164,7 +172,7 @@ HOT static void recur_direction(const Network *net, int l, int dir, const int32_
             else if (first) base[r] = L->proj + (size_t)ids[r][t] * 2 * G + dir * G;
             else base[r] = in_seq + ((size_t)r * steps + t) * net->widest_gates + dir * G;
         }
-        affine(a, H, recur, G, base, out);
+        affine(TILE, BLOCK, a, H, recur, G, base, out);
         for (int r = 0; r < TILE; r++) {
             if (step >= len[r]) continue;
             float *restrict g = s->gates[r], *restrict h = s->h[r], *restrict c = s->c[r];
@@ -184,27 +192,27 @@ HOT static void recur_direction(const Network *net, int l, int dir, const int32_
         for (int r = 0; r < TILE; r++) memcpy(last_h[r] + dir * H, s->h[r], sizeof(float) * H);
 }
 
-/* proj[r][t] = bias + seq[r][t] @ W for every real token of the tile, TILE tokens at a time. */
+/* proj[r][t] = bias + seq[r][t] @ W for every real token of the tile, PROJECT_ROWS tokens at a time. */
 HOT static void project_tile(const Network *net, int l, const int len[TILE], int steps, const Scratch *s,
                          const float *in_seq)
 {
     const Layer *L = &net->layer[l];
-    const float *a[TILE], *base[TILE];
-    float *out[TILE];
+    const float *a[PROJECT_ROWS], *base[PROJECT_ROWS];
+    float *out[PROJECT_ROWS];
     int filled = 0;
     for (int r = 0; r < TILE; r++)
         for (int t = 0; t < len[r]; t++) {
             a[filled] = in_seq + ((size_t)r * steps + t) * net->widest;
             out[filled] = s->proj + ((size_t)r * steps + t) * net->widest_gates;
             base[filled] = L->bias;
-            if (++filled == TILE) {
-                affine(a, L->inputs, L->proj, 8 * L->hidden, base, out);
+            if (++filled == PROJECT_ROWS) {
+                affine(PROJECT_ROWS, PROJECT_BLOCK, a, L->inputs, L->proj, 8 * L->hidden, base, out);
                 filled = 0;
             }
         }
     if (filled) {
-        for (int i = filled; i < TILE; i++) a[i] = a[0], out[i] = out[0], base[i] = base[0];
-        affine(a, L->inputs, L->proj, 8 * L->hidden, base, out);
+        for (int i = filled; i < PROJECT_ROWS; i++) a[i] = a[0], out[i] = out[0], base[i] = base[0];
+        affine(PROJECT_ROWS, PROJECT_BLOCK, a, L->inputs, L->proj, 8 * L->hidden, base, out);
     }
 }
 
@@ -284,7 +292,7 @@ HOT static void affine_rows(const float *x, Py_ssize_t rows, int k, const float 
             Py_ssize_t row = i + r < rows ? i + r : i;
             a[r] = x + row * k, base[r] = bias, o[r] = out + row * n;
         }
-        affine(a, k, w, n, base, o);
+        affine(TILE, BLOCK, a, k, w, n, base, o);
     }
 }
 
