@@ -7,7 +7,9 @@
  * same order whatever its batch-mates. Reviews are stepped TILE at a time only so that one weight load
  * serves TILE reviews; each output element is still one chain of multiply-adds in a fixed order, a short
  * tile is filled with copies of one of its reviews, and a review that has ended is computed on but never
- * stored. Threads are Python's: `score` releases the GIL and works on the rows it is given.
+ * stored. The same holds for `occlude` (a review without each of its tokens in turn, for explanations): it
+ * starts each variant's first layer from states of the review that are the variant's own, bitwise.
+ * Threads are Python's: `score` and `occlude` release the GIL and work on the rows they are given.
  *
  * Weights come in ONNX gate order (i, o, f, c), with the candidate gate c scaled by 2 (exact in binary
  * floating point) so that one sigmoid serves all four gates: tanh(x) = 2 sigmoid(2x) - 1.

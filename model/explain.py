@@ -96,9 +96,8 @@ def occlusion_by_variants(engine: Engine) -> Occluder:
 
     def occlude(windows: list[list[int]]) -> list[np.ndarray]:
         variants = [variant for window in windows for variant in _variants(window)]
-        scores = engine(variants) if variants else np.zeros(0, dtype=np.float32)
         ends = np.cumsum([len(window) + 1 for window in windows])
-        return np.split(np.asarray(scores), ends[:-1]) if windows else []
+        return np.split(np.asarray(engine(variants)), ends[:-1])
 
     return occlude
 

@@ -35,7 +35,9 @@ def test_the_strongest_word_really_moves_p_negative_by_the_reported_amount(predi
         assert tops[0] == strongest
 
 
-def test_every_words_effect_is_what_predict_gives_without_that_word(predictor: Predictor, test_texts) -> None:
+@pytest.mark.parametrize("backend", ["fused", "onnxruntime"])  # the fused engine's own occlusion, and the variants'
+def test_every_words_effect_is_what_predict_gives_without_that_word(default_artifact, backend: str, test_texts) -> None:
+    predictor = Predictor.load(default_artifact, backend=backend)
     texts = _readable(predictor, test_texts, 400)
     by_length = sorted(texts, key=len)
     for text in by_length[:: len(by_length) // 12][:12]:  # short to long reviews
