@@ -46,13 +46,20 @@ whole test sample fed in batches of the given size; "per CPU-s" divides by the C
 model's FLOP count as exported: per token and LSTM direction 2 x 4H x (inputs + H); the fused engine executes
 29% fewer (the first layer's input projection is its per-word table), the share of the peak counts the full model.
 
-Where the fused engine's time goes (perf, one thread, engine only): the recurrences 50-65%, the input projections
-of layers 2 and 3 15-25%, the tokenizer about 10% of the raw-strings path. With the activations replaced by a
-multiply-add (wrong results, for the measurement only) it ran 13,000 against 8,600 reviews per CPU-s: the
-multiply-adds run near the matrix-product peak, the sigmoids are the rest. Tried and dropped (interleaved
-single-thread runs, engine only, 2026-12-01 07:50 UTC): an AVX-512 sigmoid (scalef, rcp14: 8,484 vs 7,867 and
-then 8,461 vs 8,543 per CPU-s, within the noise) and prefetching the next token's table row (7,646 vs 8,002,
-8,070 vs 7,790). Kept: Newton's reciprocal instead of a vector division, the cell update vectorized.
+Where the fused engine's time went, and what changed (perf, one thread, engine only, 2026-12-01 10:30 UTC): 45% of
+all samples were in one scalar loop. GCC had not vectorized the LSTM cell's loop ("data ref analysis failed"; only
+the gates' sigmoids were vector code), and hidden sizes 24 and 12 are not multiples of the 16-float vector anyway.
+The cell and every sigmoid now run on whole vectors written out (lanes past H computed, never read). A/B of two
+kernel builds loaded side by side in one process, interleaved, engine only on the test sample at batch 256, one
+thread, medians of CPU-seconds (machine shared, 1-min load 7-10, so compare within a line): whole-vector cell
+8,471 vs 4,115 reviews per CPU-s (2.06x); then input projections of layers 2 and 3 on 8 tokens x 3 vectors (24
+accumulators) instead of the tiles' 4 x 4: 9,048 vs 8,207 (1.10x). Neither moved any p_negative of the test
+sample by a bit. Tried and dropped: projections on 12 x 2, 6 x 4, 16 x 1 (8,513, 8,654, 8,097 vs 8,842 for 8 x 3);
+recurrences on tiles of 8 reviews x 3 vectors (8,884 vs 8,721, within the noise; longer tiles waste more on
+ragged lengths) or 2 x 6 (6,896); a vector division instead of Newton's reciprocal (9,635 vs 9,625). Earlier,
+before the cell was vector code: an AVX-512 sigmoid (scalef, rcp14) and prefetching the next token's table row
+were within the noise. Now: recurrences 56% of the engine's samples (the sigmoids' dependency chains the
+hottest part), projections 19-24%; on the raw-strings path the tokenizer is about a fifth.
 """
 
 
