@@ -17,20 +17,20 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common.paths import DEFAULT_MODEL_DIR, TEST_SAMPLE  # noqa: E402
-from model import fused  # noqa: E402
-from model.data import read_records  # noqa: E402
-from model.explain import explain_many, occlusion_by_variants  # noqa: E402
-from model.predictor import Predictor  # noqa: E402
+from common.paths import DEFAULT_MODEL_DIR, TEST_SAMPLE
+from model import fused
+from model.data import read_records
+from model.explain import explain_many, occlusion_by_variants
+from model.predictor import Predictor
 
 
 def load_build(path: Path, number: int) -> ModuleType:
@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="engine threads [1: CPU-s and wall agree best]")
     parser.add_argument("--repeats", type=int, default=5, help="turns per build; medians are reported [5]")
     parser.add_argument("--explained", type=int, default=300, help="test-sample reviews explained per turn [300]")
+    parser.add_argument("--by-variants", action="store_true",
+                        help="both builds explain through the engine on every variant (the kernel's occlude unused)")
     args = parser.parse_args(argv)
 
     texts = [r.text for r in read_records(TEST_SAMPLE)]
@@ -63,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def explaining(predictor: Predictor) -> None:
         engine = predictor._engine
-        occlude = engine.occlude if hasattr(fused.kernel, "occlude") else occlusion_by_variants(engine)
+        own = hasattr(fused.kernel, "occlude") and not args.by_variants
+        occlude = engine.occlude if own else occlusion_by_variants(engine)
         for i in range(0, len(explained), 32):  # the dashboard's chunks of a CSV
             explain_many(occlude, predictor.tokenizer, predictor.max_len, explained[i : i + 32], 3)
 
