@@ -49,17 +49,18 @@ model's FLOP count as exported: per token and LSTM direction 2 x 4H x (inputs + 
 Where the fused engine's time went, and what changed (perf, one thread, engine only, 2026-12-01 10:30 UTC): 45% of
 all samples were in one scalar loop. GCC had not vectorized the LSTM cell's loop ("data ref analysis failed"; only
 the gates' sigmoids were vector code), and hidden sizes 24 and 12 are not multiples of the 16-float vector anyway.
-The cell and every sigmoid now run on whole vectors written out (lanes past H computed, never read). A/B of two
-kernel builds loaded side by side in one process, interleaved, engine only on the test sample at batch 256, one
-thread, medians of CPU-seconds (machine shared, 1-min load 7-10, so compare within a line): whole-vector cell
-8,471 vs 4,115 reviews per CPU-s (2.06x); then input projections of layers 2 and 3 on 8 tokens x 3 vectors (24
-accumulators) instead of the tiles' 4 x 4: 9,048 vs 8,207 (1.10x). Neither moved any p_negative of the test
-sample by a bit. Tried and dropped: projections on 12 x 2, 6 x 4, 16 x 1 (8,513, 8,654, 8,097 vs 8,842 for 8 x 3);
-recurrences on tiles of 8 reviews x 3 vectors (8,884 vs 8,721, within the noise; longer tiles waste more on
-ragged lengths) or 2 x 6 (6,896); a vector division instead of Newton's reciprocal (9,635 vs 9,625). Earlier,
-before the cell was vector code: an AVX-512 sigmoid (scalef, rcp14) and prefetching the next token's table row
-were within the noise. Now: recurrences 56% of the engine's samples (the sigmoids' dependency chains the
-hottest part), projections 19-24%; on the raw-strings path the tokenizer is about a fifth.
+The cell and every sigmoid now run on whole vectors written out (lanes past H computed, never read). Measured with
+`bench/bench_kernel_builds.py BEFORE.so AFTER.so --explained 40` (two builds in one process, in turns, engine only
+on the test sample at batch 256, one thread, medians of CPU-seconds; 1-min load 3.9-4.6): whole-vector cell 8,844
+vs 4,189 reviews per CPU-s (2.11x), every p_negative of the test sample bitwise unchanged; then the input
+projections of layers 2 and 3 on 8 tokens x 3 vectors (24 accumulators) instead of the tiles' 4 x 4: 8,817 vs
+8,095 (1.09x), bitwise unchanged; then a division in the sigmoid instead of three Newton steps from a bit-level
+guess (on whole vectors the sigmoids' dependency chains set the pace, and one division is the shorter chain):
+9,485 vs 8,970 (1.06x; results move in the last bits, the TensorFlow agreement test passes). Tried and dropped:
+recurrences on tiles of 8 reviews x 3 vectors (8,089 vs 8,541 per CPU-s). Earlier, while the cell was scalar,
+an AVX-512 sigmoid (scalef, rcp14) and prefetching the next token's table row were within the noise. Now the
+recurrences are about 55% of the engine's samples, the projections about 20%; on the raw-strings path the
+tokenizer (one thread, before the engine's two) is about a tenth of the CPU time.
 """
 
 
