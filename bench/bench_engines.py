@@ -46,13 +46,21 @@ whole test sample fed in batches of the given size; "per CPU-s" divides by the C
 model's FLOP count as exported: per token and LSTM direction 2 x 4H x (inputs + H); the fused engine executes
 29% fewer (the first layer's input projection is its per-word table), the share of the peak counts the full model.
 
-Where the fused engine's time goes (perf, one thread, engine only): the recurrences 50-65%, the input projections
-of layers 2 and 3 15-25%, the tokenizer about 10% of the raw-strings path. With the activations replaced by a
-multiply-add (wrong results, for the measurement only) it ran 13,000 against 8,600 reviews per CPU-s: the
-multiply-adds run near the matrix-product peak, the sigmoids are the rest. Tried and dropped (interleaved
-single-thread runs, engine only, 2026-12-01 07:50 UTC): an AVX-512 sigmoid (scalef, rcp14: 8,484 vs 7,867 and
-then 8,461 vs 8,543 per CPU-s, within the noise) and prefetching the next token's table row (7,646 vs 8,002,
-8,070 vs 7,790). Kept: Newton's reciprocal instead of a vector division, the cell update vectorized.
+Where the fused engine's time went, and what changed (perf, one thread, engine only, 2026-12-01 10:30 UTC): 45% of
+all samples were in one scalar loop. GCC had not vectorized the LSTM cell's loop ("data ref analysis failed"; only
+the gates' sigmoids were vector code), and hidden sizes 24 and 12 are not multiples of the 16-float vector anyway.
+The cell and every sigmoid now run on whole vectors written out (lanes past H computed, never read). Measured with
+`bench/bench_kernel_builds.py BEFORE.so AFTER.so --explained 40` (two builds in one process, in turns, engine only
+on the test sample at batch 256, one thread, medians of CPU-seconds; 1-min load 3.9-4.6): whole-vector cell 8,844
+vs 4,189 reviews per CPU-s (2.11x), every p_negative of the test sample bitwise unchanged; then the input
+projections of layers 2 and 3 on 8 tokens x 3 vectors (24 accumulators) instead of the tiles' 4 x 4: 8,817 vs
+8,095 (1.09x), bitwise unchanged; then a division in the sigmoid instead of three Newton steps from a bit-level
+guess (on whole vectors the sigmoids' dependency chains set the pace, and one division is the shorter chain):
+9,485 vs 8,970 (1.06x; results move in the last bits, the TensorFlow agreement test passes). Tried and dropped:
+recurrences on tiles of 8 reviews x 3 vectors (8,089 vs 8,541 per CPU-s). Earlier, while the cell was scalar,
+an AVX-512 sigmoid (scalef, rcp14) and prefetching the next token's table row were within the noise. Now the
+recurrences are about 55% of the engine's samples, the projections about 20%; on the raw-strings path the
+tokenizer (one thread, before the engine's two) is about a tenth of the CPU time.
 """
 
 

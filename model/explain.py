@@ -2,9 +2,10 @@
 
 A word's effect is ``p_negative(review) - p_negative(review without that word)``: positive
 when the word pushes the review toward negative, negative when it pushes toward positive.
-The review and one variant per word go to the engine in ONE call; the engines are batch
-invariant (a review's score is bitwise the same alone or among others), so the effects are
-exact and the same on every call.
+The review and one variant per word are scored in ONE call (:func:`occlusion_by_variants`
+for any engine; the fused engine's own ``occlude`` computes the same numbers faster); the
+engines are batch invariant (a review's score is bitwise the same alone or among others),
+so the effects are exact and the same on every call.
 
 Why removal rather than replacing the word by ``<OOV>``: the default model masks padding and
 reads reviews of any length, so "the review as if the word had not been written" is an input
@@ -30,6 +31,8 @@ from model.tokenizer import KerasTokenizer
 # unread: before the model's window of max_len tokens.
 WordKind = Literal["known", "oov", "dropped", "unread"]
 Engine = Callable[[list[list[int]]], np.ndarray]
+# Per window of token ids: its p_negative, then its p_negative without each token in turn.
+Occluder = Callable[[list[list[int]]], list[np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -71,11 +74,6 @@ class _Reading:
     ids: list[list[int]]
     window: list[tuple[int, int]]
 
-    def variants(self) -> list[list[int]]:
-        """The window, then the window without each of its words in turn."""
-        sequence = [token for _, token in self.window]
-        return [sequence] + [sequence[:i] + sequence[i + 1 :] for i in range(len(sequence))]
-
 
 def _read(tokenizer: KerasTokenizer, max_len: int, text: str) -> _Reading:
     if not isinstance(text, str):
@@ -93,24 +91,33 @@ def _read(tokenizer: KerasTokenizer, max_len: int, text: str) -> _Reading:
     return _Reading(text, spans, ids, window)
 
 
-def explain_many(engine: Engine, tokenizer: KerasTokenizer, max_len: int, texts: list[str], top: int = 5) -> list[Explanation]:
-    """Occlusion attributions of several texts from ONE engine call over all their variants (a CSV explains faster
+def occlusion_by_variants(engine: Engine) -> Occluder:
+    """An Occluder for any engine: each window and its variants without each token, in one engine call."""
+
+    def occlude(windows: list[list[int]]) -> list[np.ndarray]:
+        variants = [variant for window in windows for variant in _variants(window)]
+        ends = np.cumsum([len(window) + 1 for window in windows])
+        return np.split(np.asarray(engine(variants)), ends[:-1])
+
+    return occlude
+
+
+def _variants(window: list[int]) -> list[list[int]]:
+    return [window] + [window[:i] + window[i + 1 :] for i in range(len(window))]
+
+
+def explain_many(occlude: Occluder, tokenizer: KerasTokenizer, max_len: int, texts: list[str], top: int = 5) -> list[Explanation]:
+    """Occlusion attributions of several texts from ONE occlusion call over all of them (a CSV explains faster
     in chunks); the same per text as :func:`explain`, since the engines are batch invariant."""
     readings = [_read(tokenizer, max_len, text) for text in texts]
-    variants = [variant for reading in readings for variant in reading.variants()]
-    scores = engine(variants) if variants else []
+    scores = occlude([[token for _, token in reading.window] for reading in readings]) if readings else []
     oov = tokenizer.word_index.get(tokenizer.oov_token) if tokenizer.oov_token is not None else None
-    explanations, at = [], 0
-    for reading in readings:
-        count = len(reading.window) + 1
-        explanations.append(_explanation(reading, [float(s) for s in scores[at : at + count]], oov, top))
-        at += count
-    return explanations
+    return [_explanation(reading, [float(s) for s in found], oov, top) for reading, found in zip(readings, scores)]
 
 
-def explain(engine: Engine, tokenizer: KerasTokenizer, max_len: int, text: str, top: int = 5) -> Explanation:
+def explain(occlude: Occluder, tokenizer: KerasTokenizer, max_len: int, text: str, top: int = 5) -> Explanation:
     """Occlusion attributions for one text (see the module docstring); ValueError when nothing can be read."""
-    return explain_many(engine, tokenizer, max_len, [text], top)[0]
+    return explain_many(occlude, tokenizer, max_len, [text], top)[0]
 
 
 def _explanation(reading: _Reading, scores: list[float], oov: int | None, top: int) -> Explanation:

@@ -34,6 +34,10 @@ Engine = Callable[[list[list[int]]], np.ndarray]
 # Rows per kernel call. Longest-first chunks of this size let a pool of two threads
 # finish together; each call costs a few microseconds, a review tens.
 CHUNK_ROWS = 16
+# Occlusion: a review's variants go to the kernel in spans of this many sequences, OCCLUSION_JOBS spans per call
+# (the kernel steps 4 spans' reviews together). Each span recomputes its review's first layer once.
+OCCLUSION_SPAN = 32
+OCCLUSION_JOBS = 4
 # The kernel steps 4 reviews together and keeps 16 floats per vector: gate widths must be multiples of 16.
 GATE_MULTIPLE = 16
 
@@ -120,36 +124,64 @@ def _table(embedding: np.ndarray, projection: np.ndarray, bias: np.ndarray) -> n
     return table
 
 
-def fused_engine(path: Path, max_len: int, workers: int) -> Engine:
+def fused_engine(path: Path, max_len: int, workers: int) -> FusedEngine:
     """The engine over model.onnx at ``path``: token-id lists in, p_negative out, ``workers`` threads."""
     if kernel is None:
         raise ModelLoadError("the fused engine's kernel is not built (reinstall with a C compiler); use onnxruntime")
     layers, dense = _kernel_network(path)
-    score_rows = kernel.score
     try:  # no rows: the kernel checks only that the layers' shapes fit together
-        score_rows(layers, dense, np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+        kernel.score(layers, dense, np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
     except (TypeError, ValueError) as exc:
         raise ModelLoadError(f"{path}: the fused kernel cannot run these weights ({exc}); use onnxruntime") from None
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="fused") if workers > 1 else None
+    return FusedEngine(layers, dense, max_len, workers)
 
-    def run(sequences: list[list[int]]) -> np.ndarray:
-        tails = [seq[-max_len:] for seq in sequences]
-        lengths = np.fromiter(map(len, tails), dtype=np.int64, count=len(tails))
-        offsets = np.zeros(len(tails) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        ids = np.fromiter(chain.from_iterable(tails), dtype=np.int32, count=int(offsets[-1]))
+
+class FusedEngine:
+    """Scores token-id lists (call it: an Engine) and says what each token of a review does to its score (occlude)."""
+
+    def __init__(self, layers: tuple, dense: tuple, max_len: int, workers: int) -> None:
+        self._layers, self._dense, self.max_len = layers, dense, max_len
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="fused") if workers > 1 else None
+
+    def __call__(self, sequences: list[list[int]]) -> np.ndarray:
+        """p_negative of each sequence (its last max_len tokens)."""
+        ids, offsets, lengths = _packed([seq[-self.max_len :] for seq in sequences])
         order = np.argsort(-lengths, kind="stable").astype(np.int32)
-        out = np.empty(len(tails), dtype=np.float32)
-
-        def score(rows: np.ndarray) -> None:
-            score_rows(layers, dense, ids, offsets, rows, out)
-
-        chunks = [order[i : i + CHUNK_ROWS] for i in range(0, len(order), CHUNK_ROWS)]
-        if pool is not None and len(chunks) > 1:
-            list(pool.map(score, chunks))
-        else:
-            for rows in chunks:
-                score(rows)
+        out = np.empty(len(sequences), dtype=np.float32)
+        self._each([order[i : i + CHUNK_ROWS] for i in range(0, len(order), CHUNK_ROWS)],
+                   lambda rows: kernel.score(self._layers, self._dense, ids, offsets, rows, out))
         return out
 
-    return run
+    def occlude(self, windows: list[list[int]]) -> list[np.ndarray]:
+        """Per window (1 to max_len tokens): its p_negative, then its p_negative without each token in turn.
+
+        Bitwise what calling the engine on the window and those variants gives (the kernel's occlude says why it
+        is faster). Long windows are cut into spans of variants, so that one review keeps both threads busy.
+        """
+        if any(not 1 <= len(window) <= self.max_len for window in windows):
+            raise ValueError(f"occlusion takes windows of 1 to {self.max_len} tokens")
+        ids, offsets, lengths = _packed(windows)
+        jobs = np.array([(row, first, min(first + OCCLUSION_SPAN, length + 1))
+                         for row, length in sorted(enumerate(lengths.tolist()), key=lambda pair: -pair[1])
+                         for first in range(0, length + 1, OCCLUSION_SPAN)], dtype=np.int32).reshape(-1, 3)
+        out = np.empty(len(ids) + len(windows), dtype=np.float32)
+        self._each([jobs[i : i + OCCLUSION_JOBS] for i in range(0, len(jobs), OCCLUSION_JOBS)],
+                   lambda some: kernel.occlude(self._layers, self._dense, ids, offsets, some, out))
+        return [out[offsets[row] + row : offsets[row + 1] + row + 1] for row in range(len(windows))]
+
+    def _each(self, chunks: list[np.ndarray], work: Callable[[np.ndarray], None]) -> None:
+        """work(chunk) for every chunk, on the pool when there is more than one (the kernel releases the GIL)."""
+        if self._pool is not None and len(chunks) > 1:
+            list(self._pool.map(work, chunks))
+        else:
+            for chunk in chunks:
+                work(chunk)
+
+
+def _packed(sequences: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, offsets, lengths): the sequences end to end as int32, sequence i at ids[offsets[i]:offsets[i + 1]]."""
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = np.fromiter(chain.from_iterable(sequences), dtype=np.int32, count=int(offsets[-1]))
+    return ids, offsets, lengths

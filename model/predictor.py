@@ -149,12 +149,14 @@ class Predictor:
 
     def explain_many(self, texts: Sequence[str], top: int = 5) -> list["Explanation"]:
         """:meth:`explain` for several texts in one engine call (faster per text: the engine's threads fill)."""
-        from model.explain import explain_many
+        from model.explain import explain_many, occlusion_by_variants
 
         for text, verdict in zip(texts, self.judge(texts)):
             if verdict is None:
                 raise ValueError(f"the text has no word the model knows; there is nothing to explain: {text[:80]!r}")
-        return explain_many(self._engine, self.tokenizer, self.max_len, list(texts), top)
+        engine = self._engine
+        occlude = engine.occlude if isinstance(engine, fused.FusedEngine) else occlusion_by_variants(engine)
+        return explain_many(occlude, self.tokenizer, self.max_len, list(texts), top)
 
     def predict(self, texts: Sequence[str]) -> list[tuple[Label, float]]:
         """[(label, p_negative)] per text; the label is negative iff p_negative is above DECISION_THRESHOLD."""

@@ -35,6 +35,18 @@ def test_the_strongest_word_really_moves_p_negative_by_the_reported_amount(predi
         assert tops[0] == strongest
 
 
+@pytest.mark.parametrize("backend", ["fused", "onnxruntime"])  # the fused engine's own occlusion, and the variants'
+def test_every_words_effect_is_what_predict_gives_without_that_word(default_artifact, backend: str, test_texts) -> None:
+    predictor = Predictor.load(default_artifact, backend=backend)
+    texts = _readable(predictor, test_texts, 400)
+    by_length = sorted(texts, key=len)
+    for text in by_length[:: len(by_length) // 12][:12]:  # short to long reviews
+        explanation = predictor.explain(text)
+        read = [w for w in explanation.words if w.effect is not None]
+        scores = predictor.predict_proba([text] + [text[: w.start] + " " + text[w.end :] for w in read])
+        assert [w.effect for w in read] == [float(scores[0]) - float(s) for s in scores[1:]], text
+
+
 def test_attributions_are_deterministic_and_match_the_review_scored_among_others(predictor: Predictor, test_texts) -> None:
     texts = _readable(predictor, test_texts, 30)
     batch = predictor.predict_proba(texts[::-1])[::-1]

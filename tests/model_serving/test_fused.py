@@ -100,3 +100,35 @@ def test_layers_whose_shapes_do_not_fit_together_are_a_load_error(fixture_artifa
     monkeypatch.setattr(fused, "_kernel_network", lambda _path: (layers[:1] + layers[2:], dense))  # layer 2 left out
     with pytest.raises(ModelLoadError, match="cannot run these weights \\(layer 1 takes 48 inputs, the layer below gives 96\\)"):
         fused.fused_engine(fixture_artifact / ONNX_FILE, 166, 1)
+
+
+def _occlude(network: tuple[tuple, tuple], sequences: list[list[int]], jobs: list[tuple[int, int, int]]) -> np.ndarray:
+    layers, dense = network
+    offsets = np.cumsum([0] + [len(s) for s in sequences]).astype(np.int64)
+    ids = np.array([i for s in sequences for i in s], dtype=np.int32)
+    out = np.full(len(ids) + len(sequences), np.nan, dtype=np.float32)
+    fused.kernel.occlude(layers, dense, ids, offsets, np.array(jobs, dtype=np.int32).reshape(-1, 3), out)
+    return out
+
+
+def test_occlusion_scores_each_variant_bitwise_as_the_variant_alone(network) -> None:
+    rng = np.random.default_rng(3)
+    vocabulary = network[0][0][1].shape[0]
+    sequences = [rng.integers(1, vocabulary, size=n).tolist() for n in (1, 2, 3, 9, 40)]
+    # spans cut at odd places, listed out of order: a tile mixes reviews and parts of reviews
+    jobs = [(row, first, min(first + 5, len(seq) + 1)) for row, seq in enumerate(sequences)
+            for first in range(0, len(seq) + 1, 5)]
+    out = _occlude(network, sequences, [jobs[i] for i in rng.permutation(len(jobs))])
+    for row, seq in enumerate(sequences):
+        variants = [seq] + [seq[:i] + seq[i + 1 :] for i in range(len(seq))]
+        at = sum(len(s) + 1 for s in sequences[:row])
+        np.testing.assert_array_equal(out[at : at + len(seq) + 1], _score(network, variants), err_msg=f"length {len(seq)}")
+
+
+def test_occlusion_refuses_an_empty_review_and_sequences_past_the_review(network) -> None:
+    with pytest.raises(IndexError, match="empty review"):
+        _occlude(network, [[5], []], [(1, 0, 1)])
+    with pytest.raises(IndexError, match="must lie in"):
+        _occlude(network, [[5, 6]], [(0, 0, 4)])
+    with pytest.raises(IndexError, match="job row out of range"):
+        _occlude(network, [[5, 6]], [(1, 0, 1)])
