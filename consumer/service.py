@@ -218,30 +218,35 @@ class ScoringService:
         if self._fatal:
             raise self._fatal
         throttled = self._throttled()
-        good = [m for m in self._fetch(throttled) if not self._is_error(m)]
-        if good:
-            self.metrics.consumed.inc(len(good))
-            self._batcher.add(good, waited=_waited(good[0]) if len(self._batcher) == 0 else 0.0)
+        self._fetch(throttled)
         # Outputs wait for the broker while throttled (an outage, a slow disk): wait a little for its callbacks.
         self._forget_in_hand(self._delivery.service(wait=0.1 if throttled else 0.0))
         if self._batcher.ready():
             self._process(self._batcher.take())
 
-    def _fetch(self, throttled: bool) -> list[Message]:
-        """What the batch has room for: nothing new while throttled, at once what is queued while a batch fills."""
+    def _fetch(self, throttled: bool) -> None:
+        """Take into the batch what it has room for: nothing new while throttled, what is queued while it fills."""
         assert self._consumer is not None
         if throttled:
-            return self._consumer.consume(num_messages=self._batcher.room, timeout=0)
-        if len(self._batcher) == 0:
+            self._take_in(self._consumer.consume(num_messages=self._batcher.room, timeout=0))
+        elif len(self._batcher) == 0:
             # poll() returns the moment one message arrives, which starts the batch's max-wait clock;
             # consume() would hold it until the whole batch is there or the timeout passed.
-            # What else is already queued joins it at once: a backlog still makes full batches.
+            # What else is already queued joins it at once: a backlog still makes full batches. The first is in
+            # hand before that call, whose rebalance callbacks must see it.
             first = self._consumer.poll(self._idle_poll)
-            if first is None:
-                return []
-            return [first] + (self._consumer.consume(num_messages=self._batcher.room - 1, timeout=0)
-                              if self._batcher.room > 1 else [])
-        return self._consumer.consume(num_messages=self._batcher.room, timeout=self._batcher.wait_budget(idle=0))
+            if first is not None and self._take_in([first]) and self._batcher.room:
+                self._take_in(self._consumer.consume(num_messages=self._batcher.room, timeout=0))
+        else:
+            self._take_in(self._consumer.consume(num_messages=self._batcher.room, timeout=self._batcher.wait_budget(idle=0)))
+
+    def _take_in(self, messages: list[Message]) -> int:
+        """Add the good messages to the batch (errors are reported); returns how many."""
+        good = [m for m in messages if not self._is_error(m)]
+        if good:
+            self.metrics.consumed.inc(len(good))
+            self._batcher.add(good, waited=_waited(good[0]) if len(self._batcher) == 0 else 0.0)
+        return len(good)
 
     def _forget_in_hand(self, rewound: set[Partition]) -> None:
         """Drop the messages in hand of partitions rewound after an abort: they will be read again."""

@@ -89,13 +89,17 @@ class FakeConsumer:
         self._assign_on_first_call()
         self.tick()
         out: list[FakeMessage] = []
-        for partition, messages in self.log.items():
-            if partition in self.paused:
-                continue
-            while self.position[partition] < len(messages) and len(out) < min(num_messages, self.chunk):
-                out.append(messages[self.position[partition]])
+        limit = min(num_messages, self.chunk)
+        while len(out) < limit and self.unread(unpaused_only=True):  # one message per partition in turn
+            for partition in self.unread(unpaused_only=True)[: limit - len(out)]:
+                out.append(self.log[partition][self.position[partition]])
                 self.position[partition] += 1
         return out
+
+    def unread(self, unpaused_only: bool = False) -> list[Partition]:
+        """The owned partitions with messages after their position."""
+        return [p for p, pos in self.position.items()
+                if pos < len(self.log[p]) and not (unpaused_only and p in self.paused)]
 
     def pause(self, partitions: list[TopicPartition]) -> None:
         self.pauses += 1
@@ -139,9 +143,10 @@ class FakeProducer:
         self.consumer = consumer
         self.auto_ack = auto_ack  # False: acknowledgements wait until ack_all()
         self.config: dict[str, Any] = {}
-        self.visible: list[bytes] = []
-        self.pending: list[tuple[bytes, Any]] = []  # (value, delivery callback) not yet acknowledged
-        self.transaction: list[bytes] | None = None
+        self.visible: list[bytes] = []  # output values a read_committed reader sees
+        self.visible_keys: list[bytes | None] = []
+        self.pending: list[tuple[bytes, bytes | None, Any]] = []  # (value, key, delivery callback) not acknowledged
+        self.transaction: list[tuple[bytes, bytes | None]] | None = None
         self.offsets: list[TopicPartition] = []
         self.commits = self.aborts = self.begins = 0
         self.produced = 0
@@ -153,9 +158,9 @@ class FakeProducer:
         if self.produced == self.fail_produce_at:
             raise abortable("produce refused")
         if self.transaction is not None:
-            self.transaction.append(value)
+            self.transaction.append((value, key))
         else:
-            self.pending.append((value, on_delivery))
+            self.pending.append((value, key, on_delivery))
 
     def poll(self, timeout: float) -> int:
         if self.auto_ack:
@@ -164,9 +169,13 @@ class FakeProducer:
 
     def ack_all(self) -> None:
         pending, self.pending = self.pending, []
-        for value, callback in pending:
-            self.visible.append(value)
+        for value, key, callback in pending:
+            self._show(value, key)
             callback(None, FakeMessage("out", 0, 0, value))
+
+    def _show(self, value: bytes, key: bytes | None) -> None:
+        self.visible.append(value)
+        self.visible_keys.append(key)
 
     def flush(self, timeout: float) -> int:
         self.ack_all()
@@ -188,7 +197,8 @@ class FakeProducer:
         assert self.transaction is not None
         if self.fail_commits:
             raise self.fail_commits.pop(0)
-        self.visible += self.transaction
+        for value, key in self.transaction:
+            self._show(value, key)
         self.consumer.committed.update({(tp.topic, tp.partition): tp.offset for tp in self.offsets})
         self.transaction, self.offsets = None, []
         self.commits += 1

@@ -69,7 +69,7 @@ def alo() -> tuple[AtLeastOnce, FakeProducer, FakeConsumer, ConsumerMetrics]:
 
 
 def ack(producer: FakeProducer, index: int, err: KafkaError | None = None) -> None:
-    value, callback = producer.pending[index]
+    value, _, callback = producer.pending[index]
     callback(err, FakeMessage("out", 0, 0, value))
 
 
