@@ -256,7 +256,7 @@ class _Transaction:
     """The open transaction: its records (counted once committed) and, per input partition, where it began (the
     offset an abort rewinds to) and the next offset to commit."""
 
-    __slots__ = ("began", "records", "first", "next", "error")
+    __slots__ = ("began", "error", "first", "next", "records")
 
     def __init__(self, began: float) -> None:
         self.began = began
@@ -408,4 +408,4 @@ class ExactlyOnce:
         self._producer.flush(timeout)
 
 
-MODES: dict[str, type[AtLeastOnce] | type[ExactlyOnce]] = {mode.name: mode for mode in (AtLeastOnce, ExactlyOnce)}
+MODES: dict[str, type[AtLeastOnce | ExactlyOnce]] = {mode.name: mode for mode in (AtLeastOnce, ExactlyOnce)}

@@ -67,7 +67,7 @@ class ServiceConfig:
     shutdown_timeout: float = OPTIONS["shutdown_timeout"].default
 
     @property
-    def mode(self) -> type[AtLeastOnce] | type[ExactlyOnce]:
+    def mode(self) -> type[AtLeastOnce | ExactlyOnce]:
         """The delivery mode's class: its client settings, commits and rebalance handling."""
         return MODES[self.delivery]
 

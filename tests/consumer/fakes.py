@@ -10,7 +10,8 @@ test: held acknowledgements, a refused produce, a refused commit.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 

@@ -189,7 +189,7 @@ def test_an_aborted_transaction_of_several_batches_rewinds_each_partition_to_whe
 
 
 def test_a_refused_produce_aborts_at_once_without_waiting_for_the_interval(eos) -> None:
-    delivery, producer, consumer, _, clock = eos
+    delivery, producer, consumer, _, _ = eos
     producer.fail_produce_at = 3
     delivery.publish([record(2, 5), record(2, 6)])
     delivery.publish([record(2, 7), record(2, 8)])  # the first of these is refused
@@ -206,7 +206,7 @@ def test_a_revoke_commits_the_open_transaction_before_its_partitions_move(eos) -
 
 
 def test_lost_partitions_abort_the_transaction_and_only_those_still_owned_are_rewound(eos) -> None:
-    delivery, producer, consumer, metrics, _ = eos
+    delivery, producer, consumer, _, _ = eos
     delivery.publish([record(0, 4), record(1, 9)])
     rewound = delivery.on_lost([consumer.assignment()[0]])
     assert rewound == {(IN, 1)} and consumer.seeks == [((IN, 1), 9)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import pytest
 
@@ -22,7 +23,7 @@ class Positive:
     """A stand-in model: every review positive."""
 
     version = "stand-in"
-    metadata: dict[str, Any] = {}
+    metadata: ClassVar[dict[str, Any]] = {}
 
     def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]:
         return [("positive", 0.1)] * len(texts)

@@ -4,7 +4,8 @@ and when that call fails, one call per review so that only the review the model 
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from common import contract
 from consumer.scoring import score_batch
@@ -16,7 +17,7 @@ class ChokesOn:
     """A stand-in model that raises on any call holding a text with ``poison`` in it, and records its calls."""
 
     version = "stand-in"
-    metadata: dict[str, Any] = {}
+    metadata: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, poison: str) -> None:
         self.poison = poison
