@@ -166,8 +166,8 @@ class ScoringService:
         self._assigned: set[Partition] = set()
         self._serving_version: str | None = None
         self._max_in_flight = max(_IN_FLIGHT_BATCHES * config.max_batch, _IN_FLIGHT_FLOOR)
-        # An idle poll never outlasts a commit interval: what was published is committed on time.
-        self._idle_poll = min(_IDLE_POLL_SECONDS, max(config.commit_interval, 0.01))
+        # While outputs wait to be committed an idle poll lasts at most a commit interval, so they are on time.
+        self._pending_poll = min(_IDLE_POLL_SECONDS, max(config.commit_interval, 0.01))
         self._paused = False
         self._connectivity = ConnectivityLog(log)  # an outage is one line, not 20 a second
         self.batches = 0
@@ -234,7 +234,8 @@ class ScoringService:
             # consume() would hold it until the whole batch is there or the timeout passed.
             # What else is already queued joins it at once: a backlog still makes full batches. The first is in
             # hand before that call, whose rebalance callbacks must see it.
-            first = self._consumer.poll(self._idle_poll)
+            assert self._delivery is not None
+            first = self._consumer.poll(self._pending_poll if self._delivery.backlog() else _IDLE_POLL_SECONDS)
             if first is not None and self._take_in([first]) and self._batcher.room:
                 self._take_in(self._consumer.consume(num_messages=self._batcher.room, timeout=0))
         else:
