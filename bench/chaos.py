@@ -37,7 +37,15 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from common.paths import TEST_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, create_topics  # noqa: E402
 from model.data import read_records  # noqa: E402
-from tests.consumer.kit import ConsumerProcess, Topics, produce, read_topic, review_items  # noqa: E402
+from tests.consumer.kit import (  # noqa: E402
+    ConsumerProcess,
+    Topics,
+    committed_offsets,
+    end_offsets,
+    produce,
+    read_topic,
+    review_items,
+)
 
 POISON = (b"\xff\xfe not utf-8", b'{"text": "unterminated', b'{"title": "no text"}', b'{"text": "  "}', b'{"text": "x", "label": "meh"}')
 
@@ -100,11 +108,20 @@ class Supervisor:
         with self._lock:
             self.processes[index].kill()  # type: ignore[union-attr]
             replacement = self.processes[index] = self._start(index)
-        restarted = time.monotonic()
+        restarted, checked = time.monotonic(), 0.0
         while replacement.alive() and not _outputs(replacement):
+            if time.monotonic() - checked > 2.0:  # a stream already done has no new output to wait for
+                checked = time.monotonic()
+                if self.done():
+                    return
             time.sleep(0.1)
         if replacement.alive():  # one that died is the supervisor's to restart, and its time is not a failover's
             self.failovers.append(time.monotonic() - restarted)
+
+    def done(self) -> bool:
+        """Whether the group has committed every input offset."""
+        committed = committed_offsets(self.topics.bootstrap, self.topics.group, self.topics.input)
+        return all(committed.get(p, -1) >= end for p, end in end_offsets(self.topics.bootstrap, self.topics.input).items())
 
     def retire(self, index: int) -> None:
         """Scale in: SIGTERM one consumer for good."""
