@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from common.paths import DEFAULT_MODEL_DIR, TEST_SAMPLE
 from model import fused
-from model.data import read_records
+from common.readers import read_records
 from model.explain import explain_many, occlusion_by_variants
 from model.predictor import Predictor
 

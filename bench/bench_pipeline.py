@@ -8,7 +8,9 @@ Measured in one run, on the same reviews and the same machine:
   count), and optionally the naive design (Keras ``predict`` per message);
 - p50/p99 end-to-end latency (event time -> output) at half the maximum load;
 - with ``--engines N``, instead: the at-least-once consumer on each scoring engine
-  (``--engine fused`` and ``--engine onnxruntime``), runs in turn, medians of N.
+  (``--engine fused`` and ``--engine onnxruntime``), runs in turn, medians of N;
+- with ``--delivery N``, instead: exactly-once against at-least-once, runs in turn, the
+  median of the N ratios (goal >= 0.9).
 
 Consumers run as real ``sentiment-consumer`` subprocesses, started and ready
 before the reviews are sent, which are sent while they consume. Throughput is
@@ -101,8 +103,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="only compare the consumer's engines (fused, onnxruntime), runs in turn, medians of REPEATS")
     parser.add_argument("--shadow", type=int, default=None, metavar="REPEATS",
                         help="only compare the consumer with and without a shadow candidate, in turn, medians of REPEATS")
+    parser.add_argument("--delivery", type=int, default=None, metavar="REPEATS",
+                        help="only compare exactly-once with at-least-once, in turn, the median of REPEATS ratios")
     parser.add_argument("--write", action="store_true",
-                        help="with --engines, --policies or --shadow: replace that comparison's section of bench/RESULTS.md")
+                        help="with --engines, --policies, --shadow or --delivery: replace that comparison's section of "
+                             "bench/RESULTS.md")
     return parser.parse_args(argv)
 
 
@@ -255,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     comparisons = ((args.engines, ENGINES_SECTION, lambda: compare_engines(bench, n, args.engines)),
                    (args.policies, POLICIES_SECTION, lambda: compare_policies(bench, n, args.trickle_rate)),
-                   (args.shadow, SHADOW_SECTION, lambda: compare_shadow(bench, n, args.shadow)))
+                   (args.shadow, SHADOW_SECTION, lambda: compare_shadow(bench, n, args.shadow)),
+                   (args.delivery, DELIVERY_SECTION, lambda: compare_delivery(bench, n, args.delivery)))
     for asked, section, compare in comparisons:
         if not asked:
             continue
@@ -296,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio("at-least-once / once-per-message consumer", alo, per_message, ">= 300")
     if keras is not None:
         ratio("at-least-once / Keras model.predict per message", alo, keras, ">= 300")
-    ratio("exactly-once / at-least-once", eos, alo, ">= 0.85")
+    ratio("exactly-once / at-least-once", eos, alo, ">= 0.9")
     ratio("2 processes / 1 process (--threads 1)", two, one_thread, ">= 1.6")
     print_latency(latency, bench.settings.max_wait_ms)
     return 0
@@ -352,6 +358,34 @@ def compare_shadow(bench: Bench, n: int, repeats: int) -> str:
     for mode, values in rates.items():
         table += f"| {mode} | {medians[mode]:,.0f} | {', '.join(f'{v:,.0f}' for v in values)} |\n"
     table += f"| with a shadow / alone | {medians['with a shadow'] / medians['alone']:.2f}x | |\n"
+    print("\n" + table)
+    return table
+
+
+DELIVERY_SECTION = "## exactly-once against at-least-once"
+
+
+def compare_delivery(bench: Bench, n: int, repeats: int) -> str:
+    """Exactly-once and at-least-once in turn ``repeats`` times on one broker, each at its default commit interval;
+    the ratio of each pair and their median (a pair shares the machine's load of the moment)."""
+    modes = ("at-least-once", "exactly-once")
+    runs: dict[str, list[Run]] = {mode: [] for mode in modes}
+    for _ in range(repeats):
+        for mode in modes:
+            run = bench.through_kafka(f"consumer {mode}", n, 1, "--delivery", mode)
+            print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s (cores: {cores(run)})", flush=True)
+            runs[mode].append(run)
+    pairs = list(zip(runs["at-least-once"], runs["exactly-once"]))
+    ratios = [eos.rate / alo.rate for alo, eos in pairs]
+    cpu_ratios = [eos.cpu_rate / alo.cpu_rate for alo, eos in pairs]
+    table = (f"| consumer, batch {bench.settings.max_batch}, 1 process | each run | median |\n|---|---|---:|\n")
+    for mode in modes:
+        rates = [run.rate for run in runs[mode]]
+        table += f"| {mode}, reviews/s | {', '.join(f'{v:,.0f}' for v in rates)} | {statistics.median(rates):,.0f} |\n"
+    table += (f"| exactly-once / at-least-once, wall clock (goal >= 0.9) | {', '.join(f'{r:.2f}' for r in ratios)} | "
+              f"{statistics.median(ratios):.2f} |\n"
+              f"| exactly-once / at-least-once, per consumer CPU-s | {', '.join(f'{r:.2f}' for r in cpu_ratios)} | "
+              f"{statistics.median(cpu_ratios):.2f} |\n")
     print("\n" + table)
     return table
 

@@ -1,5 +1,8 @@
 """Fault suite: run ``sentiment-consumer`` through kill -9 storms, a broker restart and scale-in,
 then count what came out. Goal: lost = 0 in every row, duplicated = 0 in every exactly-once row.
+After each kill -9, the time from the replacement's start to its first new output (acknowledged,
+or committed in exactly-once) is measured: goal <= 10 s with static membership and the default
+session timeout, where a new member waits out the dead one's session first (``--membership dynamic``).
 
 Everything runs on a broker of its own (a free port, never the shared one on
 9092), because one scenario stops it. Consumers are real subprocesses; a
@@ -16,6 +19,7 @@ import argparse
 import json
 import random
 import shutil
+import statistics
 import socket
 import sys
 import tempfile
@@ -33,7 +37,15 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from common.paths import TEST_SAMPLE  # noqa: E402
 from localkafka import LocalKafka, create_topics  # noqa: E402
 from common.readers import read_records  # noqa: E402
-from localkafka.harness import ConsumerProcess, Topics, produce, read_topic, review_items  # noqa: E402
+from localkafka.harness import (  # noqa: E402
+    ConsumerProcess,
+    Topics,
+    committed_offsets,
+    end_offsets,
+    produce,
+    read_topic,
+    review_items,
+)
 
 POISON = (b"\xff\xfe not utf-8", b'{"text": "unterminated', b'{"title": "no text"}', b'{"text": "  "}', b'{"text": "x", "label": "meh"}')
 
@@ -48,6 +60,12 @@ class Row:
     dead_lettered: int
     restarts: int
     seconds: float
+    failovers: list[float]  # kill -9 scenarios: seconds from each restart to the replacement's first new output
+
+    def failover(self) -> str:
+        if not self.failovers:
+            return "-"
+        return f"{statistics.median(self.failovers):.1f} / {max(self.failovers):.1f}"
 
 
 def free_port() -> int:
@@ -63,6 +81,7 @@ class Supervisor:
         self.topics, self.logs, self.extra = topics, logs, extra
         self.processes: list[ConsumerProcess | None] = [self._start(i) for i in range(count)]
         self.restarts = 0
+        self.failovers: list[float] = []
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._tend_forever, daemon=True)
@@ -79,15 +98,30 @@ class Supervisor:
     def _start(self, index: int) -> ConsumerProcess:
         return ConsumerProcess(
             [*self.topics.flags(), "--instance-id", f"chaos-{index}", "--log-level", "WARNING",
-             "-X", "session.timeout.ms=6000", "--stall-timeout", "60", *self.extra],
+             "--stall-timeout", "60", *self.extra],
             self.logs / f"{self.topics.group}-{index}-{time.monotonic_ns()}.log",
         ).start()
 
     def kill(self, index: int = 0) -> None:
-        """kill -9 one consumer and start its replacement (same instance id: it fences its zombie)."""
+        """kill -9 one consumer, start its replacement at once (same instance id: it fences its zombie) and time
+        its first new output: load the model, rejoin the group, score, and deliver or commit."""
         with self._lock:
             self.processes[index].kill()  # type: ignore[union-attr]
-            self.processes[index] = self._start(index)
+            replacement = self.processes[index] = self._start(index)
+        restarted, checked = time.monotonic(), 0.0
+        while replacement.alive() and not _outputs(replacement):
+            if time.monotonic() - checked > 2.0:  # a stream already done has no new output to wait for
+                checked = time.monotonic()
+                if self.done():
+                    return
+            time.sleep(0.1)
+        if replacement.alive():  # one that died is the supervisor's to restart, and its time is not a failover's
+            self.failovers.append(time.monotonic() - restarted)
+
+    def done(self) -> bool:
+        """Whether the group has committed every input offset."""
+        committed = committed_offsets(self.topics.bootstrap, self.topics.group, self.topics.input)
+        return all(committed.get(p, -1) >= end for p, end in end_offsets(self.topics.bootstrap, self.topics.input).items())
 
     def retire(self, index: int) -> None:
         """Scale in: SIGTERM one consumer for good."""
@@ -101,6 +135,15 @@ class Supervisor:
         for process in self.processes:
             if process is not None and process.alive():
                 process.terminate()
+
+
+def _outputs(process: ConsumerProcess) -> float:
+    """Outputs the process has had acknowledged (exactly-once: committed), by its /metrics; 0 before it serves them."""
+    try:
+        scrape = process.metrics()
+    except OSError:  # still loading the model: no metrics endpoint yet
+        return 0.0
+    return sum(value for (name, _), value in scrape.items() if name in ("sentiment_predictions_total", "sentiment_dead_letters_total"))
 
 
 class Chaos:
@@ -125,7 +168,8 @@ class Chaos:
         create_topics({"bootstrap.servers": topics.bootstrap}, [topics.input, topics.output, topics.dlq], 4)
         items, expected = self.items(f"{delivery[:3]}{suffix[:4]}-")
         started = time.monotonic()
-        supervisor = Supervisor(topics, self.logs, ["--delivery", delivery], consumers)
+        supervisor = Supervisor(topics, self.logs, ["--delivery", delivery, "--membership", self.args.membership,
+                                                    *self.args.consumer_args], consumers)
         try:
             for process in supervisor.processes:  # every consumer owns partitions before the stream starts
                 process.wait_ready(timeout=120)  # type: ignore[union-attr]
@@ -138,7 +182,7 @@ class Chaos:
         ids = Counter(json.loads(m.value())["id"] for m in outputs)
         dead = read_topic(topics.bootstrap, topics.dlq, at_least=len(items) - len(expected), timeout=60)
         row = Row(name, len(expected), len(outputs), len(expected - set(ids)), sum(ids.values()) - len(ids), len(dead),
-                  supervisor.restarts, seconds)
+                  supervisor.restarts, seconds, supervisor.failovers)
         print(f"  {row}", flush=True)
         return row
 
@@ -165,6 +209,9 @@ class Chaos:
         supervisor.retire(1)
 
 
+SCENARIOS = ("kills", "broker-restart", "scale-in")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reviews", type=int, default=100_000, help="reviews per scenario (default 100000)")
@@ -172,23 +219,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--words", type=int, default=20, help="words kept of each review (default 20)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to wait for all outputs per scenario")
     parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews file (common.readers formats)")
+    parser.add_argument("--membership", choices=("static", "dynamic"), default="static",
+                        help="the consumers' group membership (default static; dynamic: the 'before' of fast failover)")
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS),
+                        help="which scenarios to run, each in both delivery modes (default all)")
+    parser.add_argument("consumer_args", nargs="*", metavar="-- CONSUMER-ARGS",
+                        help="more sentiment-consumer arguments, after --: e.g. -- -X session.timeout.ms=6000")
     args = parser.parse_args(argv)
     chaos = Chaos(args)
     chaos.broker.start()
     print(f"broker {chaos.broker.bootstrap}; consumer logs in {chaos.logs}", flush=True)
     rows = []
     try:
+        scenarios = {"kills": (f"{args.kills} x kill -9", chaos.kills, 1),
+                     "broker-restart": ("broker restart", chaos.broker_restart, 1),
+                     "scale-in": ("2 consumers, one stopped", chaos.scale_in, 2)}
         for delivery in ("at-least-once", "exactly-once"):
-            rows.append(chaos.run(f"{delivery}, {args.kills} x kill -9", delivery, chaos.kills))
-            rows.append(chaos.run(f"{delivery}, broker restart", delivery, chaos.broker_restart))
-            rows.append(chaos.run(f"{delivery}, 2 consumers, one stopped", delivery, chaos.scale_in, consumers=2))
+            for scenario in args.scenarios:
+                what, fault, consumers = scenarios[scenario]
+                rows.append(chaos.run(f"{delivery}, {what}", delivery, fault, consumers=consumers))
     finally:
         chaos.broker.stop()
         shutil.rmtree(chaos.broker.instance, ignore_errors=True)
-    print("\n| scenario | reviews in | outputs out | lost | duplicated | dead-lettered | restarts | seconds |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\n{args.membership} membership, {' '.join(args.consumer_args) or 'default session timeout'}")
+    print("\n| scenario | reviews in | outputs out | lost | duplicated | dead-lettered | restarts | seconds "
+          "| restart -> first new output, median / max s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r.scenario} | {r.reviews_in} | {r.outputs_out} | {r.lost} | {r.duplicated} | {r.dead_lettered} | {r.restarts} | {r.seconds:.0f} |")
+        print(f"| {r.scenario} | {r.reviews_in} | {r.outputs_out} | {r.lost} | {r.duplicated} | {r.dead_lettered} "
+              f"| {r.restarts} | {r.seconds:.0f} | {r.failover()} |")
     failed = [r for r in rows if r.lost or (r.duplicated and "exactly-once" in r.scenario)]
     print("\ngoal met: lost = 0 everywhere, duplicated = 0 in exactly-once rows" if not failed else f"\nGOAL MISSED in {len(failed)} row(s)")
     return 1 if failed else 0

@@ -116,9 +116,11 @@ OPTIONS: dict[str, Option] = {
         Option("engine", _choice("auto", "fused", "onnxruntime"), "auto",
                "scoring engine: fused (the project's kernel), onnxruntime, or auto (fused where it is built)"),
         Option("delivery", _choice("at-least-once", "exactly-once"), "at-least-once", "delivery guarantee"),
-        Option("commit_interval_ms", non_negative_int, 1000,
-               "at-least-once: least time between offset commits (0: as soon as outputs are acknowledged); "
-               "a crash scores this much again, nothing is lost"),
+        # No single default: each delivery mode has its own (consumer.delivery), named in the help.
+        Option("commit_interval_ms", non_negative_int, None,
+               "least time between commits (0: every batch). At-least-once: offsets of acknowledged outputs, "
+               "a crash scores this much again; exactly-once: one transaction spans the batches of this long "
+               "[at-least-once 1000, exactly-once 100]"),
         # The host name is stable per container, so `docker compose --scale consumer=N` replicas never fence each other.
         Option("instance_id", _non_empty, socket.gethostname(),
                "stable id of this consumer instance, unique among the live consumers of its group (names its "

@@ -1,4 +1,8 @@
-"""How outputs reach Kafka and when input offsets are committed: at-least-once or exactly-once.
+"""How outputs reach Kafka and when input offsets are committed: one object per delivery mode.
+
+Each mode owns its clients' settings, how it publishes, commits, handles a
+rebalance and an abort (compare Quix Streams' ``Checkpoint``). ``MODES`` is the
+one place a mode's name picks its class.
 
 At-least-once: every output (or dead letter) is produced with its batch's
 delivery callback; a batch's input offsets may be committed once all its
@@ -6,12 +10,13 @@ outputs are acknowledged, and so are all earlier batches' of the same
 partition (``OffsetTracker``). Producing is pipelined, so the model never
 waits for the broker.
 
-Exactly-once: one Kafka transaction per micro-batch holds the batch's outputs,
-dead letters and input offsets (``send_offsets_to_transaction``); readers with
-``isolation.level=read_committed`` see each review once. A stable
-``transactional.id`` per instance fences a restarted instance's zombie. An
-aborted transaction rewinds the batch's partitions to the last committed
-offsets, so the batch is read and scored again.
+Exactly-once: one Kafka transaction per commit interval, across as many
+batches as it takes, holds their outputs, dead letters and input offsets
+(``send_offsets_to_transaction``); readers with ``isolation.level=read_committed``
+see each review once. A stable ``transactional.id`` per instance fences a
+restarted instance's zombie. An aborted transaction rewinds each partition it
+held to where the transaction began (the last committed offset), so everything
+it produced is read and scored again; its own outputs are discarded by the abort.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -27,10 +33,16 @@ from consumer.metrics import ConsumerMetrics
 from consumer.offsets import OffsetTracker, Partition
 from consumer.scoring import OutRecord
 
+if TYPE_CHECKING:
+    from consumer.service import ServiceConfig
+
 # Abortable transaction errors that no retry can cure: the user lacks an ACL (fixing it needs a person).
 _DENIED = (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED)
 
 log = logging.getLogger(__name__)
+
+# Builds the consumer and the producer from their full configurations (the service adds its callbacks).
+ClientFactory = Callable[[dict[str, Any], dict[str, Any]], tuple[Consumer, Producer]]
 
 
 class DeliveryFailed(RuntimeError):
@@ -38,23 +50,25 @@ class DeliveryFailed(RuntimeError):
 
 
 class Delivery(Protocol):
+    """What the service loop asks of a delivery mode."""
+
+    consumer: Consumer
+
     def publish(self, records: Sequence[OutRecord]) -> None:
-        """Hand one batch's records to Kafka (exactly-once: and commit them with their offsets)."""
+        """Hand one batch's records to Kafka; they are committed with their input offsets later."""
 
-    def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        """librdkafka's callback for asynchronous offset commits."""
-
-    def service(self, wait: float = 0.0) -> None:
-        """Serve callbacks (waiting up to ``wait`` seconds for one) and commit what became safe (every loop turn)."""
+    def service(self, wait: float = 0.0) -> set[Partition]:
+        """Serve callbacks (waiting up to ``wait`` seconds for one) and commit what is due. Returns the partitions
+        rewound to their last committed offset: what the caller holds of them will be read again."""
 
     def backlog(self) -> int:
-        """Outputs handed to Kafka whose batch is not yet acknowledged in full."""
+        """Outputs handed to Kafka and not yet committed: the loop stops fetching while there are too many."""
 
     def on_revoke(self, partitions: Sequence[TopicPartition]) -> None:
-        """Finish in-flight work of ``partitions`` and commit it before they move to another instance."""
+        """Commit what was published of ``partitions`` before they move to another instance."""
 
-    def on_lost(self, partitions: Sequence[TopicPartition]) -> None:
-        """Forget ``partitions`` without committing: another instance already owns them."""
+    def on_lost(self, partitions: Sequence[TopicPartition]) -> set[Partition]:
+        """Forget ``partitions`` without committing (another instance owns them); returns the partitions rewound."""
 
     def close(self, timeout: float) -> None:
         """Deliver what is in flight (at most ``timeout`` seconds) and commit it."""
@@ -73,8 +87,8 @@ def _produce(producer: Producer, record: OutRecord, on_delivery: Callable[[Kafka
 
 
 def _count_delivered(metrics: ConsumerMetrics, records: Sequence[OutRecord], now: float) -> None:
-    """Count one batch's delivered records: predictions by label, dead letters by reason, dropped optional fields
-    by field, end-to-end latency."""
+    """Count delivered records: predictions by label, dead letters by reason, dropped optional fields by field,
+    end-to-end latency."""
     predicted = Counter(r.label for r in records if r.label is not None)
     for label, count in predicted.items():
         metrics.predictions.labels(label=label).inc(count)
@@ -121,31 +135,41 @@ class _BatchAcks:
 
 
 class AtLeastOnce:
-    """Pipelined produce; commit per-partition contiguous acknowledged watermarks, at most every ``commit_interval`` s.
+    """Pipelined produce; commit per-partition contiguous acknowledged watermarks, at most every commit interval.
 
-    Why an interval: committing each time an acknowledgement moves a watermark sent the broker about a hundred
-    offset commits a second, each a write to ``__consumer_offsets``; its garbage collections then stalled fetches
-    for 100-200 ms (measured). A longer interval only widens what a crash scores twice; revoke and close still
-    commit everything acknowledged at once.
+    Why an interval (default 1 s): committing each time an acknowledgement moves a watermark sent the broker about
+    a hundred offset commits a second, each a write to ``__consumer_offsets``; its garbage collections then stalled
+    fetches for 100-200 ms (measured). A longer interval only widens what a crash scores twice; revoke and close
+    still commit everything acknowledged at once.
     """
 
-    def __init__(self, consumer: Consumer, producer: Producer, metrics: ConsumerMetrics, commit_interval: float = 0.0) -> None:
-        self._consumer = consumer
-        self._producer = producer
-        self._metrics = metrics
-        self._tracker = OffsetTracker()
-        self._failure: str | None = None
-        self._unacknowledged = 0
-        self._commit_interval = commit_interval
-        self._next_commit = 0.0  # time.monotonic() from which the next periodic commit may go
+    name = "at-least-once"
+    DEFAULT_COMMIT_INTERVAL_MS = 1000
 
     @staticmethod
-    def producer_config() -> dict[str, Any]:
+    def consumer_settings(config: ServiceConfig) -> dict[str, Any]:
+        # Cooperative rebalancing: partitions that stay keep flowing while others move.
+        return {"partition.assignment.strategy": config.kafka.get("partition.assignment.strategy", "cooperative-sticky")}
+
+    @staticmethod
+    def producer_settings(config: ServiceConfig) -> dict[str, Any]:
         # Idempotence keeps retries from duplicating or reordering outputs; no message timeout, so a broker
         # outage delays outputs instead of failing them.
         return {"enable.idempotence": True, "acks": "all", "message.timeout.ms": 0, "linger.ms": 5}
 
-    def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+    def __init__(self, config: ServiceConfig, metrics: ConsumerMetrics, clients: ClientFactory,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.consumer, self._producer = clients({**config.consumer_config(), "on_commit": self._on_commit},
+                                                config.producer_config())
+        self._metrics = metrics
+        self._clock = clock
+        self._tracker = OffsetTracker()
+        self._failure: str | None = None
+        self._unacknowledged = 0
+        self._commit_interval = config.commit_interval
+        self._next_commit = 0.0  # time.monotonic() from which the next periodic commit may go
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """librdkafka's callback for asynchronous commits."""
         if err is None and not any(p.error for p in partitions):
             self._metrics.commits.inc()
@@ -155,14 +179,14 @@ class AtLeastOnce:
         self._tracker.forget_committed((p.topic, p.partition) for p in partitions)
 
     def publish(self, records: Sequence[OutRecord]) -> None:
-        if records:
-            acks = _BatchAcks(records, self._delivered, self._fail)
-            for partition, offset in acks.last_offsets.items():
-                self._tracker.track(partition, offset)
-            self._unacknowledged += len(records)
-            for record in records:
-                _produce(self._producer, record, acks)
-        self.service()
+        if not records:
+            return
+        acks = _BatchAcks(records, self._delivered, self._fail)
+        for partition, offset in acks.last_offsets.items():
+            self._tracker.track(partition, offset)
+        self._unacknowledged += len(records)
+        for record in records:
+            _produce(self._producer, record, acks)
 
     def _delivered(self, acks: _BatchAcks) -> None:
         for partition, offset in acks.last_offsets.items():
@@ -177,13 +201,14 @@ class AtLeastOnce:
     def backlog(self) -> int:
         return self._unacknowledged
 
-    def service(self, wait: float = 0.0) -> None:
+    def service(self, wait: float = 0.0) -> set[Partition]:
         self._producer.poll(wait)
         if self._failure:
             raise DeliveryFailed(self._failure)
-        now = time.monotonic()
+        now = self._clock()
         if now >= self._next_commit and self._commit(asynchronous=True):
             self._next_commit = now + self._commit_interval
+        return set()  # nothing is ever rewound: an undelivered output stops the service instead
 
     def _commit(self, asynchronous: bool, only: set[Partition] | None = None) -> bool:
         """Commit the watermarks that moved (of ``only``, when given); False when none had."""
@@ -195,10 +220,10 @@ class AtLeastOnce:
         tps = [TopicPartition(topic, part, offset) for (topic, part), offset in offsets.items()]
         self._tracker.mark_committed(offsets)
         if asynchronous:
-            self._consumer.commit(offsets=tps, asynchronous=True)
+            self.consumer.commit(offsets=tps, asynchronous=True)
             return True
         try:
-            result = self._consumer.commit(offsets=tps, asynchronous=False)
+            result = self.consumer.commit(offsets=tps, asynchronous=False)
         except KafkaException as exc:
             self._metrics.commit_failures.inc()
             log.warning("offset commit failed", extra={"error": str(exc)})
@@ -218,43 +243,108 @@ class AtLeastOnce:
         self._commit(asynchronous=False, only=revoked)
         self._tracker.forget(revoked)
 
-    def on_lost(self, partitions: Sequence[TopicPartition]) -> None:
+    def on_lost(self, partitions: Sequence[TopicPartition]) -> set[Partition]:
         self._tracker.forget((tp.topic, tp.partition) for tp in partitions)
+        return set()
 
     def close(self, timeout: float) -> None:
         self._flush(timeout)
         self._commit(asynchronous=False)
 
 
-class ExactlyOnce:
-    """One transaction per batch: outputs, dead letters and input offsets commit or abort together."""
+class _Transaction:
+    """The open transaction: its records (counted once committed) and, per input partition, where it began (the
+    offset an abort rewinds to) and the next offset to commit."""
 
-    def __init__(self, consumer: Consumer, producer: Producer, metrics: ConsumerMetrics, timeout: float = 30.0) -> None:
-        self._consumer = consumer
-        self._producer = producer
-        self._metrics = metrics
-        self._timeout = timeout
-        producer.init_transactions(timeout)
+    __slots__ = ("began", "error", "first", "next", "records")
+
+    def __init__(self, began: float) -> None:
+        self.began = began
+        self.records: list[OutRecord] = []
+        self.first: dict[Partition, int] = {}
+        self.next: dict[Partition, int] = {}
+        self.error: KafkaException | None = None  # a produce refused: the transaction can only abort
+
+    def add(self, records: Sequence[OutRecord]) -> None:
+        self.records.extend(records)
+        for record in records:
+            partition = (record.source.topic, record.source.partition)
+            self.first.setdefault(partition, record.source.offset)
+            self.next[partition] = record.source.offset + 1
+
+
+class ExactlyOnce:
+    """One transaction per commit interval (default 100 ms, as Kafka Streams), spanning batches: outputs, dead
+    letters and input offsets commit or abort together.
+
+    Why span batches: a transaction per batch costs the broker a commit round (markers on every partition written,
+    an offset commit) for a few dozen reviews at low load, and throughput fell to 0.66-1.02x at-least-once.
+    """
+
+    name = "exactly-once"
+    DEFAULT_COMMIT_INTERVAL_MS = 100
 
     @staticmethod
-    def producer_config(transactional_id: str) -> dict[str, Any]:
-        return {"transactional.id": transactional_id, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
+    def consumer_settings(config: ServiceConfig) -> dict[str, Any]:
+        # Eager rebalancing: every partition is revoked (and its transaction committed in the still-valid
+        # generation) before the group re-forms. With cooperative-sticky, transactions holding retained partitions
+        # are committed mid-rebalance, fail with ILLEGAL_GENERATION, and librdkafka's next
+        # send_offsets_to_transaction can then block forever (seen here; librdkafka issue 5456).
+        return {"isolation.level": "read_committed",
+                "partition.assignment.strategy": config.kafka.get("partition.assignment.strategy", "roundrobin")}
+
+    @staticmethod
+    def producer_settings(config: ServiceConfig) -> dict[str, Any]:
+        return {"transactional.id": config.transactional_id, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
+
+    def __init__(self, config: ServiceConfig, metrics: ConsumerMetrics, clients: ClientFactory,
+                 clock: Callable[[], float] = time.monotonic, timeout: float = 30.0) -> None:
+        self.consumer, self._producer = clients(config.consumer_config(), config.producer_config())
+        self._metrics = metrics
+        self._clock = clock
+        self._timeout = timeout
+        self._commit_interval = config.commit_interval
+        self._open: _Transaction | None = None
+        self._producer.init_transactions(timeout)
 
     def publish(self, records: Sequence[OutRecord]) -> None:
         if not records:
             return
-        first: dict[Partition, int] = {}
-        next_offsets: dict[Partition, int] = {}
-        for record in records:
-            partition = (record.source.topic, record.source.partition)
-            first.setdefault(partition, record.source.offset)
-            next_offsets[partition] = record.source.offset + 1
-        try:
+        if self._open is None:
             self._producer.begin_transaction()
+            self._open = _Transaction(self._clock())
+        transaction = self._open
+        transaction.add(records)
+        if transaction.error is not None:
+            return
+        try:
             for record in records:
                 _produce(self._producer, record, None)
-            offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
-            group = self._consumer.consumer_group_metadata()
+        except KafkaException as exc:  # the transaction is in an error state: the next commit aborts it
+            transaction.error = exc
+
+    def backlog(self) -> int:
+        return 0 if self._open is None else len(self._open.records)
+
+    def service(self, wait: float = 0.0) -> set[Partition]:
+        self._producer.poll(wait)
+        if self._open is None:
+            return set()
+        if self._open.error is None and self._clock() - self._open.began < self._commit_interval:
+            return set()
+        return self._commit()
+
+    def _commit(self, releasing: AbstractSet[Partition] = frozenset()) -> set[Partition]:
+        """Commit the open transaction; on an abortable error abort it and rewind (all but ``releasing``).
+        Returns the partitions rewound."""
+        transaction, self._open = self._open, None
+        if transaction is None:
+            return set()
+        try:
+            if transaction.error is not None:
+                raise transaction.error
+            offsets = [TopicPartition(t, p, o) for (t, p), o in transaction.next.items()]
+            group = self.consumer.consumer_group_metadata()
             self._retrying("send offsets", lambda: self._producer.send_offsets_to_transaction(offsets, group, self._timeout))
             self._retrying("commit transaction", lambda: self._producer.commit_transaction(self._timeout))
         except KafkaException as exc:
@@ -262,12 +352,32 @@ class ExactlyOnce:
             if error.fatal() or not error.txn_requires_abort():
                 self._metrics.commit_failures.inc()
                 raise DeliveryFailed(f"transaction failed: {error}") from exc
-            self._abort_and_rewind(error, first)
+            rewound = self._abort(transaction, error, releasing)
             if error.code() in _DENIED:  # retrying cannot cure a missing ACL: stop, with nothing left pending
                 raise DeliveryFailed(f"transaction failed: {error}") from exc
-            return
+            return rewound
         self._metrics.commits.inc()
-        _count_delivered(self._metrics, records, time.time())
+        _count_delivered(self._metrics, transaction.records, time.time())
+        return set()
+
+    def _abort(self, transaction: _Transaction, error: KafkaError, releasing: AbstractSet[Partition]) -> set[Partition]:
+        """Abort (the broker discards what the transaction produced) and seek each partition it held back to
+        where it began, so every review in it is read and scored again."""
+        self._metrics.commit_failures.inc()
+        log.warning("transaction aborted; its reviews will be read again",
+                    extra={"error": str(error), "reviews": len(transaction.records)})
+        self._retrying("abort transaction", lambda: self._producer.abort_transaction(self._timeout))
+        owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()} - releasing
+        rewound = set()
+        for (topic, part), offset in transaction.first.items():
+            if (topic, part) not in owned:  # its next owner resumes from the committed offset
+                continue
+            try:
+                self.consumer.seek(TopicPartition(topic, part, offset))
+            except KafkaException as exc:  # reading on past the aborted transaction would skip it: stop instead
+                raise DeliveryFailed(f"cannot rewind {topic}:{part} to {offset} after an abort: {exc}") from exc
+            rewound.add((topic, part))
+        return rewound
 
     @staticmethod
     def _retrying(what: str, call: Callable[[], None]) -> None:
@@ -281,33 +391,21 @@ class ExactlyOnce:
                     raise
                 log.warning(f"{what} did not complete; retrying", extra={"error": str(exc)})
 
-    def _abort_and_rewind(self, error: KafkaError, first: dict[Partition, int]) -> None:
-        self._metrics.commit_failures.inc()
-        log.warning("transaction aborted; the batch will be read again", extra={"error": str(error)})
-        self._retrying("abort transaction", lambda: self._producer.abort_transaction(self._timeout))
-        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
-        for (topic, part), offset in first.items():
-            if (topic, part) not in owned:  # its new owner resumes from the committed offset
-                continue
-            try:
-                self._consumer.seek(TopicPartition(topic, part, offset))
-            except KafkaException as exc:  # reading on past the aborted batch would skip it: stop instead
-                raise DeliveryFailed(f"cannot rewind {topic}:{part} to {offset} after an abort: {exc}") from exc
-
-    def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
-        """Offsets travel inside transactions here, never through the consumer's commit."""
-
-    def backlog(self) -> int:
-        return 0  # each batch's transaction is committed (all acknowledged) before the next poll
-
-    def service(self, wait: float = 0.0) -> None:
-        self._producer.poll(wait)
-
     def on_revoke(self, partitions: Sequence[TopicPartition]) -> None:
-        """Nothing is in flight between batches: each batch's transaction is committed before the next poll."""
+        # The transaction must commit in the generation that owns its partitions, before they move.
+        self._commit(releasing={(tp.topic, tp.partition) for tp in partitions})
 
-    def on_lost(self, partitions: Sequence[TopicPartition]) -> None:
-        """An open transaction cannot exist here either; the next batch's offsets would be refused and aborted."""
+    def on_lost(self, partitions: Sequence[TopicPartition]) -> set[Partition]:
+        transaction, self._open = self._open, None
+        if transaction is None:
+            return set()
+        # The group has moved on: the broker would refuse these offsets, so the transaction can only abort.
+        error = KafkaError(KafkaError._STATE, "partitions lost: the group moved on")
+        return self._abort(transaction, error, {(tp.topic, tp.partition) for tp in partitions})
 
     def close(self, timeout: float) -> None:
+        self._commit()
         self._producer.flush(timeout)
+
+
+MODES: dict[str, type[AtLeastOnce | ExactlyOnce]] = {mode.name: mode for mode in (AtLeastOnce, ExactlyOnce)}

@@ -48,9 +48,6 @@ class OffsetTracker:
             track.done.discard(head)
             track.safe = head + 1
 
-    def in_flight(self) -> int:
-        return sum(len(t.pending) for t in self._parts.values())
-
     def committable(self) -> dict[Partition, int]:
         """Watermarks that moved since ``mark_committed``: {partition: next offset to read}."""
         return {

@@ -1,11 +1,13 @@
 """The stream service: consume reviews, score them in micro-batches, publish one result per review.
 
-One thread, one loop, as in confluent-kafka-python's examples: ``consume()``
-at most what the current batch has room for (memory stays bounded whatever the
-input rate), score the batch when it is full or its oldest review has waited
-``max_wait_ms``, hand the records to the delivery strategy, serve callbacks.
+One thread, one loop, as in confluent-kafka-python's consume-transform-produce
+example: ``consume()`` at most what the current batch has room for (memory
+stays bounded whatever the input rate), let the delivery mode commit what is
+due, score the batch when the batch policy says so, publish its records.
 Rebalance callbacks run inside ``consume()``, so on revoke the batch in hand is
-finished and committed before the partitions move; on lost it is dropped.
+finished and committed before the partitions move; on lost it is dropped. The
+delivery mode (``consumer.delivery``) owns everything that differs between
+at-least-once and exactly-once.
 ``ScoringService`` runs in-process (tests, benchmarks) as well as behind
 ``sentiment-consumer``.
 """
@@ -25,14 +27,13 @@ from common.broker_check import cluster_metadata
 from common.config import OPTIONS, ConfigError
 from common.connectivity import ConnectivityLog, LibrdkafkaLogger, is_connectivity_error
 from consumer.batcher import Batcher
-from consumer.delivery import AtLeastOnce, Delivery, DeliveryFailed, ExactlyOnce
+from consumer.delivery import MODES, AtLeastOnce, ClientFactory, Delivery, DeliveryFailed, ExactlyOnce
+from consumer.offsets import Partition
 from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics
 from consumer.scoring import ScoredBatch, Scorer, score_batch
 
 log = logging.getLogger(__name__)
 
-AT_LEAST_ONCE = "at-least-once"
-EXACTLY_ONCE = "exactly-once"
 _IDLE_POLL_SECONDS = 0.5
 # Unacknowledged outputs allowed before fetching pauses: several batches, and never so few that a healthy
 # broker's acknowledgement round trip pauses a small-batch consumer (a pause drops librdkafka's prefetch).
@@ -41,7 +42,6 @@ _IN_FLIGHT_FLOOR = 2000
 # librdkafka's defaults, overridable with -X / SENTIMENT_KAFKA_*: a small fetch queue bounds memory.
 _CONSUMER_DEFAULTS: dict[str, Any] = {
     "auto.offset.reset": "earliest",
-    "partition.assignment.strategy": "cooperative-sticky",
     "queued.max.messages.kbytes": 8192,
     "statistics.interval.ms": 2000,
 }
@@ -61,10 +61,21 @@ class ServiceConfig:
     batch_policy: str = OPTIONS["batch_policy"].default
     max_text_bytes: int = OPTIONS["max_text_bytes"].default
     delivery: str = OPTIONS["delivery"].default
-    commit_interval_ms: int = OPTIONS["commit_interval_ms"].default
+    commit_interval_ms: int | None = OPTIONS["commit_interval_ms"].default  # None: the delivery mode's own
     instance_id: str = OPTIONS["instance_id"].default
     membership: str = OPTIONS["membership"].default
     shutdown_timeout: float = OPTIONS["shutdown_timeout"].default
+
+    @property
+    def mode(self) -> type[AtLeastOnce | ExactlyOnce]:
+        """The delivery mode's class: its client settings, commits and rebalance handling."""
+        return MODES[self.delivery]
+
+    @property
+    def commit_interval(self) -> float:
+        """Seconds between commits: --commit-interval-ms, else the delivery mode's default."""
+        ms = self.mode.DEFAULT_COMMIT_INTERVAL_MS if self.commit_interval_ms is None else self.commit_interval_ms
+        return ms / 1000.0
 
     @property
     def transactional_id(self) -> str:
@@ -78,14 +89,7 @@ class ServiceConfig:
             # Kafka's static membership (KIP-345): a consumer restarted within session.timeout.ms under the same id
             # takes its partitions back without a rebalance, where a new member waited out the dead one's session.
             config.setdefault("group.instance.id", self.instance_id)
-        if self.delivery == EXACTLY_ONCE:
-            config["isolation.level"] = "read_committed"
-            # Eager rebalancing: every partition is revoked (and its batch committed in a transaction of the
-            # still-valid generation) before the group re-forms. With cooperative-sticky, batches of retained
-            # partitions are committed mid-rebalance, fail with ILLEGAL_GENERATION, and librdkafka's next
-            # send_offsets_to_transaction can then block forever (seen here; librdkafka issue 5456).
-            config["partition.assignment.strategy"] = self.kafka.get("partition.assignment.strategy", "roundrobin")
-        return config
+        return {**config, **self.mode.consumer_settings(self)}
 
     def _fetch_settings(self) -> dict[str, int]:
         """How long the broker may hold a fetch, following the batch policy.
@@ -102,12 +106,12 @@ class ServiceConfig:
         return {"fetch.min.bytes": 65_536, "fetch.wait.max.ms": min(500, max(10, self.max_wait_ms // 4))}
 
     def producer_config(self) -> dict[str, Any]:
-        extra = (
-            ExactlyOnce.producer_config(self.transactional_id)
-            if self.delivery == EXACTLY_ONCE
-            else AtLeastOnce.producer_config()
-        )
-        return {**self.kafka, **extra}
+        return {**self.kafka, **self.mode.producer_settings(self)}
+
+
+def kafka_clients(consumer_config: dict[str, Any], producer_config: dict[str, Any]) -> tuple[Consumer, Producer]:
+    """The one place the service's Kafka clients are built (a shared client layer can take it over)."""
+    return Consumer(consumer_config), Producer(producer_config)
 
 
 def check_topics(kafka: dict[str, Any], topics: Sequence[str], timeout: float = 15.0) -> None:
@@ -146,11 +150,12 @@ class ScoringService:
     """Consume -> micro-batch -> score -> produce -> commit, until ``stop()``."""
 
     def __init__(self, config: ServiceConfig, scorer: Callable[[], Scorer], metrics: ConsumerMetrics,
-                 shadow: Callable[[], Scorer | None] = lambda: None) -> None:
+                 shadow: Callable[[], Scorer | None] = lambda: None, clients: ClientFactory = kafka_clients) -> None:
         self.config = config
         self._scorer = scorer  # called before each batch: a live model reload swaps what it returns
         self._shadow = shadow  # the candidate scored beside it, if any (same reload rule)
         self.metrics = metrics
+        self._clients = clients
         self._stop = threading.Event()
         self._fatal: DeliveryFailed | None = None
         self._failed = False
@@ -158,9 +163,11 @@ class ScoringService:
                                                   adaptive=config.batch_policy == "adaptive")
         self._consumer: Consumer | None = None
         self._delivery: Delivery | None = None
-        self._assigned: set[tuple[str, int]] = set()
+        self._assigned: set[Partition] = set()
         self._serving_version: str | None = None
         self._max_in_flight = max(_IN_FLIGHT_BATCHES * config.max_batch, _IN_FLIGHT_FLOOR)
+        # While outputs wait to be committed an idle poll lasts at most a commit interval, so they are on time.
+        self._pending_poll = min(_IDLE_POLL_SECONDS, max(config.commit_interval, 0.01))
         self._paused = False
         self._connectivity = ConnectivityLog(log)  # an outage is one line, not 20 a second
         self.batches = 0
@@ -175,24 +182,9 @@ class ScoringService:
     def run(self) -> None:
         """Run until stopped; raises DeliveryFailed/KafkaException on fatal errors (offsets stay safe)."""
         cfg = self.config
-        consumer = Consumer(
-            {
-                **cfg.consumer_config(),
-                "error_cb": self._on_client_error,
-                "stats_cb": self._on_stats,
-                "on_commit": lambda err, partitions: self._delivery.on_commit(err, partitions),  # type: ignore[union-attr]
-                "logger": LibrdkafkaLogger(log, self._connectivity),
-            }
-        )
-        producer = Producer({**cfg.producer_config(), "error_cb": self._on_client_error,
-                             "logger": LibrdkafkaLogger(log, self._connectivity)})
-        self._consumer = consumer
-        delivery: Delivery = (
-            ExactlyOnce(consumer, producer, self.metrics)
-            if cfg.delivery == EXACTLY_ONCE
-            else AtLeastOnce(consumer, producer, self.metrics, cfg.commit_interval_ms / 1000.0)
-        )
-        self._delivery = delivery
+        delivery: Delivery = cfg.mode(cfg, self.metrics, self._clients_with_callbacks)
+        consumer = delivery.consumer
+        self._consumer, self._delivery = consumer, delivery
         self.metrics.set_ready(MODEL_LOADED, True)
         self._note_model(self._scorer())
         consumer.subscribe([cfg.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -210,33 +202,58 @@ class ScoringService:
             self.metrics.set_ready(ASSIGNED, False)
         log.info("stopped", extra={"batches": self.batches})
 
+    def _clients_with_callbacks(self, consumer_config: dict[str, Any], producer_config: dict[str, Any]
+                                ) -> tuple[Consumer, Producer]:
+        """The delivery mode's clients, reporting errors, statistics and librdkafka's log lines to this service."""
+        return self._clients(
+            {**consumer_config, "error_cb": self._on_client_error, "stats_cb": self._on_stats,
+             "logger": LibrdkafkaLogger(log, self._connectivity)},
+            {**producer_config, "error_cb": self._on_client_error, "logger": LibrdkafkaLogger(log, self._connectivity)},
+        )
+
     def _turn(self) -> None:
-        assert self._consumer is not None and self._delivery is not None
+        """One turn of the loop: fetch, commit what is due, score and publish a batch when it is ready."""
+        assert self._delivery is not None
         self.last_progress = time.monotonic()
         if self._fatal:
             raise self._fatal
-        messages: list[Message]
-        if self._throttled():
-            # Outputs wait for the broker (an outage, a slow disk): fetch nothing new, keep serving callbacks.
-            messages = self._consumer.consume(num_messages=self._batcher.room, timeout=0)
-            self._delivery.service(wait=0.1)
+        throttled = self._throttled()
+        self._fetch(throttled)
+        # Outputs wait for the broker while throttled (an outage, a slow disk): wait a little for its callbacks.
+        self._forget_in_hand(self._delivery.service(wait=0.1 if throttled else 0.0))
+        if self._batcher.ready():
+            self._process(self._batcher.take())
+
+    def _fetch(self, throttled: bool) -> None:
+        """Take into the batch what it has room for: nothing new while throttled, what is queued while it fills."""
+        assert self._consumer is not None
+        if throttled:
+            self._take_in(self._consumer.consume(num_messages=self._batcher.room, timeout=0))
         elif len(self._batcher) == 0:
             # poll() returns the moment one message arrives, which starts the batch's max-wait clock;
             # consume() would hold it until the whole batch is there or the timeout passed.
-            # What else is already queued joins it at once: a backlog still makes full batches.
-            first = self._consumer.poll(_IDLE_POLL_SECONDS)
-            messages = [] if first is None else [first]
-            if first is not None and self._batcher.room > 1:
-                messages += self._consumer.consume(num_messages=self._batcher.room - 1, timeout=0)
+            # What else is already queued joins it at once: a backlog still makes full batches. The first is in
+            # hand before that call, whose rebalance callbacks must see it.
+            assert self._delivery is not None
+            first = self._consumer.poll(self._pending_poll if self._delivery.backlog() else _IDLE_POLL_SECONDS)
+            if first is not None and self._take_in([first]) and self._batcher.room:
+                self._take_in(self._consumer.consume(num_messages=self._batcher.room, timeout=0))
         else:
-            messages = self._consumer.consume(num_messages=self._batcher.room, timeout=self._batcher.wait_budget(idle=0))
+            self._take_in(self._consumer.consume(num_messages=self._batcher.room, timeout=self._batcher.wait_budget(idle=0)))
+
+    def _take_in(self, messages: list[Message]) -> int:
+        """Add the good messages to the batch (errors are reported); returns how many."""
         good = [m for m in messages if not self._is_error(m)]
         if good:
             self.metrics.consumed.inc(len(good))
             self._batcher.add(good, waited=_waited(good[0]) if len(self._batcher) == 0 else 0.0)
-        if self._batcher.ready():
-            self._process(self._batcher.take())
-        self._delivery.service()
+        return len(good)
+
+    def _forget_in_hand(self, rewound: set[Partition]) -> None:
+        """Drop the messages in hand of partitions rewound after an abort: they will be read again."""
+        if rewound:
+            dropped = self._batcher.drop(lambda m: (m.topic(), m.partition()) not in rewound)
+            log.info("partitions rewound", extra={"partitions": sorted(f"{t}:{p}" for t, p in rewound), "dropped": dropped})
 
     def _throttled(self) -> bool:
         """Pause fetching while too many outputs await acknowledgement; resume once half have arrived.
@@ -260,7 +277,6 @@ class ScoringService:
         if not messages:
             return
         assert self._delivery is not None
-        self._delivery.service()  # commit what the previous batch got acknowledged before the model's long call
         scorer = self._scorer()  # once per batch: a reloaded model takes over between batches, never within one
         self._note_model(scorer)
         shadow = self._shadow()
@@ -374,7 +390,7 @@ class ScoringService:
         assert self._delivery is not None
         lost = {(tp.topic, tp.partition) for tp in partitions}
         dropped = self._batcher.drop(lambda m: (m.topic(), m.partition()) not in lost)
-        self._delivery.on_lost(partitions)
+        self._forget_in_hand(self._delivery.on_lost(partitions))
         self._release(partitions, kind="lost", dropped=dropped)
 
     def _release(self, partitions: list[TopicPartition], kind: str, dropped: int = 0) -> None:

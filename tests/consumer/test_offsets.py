@@ -20,7 +20,7 @@ def test_out_of_order_acks_hold_the_watermark_back() -> None:
     tracker.ack(P0, 11)
     assert tracker.committable() == {}
     tracker.ack(P0, 10)
-    assert tracker.committable() == {P0: 13} and tracker.in_flight() == 0
+    assert tracker.committable() == {P0: 13}
 
 
 def test_partitions_advance_independently_and_commits_are_not_repeated() -> None:
@@ -41,7 +41,10 @@ def test_forgotten_partitions_ignore_late_acks() -> None:
     tracker.track(P0, 3)
     tracker.forget([P0])
     tracker.ack(P0, 3)
-    assert tracker.committable() == {} and tracker.in_flight() == 0
+    assert tracker.committable() == {}
+    tracker.track(P0, 1)  # a new owner's history starts afresh: an offset below the forgotten one is in order
+    tracker.ack(P0, 1)
+    assert tracker.committable() == {P0: 2}
 
 
 @given(st.lists(st.integers(min_value=1, max_value=3), min_size=1, max_size=60), st.randoms(use_true_random=False))
