@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
+from common import kafka
 from consumer.metrics import ConsumerMetrics
 from consumer.offsets import OffsetTracker, Partition
 from consumer.scoring import OutRecord
@@ -72,18 +73,6 @@ class Delivery(Protocol):
 
     def close(self, timeout: float) -> None:
         """Deliver what is in flight (at most ``timeout`` seconds) and commit it."""
-
-
-def _produce(producer: Producer, record: OutRecord, on_delivery: Callable[[KafkaError | None, Message], None] | None) -> None:
-    """Produce one record, waiting for room when librdkafka's queue is full (bounded memory)."""
-    while True:
-        try:
-            producer.produce(
-                record.topic, value=record.value, key=record.key, headers=record.headers, on_delivery=on_delivery
-            )
-            return
-        except BufferError:
-            producer.poll(0.05)
 
 
 def _count_delivered(metrics: ConsumerMetrics, records: Sequence[OutRecord], now: float) -> None:
@@ -168,6 +157,7 @@ class AtLeastOnce:
         self._unacknowledged = 0
         self._commit_interval = config.commit_interval
         self._next_commit = 0.0  # time.monotonic() from which the next periodic commit may go
+        self._timeout = config.shutdown_timeout  # how long a revoke waits for in-flight outputs
 
     def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """librdkafka's callback for asynchronous commits."""
@@ -186,7 +176,7 @@ class AtLeastOnce:
             self._tracker.track(partition, offset)
         self._unacknowledged += len(records)
         for record in records:
-            _produce(self._producer, record, acks)
+            kafka.produce(self._producer, record.topic, record.value, record.key, record.headers, acks)
 
     def _delivered(self, acks: _BatchAcks) -> None:
         for partition, offset in acks.last_offsets.items():
@@ -238,7 +228,7 @@ class AtLeastOnce:
             log.warning("outputs still undelivered; their offsets stay uncommitted", extra={"undelivered": left})
 
     def on_revoke(self, partitions: Sequence[TopicPartition]) -> None:
-        self._flush(timeout=30.0)
+        self._flush(self._timeout)
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         self._commit(asynchronous=False, only=revoked)
         self._tracker.forget(revoked)
@@ -298,14 +288,14 @@ class ExactlyOnce:
         return {"transactional.id": config.transactional_id, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
 
     def __init__(self, config: ServiceConfig, metrics: ConsumerMetrics, clients: ClientFactory,
-                 clock: Callable[[], float] = time.monotonic, timeout: float = 30.0) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.consumer, self._producer = clients(config.consumer_config(), config.producer_config())
         self._metrics = metrics
         self._clock = clock
-        self._timeout = timeout
+        self._timeout = config.shutdown_timeout  # bounds each transactional call
         self._commit_interval = config.commit_interval
         self._open: _Transaction | None = None
-        self._producer.init_transactions(timeout)
+        self._producer.init_transactions(self._timeout)
 
     def publish(self, records: Sequence[OutRecord]) -> None:
         if not records:
@@ -319,7 +309,7 @@ class ExactlyOnce:
             return
         try:
             for record in records:
-                _produce(self._producer, record, None)
+                kafka.produce(self._producer, record.topic, record.value, record.key, record.headers)
         except KafkaException as exc:  # the transaction is in an error state: the next commit aborts it
             transaction.error = exc
 

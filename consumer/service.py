@@ -23,6 +23,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
+from common import kafka
+from common.kafka import missing_topics
 from common.broker_check import cluster_metadata
 from common.config import OPTIONS, ConfigError
 from common.connectivity import ConnectivityLog, LibrdkafkaLogger, is_connectivity_error
@@ -30,7 +32,8 @@ from consumer.batcher import Batcher
 from consumer.delivery import MODES, AtLeastOnce, ClientFactory, Delivery, DeliveryFailed, ExactlyOnce
 from consumer.offsets import Partition
 from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics
-from consumer.scoring import ScoredBatch, Scorer, score_batch
+from consumer.scoring import ScoredBatch, score_batch
+from model.predictor import Scorer
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +86,13 @@ class ServiceConfig:
         return f"sentiment-consumer.{self.group_id}.{self.instance_id}"
 
     def consumer_config(self) -> dict[str, Any]:
-        config = {**_CONSUMER_DEFAULTS, **self._fetch_settings(), **self.kafka}
-        config.update({"group.id": self.group_id, "enable.auto.commit": False, "enable.auto.offset.store": False})
+        defaults = {**_CONSUMER_DEFAULTS, **self._fetch_settings()}
         if self.membership == "static":
             # Kafka's static membership (KIP-345): a consumer restarted within session.timeout.ms under the same id
             # takes its partitions back without a rebalance, where a new member waited out the dead one's session.
-            config.setdefault("group.instance.id", self.instance_id)
-        return {**config, **self.mode.consumer_settings(self)}
+            defaults["group.instance.id"] = self.instance_id
+        return kafka.consumer_config(self.kafka, defaults, fixed={"group.id": self.group_id,
+                                                                  **self.mode.consumer_settings(self)})
 
     def _fetch_settings(self) -> dict[str, int]:
         """How long the broker may hold a fetch, following the batch policy.
@@ -106,19 +109,18 @@ class ServiceConfig:
         return {"fetch.min.bytes": 65_536, "fetch.wait.max.ms": min(500, max(10, self.max_wait_ms // 4))}
 
     def producer_config(self) -> dict[str, Any]:
-        return {**self.kafka, **self.mode.producer_settings(self)}
+        return kafka.producer_config(self.kafka, fixed=self.mode.producer_settings(self))
 
 
 def kafka_clients(consumer_config: dict[str, Any], producer_config: dict[str, Any]) -> tuple[Consumer, Producer]:
-    """The one place the service's Kafka clients are built (a shared client layer can take it over)."""
+    """The one place the service's Kafka clients are built; tests hand the delivery objects stand-ins instead."""
     return Consumer(consumer_config), Producer(producer_config)
 
 
 def check_topics(kafka: dict[str, Any], topics: Sequence[str], timeout: float = 15.0) -> None:
     """Fail at start-up when a topic is missing (auto-creation is off: ConfigError), or the broker does not
     answer (BrokerUnavailable, transient) or refuses the login (BrokerRefused, a ConfigError)."""
-    metadata = cluster_metadata(kafka, timeout)
-    missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
+    missing = missing_topics(cluster_metadata(kafka, timeout), topics)
     if missing:
         raise ConfigError(
             f"topic(s) {', '.join(missing)} do not exist on {kafka.get('bootstrap.servers')}; "

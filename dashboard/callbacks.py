@@ -14,8 +14,9 @@ from dash import ClientsideFunction, Dash, Input, Output, State, html, no_update
 
 from dashboard import analysis_view, figures, layout, live_view, models_view, uploads
 from dashboard.aggregates import LiveStats
-from dashboard.analysis import InputError, Limits, Scorer, analyse_text
+from dashboard.analysis import InputError, Limits, analyse_text
 from dashboard.jobs import CsvJobs, job_id_from_query, results_url
+from model.predictor import Scorer
 
 log = logging.getLogger(__name__)
 

@@ -77,12 +77,12 @@ def produce_steadily(
 ) -> None:
     """Put (key, value) pairs on ``topic`` at ``per_second``, a tenth of a second's worth at a time, calling
     ``after_each(sent so far)`` after each; returns once the broker has them all."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    producer = kafka.make_producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     chunk = max(1, per_second // 10)
     started = time.monotonic()
     for n, first in enumerate(range(0, len(items), chunk), start=1):
         for key, value in items[first : first + chunk]:
-            producer.produce(topic, value=value, key=key)
+            kafka.produce(producer, topic, value, key)
         producer.poll(0)
         after_each(min(first + chunk, len(items)))
         time.sleep(max(0.0, started + n * 0.1 - time.monotonic()))

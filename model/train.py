@@ -32,6 +32,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from common.readers import ErrorCounter, MalformedInput, Reading, read_records
+from model import artifact
 from model.artifact import file_sha256
 from model.reference import reference_statistics, token_counts, validation_description
 from model.tokenizer import MAX_LEN, NUM_WORDS, OOV_ID, OOV_TOKEN, KerasTokenizer, pad
@@ -685,7 +686,7 @@ def write_artifact(model, prepared: Prepared, evaluation: Evaluation, baseline_r
     }
     artifact.save(options.out, serving_model(model, preset), prepared.tokenizer, metadata)
     saved = artifact.read_metadata(options.out)
-    report.write(options.out / "report", saved, evaluation.metrics, history, baseline_result,
+    report.write(options.out / artifact.REPORT_DIR, saved, evaluation.metrics, history, baseline_result,
                  None if test is None else (test.labels, evaluation.test_scores))
     return saved
 

@@ -154,7 +154,8 @@ class FakeProducer:
         self.fail_produce_at: int | None = None  # the produce call (counted from 1) that is refused, once
         self.fail_commits: list[KafkaException] = []  # raised by the next commit_transaction calls, in turn
 
-    def produce(self, topic: str, value: bytes, key: bytes | None, headers: Any, on_delivery: Any) -> None:
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None,
+                on_delivery: Any = None) -> None:
         self.produced += 1
         if self.produced == self.fail_produce_at:
             raise abortable("produce refused")
