@@ -1,7 +1,11 @@
 """Two builds of the fused engine's kernel side by side in one process: scoring and explaining, interleaved.
 
-    gcc <the flags of pyproject.toml's ext-modules> -shared -fPIC ... old/_fused_lstm.c -o /tmp/before.so
+    CFLAGS=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_config_var('CFLAGS'))")
+    gcc $CFLAGS <the flags of pyproject.toml's ext-modules> -shared -fPIC ... old/_fused_lstm.c -o /tmp/before.so
     PYTHONPATH=$PWD .venv/bin/python bench/bench_kernel_builds.py /tmp/before.so model/_fused_lstm.cpython-311-x86_64-linux-gnu.so
+
+Python's CFLAGS belong in the build because the install passes them too, and they change the code: their -fwrapv
+left the kernel's cell scalar before it was written on whole vectors (half the speed of a build without it).
 
 Why: on a machine other work keeps busy, two benchmark runs minutes apart see different machines; here the builds
 take turns (A, B, A, B, ...) on the same reviews, and CPU-seconds are reported beside wall-clock. A build without
@@ -27,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from common.paths import DEFAULT_MODEL_DIR, TEST_SAMPLE
-from model import fused
 from common.readers import read_records
+from model import fused
 from model.explain import explain_many, occlusion_by_variants
 from model.predictor import Predictor
 
