@@ -36,12 +36,19 @@ class ConnectivityLog:
         self._clock = clock
         self._lock = threading.Lock()  # librdkafka's callbacks and the service's own checks may come from two threads
         self._down_since: float | None = None
+        self._longest = 0.0  # the longest outage that has ended
         self._last_line = 0.0
         self._held_back = 0
 
     @property
     def down(self) -> bool:
         return self._down_since is not None
+
+    @property
+    def longest_outage(self) -> float:
+        """Seconds of the longest outage so far, the current one counted up to now (0 when there was none)."""
+        since = self._down_since
+        return max(self._longest, 0.0 if since is None else self._clock() - since)
 
     def lost(self, reason: str) -> None:
         """A report that the broker cannot be reached: logged when it starts the outage or is due as a reminder."""
@@ -65,6 +72,7 @@ class ConnectivityLog:
             if self._down_since is None:
                 return
             down_for = self._clock() - self._down_since
+            self._longest = max(self._longest, down_for)
             self._log.info("Kafka reachable again", extra={"down_seconds": round(down_for, 1), "reports_held_back": self._held_back})
             self._down_since = None
 

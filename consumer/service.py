@@ -143,6 +143,15 @@ class InstanceFenced(DeliveryFailed):
     """Another live consumer joined the group under this one's instance id: a configuration mistake."""
 
 
+class SessionExpired(DeliveryFailed):
+    """The group fenced this instance because the broker was unreachable for longer than its session.
+
+    librdkafka ends the session on its side after session.timeout.ms without the coordinator, rejoins under a new
+    member id, and a commit still carrying the old one is refused as FENCED_INSTANCE_ID: the same fatal error as a
+    second live consumer with our id, though no other consumer exists. New clients rejoin, as a restart would.
+    """
+
+
 # librdkafka's fatal error for a static member replaced by a newer one with its group.instance.id, as raised through
 # error_cb (_FENCED) or a consumed message (FENCED_INSTANCE_ID, the broker's code).
 _FENCED_CODES = (KafkaError._FENCED, KafkaError.FENCED_INSTANCE_ID)
@@ -182,7 +191,28 @@ class ScoringService:
     # -- life cycle ---------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Run until stopped; raises DeliveryFailed/KafkaException on fatal errors (offsets stay safe)."""
+        """Run until stopped; raises DeliveryFailed/KafkaException on fatal errors (offsets stay safe).
+
+        A session lost to a broker outage is the one fatal error survived: the reviews in hand are dropped (their
+        offsets are uncommitted, so the new clients read them again) and the service rejoins the group.
+        """
+        while True:
+            try:
+                self._run_session()
+                return
+            except SessionExpired as exc:
+                log.warning("rejoining the group with new clients", extra={"reason": str(exc)})
+                self._rejoin()
+
+    def _rejoin(self) -> None:
+        """Forget the fenced session: what it held in hand, its partitions and its outage."""
+        self._fatal, self._failed, self._paused = None, False, False
+        self._batcher.drop(lambda _message: False)
+        self._assigned.clear()
+        self._connectivity = ConnectivityLog(log)
+
+    def _run_session(self) -> None:
+        """One group session: new clients, subscribe, the loop, and a clean close (unless a fatal error ended it)."""
         cfg = self.config
         delivery: Delivery = cfg.mode(cfg, self.metrics, self._clients_with_callbacks)
         consumer = delivery.consumer
@@ -357,13 +387,26 @@ class ScoringService:
         if self._fatal is not None:
             return
         # librdkafka may report the fence as its generic _FATAL code, with the broker's reason in the text.
-        if err.code() in _FENCED_CODES or "group.instance.id" in str(err):
+        fenced = err.code() in _FENCED_CODES or "group.instance.id" in str(err)
+        if fenced and self._connectivity.longest_outage >= self._session_expiry_s():
+            self._fatal = SessionExpired(
+                f"instance id {self.config.instance_id!r} fenced after the broker was unreachable for "
+                f"{self._connectivity.longest_outage:.0f} s, long enough for its session to expire: {err}")
+        elif fenced:
             self._fatal = InstanceFenced(
                 f"another consumer joined group {self.config.group_id} with the same --instance-id "
                 f"{self.config.instance_id!r} and took its place; each live consumer needs its own "
                 "(--instance-id, SENTIMENT_INSTANCE_ID)")
         else:
             self._fatal = DeliveryFailed(f"{what}: {err}")
+
+    def _session_expiry_s(self) -> float:
+        """The shortest outage after which librdkafka may have ended the session itself: the session timeout less
+        one heartbeat interval (the last heartbeat that got through may be that old when the outage begins)."""
+        config = self.config.consumer_config()
+        session_ms = int(config.get("session.timeout.ms", 45_000))
+        heartbeat_ms = int(config.get("heartbeat.interval.ms", 3_000))
+        return max(session_ms - heartbeat_ms, 0) / 1000
 
     def _on_stats(self, stats_json: str) -> None:
         stats = json.loads(stats_json)

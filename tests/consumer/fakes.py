@@ -71,11 +71,15 @@ class FakeConsumer:
         self.config: dict[str, Any] = {}
         self.tick: Callable[[], None] = lambda: None  # called on every poll/consume: the test's observation point
         self._callbacks: dict[str, Callable[..., None]] = {}
+        self.subscriptions = 0
         self.closed = False
 
     # the calls ScoringService makes
     def subscribe(self, topics: list[str], **callbacks: Callable[..., None]) -> None:
+        """A new member: its first poll is assigned every partition from the committed offsets."""
         self._callbacks = callbacks
+        self.position = {}
+        self.subscriptions += 1
 
     def _assign_on_first_call(self) -> None:
         if not self.position:

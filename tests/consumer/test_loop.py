@@ -4,11 +4,13 @@ messages in hand. The real broker's behaviour is tested by the subprocess tests;
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import pytest
+from confluent_kafka import KafkaError
 
 from consumer import service as service_module
 from consumer.metrics import ConsumerMetrics
@@ -37,8 +39,9 @@ def reviews(partitions: int, per_partition: int) -> dict[tuple[str, int], list[b
             for p in range(partitions)}
 
 
-def service_on(consumer: FakeConsumer, producer: FakeProducer, **settings: Any) -> ScoringService:
-    config = ServiceConfig({}, IN, "out", "dlq", "g", instance_id="i1", **settings)
+def service_on(consumer: FakeConsumer, producer: FakeProducer, kafka: dict[str, Any] | None = None,
+               **settings: Any) -> ScoringService:
+    config = ServiceConfig(kafka or {}, IN, "out", "dlq", "g", instance_id="i1", **settings)
     return ScoringService(config, Positive, ConsumerMetrics(), clients=clients_of(consumer, producer))
 
 
@@ -121,3 +124,50 @@ def test_a_stop_scores_the_batch_in_hand_and_commits_it(delivery: str) -> None:
     consumer.tick = lambda: service.stop() if not consumer.unread() else None
     service.run()
     assert Counter(producer.visible_keys) == keys_of(consumer) and consumer.committed == {(IN, 0): 7}
+
+
+def fence_after(consumer: FakeConsumer, outage_s: float, after_outputs: int, producer: FakeProducer) -> None:
+    """Once ``after_outputs`` are out: the broker is unreachable for ``outage_s``, then the group fences the
+    instance id (librdkafka's fatal _FENCED through error_cb), once."""
+    fenced = {"done": False}
+
+    def tick() -> None:
+        if not fenced["done"] and len(producer.visible) >= after_outputs:
+            fenced["done"] = True
+            report = consumer.config["error_cb"]
+            report(KafkaError(KafkaError._ALL_BROKERS_DOWN, "all brokers down"))
+            time.sleep(outage_s)
+            report(KafkaError(KafkaError._FENCED, "static consumer fenced", fatal=True))
+
+    consumer.tick = tick
+
+
+def test_a_session_lost_to_a_broker_outage_rejoins_with_new_clients_and_loses_nothing() -> None:
+    consumer = FakeConsumer(reviews(2, 40))
+    producer = FakeProducer(consumer)
+    # librdkafka ends a session after session.timeout.ms less a heartbeat without the coordinator: here 50 ms
+    service = service_on(consumer, producer, max_batch=4, commit_interval_ms=0,
+                         kafka={"session.timeout.ms": 60, "heartbeat.interval.ms": 10})
+    fence_after(consumer, outage_s=0.2, after_outputs=20, producer=producer)
+    watch = consumer.tick
+
+    def tick() -> None:
+        watch()
+        if set(producer.visible_keys) == set(keys_of(consumer)):
+            service.stop()
+
+    consumer.tick = tick
+    service.run()  # returns: no fatal error escaped
+    assert consumer.subscriptions == 2  # the fenced session's clients were replaced, and the new ones subscribed
+    assert set(producer.visible_keys) == set(keys_of(consumer))  # every review scored, some of them twice at most
+    assert consumer.committed == {(IN, 0): 40, (IN, 1): 40}
+
+
+def test_a_fence_without_an_outage_is_a_second_consumer_with_the_same_id_and_stops_the_service() -> None:
+    consumer = FakeConsumer(reviews(2, 40))
+    producer = FakeProducer(consumer)
+    service = service_on(consumer, producer, max_batch=4, kafka={"session.timeout.ms": 60_000})
+    fence_after(consumer, outage_s=0.0, after_outputs=20, producer=producer)
+    with pytest.raises(service_module.InstanceFenced, match="same --instance-id 'i1'"):
+        service.run()
+    assert consumer.subscriptions == 1
