@@ -14,6 +14,9 @@ jax and torch are not project dependencies: install them outside the project's v
 
     .venv/bin/pip install --target /tmp/jaxpkgs "jax[cpu]"
     .venv/bin/python bench/bench_training_backends.py --backends tensorflow,jax --packages jax=/tmp/jaxpkgs [--write]
+    .venv/bin/pip install --target /tmp/torchpkgs torch     # PyPI's build, CUDA libraries included: about 4 GB
+    .venv/bin/python bench/bench_training_backends.py --backends tensorflow,jax,torch \
+        --packages jax=/tmp/jaxpkgs,torch=/tmp/torchpkgs
 """
 
 from __future__ import annotations
@@ -182,7 +185,8 @@ def _packages(text: str) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     env = os.environ.get
     parser.add_argument("--backends", default=env("BENCH_BACKENDS", "tensorflow,jax"),
                         help="comma-separated Keras backends, in the first round's order [tensorflow,jax] (env BENCH_BACKENDS)")
@@ -201,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.worker, args.seed)))
         return 0
 
+    if args.batches < 1 or args.rounds < 1:
+        raise SystemExit("--batches and --rounds: at least 1")
     backends = [b for b in args.backends.split(",") if b]
     if unknown := [b for b in backends if b not in BACKENDS]:
         raise SystemExit(f"--backends: unknown {', '.join(unknown)}; expected some of {', '.join(BACKENDS)}")
