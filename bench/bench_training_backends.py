@@ -14,9 +14,8 @@ jax and torch are not project dependencies: install them outside the project's v
 
     .venv/bin/pip install --target /tmp/jaxpkgs "jax[cpu]"
     .venv/bin/python bench/bench_training_backends.py --backends tensorflow,jax --packages jax=/tmp/jaxpkgs [--write]
-    .venv/bin/pip install --target /tmp/torchpkgs torch     # PyPI's build, CUDA libraries included: about 4 GB
-    .venv/bin/python bench/bench_training_backends.py --backends tensorflow,jax,torch \
-        --packages jax=/tmp/jaxpkgs,torch=/tmp/torchpkgs
+    .venv/bin/pip install --target /tmp/torchpkgs torch      # PyPI's build, CUDA libraries included: 5 GB
+    .venv/bin/python bench/bench_training_backends.py --backends tensorflow,jax,torch --packages jax=/tmp/jaxpkgs,torch=/tmp/torchpkgs
 """
 
 from __future__ import annotations
