@@ -1,4 +1,4 @@
-"""The fused engine against onnxruntime (issue 24): raw review strings -> p(negative), no Kafka.
+"""The fused engine against onnxruntime: raw review strings -> p(negative), no Kafka.
 
 One run, the same reviews, the two engines measured in alternation (A, B, A, B, ...) so that
 whatever else the shared machine runs weighs on both alike; medians of ``--repeats``, and ratios.

@@ -9,7 +9,7 @@ Measured in one run, on the same reviews and machine, medians of ``--repeats``:
 - process start -> first prediction, and the process' RSS, in a fresh subprocess;
 - tokenizer texts/s on one core.
 
-Goals (issue 3): >= 6,000 reviews/s at batch 64-256, p50 single review < 2 ms,
+Goals: >= 6,000 reviews/s at batch 64-256, p50 single review < 2 ms,
 ready < 1 s, RSS < 300 MB. ``--write`` replaces the ``## model serving`` section
 of bench/RESULTS.md with the table and the exact command.
 """

@@ -34,7 +34,7 @@ READINESS_CONDITIONS = (MODEL_LOADED, ASSIGNED, BROKER_REACHABLE)
 
 
 class ConsumerMetrics:
-    """The metric families named in the brief, in one registry."""
+    """The service's metric families, in one registry (the Grafana dashboard and the alert rules select them by these names)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
