@@ -102,9 +102,9 @@ class Dashboard:
             try:
                 urllib.request.urlopen(self.base + "/healthz", timeout=2)
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("the dashboard did not start")
+                    raise RuntimeError("the dashboard did not start") from exc
                 time.sleep(0.5)
         urllib.request.urlopen(self.base + "/", timeout=10).read()
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import contract  # noqa: E402
-from tests.security.fuzz_decode import SOURCE  # noqa: E402
-from tests.security.test_hostile_input import HOSTILE  # noqa: E402
+from common import contract
+from tests.security.fuzz_decode import SOURCE
+from tests.security.test_hostile_input import HOSTILE
 
 
 def time_case(key: bytes | None, value: bytes | None, repeat: int) -> list[float]:

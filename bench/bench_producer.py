@@ -101,7 +101,7 @@ def main() -> int:
                 print(f"{name} (run {repeat + 1})", file=sys.stderr)
                 runs[name].append(measure(broker.bootstrap, stream, args.reviews))
     for name, results in runs.items():
-        rates, process, thread = zip(*results)
+        rates, process, thread = zip(*results, strict=True)
         median = statistics.median(rates)
         rows.append(f"| {name} | {median:,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | {median / GOAL:.2f} "
                     f"| {statistics.median(process):,.0f} | {statistics.median(thread):,.0f} |")

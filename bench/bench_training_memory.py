@@ -38,7 +38,10 @@ GOAL_BYTES = 4 * 1024**3
 
 def write_repeated(path: Path, lines: int) -> int:
     """The sample lines, repeated until there are at least ``lines`` of them; returns the count written."""
-    sample = [line for source in SOURCES for line in bz2.open(source, "rb")]
+    sample: list[bytes] = []
+    for source in SOURCES:
+        with bz2.open(source, "rb") as lines:
+            sample.extend(lines)
     written = 0
     with open(path, "wb") as out:
         while written < lines:

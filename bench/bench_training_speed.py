@@ -74,7 +74,7 @@ def run_preset(preset: str, epochs: int, files: list[Path], workdir: Path) -> Ru
     from model.train import PRESETS
 
     return Run(preset=preset, reviews=data["reviews"], train_reviews=data["train_reviews"],
-               epochs_planned=PRESETS[preset].epochs, epoch_seconds=[b - a for a, b in zip(ends, ends[1:])],
+               epochs_planned=PRESETS[preset].epochs, epoch_seconds=[b - a for a, b in zip(ends, ends[1:], strict=False)],
                first_epoch_seconds=ends[0] - started,
                prepare_seconds=timings["vocabulary_seconds"] + timings["encode_seconds"])
 

@@ -86,15 +86,15 @@ def score_batch(
     assessed = _assess_all([decoded[i].text for i in good], scorer)  # type: ignore[union-attr]
     inference_seconds = time.perf_counter() - started
     predictions = [_verdict_or_rejection(a) for a in assessed]
-    by_index = dict(zip(good, predictions))
-    readings = {i: (a.tokens, a.oov) for i, a in zip(good, assessed) if not isinstance(a, contract.Rejection)}
+    by_index = dict(zip(good, predictions, strict=True))
+    readings = {i: (a.tokens, a.oov) for i, a in zip(good, assessed, strict=True) if not isinstance(a, contract.Rejection)}
     judged = [i for i in good if isinstance(by_index[i], tuple)]
     shadows, shadow_seconds, shadow_error = _shadow_verdicts([decoded[i].text for i in judged], shadow)  # type: ignore[union-attr]
-    shadow_by_index = dict(zip(judged, shadows))
+    shadow_by_index = dict(zip(judged, shadows, strict=False))
     scored_at = time.time()
 
     records: list[OutRecord] = []
-    for i, (msg, item, source) in enumerate(zip(messages, decoded, sources)):
+    for i, (msg, item, source) in enumerate(zip(messages, decoded, sources, strict=True)):
         prediction = by_index.get(i)
         if isinstance(item, contract.Review) and isinstance(prediction, tuple):
             label, p_negative = prediction

@@ -400,7 +400,7 @@ def reference_gauges(metadata: Mapping[str, Any]) -> dict[str, float]:
         edges, shares = histogram.get("edges", []), histogram.get("shares", [])
         # The share of validation reviews the model was unsure of (0.3 < p <= 0.7): confidence collapse is measured
         # against it.
-        out["unsure_share"] = float(sum(s for lo, hi, s in zip(edges, edges[1:], shares) if lo >= 0.3 - 1e-9 and hi <= 0.7 + 1e-9))
+        out["unsure_share"] = float(sum(s for lo, hi, s in zip(edges, edges[1:], shares, strict=False) if lo >= 0.3 - 1e-9 and hi <= 0.7 + 1e-9))
     return out
 
 

@@ -406,7 +406,7 @@ def score_table(
     words: list[tuple[str, str] | None] = [None] * len(texts)
     for start in range(0, len(scorable), chunk):
         rows = scorable[start : start + chunk]
-        for row, verdict in zip(rows, scorer.judge([texts[i] for i in rows])):
+        for row, verdict in zip(rows, scorer.judge([texts[i] for i in rows]), strict=True):
             if verdict is None:
                 statuses[row] = NO_WORDS
             else:
@@ -415,7 +415,7 @@ def score_table(
             judged = [row for row in rows if labels[row] is not None]
             for part in range(0, len(judged), EXPLAIN_CHUNK):
                 some = judged[part : part + EXPLAIN_CHUNK]
-                for row, found in zip(some, explainer.explain_many([texts[i] for i in some], top=EXPLAINED_WORDS)):
+                for row, found in zip(some, explainer.explain_many([texts[i] for i in some], top=EXPLAINED_WORDS), strict=True):
                     words[row] = (_word_list(found.top_negative), _word_list(found.top_positive))
         if progress:
             progress(min(start + chunk, len(scorable)), len(scorable))

@@ -122,7 +122,7 @@ def register(app: Dash, ctx: Context) -> None:
             view.latest,
             view.accuracy,
             view.confusion,
-            *chart_labels(dict(zip(LIVE_CHARTS, (view.bar, view.pie, view.series, view.confusion)))),
+            *chart_labels(dict(zip(LIVE_CHARTS, (view.bar, view.pie, view.series, view.confusion), strict=True))),
         )
 
     @app.callback(
@@ -155,7 +155,7 @@ def register(app: Dash, ctx: Context) -> None:
             return analysis_view.single_result(analyse_text(ctx.scorer, text, ctx.limits), text=text or "")
         except InputError as exc:
             return analysis_view.single_result(None, str(exc))
-        except Exception:  # noqa: BLE001 - users see a plain message, the log the traceback
+        except Exception:  # users see a plain message, the log the traceback
             log.exception("single review analysis failed")
             return analysis_view.single_result(None, _UNEXPECTED)
 
@@ -253,7 +253,7 @@ def register(app: Dash, ctx: Context) -> None:
             view.preview_note,
             not view.can_download,
             view.finished,
-            *chart_labels(dict(zip(CSV_CHARTS, (view.bar, view.pie)))),
+            *chart_labels(dict(zip(CSV_CHARTS, (view.bar, view.pie), strict=True))),
         )
 
     @app.callback(

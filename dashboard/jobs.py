@@ -217,7 +217,7 @@ class CsvJobs:
             result = JobResult.write(table, self._dir / f"{job_id}.csv")
         except InputError as exc:
             self._update(job_id, state=FAILED, error=str(exc), finished=time.time())
-        except Exception:  # noqa: BLE001 - the user gets a plain message, the log gets the traceback
+        except Exception:  # the user gets a plain message, the log gets the traceback
             log.exception("CSV analysis failed", extra={"job": job_id})
             self._update(job_id, state=FAILED, error="The analysis failed unexpectedly; the server log has the details.", finished=time.time())
         else:

@@ -137,7 +137,7 @@ class StreamReader:
                         self._stats.add(decode_result(message.value()))
                     except (ValueError, TypeError, RecursionError):  # one bad record never stops the live view
                         self._stats.add_unreadable()
-        except Exception:  # noqa: BLE001 - the thread must say why it died, the page shows it
+        except Exception:  # the thread must say why it died, the page shows it
             log.exception("live reader stopped")
             self._stats.set_broker(BrokerState(None, None, "the live reader stopped; see the server log", time.time()))
         finally:

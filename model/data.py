@@ -614,7 +614,7 @@ def _csv_records(
             joined = f" (one row over lines {number}-{start - 1}: an unbalanced quote joins lines)" if start - number > 1 else ""
             errors.bad(source, number, f"{len(row)} fields, the header has {len(header)}{joined}")
             continue
-        fields = dict(zip(header, row))
+        fields = dict(zip(header, row, strict=True))
         try:
             text = _text(fields, columns)
             label = _label(fields, columns, label_optional=False)

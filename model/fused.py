@@ -70,7 +70,7 @@ def _weights(path: Path) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray,
 
     try:
         graph = onnx.load(str(path), load_external_data=False).graph
-    except Exception as exc:  # onnx raises protobuf's DecodeError and others for a bad file
+    except Exception as exc:  # noqa: BLE001 - onnx raises protobuf's DecodeError and others for a bad file
         raise ModelLoadError(f"{path} is not an ONNX model: {exc}") from None
     nodes = [node for node in graph.node if node.op_type not in _LAYOUT_OPS]
     kinds = [node.op_type for node in nodes]

@@ -60,7 +60,7 @@ def _history_plot(path: Path, history: Mapping[str, list[float]], metadata: Mapp
     names = [m for m in ("loss", "accuracy", "auc", "recall") if m in history]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2))
     epochs = np.arange(1, len(history["loss"]) + 1)
-    for ax, name in zip(np.atleast_1d(axes), names):
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
         ax.plot(epochs, history[name], marker="o", label="train")
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")

@@ -144,7 +144,7 @@ class KerasTokenizer:
         wcounts.sort(key=lambda x: x[1], reverse=True)  # stable: ties keep first-seen order
         sorted_voc = [] if self.oov_token is None else [self.oov_token]
         sorted_voc.extend(w for w, _ in wcounts)
-        self.word_index = dict(zip(sorted_voc, range(1, len(sorted_voc) + 1)))
+        self.word_index = dict(zip(sorted_voc, range(1, len(sorted_voc) + 1), strict=True))
         self.index_word = {i: w for w, i in self.word_index.items()}
         self.index_docs = defaultdict(int)
         for w, c in list(self.word_docs.items()):

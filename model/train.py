@@ -245,13 +245,13 @@ def fit_tokenizer(paths: Sequence[Path], options: TrainOptions, preset: Preset) 
         errors = ErrorCounter(max_fraction=options.max_malformed)
         counts = [0, 0]
 
-        def texts() -> Iterable[str]:
+        def texts(path: Path, errors: ErrorCounter, counts: list[int]) -> Iterable[str]:
             for text, label in tqdm(_labelled_texts(path, options, errors), desc=f"pass 1/2 (vocabulary) {path.name}",
                                     unit=" reviews", disable=not options.progress, file=sys.stderr):
                 counts[label] += 1
                 yield text
 
-        tokenizer.fit_on_texts(texts())
+        tokenizer.fit_on_texts(texts(path, errors, counts))
         summaries.append(FileSummary(str(path), file_sha256(path), counts[0] + counts[1], counts[1], errors.summary()))
     return tokenizer, summaries
 
@@ -569,10 +569,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     training = make_dataset(corpus, train_rows, preset, options.seed, first_epoch)
     validation = make_dataset(corpus, val_rows, preset, None)
     steps = min(len(training), options.steps_per_epoch or len(training))
-    if options.resume:
-        model = keras.models.load_model(options.checkpoint_dir / "last.keras")
-    else:
-        model = compile_model(preset)
+    model = keras.models.load_model(options.checkpoint_dir / "last.keras") if options.resume else compile_model(preset)
     mark = time.perf_counter()
     if first_epoch < preset.epochs and not state.get("stopped_early"):
         model.fit(training, validation_data=validation, epochs=preset.epochs, initial_epoch=first_epoch, verbose=0,

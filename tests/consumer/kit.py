@@ -160,7 +160,7 @@ class ConsumerProcess:
     proc: subprocess.Popen | None = None
 
     def start(self) -> "ConsumerProcess":
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - open while the consumer runs and writes to it
         self.proc = subprocess.Popen(
             [str(CONSUMER_BIN), *self.args, "--metrics-port", str(self.metrics_port)],
             stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}, cwd=PROJECT_ROOT,

@@ -56,7 +56,7 @@ def test_every_review_gets_one_output_equal_to_the_predictor_and_metrics_count_t
     outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
     assert output_ids(outputs) == Counter(key.decode() for key, _ in items)  # exactly one each
     texts = {key.decode(): json.loads(value)["text"] for key, value in items}
-    direct = dict(zip(texts, predictor.predict(list(texts.values()))))
+    direct = dict(zip(texts, predictor.predict(list(texts.values())), strict=True))
     labels: Counter[str] = Counter()
     for message in outputs:
         result = contract.decode_result(message.value())

@@ -53,7 +53,7 @@ class Fixed:
         return [self.verdict] * len(texts)
 
     def assess(self, texts):
-        return [Assessment(verdict, len(text.split()), 0) for verdict, text in zip(self.judge(texts), texts)]
+        return [Assessment(verdict, len(text.split()), 0) for verdict, text in zip(self.judge(texts), texts, strict=True)]
 
 
 MESSAGES = [Message(0, b'{"text": "fine kettle", "label": "positive"}'), Message(1, b"!!!!"),
@@ -73,7 +73,7 @@ def test_a_failing_shadow_costs_only_its_own_fields() -> None:
     alone = score_batch(MESSAGES, Fixed("served", ("positive", 0.2)), "out", "dlq")
     broken = score_batch(MESSAGES, Fixed("served", ("positive", 0.2)), "out", "dlq", shadow=Fixed("cand", None, fails=True))
     assert [r.topic for r in broken.records] == [r.topic for r in alone.records]
-    for with_broken, without in zip(broken.records, alone.records):
+    for with_broken, without in zip(broken.records, alone.records, strict=True):
         assert json.loads(with_broken.value).keys() == json.loads(without.value).keys()
         assert "shadow" not in json.loads(with_broken.value) or with_broken.topic == "dlq"
     assert broken.shadow_error and "candidate broke" in broken.shadow_error
@@ -92,8 +92,8 @@ def test_a_consumer_with_a_shadow_publishes_both_verdicts_and_counts_agreement_a
     produce(topics.bootstrap, topics.input, items)
     results = [contract.decode_result(m.value()) for m in read_topic(topics.bootstrap, topics.output, ids=item_ids(items))]
     texts = {key.decode(): json.loads(value)["text"] for key, value in items}
-    served = dict(zip(texts, predictor.judge(list(texts.values()))))
-    shadow = dict(zip(texts, candidate.judge(list(texts.values()))))
+    served = dict(zip(texts, predictor.judge(list(texts.values())), strict=True))
+    shadow = dict(zip(texts, candidate.judge(list(texts.values())), strict=True))
     assert len(results) == len(items)
     for result in results:
         assert (result.label, result.p_negative) == (served[result.id][0], pytest.approx(served[result.id][1], abs=1e-6))

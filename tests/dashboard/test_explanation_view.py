@@ -35,7 +35,7 @@ def test_the_shaded_text_is_the_review_whole_and_colours_follow_the_effects(defa
     assert "".join(_texts(paragraph)) == text
     spans = _spans(paragraph)
     assert [s.children for s in spans] == [w.text for w in explanation.words]
-    for span, word in zip(spans, explanation.words):
+    for span, word in zip(spans, explanation.words, strict=True):
         colour = span.style.get("backgroundColor", "")
         if word.effect and word.effect > 0:
             assert colour.startswith("rgba(214, 69, 69"), (word, colour)

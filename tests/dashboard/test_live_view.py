@@ -31,7 +31,7 @@ def test_series_bins_cover_the_window_and_add_up(window):
     s = snap(buckets=buckets)
     bins, size = live_view.series_bins(s, window)
     assert len(bins) <= live_view._MAX_BINS + 2
-    assert all(b2[0] - b1[0] == size for b1, b2 in zip(bins, bins[1:]))
+    assert all(b2[0] - b1[0] == size for b1, b2 in zip(bins, bins[1:], strict=False))
     if window is not None:
         counts = live_view.window_counts(s, window)
         first = bins[0][0]
@@ -89,10 +89,10 @@ def test_render_colours_positive_green_and_negative_red():
     s = snap(buckets=[(int(NOW) - 1, 3, 2)])
     view = live_view.render(s, "60")
     bar = view.bar["data"][0]
-    assert dict(zip(bar["x"], bar["marker"]["color"])) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
+    assert dict(zip(bar["x"], bar["marker"]["color"], strict=True)) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
     assert bar["y"] == [3, 2]
     pie = view.pie["data"][0]
-    assert dict(zip(pie["labels"], pie["marker"]["colors"])) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
+    assert dict(zip(pie["labels"], pie["marker"]["colors"], strict=True)) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
     assert [k.value for k in view.kpis[:3]] == ["5", "3", "2"]
     assert view.kpis[1].detail == "60.0%"
 

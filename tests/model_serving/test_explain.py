@@ -20,7 +20,7 @@ def predictor(default_artifact) -> Predictor:
 def _readable(predictor: Predictor, texts: list[str], count: int) -> list[str]:
     """Reviews the model reads whole (at most MAX_LEN tokens), so removing a word from the text is the occlusion."""
     sequences = predictor.tokenizer.texts_to_sequences(texts)
-    return [t for t, s in zip(texts, sequences) if 5 <= len(s) <= MAX_LEN][:count]
+    return [t for t, s in zip(texts, sequences, strict=True) if 5 <= len(s) <= MAX_LEN][:count]
 
 
 def test_the_strongest_word_really_moves_p_negative_by_the_reported_amount(predictor: Predictor, test_texts) -> None:
@@ -38,7 +38,7 @@ def test_the_strongest_word_really_moves_p_negative_by_the_reported_amount(predi
 def test_attributions_are_deterministic_and_match_the_review_scored_among_others(predictor: Predictor, test_texts) -> None:
     texts = _readable(predictor, test_texts, 30)
     batch = predictor.predict_proba(texts[::-1])[::-1]
-    for text, p_in_batch in zip(texts[:10], batch[:10]):
+    for text, p_in_batch in zip(texts[:10], batch[:10], strict=True):
         first, second = predictor.explain(text), predictor.explain(text)
         assert first == second
         assert first.p_negative == float(p_in_batch)
@@ -61,7 +61,7 @@ def test_every_word_keeps_its_exact_span_and_kind(predictor: Predictor) -> None:
 
 
 def test_words_before_the_model_window_are_unread(predictor: Predictor, test_texts) -> None:
-    long = next(t for t, s in zip(test_texts, predictor.tokenizer.texts_to_sequences(test_texts)) if len(s) > MAX_LEN + 5)
+    long = next(t for t, s in zip(test_texts, predictor.tokenizer.texts_to_sequences(test_texts), strict=True) if len(s) > MAX_LEN + 5)
     explanation = predictor.explain(long)
     read = [w for w in explanation.words if w.kind in ("known", "oov")]
     assert len(read) == MAX_LEN

@@ -63,9 +63,9 @@ def test_length_buckets_cover_every_row_once_and_reshuffle_reproducibly() -> Non
     plan = batch_plan(corpus, rows, 32, np.random.default_rng([0, 1]), buckets=True)
     assert sorted(np.concatenate(plan).tolist()) == rows.tolist()
     again = batch_plan(corpus, rows, 32, np.random.default_rng([0, 1]), buckets=True)
-    assert all(np.array_equal(a, b) for a, b in zip(plan, again))
+    assert all(np.array_equal(a, b) for a, b in zip(plan, again, strict=True))
     other_epoch = batch_plan(corpus, rows, 32, np.random.default_rng([0, 2]), buckets=True)
-    assert not all(np.array_equal(a, b) for a, b in zip(plan, other_epoch))
+    assert not all(np.array_equal(a, b) for a, b in zip(plan, other_epoch, strict=True))
     widths = [batch_width(corpus, b, 166) for b in plan]
     assert widths[0] != widths[1]  # Keras derives the input signature from the first two batches
     assert np.mean(widths) < 140  # buckets actually group lengths (random grouping would give ~166)

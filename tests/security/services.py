@@ -34,7 +34,9 @@ class Service:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"{self.proc.args[0]} did not exit within {timeout:.0f} s:\n{self.text()[-3000:]}")
+            raise AssertionError(
+                f"{self.proc.args[0]} did not exit within {timeout:.0f} s:\n{self.text()[-3000:]}"
+            ) from None
 
     def stop(self) -> int:
         if self.proc.poll() is None:
