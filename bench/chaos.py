@@ -135,7 +135,7 @@ class Chaos:
         finally:
             supervisor.stop()
         seconds = time.monotonic() - started
-        ids = Counter(json.loads(m.value())["id"] for m in outputs)
+        ids = Counter(json.loads(m.value() or b"")["id"] for m in outputs)
         dead = read_topic(topics.bootstrap, topics.dlq, at_least=len(items) - len(expected), timeout=60)
         row = Row(name, len(expected), len(outputs), len(expected - set(ids)), sum(ids.values()) - len(ids), len(dead),
                   supervisor.restarts, seconds)

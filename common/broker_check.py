@@ -85,7 +85,8 @@ def cluster_metadata(kafka_config: Mapping[str, Any], timeout: float) -> Cluster
     errors: list[KafkaError] = []
     config = {k: v for k, v in kafka_config.items() if k not in ("logger", "error_cb", "on_delivery")}
     # Its own log lines would repeat every reconnect; error_cb carries what matters.
-    admin = AdminClient({**config, "error_cb": errors.append, "log_level": 0})
+    admin_config: dict[str, Any] = {**config, "error_cb": errors.append, "log_level": 0}  # the stubs say values are scalars
+    admin = AdminClient(admin_config)
     bootstrap = config.get("bootstrap.servers", "?")
     deadline = time.monotonic() + timeout
     while True:

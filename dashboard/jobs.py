@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 from urllib.parse import parse_qs
 
 import pandas as pd
@@ -77,7 +77,8 @@ class JobResult:
             for start in range(0, len(frame), _WRITE_ROWS):
                 out.write(to_safe_csv(frame.iloc[start : start + _WRITE_ROWS], table.text_column)[len(header) :])
         shown = [table.text_column, table.label_column, table.prob_column, table.status_column]
-        return cls(path, path.stat().st_size, table.counts(), *shown, frame[shown].head(PREVIEW_ROWS).copy())
+        return cls(path, path.stat().st_size, table.counts(), table.text_column, table.label_column, table.prob_column,
+                   table.status_column, frame[shown].head(PREVIEW_ROWS).copy())
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ class CsvJobs:
     def _disk_held(self) -> int:
         return sum(j.result.size if j.result else j.reserved for j in self._jobs.values() if j.state != FAILED)
 
-    def _update(self, job_id: str, **changes: object) -> None:
+    def _update(self, job_id: str, **changes: Any) -> None:
         with self._lock:
             if job_id in self._jobs:
                 self._jobs[job_id] = replace(self._jobs[job_id], **changes)

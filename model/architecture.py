@@ -29,7 +29,7 @@ LSTM_LAYERS = tuple(f"bilstm_{i}" for i in range(1, len(LSTM_UNITS) + 1))
 OUTPUT_LAYER = "p_negative"
 
 
-def build_model(num_words: int = NUM_WORDS, max_len: int = MAX_LEN, masked: bool = True) -> keras.Model:
+def build_model(num_words: int = NUM_WORDS, max_len: int | None = MAX_LEN, masked: bool = True) -> keras.Model:
     """Build the (uncompiled) published architecture; output is the probability of NEGATIVE."""
     inputs = keras.Input(shape=(max_len,), dtype="int32", name="token_ids")
     x = layers.Embedding(num_words, EMBEDDING_DIM, mask_zero=masked, name=EMBEDDING_LAYER)(inputs)

@@ -98,7 +98,7 @@ def explain_many(engine: Engine, tokenizer: KerasTokenizer, max_len: int, texts:
     in chunks); the same per text as :func:`explain`, since the engines are batch invariant."""
     readings = [_read(tokenizer, max_len, text) for text in texts]
     variants = [variant for reading in readings for variant in reading.variants()]
-    scores = engine(variants) if variants else []
+    scores: np.ndarray | list[float] = engine(variants) if variants else []
     oov = tokenizer.word_index.get(tokenizer.oov_token) if tokenizer.oov_token is not None else None
     explanations, at = [], 0
     for reading in readings:

@@ -26,7 +26,7 @@ import numpy as np
 from model.artifact import ModelLoadError
 
 try:
-    from model import _fused_lstm as kernel
+    import model._fused_lstm as kernel
 except ImportError:  # not built (no C compiler at install time): Predictor falls back to onnxruntime
     kernel = None
 
@@ -96,7 +96,7 @@ def _plain_bidirectional(lstm) -> bool:
 def _kernel_network(path: Path) -> tuple[tuple, tuple]:
     """The kernel's (layers, dense) arguments: per layer (hidden, projection or table, bias, recurrent)."""
     embedding, lstms, dense_kernel, dense_bias = _weights(path)
-    layers = []
+    layers: list[tuple[int, np.ndarray, np.ndarray | None, np.ndarray]] = []
     for n, (w, r, b) in enumerate(lstms):
         directions, gates, inputs = w.shape
         hidden = gates // 4
@@ -107,8 +107,7 @@ def _kernel_network(path: Path) -> tuple[tuple, tuple]:
         bias = _onnx_to_kernel_gates(b[:, :gates] + b[:, gates:]).reshape(-1)
         if n == 0:
             projection = _table(embedding.astype(np.float32), projection, bias)
-            bias = None
-        layers.append((hidden, np.ascontiguousarray(projection), bias, recurrent))
+        layers.append((hidden, np.ascontiguousarray(projection), None if n == 0 else bias, recurrent))  # a table holds its bias
     dense = (np.ascontiguousarray(dense_kernel.reshape(-1), dtype=np.float32), float(dense_bias.reshape(-1)[0]))
     return tuple(layers), dense
 

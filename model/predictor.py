@@ -27,7 +27,7 @@ import os
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -279,7 +279,7 @@ def refuse_lambda_layers(config: object, source: Path) -> None:
     if isinstance(config, dict):
         if config.get("class_name") == "Lambda":
             raise ModelLoadError(f"{source} contains a Lambda layer (arbitrary code); refusing to load it")
-        values = config.values()
+        values: Iterable[object] = config.values()
     elif isinstance(config, list):
         values = config
     else:

@@ -97,11 +97,11 @@ class KerasTokenizer:
         self.split = split
         self.document_count = document_count
         self._undecoded: dict[str, str] = {}  # raw JSON of the statistics dicts (see _ParsedOnFirstUse)
-        self.word_counts: dict[str, int] = OrderedDict()
-        self.word_docs: dict[str, int] = defaultdict(int)
-        self.index_docs: dict[int, int] = defaultdict(int)
+        self.word_counts = OrderedDict()  # these four are _ParsedOnFirstUse descriptors: set, they are plain dicts
+        self.word_docs = defaultdict(int)
+        self.index_docs = defaultdict(int)
         self.word_index: dict[str, int] = {}
-        self.index_word: dict[int, str] = {}
+        self.index_word = {}
         self._table = str.maketrans({c: split for c in filters})
         self._lookup: dict[str, int] = {}
         self._ascii_lookup: dict[bytes, int] = {}

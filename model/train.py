@@ -178,7 +178,7 @@ class TrainOptions:
     def hyperparameters(self) -> Preset:
         if self.preset not in PRESETS:
             raise TrainingInputError(f"unknown preset {self.preset!r}; expected one of {', '.join(PRESETS)}")
-        overrides = {k: v for k, v in (("epochs", self.epochs), ("learning_rate", self.learning_rate), ("batch_size", self.batch_size),
+        overrides: dict[str, Any] = {k: v for k, v in (("epochs", self.epochs), ("learning_rate", self.learning_rate), ("batch_size", self.batch_size),
                                        ("monitor", self.monitor), ("patience", self.patience), ("masked", self.masked),
                                        ("weight_decay", self.weight_decay), ("token_dropout", self.token_dropout))
                      if v is not None}
@@ -292,6 +292,7 @@ def _encode_chunk(corpus: Corpus, row: int, texts: list[str], tokenizer: KerasTo
     end = row + len(texts)
     corpus.ids[row:end] = pad(sequences, max_len)
     corpus.lengths[row:end] = [min(len(s), max_len) for s in sequences]
+    assert corpus.tokens is not None and corpus.oov is not None  # the encoders allocate both
     corpus.tokens[row:end], corpus.oov[row:end] = token_counts(sequences)
     return end
 
@@ -327,7 +328,7 @@ def batch_plan(corpus: Corpus, rows: np.ndarray, batch_size: int, rng: np.random
     if not buckets:
         return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     span = batch_size * BUCKET_SPAN
-    batches = []
+    batches: list[np.ndarray] = []
     for start in range(0, len(order), span):
         chunk = order[start:start + span]
         chunk = chunk[np.argsort(corpus.lengths[chunk], kind="stable")]
@@ -586,6 +587,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     mark = time.perf_counter()
     val_scores = predict_corpus(model, corpus, val_rows, preset)
     evaluation = {"validation": classification_metrics(corpus.labels[val_rows], val_scores)}
+    assert corpus.tokens is not None and corpus.oov is not None  # encode_files allocates both
     reference = reference_statistics(validation_description(options.data, preset.validation_fraction, preset.split_random_state),
                                      corpus.tokens[val_rows], corpus.oov[val_rows], corpus.labels[val_rows], val_scores, preset.max_len)
     test_scores = None
@@ -619,7 +621,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
             "reviews": total,
             "train_reviews": int(len(train_rows)),
             "validation_reviews": int(len(val_rows)),
-            "test_file": None if test is None else {"path": str(options.test), "sha256": file_sha256(options.test),
+            "test_file": None if test is None or options.test is None else {"path": str(options.test), "sha256": file_sha256(options.test),
                                                      "reviews": len(test), "negative": int(test.labels.sum())},
         },
         "metrics": {name: _headline(m) for name, m in evaluation.items()},
@@ -631,13 +633,14 @@ def train(options: TrainOptions) -> dict[str, Any]:
     artifact.save(options.out, serving_model(model, preset), tokenizer, metadata)
     saved = artifact.read_metadata(options.out)
     report.write(options.out / "report", saved, evaluation, history, baseline_result,
-                 None if test is None else (test.labels, test_scores))
+                 None if test is None or test_scores is None else (test.labels, test_scores))
     if not options.keep_checkpoints:
         shutil.rmtree(options.checkpoint_dir, ignore_errors=True)
     return saved
 
 
 def _encode_test(options: TrainOptions, tokenizer: KerasTokenizer, preset: Preset) -> Corpus:
+    assert options.test is not None  # called only with a test file
     errors = ErrorCounter(max_fraction=options.max_malformed)
     texts, labels = [], []
     for text, label in _labelled_texts(options.test, options, errors):

@@ -273,9 +273,9 @@ def _choose_data(given: Path | None, examples: bool, log_dir: Path) -> tuple[Pat
             raise config.ConfigError(f"{paths.TEST_SAMPLE}: missing from this checkout (git checkout -- data/)")
         return paths.TEST_SAMPLE, "fasttext"
     log_dir.mkdir(parents=True, exist_ok=True)
-    examples = log_dir / "example-reviews.jsonl"
-    examples.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in EXAMPLE_REVIEWS))
-    return examples, "jsonl"
+    written = log_dir / "example-reviews.jsonl"
+    written.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in EXAMPLE_REVIEWS))
+    return written, "jsonl"
 
 
 def _env_flag(name: str) -> bool:
