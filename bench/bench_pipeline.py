@@ -31,7 +31,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import psutil
 
@@ -70,7 +70,7 @@ def cpu_seconds(processes: list[ConsumerProcess]) -> float:
     """User + system CPU of the consumer processes so far (all their threads)."""
     total = 0.0
     for process in processes:
-        times = psutil.Process(process.proc.pid).cpu_times()  # type: ignore[union-attr]
+        times = psutil.Process(process.proc.pid).cpu_times()  # type: ignore[union-attr]  # a started process has its proc
         total += times.user + times.system
     return total
 
@@ -128,7 +128,7 @@ class Bench:
         self.broker = broker_process(self.settings.bootstrap_servers)
         self.logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
         records = list(read_records(args.data, limit=args.reviews))  # reused in turn when the file has fewer
-        self.items = [{"id": f"b{i}", "text": records[i % len(records)].text, "label": records[i % len(records)].label}
+        self.items: list[dict[str, Any]] = [{"id": f"b{i}", "text": records[i % len(records)].text, "label": records[i % len(records)].label}
                       for i in range(args.reviews)]
 
     @contextmanager
@@ -184,7 +184,7 @@ class Bench:
                 assert summary.sent == n, summary.line()
                 wait_scored(running, n)  # scrapes only: reading outputs meanwhile would take CPU from the consumers
                 cpu = cpu_seconds(running) - cpu_before
-                broker = None if broker_before is None else self.broker_cpu() - broker_before  # type: ignore[operator]
+                broker = None if broker_before is None else self.broker_cpu() - broker_before  # type: ignore[operator]  # broker_cpu() is a float whenever broker_before is
                 sender = time.process_time() - sender_before
                 outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in self.items[:n]}, timeout=600)
                 written = [m.timestamp()[1] / 1000.0 for m in outputs]
@@ -216,7 +216,7 @@ class Bench:
                 outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in items}, timeout=600)
                 latencies: dict[bool, list[float]] = {True: [], False: []}
                 for m in outputs:
-                    latencies[m.key().startswith(b"w")].append(m.timestamp()[1] / 1000.0 - json.loads(m.value())["event_time"])
+                    latencies[(m.key() or b"").startswith(b"w")].append(m.timestamp()[1] / 1000.0 - json.loads(m.value() or b"")["event_time"])
                 return {"steady": quantiles(latencies[False], rate), "warm-up": quantiles(latencies[True], rate)}
             finally:
                 process.terminate()

@@ -40,8 +40,8 @@ def write_repeated(path: Path, lines: int) -> int:
     """The sample lines, repeated until there are at least ``lines`` of them; returns the count written."""
     sample: list[bytes] = []
     for source in SOURCES:
-        with bz2.open(source, "rb") as lines:
-            sample.extend(lines)
+        with bz2.open(source, "rb") as decompressed:
+            sample.extend(decompressed)
     written = 0
     with open(path, "wb") as out:
         while written < lines:

@@ -86,14 +86,14 @@ class Supervisor:
     def kill(self, index: int = 0) -> None:
         """kill -9 one consumer and start its replacement (same instance id: it fences its zombie)."""
         with self._lock:
-            self.processes[index].kill()  # type: ignore[union-attr]
+            self.processes[index].kill()  # type: ignore[union-attr]  # a slot is None only once retired, and none is killed after
             self.processes[index] = self._start(index)
 
     def retire(self, index: int) -> None:
         """Scale in: SIGTERM one consumer for good."""
         with self._lock:
             process, self.processes[index] = self.processes[index], None
-        process.terminate()  # type: ignore[union-attr]
+        process.terminate()  # type: ignore[union-attr]  # a slot is retired once
 
     def stop(self) -> None:
         self._done.set()
@@ -128,7 +128,7 @@ class Chaos:
         supervisor = Supervisor(topics, self.logs, ["--delivery", delivery], consumers)
         try:
             for process in supervisor.processes:  # every consumer owns partitions before the stream starts
-                process.wait_ready(timeout=120)  # type: ignore[union-attr]
+                process.wait_ready(timeout=120)  # type: ignore[union-attr]  # no slot is retired before the stream starts
             produce(topics.bootstrap, topics.input, items)
             fault(supervisor)
             outputs = read_topic(topics.bootstrap, topics.output, ids=expected, timeout=self.args.timeout)
@@ -149,19 +149,19 @@ class Chaos:
         share = self.args.reviews / (self.args.kills + 1)
         for _ in range(self.args.kills):
             process = supervisor.processes[0]
-            process.wait_ready(timeout=120)  # type: ignore[union-attr]
-            process.wait_metric("sentiment_messages_consumed_total", int(self.random.uniform(0.2, 0.6) * share))  # type: ignore[union-attr]
+            process.wait_ready(timeout=120)  # type: ignore[union-attr]  # slot 0 is never retired
+            process.wait_metric("sentiment_messages_consumed_total", int(self.random.uniform(0.2, 0.6) * share))  # type: ignore[union-attr]  # slot 0 is never retired
             supervisor.kill(0)
 
     def broker_restart(self, supervisor: Supervisor) -> None:
-        supervisor.processes[0].wait_ready(timeout=120)  # type: ignore[union-attr]
-        supervisor.processes[0].wait_metric("sentiment_messages_consumed_total", self.args.reviews // 4)  # type: ignore[union-attr]
+        supervisor.processes[0].wait_ready(timeout=120)  # type: ignore[union-attr]  # slot 0 is never retired
+        supervisor.processes[0].wait_metric("sentiment_messages_consumed_total", self.args.reviews // 4)  # type: ignore[union-attr]  # slot 0 is never retired
         self.broker.stop()
         time.sleep(5)
         self.broker.start()
 
     def scale_in(self, supervisor: Supervisor) -> None:
-        supervisor.processes[1].wait_metric("sentiment_messages_consumed_total", self.args.reviews // 8)  # type: ignore[union-attr]
+        supervisor.processes[1].wait_metric("sentiment_messages_consumed_total", self.args.reviews // 8)  # type: ignore[union-attr]  # slot 1 is not retired yet
         supervisor.retire(1)
 
 

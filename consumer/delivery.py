@@ -65,7 +65,7 @@ def _produce(producer: Producer, record: OutRecord, on_delivery: Callable[[Kafka
     while True:
         try:
             producer.produce(
-                record.topic, value=record.value, key=record.key, headers=record.headers, on_delivery=on_delivery
+                record.topic, value=record.value, key=record.key, headers=record.headers, on_delivery=on_delivery  # type: ignore[arg-type]  # (str, bytes) pairs; list is invariant
             )
             return
         except BufferError:

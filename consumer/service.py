@@ -180,7 +180,7 @@ class ScoringService:
                 **cfg.consumer_config(),
                 "error_cb": self._on_client_error,
                 "stats_cb": self._on_stats,
-                "on_commit": lambda err, partitions: self._delivery.on_commit(err, partitions),  # type: ignore[union-attr]
+                "on_commit": lambda err, partitions: self._delivery.on_commit(err, partitions),  # type: ignore[union-attr]  # commits come only while the delivery object exists
                 "logger": LibrdkafkaLogger(log, self._connectivity),
             }
         )
@@ -379,7 +379,7 @@ class ScoringService:
 
     def _release(self, partitions: list[TopicPartition], kind: str, dropped: int = 0) -> None:
         if self._paused:  # librdkafka keeps a partition's pause flag: clear it, or a later re-assignment never fetches
-            self._consumer.resume(partitions)  # type: ignore[union-attr]
+            self._consumer.resume(partitions)  # type: ignore[union-attr]  # partitions are released only while the consumer exists
         for tp in partitions:
             self._assigned.discard((tp.topic, tp.partition))
             self.metrics.forget_partition(tp.topic, tp.partition)

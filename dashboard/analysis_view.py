@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from dash import html
 
@@ -73,7 +73,7 @@ def job_view(job: Job | None, job_id: str | None = None) -> JobView:
         status += f", {marked:,} not scored (marked in the {result.status_column!r} column)"
     preview = result.preview.copy()
     preview[result.text_column] = preview[result.text_column].map(_snippet)
-    rows = preview.astype(object).where(preview.notna(), "").to_dict("records")
+    rows = cast(list[dict[str, Any]], preview.astype(object).where(preview.notna(), "").to_dict("records"))  # CSV header names
     return JobView(
         status,
         "ok",

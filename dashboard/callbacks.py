@@ -195,7 +195,7 @@ def register(app: Dash, ctx: Context) -> None:
             return (no_update,) * 5
         remembered = reply.get("picked") or no_update  # the user's own pick, offered to later files without `text`
         if "too_large" in reply:
-            error = uploads.too_large(str(reply.get("filename") or "the file"), float(reply["too_large"]), ctx.limits)
+            error: str | None = uploads.too_large(str(reply.get("filename") or "the file"), float(reply["too_large"]), ctx.limits)
         else:
             error = reply.get("error")
         if error or not reply.get("job"):

@@ -178,7 +178,7 @@ class ConsumerProcess:
         """Until /readyz answers 200 (model loaded, partitions assigned, broker reachable)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]
+            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]  # alive() is False before start()
             try:
                 if self.get("/readyz")[0] == 200:
                     return
@@ -201,7 +201,7 @@ class ConsumerProcess:
         deadline = time.monotonic() + timeout
         key = (name, tuple(sorted(labels.items())))
         while time.monotonic() < deadline:
-            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]
+            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]  # alive() is False before start()
             if self.metrics().get(key, 0) >= value:
                 return
             time.sleep(0.3)

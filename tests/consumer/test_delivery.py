@@ -61,7 +61,7 @@ def ack(producer: RecordingProducer, index: int, err: KafkaError | None = None) 
 @pytest.fixture
 def parts() -> tuple[AtLeastOnce, RecordingProducer, RecordingConsumer, ConsumerMetrics]:
     producer, consumer, metrics = RecordingProducer(), RecordingConsumer(), ConsumerMetrics()
-    return AtLeastOnce(consumer, producer, metrics), producer, consumer, metrics  # type: ignore[arg-type]
+    return AtLeastOnce(consumer, producer, metrics), producer, consumer, metrics  # type: ignore[arg-type]  # fakes with the methods AtLeastOnce calls
 
 
 def test_a_batch_is_committed_once_all_its_outputs_are_acknowledged_in_any_order(parts) -> None:

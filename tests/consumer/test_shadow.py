@@ -100,7 +100,7 @@ def test_a_consumer_with_a_shadow_publishes_both_verdicts_and_counts_agreement_a
         assert result.shadow is not None and result.shadow.model_version == candidate.version
         assert (result.shadow.label, result.shadow.p_negative) == (shadow[result.id][0],
                                                                    pytest.approx(shadow[result.id][1], abs=1e-6))
-    disagree = sum(r.shadow.label != r.label for r in results)  # type: ignore[union-attr]
+    disagree = sum(r.shadow.label != r.label for r in results)  # type: ignore[union-attr]  # every result here has a shadow verdict
     assert 0 < disagree < len(results), "a candidate with other weights disagrees on some reviews, not all"
 
     consumer.wait_metric("sentiment_messages_consumed_total", len(items))
@@ -111,7 +111,7 @@ def test_a_consumer_with_a_shadow_publishes_both_verdicts_and_counts_agreement_a
     outcomes = Counter()
     for r in results:
         outcomes[(r.model_version, "served", "correct" if r.label == r.true_label else "wrong")] += 1
-        outcomes[(r.shadow.model_version, "shadow", "correct" if r.shadow.label == r.true_label else "wrong")] += 1  # type: ignore[union-attr]
+        outcomes[(r.shadow.model_version, "shadow", "correct" if r.shadow.label == r.true_label else "wrong")] += 1  # type: ignore[union-attr]  # every result here has a shadow verdict
     counted = {(dict(labels)["model_version"], dict(labels)["role"], dict(labels)["outcome"]): value
                for (name, labels), value in scrape.items() if name == "sentiment_labelled_predictions_total"}
     assert counted == dict(outcomes)

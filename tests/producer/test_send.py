@@ -145,7 +145,7 @@ def test_pacing_sleeps_between_messages_instead_of_spinning(rate):
     from producer.send import Pacer
 
     producer = _InstantPoll()
-    pacer = Pacer(rate, producer)  # type: ignore[arg-type]
+    pacer = Pacer(rate, producer)  # type: ignore[arg-type]  # a fake with the methods Pacer calls
     messages = rate // 10  # a tenth of a second
     for _ in range(messages):
         assert pacer.wait_turn()
