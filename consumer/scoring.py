@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 class Scorer(Protocol):
     """What the consumer needs of model.predictor.Predictor."""
 
-    version: str
-    metadata: Mapping[str, Any]  # the artifact's metadata.json
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...  # the artifact's metadata.json
 
     def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]: ...
 

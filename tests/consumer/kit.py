@@ -100,7 +100,7 @@ def read_topic(
                 batch = [m for m in consumer.consume(1000, 0.5) if m.error() is None]
                 messages += batch
                 if ids is not None:
-                    seen.update(json.loads(m.value())["id"] for m in batch)
+                    seen.update(json.loads(m.value() or b"")["id"] for m in batch)
             if (len(messages) >= at_least and (ids is None or ids <= seen)) or time.monotonic() >= deadline:
                 return messages
             time.sleep(0.5)
@@ -140,7 +140,7 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def output_ids(messages: Sequence[Message]) -> Counter[str]:
-    return Counter(json.loads(m.value())["id"] for m in messages)
+    return Counter(json.loads(m.value() or b"")["id"] for m in messages)
 
 
 def free_port() -> int:

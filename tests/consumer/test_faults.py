@@ -106,9 +106,9 @@ def test_live_model_swap_switches_versions_at_one_point_and_loses_nothing(
     outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
     ids = output_ids(outputs)
     assert set(ids) == {key.decode() for key, _ in items} and max(ids.values()) == 1
-    results = [contract.decode_result(m.value()) for m in outputs]
+    results = [contract.decode_result(m.value() or b"") for m in outputs]
     assert Counter(r.model_version for r in results).keys() == {predictor.version, new_version}
-    by_partition: dict[int, list[str]] = defaultdict(list)
+    by_partition: dict[int | None, list[str]] = defaultdict(list)
     for message, result in sorted(zip(outputs, results, strict=True), key=lambda mr: (mr[0].partition(), mr[0].offset())):
         by_partition[message.partition()].append(result.model_version)
     for versions in by_partition.values():  # old...old new...new in every partition: one switch point

@@ -241,7 +241,7 @@ def test_formula_cells_are_prefixed_in_the_download(keyword_scorer, cell):
 
 @given(st.text())
 def test_no_cell_of_the_download_can_start_a_formula(value):
-    safe = analysis.spreadsheet_safe(value)
+    safe = str(analysis.spreadsheet_safe(value))
     assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert safe in (value, "'" + value)
 

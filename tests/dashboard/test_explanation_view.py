@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dash import html
 
 from dashboard.explanation_view import effect_text, explanation_panel, shaded_text
@@ -19,8 +21,8 @@ def _texts(component) -> list[str]:
     return [s for child in children for s in _texts(child)]
 
 
-def _spans(component) -> list[html.Span]:
-    found = [component] if isinstance(component, html.Span) and "xword" in (component.className or "").split() else []
+def _spans(component) -> list[Any]:  # Dash components, whose props mypy does not see as attributes
+    found = [component] if isinstance(component, html.Span) and "xword" in (getattr(component, "className", None) or "").split() else []
     children = getattr(component, "children", None)
     if isinstance(children, (list, tuple)):
         for child in children:

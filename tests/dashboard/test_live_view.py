@@ -52,7 +52,9 @@ def test_throughput_counts_the_last_full_seconds_only():
 
 def test_latency_percentiles():
     assert live_view.latency_percentiles(snap()) is None
-    p50, p95 = live_view.latency_percentiles(snap(latencies=[i / 100 for i in range(1, 101)]))
+    percentiles = live_view.latency_percentiles(snap(latencies=[i / 100 for i in range(1, 101)]))
+    assert percentiles is not None
+    p50, p95 = percentiles
     assert p50 == pytest.approx(0.505)
     assert 0.94 <= p95 <= 0.96
 

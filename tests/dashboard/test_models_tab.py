@@ -41,7 +41,7 @@ def test_the_models_tab_shows_the_served_model_beside_its_shadow(
     try:
         consumer.wait_ready()
         produce(kafka_bootstrap, topics.input, items)
-        results = [contract.decode_result(m.value()) for m in read_topic(kafka_bootstrap, topics.output, ids=item_ids(items))]
+        results = [contract.decode_result(m.value() or b"") for m in read_topic(kafka_bootstrap, topics.output, ids=item_ids(items))]
         browse(create_app(stats, topic=topics.output, start="beginning", scorer=default_predictor, model_dir=DEFAULT_MODEL_DIR))
         wait_for(lambda: chrome.find_element(By.ID, "tab-models"), what="the Models tab").click()
 

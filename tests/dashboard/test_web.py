@@ -298,7 +298,7 @@ def test_an_upload_asked_to_explain_gets_the_word_columns(stats, default_predict
         reply = _upload(client, data, "words.csv", explain=explain)
         assert "job" in reply, reply
         job_id = reply["job"]
-        wait_for(lambda job_id=job_id: client.get(f"/csv-results/{job_id}").status_code == 200, what="the result")
+        wait_for(lambda: client.get(f"/csv-results/{job_id}").status_code == 200, what="the result")  # noqa: B023 - called at once
         table = pd.read_csv(io.BytesIO(client.get(f"/csv-results/{job_id}").data), encoding="utf-8-sig")
         assert ("words_toward_negative" in table.columns) is expected
         if expected:

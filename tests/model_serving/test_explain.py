@@ -26,12 +26,12 @@ def _readable(predictor: Predictor, texts: list[str], count: int) -> list[str]:
 def test_the_strongest_word_really_moves_p_negative_by_the_reported_amount(predictor: Predictor, test_texts) -> None:
     for text in _readable(predictor, test_texts, 40):
         explanation = predictor.explain(text)
-        strongest = max((w for w in explanation.words if w.effect is not None), key=lambda w: abs(w.effect))
+        strongest = max((w for w in explanation.words if w.effect is not None), key=lambda w: abs(w.effect or 0))
         without = text[: strongest.start] + " " + text[strongest.end :]
         p, p_without = predictor.predict_proba([text, without])
         assert explanation.p_negative == p
         assert strongest.effect == pytest.approx(float(p) - float(p_without), abs=0.0), text
-        tops = explanation.top_negative if strongest.effect > 0 else explanation.top_positive
+        tops = explanation.top_negative if (strongest.effect or 0) > 0 else explanation.top_positive
         assert tops[0] == strongest
 
 

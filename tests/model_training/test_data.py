@@ -20,7 +20,7 @@ def test_reads_the_kaggle_train_sample_with_provenance_counts(review_data: Path)
     errors = ErrorCounter()
     records = list(read_records(review_data / TRAIN, errors=errors))
     assert len(records) == 13_290
-    assert sum(r.label for r in records) == 6_625  # negatives per PROVENANCE.md
+    assert sum(r.label or 0 for r in records) == 6_625  # negatives per PROVENANCE.md
     assert errors.malformed == 0 and errors.seen == 13_290
     assert [r.line for r in records[:3]] == [1, 2, 3]
     with bz2.open(review_data / TRAIN, "rt", encoding="utf-8") as train:

@@ -120,7 +120,7 @@ def test_predictor_loads_the_artifact_and_reproduces_its_test_metrics(trained_di
 
     predictor = Predictor.load(trained_dir)
     records = list(read_records(review_data / TEST, limit=QUICK_LIMIT))
-    served = classification_metrics([r.label for r in records], predictor.predict_proba([r.text for r in records]))
+    served = classification_metrics([r.label or 0 for r in records], predictor.predict_proba([r.text for r in records]))
     trained = json.loads((trained_dir / "metadata.json").read_text())["metrics"]["test"]
     assert served["roc_auc"] == pytest.approx(trained["roc_auc"], abs=1e-3)
     assert served["accuracy"] == pytest.approx(trained["accuracy"], abs=2 / QUICK_LIMIT)
@@ -306,7 +306,9 @@ def _as_amazon_jsonl(fasttext: Path, out: Path, limit: int) -> tuple[Path, Path,
     """The first ``limit`` Kaggle reviews written as Amazon's dump would hold them: title and body apart, a star
     rating (negative 1-2, positive 4-5) and a 3-star review after every tenth. Also the same reviews as fastText,
     the reference. Only reviews whose 'Title: body' splits back exactly are kept."""
-    rows, kept, threes = [], [], 0
+    rows: list[dict[str, object]] = []
+    kept: list[str] = []
+    threes = 0
     for record in read_records(fasttext, limit=limit):
         title, sep, body = record.text.partition(": ")
         if not (sep and title and body and title.strip() == title and body.strip() == body):
@@ -341,7 +343,7 @@ def test_training_reads_star_ratings_and_records_what_it_dropped(review_data: Pa
     from model.train_cli import main
 
     jsonl, reference, threes = _as_amazon_jsonl(review_data / TRAIN, tmp_path, 300)
-    labels = [r.label for r in read_records(reference)]
+    labels = [r.label or 0 for r in read_records(reference)]
     out = tmp_path / "stars"
     assert main(["--data", str(jsonl), "--stars", "--title-column", "title", "--text-column", "body", "--label-column",
                  "rating", "--epochs", "1", "--steps-per-epoch", "2", "--no-baseline", "--no-progress",
