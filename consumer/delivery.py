@@ -65,7 +65,11 @@ def _produce(producer: Producer, record: OutRecord, on_delivery: Callable[[Kafka
     while True:
         try:
             producer.produce(
-                record.topic, value=record.value, key=record.key, headers=record.headers, on_delivery=on_delivery  # type: ignore[arg-type]  # (str, bytes) pairs; list is invariant
+                record.topic,
+                value=record.value,
+                key=record.key,
+                headers=record.headers,  # type: ignore[arg-type]  # (str, bytes) pairs: list is invariant
+                on_delivery=on_delivery,
             )
             return
         except BufferError:

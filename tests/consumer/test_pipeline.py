@@ -40,7 +40,8 @@ def wait_committed(topics: Topics, timeout: float = 60.0) -> dict[int, int]:
 
 
 def input_ids_by_position(topics: Topics, count: int) -> dict[tuple[int, int], str]:
-    return {(m.partition(), m.offset()): (m.key() or b"").decode() for m in read_topic(topics.bootstrap, topics.input, count)}  # type: ignore[misc]  # consumed: both set
+    messages = read_topic(topics.bootstrap, topics.input, count)
+    return {(m.partition(), m.offset()): (m.key() or b"").decode() for m in messages}  # type: ignore[misc]  # consumed: both set
 
 
 def test_every_review_gets_one_output_equal_to_the_predictor_and_metrics_count_them(

@@ -215,7 +215,10 @@ def test_the_labelled_csv_written_in_slices_is_the_whole_table_at_once(keyword_s
 def test_the_result_names_an_encoding_other_than_utf8(keyword_scorer):
     jobs = CsvJobs(keyword_scorer)
     ids = [jobs.submit(pd.DataFrame({"text": ["café"]}), "text", f"{enc}.csv", encoding=enc) for enc in ("cp1252", "utf-8-sig")]
-    views = [analysis_view.job_view(wait_for(lambda i=i: (j := jobs.get(i)) and j.state == DONE and j, what="the job")) for i in ids]  # type: ignore[misc]  # mypy cannot type a lambda's default
+    def finished(job_id: str) -> Job:
+        return wait_for(lambda: (j := jobs.get(job_id)) and j.state == DONE and j, what="the job")
+
+    views = [analysis_view.job_view(finished(i)) for i in ids]
     assert views[0].status.startswith("cp1252.csv (read as cp1252, not UTF-8): 1 row, 1 positive")
     assert views[1].status.startswith("utf-8-sig.csv: 1 row, 1 positive")
     jobs.shutdown()
