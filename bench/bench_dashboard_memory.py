@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = data.count(b"\n") - 1
     per_upload = single["peak"] - single["before"]
     lines = [
-        f"A {size / MIB:.1f} MiB CSV ({rows:,} reviews of the test sample, repeated); dashboard with the default model loaded, "
+        f"A {size / MIB:.1f} MiB CSV ({rows:,} reviews of the test "
+        f"sample, repeated); dashboard with the default model loaded, "
         f"waitress with {args.threads} threads; RSS of the dashboard process (VmHWM for peaks).",
         "",
         "| measure | result | goal |",
@@ -191,13 +192,16 @@ def main(argv: list[str] | None = None) -> int:
         f"| RSS at rest, model loaded | {baseline / MIB:,.0f} MiB | |",
         f"| one upload: peak RSS above the RSS before it (request, decode, parse, score, write, download) | "
         f"{per_upload / MIB:,.0f} MiB = {per_upload / size:.1f}x the file | at most 3x |",
-        f"| {args.threads} uploads at once: accepted / told 'busy, try again in a minute' | {burst['accepted']} / {burst['refused']} | |",
+        f"| {args.threads} uploads at once: accepted / told 'busy, try "
+        f"again in a minute' | {burst['accepted']} / {burst['refused']} | |",
         f"| {args.threads} uploads at once: peak RSS of the process | {burst['peak'] / MIB:,.0f} MiB "
         f"(from {burst['before'] / MIB:,.0f} MiB before) | at most 1.5 GB |",
-        f"| {args.threads} uploads at once: until every accepted file was scored and downloaded | {burst['seconds']:.1f} s | |",
+        f"| {args.threads} uploads at once: until every accepted file "
+        f"was scored and downloaded | {burst['seconds']:.1f} s | |",
         "",
         "Scoring used a constant stand-in for the model (loaded, so in the baseline) to keep the run short; the table, "
-        "the labelled CSV and its download are the real ones. Before issue 22 the same 45 MiB upload added about 490 MB, "
+        "the labelled CSV and its download are the real ones. Before "
+        "issue 22 the same 45 MiB upload added about 490 MB, "
         "and 8 at once took the process from 301 MB to 3,837 MB.",
         f"Machine: {os.cpu_count()} cores shared with other jobs; load average {load:.1f} when the run began.",
     ]

@@ -137,7 +137,8 @@ def main() -> None:
     args = parser.parse_args()
     lines = outage(args.port, args.outage_s)
     got = burst(args.burst)
-    body = f"""`.venv/bin/python bench/bench_outages.py --outage-s {args.outage_s:g} --burst {args.burst}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 shared cores)
+    command = f"`.venv/bin/python bench/bench_outages.py --outage-s {args.outage_s:g} --burst {args.burst}`"
+    body = f"""{command} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 shared cores)
 
 | broker stopped for {args.outage_s:g} s | warning/error lines during the outage | lines until reviews flow again |
 | --- | ---: | ---: |
@@ -147,9 +148,9 @@ def main() -> None:
 Each also writes one info line, "Kafka reachable again", when the broker is back. Before the connectivity-state rule
 (common/connectivity.py) the consumer wrote 1,493 lines in a 34 s outage.
 
-/metrics under {args.burst} simultaneous GETs: {got['answered']} answered, {got['failed']} failed, {got['over_1s']} slower than 1 s,
-slowest {got['slowest_s']:.2f} s (listen backlog 1,024; with http.server's 5 on the same machine: 86 answered, 114 failed,
-79 slower than 1 s)."""
+/metrics under {args.burst} simultaneous GETs: {got['answered']} answered, {got['failed']} failed,
+{got['over_1s']} slower than 1 s, slowest {got['slowest_s']:.2f} s (listen backlog 1,024; with http.server's 5 on
+the same machine: 86 answered, 114 failed, 79 slower than 1 s)."""
     replace_section("## outages and endpoints", body)
     print(body)
 

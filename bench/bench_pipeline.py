@@ -270,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def record(run: Run) -> Run:
         runs.append(run)
-        print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s ({run.reviews} in {run.seconds:.2f} s)", flush=True)
+        print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s "
+              f"({run.reviews} in {run.seconds:.2f} s)", flush=True)
         return run
 
     raw = record(bench.raw_predictor())
@@ -307,7 +308,9 @@ ENGINES_SECTION = "## fused engine: consumer end to end"
 
 
 def compare_engines(bench: Bench, n: int, repeats: int) -> str:
-    """The at-least-once consumer on each engine, the engines in turn ``repeats`` times: a table of medians and ratio."""
+    """The at-least-once consumer on each engine, the engines in
+    turn ``repeats`` times: a table of medians and ratio.
+    """
     rates: dict[str, list[float]] = {engine: [] for engine in ENGINES}
     cpu_rates: dict[str, list[float]] = {engine: [] for engine in ENGINES}
     for _ in range(repeats):
@@ -316,7 +319,8 @@ def compare_engines(bench: Bench, n: int, repeats: int) -> str:
             print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s (cores: {cores(run)})", flush=True)
             rates[engine].append(run.rate)
             cpu_rates[engine].append(run.cpu_rate)
-    table = f"| consumer at-least-once, batch {bench.settings.max_batch}, 1 process | reviews/s | reviews per CPU-s |\n|---|---:|---:|\n"
+    table = (f"| consumer at-least-once, batch {bench.settings.max_batch}, 1 process | reviews/s | reviews per CPU-s |\n"
+             "|---|---:|---:|\n")
     for engine in ENGINES:
         table += (f"| --engine {engine} (median of {repeats}) | {statistics.median(rates[engine]):,.0f} | "
                   f"{statistics.median(cpu_rates[engine]):,.0f} |\n")
@@ -397,8 +401,10 @@ def quantiles(latencies: list[float], rate: float) -> dict[str, float]:
 def print_latency(latency: dict[str, dict[str, float]], max_wait_ms: int) -> None:
     steady, warm = latency["steady"], latency["warm-up"]
     print(
-        f"\nhalf-load latency, steady state: {steady['n']} reviews at {steady['rate']:,.0f}/s: p50 {steady['p50'] * 1000:.0f} ms, "
-        f"p99 {steady['p99'] * 1000:.0f} ms, max {steady['max'] * 1000:.0f} ms (goal p99 < max-wait-ms + 100 = {max_wait_ms + 100} ms)"
+        f"\nhalf-load latency, steady state: {steady['n']} reviews at "
+        f"{steady['rate']:,.0f}/s: p50 {steady['p50'] * 1000:.0f} ms, "
+        f"p99 {steady['p99'] * 1000:.0f} ms, max {steady['max'] * 1000:.0f} "
+        f"ms (goal p99 < max-wait-ms + 100 = {max_wait_ms + 100} ms)"
         f"\n  warm-up before it (new producer, new topics; not in the steady state): {warm['n']} reviews: "
         f"p50 {warm['p50'] * 1000:.0f} ms, p99 {warm['p99'] * 1000:.0f} ms, max {warm['max'] * 1000:.0f} ms"
     )

@@ -188,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| scenario | reviews in | outputs out | lost | duplicated | dead-lettered | restarts | seconds |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r.scenario} | {r.reviews_in} | {r.outputs_out} | {r.lost} | {r.duplicated} | {r.dead_lettered} | {r.restarts} | {r.seconds:.0f} |")
+        print(f"| {r.scenario} | {r.reviews_in} | {r.outputs_out} | {r.lost} | {r.duplicated} | {r.dead_lettered} | "
+              f"{r.restarts} | {r.seconds:.0f} |")
     failed = [r for r in rows if r.lost or (r.duplicated and "exactly-once" in r.scenario)]
     print("\ngoal met: lost = 0 everywhere, duplicated = 0 in exactly-once rows" if not failed else f"\nGOAL MISSED in {len(failed)} row(s)")
     return 1 if failed else 0

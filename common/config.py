@@ -162,7 +162,8 @@ OPTIONS: dict[str, Option] = {
         Option("dashboard_port", _port, 8050, "port the dashboard listens on"),
         Option("dashboard_group_id", _non_empty, "sentiment-dashboard", "consumer group of the dashboard's live view"),
         Option("dashboard_results_mb", _positive_int, 2048,
-               "disk space for the labelled CSVs the dashboard keeps 30 minutes (MB, in $TMPDIR); new files wait while it is full"),
+               "disk space for the labelled CSVs the dashboard keeps 30 "
+               "minutes (MB, in $TMPDIR); new files wait while it is full"),
         # How review files are read (sentiment-producer, sentiment-train, sentiment-evaluate).
         Option("title_column", _non_empty, None, "CSV/JSONL column holding the review title; the text becomes "
                "'Title: body' as in the Kaggle files"),

@@ -129,7 +129,8 @@ def check_poll_interval(consumer_config: dict[str, Any], batch_seconds: float, m
     if interval_ms < worst_ms:
         raise ConfigError(
             f"max.poll.interval.ms={interval_ms} is shorter than the worst-case batch time of about {worst_ms:.0f} ms "
-            f"(a full batch took {batch_seconds * 1000:.0f} ms to score); lower --max-batch or raise -X max.poll.interval.ms"
+            f"(a full batch took {batch_seconds * 1000:.0f} ms to "
+            f"score); lower --max-batch or raise -X max.poll.interval.ms"
         )
 
 

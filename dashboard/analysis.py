@@ -56,7 +56,8 @@ _SIGNED_NUMBER = re.compile(r"[+-][\d\s.,()/%+-]*\d[\d\s.,()/%+-]*(?:[eE][+-]?\d
 _SNIFF_BYTES = 64 * 1024
 _DECODE_CHUNK = 1024 * 1024  # the check that a file is UTF-8 decodes it slice by slice
 _LEGACY_SAMPLE_BYTES = 64 * 1024  # lines with non-ASCII bytes that the encoding detector reads
-# What Excel on Windows writes for "CSV (Comma delimited)" in Western locales: named when it reads a file as well as the best guess.
+# What Excel on Windows writes for "CSV (Comma delimited)" in Western
+# locales: named when it reads a file as well as the best guess.
 _WINDOWS_WESTERN = "cp1252"
 _CHAOS_TIE = 0.01
 _NON_ASCII_LINE = re.compile(rb"[^\n]*[\x80-\xff][^\n]*\n?")

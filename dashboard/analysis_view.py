@@ -68,7 +68,8 @@ def job_view(job: Job | None, job_id: str | None = None) -> JobView:
     counts = result.counts
     marked = counts["not scored"]
     read_as = "" if job.encoding.startswith("utf-8") else f" (read as {job.encoding}, not UTF-8)"
-    status = f"{job.filename}{read_as}: {plural(job.rows, 'row')}, {counts['positive']:,} positive, {counts['negative']:,} negative"
+    status = (f"{job.filename}{read_as}: {plural(job.rows, 'row')}, "
+              f"{counts['positive']:,} positive, {counts['negative']:,} negative")
     if marked:
         status += f", {marked:,} not scored (marked in the {result.status_column!r} column)"
     preview = result.preview.copy()

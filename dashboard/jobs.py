@@ -68,7 +68,9 @@ class JobResult:
 
     @classmethod
     def write(cls, table: ScoredTable, path: Path) -> JobResult:
-        """Write the labelled CSV a slice of rows at a time (the whole text at once was a copy of the table and more)."""
+        """Write the labelled CSV a slice of rows at a time (the
+        whole text at once was a copy of the table and more).
+        """
         frame = table.frame
         header = to_safe_csv(frame.iloc[:0], table.text_column)
         with path.open("w", encoding="utf-8", newline="") as out:

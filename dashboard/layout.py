@@ -166,14 +166,16 @@ def analyse_tab(limits: Limits) -> html.Div:
                 "Analyse a CSV file",
                 html.Div(
                     [
-                        # assets/a11y.js names the upload's file input and the picker's focus input from data-accessible-name
+                        # assets/a11y.js names the upload's file input and
+                        # the picker's focus input from data-accessible-name
                         html.Div(
                             dcc.Upload(
                                 id="csv-upload",
                                 children=html.Div(
                                     [
                                         html.B("Drop a CSV here or click to choose one"),
-                                        html.Div(f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows; UTF-8 or another encoding, detected", className="muted"),
+                                        html.Div(f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows; "
+                                                 "UTF-8 or another encoding, detected", className="muted"),
                                     ]
                                 ),
                                 className="upload",
@@ -185,7 +187,8 @@ def analyse_tab(limits: Limits) -> html.Div:
                             [
                                 html.Span("Text column", className="control-label"),
                                 dcc.Dropdown(id="csv-column", options=["text"], value="text", clearable=False, className="column-picker"),
-                                # A toggle button, as the window picker: Dash 4's Checklist nests its input in an unnamed list.
+                                # A toggle button, as the window picker: Dash 4's
+                                # Checklist nests its input in an unnamed list.
                                 html.Button("Add the words that carried each verdict (slower)", id="csv-explain", n_clicks=0,
                                             className="window-button explain-toggle", **attributes({"aria-pressed": "false"})),
                             ],

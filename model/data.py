@@ -525,7 +525,9 @@ def _text(row: dict[str, Any], columns: _Columns) -> str:
 
 
 def _label(row: dict[str, Any], columns: _Columns, label_optional: bool) -> int | None:
-    """1, 0, None (no label column), _NO_LABEL (a missing label kept); _Dropped for a rating the star rule leaves out."""
+    """1, 0, None (no label column), _NO_LABEL (a missing label
+    kept); _Dropped for a rating the star rule leaves out.
+    """
     if columns.label is None:
         return None
     if label_optional and columns.label not in row:

@@ -36,7 +36,9 @@ def is_legacy_folder(folder: Path) -> bool:
 
 
 def read_tokenizer(path: Path) -> KerasTokenizer:
-    """Keras 2 tokenizer JSON, also when saved the common way ``json.dumps(tokenizer.to_json())`` (a JSON string of JSON)."""
+    """Keras 2 tokenizer JSON, also when saved the common way
+    ``json.dumps(tokenizer.to_json())`` (a JSON string of JSON).
+    """
     try:
         text = path.read_text(encoding="utf-8")
         decoded = json.loads(text)

@@ -146,7 +146,8 @@ def _markdown(metadata: Mapping[str, Any], evaluation: Mapping[str, Any], baseli
             rows.append(("TF-IDF + LR", baseline["metrics"].get(set_name)))
         for model_name, m in rows:
             if m:
-                lines.append(f"| {set_name} | {model_name} | {m['accuracy']:.4f} | {_fmt(m['roc_auc'])} | {_fmt(m['average_precision'])} | "
+                lines.append(f"| {set_name} | {model_name} | {m['accuracy']:.4f} | {_fmt(m['roc_auc'])} | "
+                             f"{_fmt(m['average_precision'])} | "
                              f"{m['per_class']['negative']['f1']:.4f} | {m['per_class']['positive']['f1']:.4f} |")
     if baseline is not None:
         lines += ["", f"Baseline: {baseline['model']}, trained on {baseline['train_reviews']:,} of the same training rows."]

@@ -67,7 +67,8 @@ class Preset:
     oov_token: str = OOV_TOKEN
     loss: str = "binary_crossentropy"
     optimizer: str = "adam"
-    # Decoupled (AdamW-style) weight decay: each step every weight -= weight * weight_decay * lr; 0 = the published Adam.
+    # Decoupled (AdamW-style) weight decay: each step every
+    # weight -= weight * weight_decay * lr; 0 = the published Adam.
     weight_decay: float = 0.0
     # Word dropout: the share of training tokens replaced by the OOV token, drawn afresh every epoch; 0 = off.
     token_dropout: float = 0.0
@@ -106,8 +107,10 @@ WHY_DEFAULT_DIFFERS: dict[str, str] = {
     "monitor": "Early stopping on validation AUC, not recall: with recall the published procedure restored epoch 1 "
     "(val recall 0.929 but val accuracy 0.860) and scored 0.843 test accuracy; the same run stopping on AUC "
     "kept epoch 4 and scored 0.889. Masked + recall likewise restored epoch 1 (0.836).",
-    "masked": "Masked embedding (mask_zero): the padding never reaches the LSTMs, so the Keras model computes exactly what "
-    "the ONNX graph with per-review sequence lengths serves (batch-invariant, padded only to each batch's longest review) and "
+    "masked": "Masked embedding (mask_zero): the padding never "
+    "reaches the LSTMs, so the Keras model computes exactly what "
+    "the ONNX graph with per-review sequence lengths serves "
+    "(batch-invariant, padded only to each batch's longest review) and "
     "training can use length buckets. Accuracy is unchanged within seed noise (unmasked 0.889; masked 0.868 "
     "and 0.891 for seeds 0 and 1).",
 }
@@ -230,7 +233,8 @@ def _labelled_texts(path: Path, options: TrainOptions, errors: ErrorCounter) -> 
     ):
         if record.label is None:
             raise TrainingInputError(
-                f"{path} line {record.line}: no label (column {options.label_column!r}); training needs labelled reviews"
+                f"{path} line {record.line}: no label (column "
+                f"{options.label_column!r}); training needs labelled reviews"
             )
         yield record.text, record.label
 
@@ -357,7 +361,9 @@ def batch_arrays(corpus: Corpus, rows: np.ndarray, max_len: int, buckets: bool) 
 
 
 def make_dataset(corpus: Corpus, rows: np.ndarray, preset: Preset, seed: int | None, first_epoch: int = 0):
-    """A Keras PyDataset over ``rows``; reshuffled every epoch from (seed, epoch) so a resumed run sees the same order."""
+    """A Keras PyDataset over ``rows``; reshuffled every epoch
+    from (seed, epoch) so a resumed run sees the same order.
+    """
     import keras
 
     class Batches(keras.utils.PyDataset):

@@ -185,7 +185,9 @@ class Demo:
         return True
 
     def _start_prometheus(self, port: int) -> str | None:
-        """Debian's Prometheus on the demo's targets with the project's alert rules, when installed and ``port`` free."""
+        """Debian's Prometheus on the demo's targets with the
+        project's alert rules, when installed and ``port`` free.
+        """
         binary = shutil.which("prometheus")
         if not port or binary is None:
             if port:
@@ -263,7 +265,9 @@ def _port_free(port: int) -> bool:
 
 
 def _choose_data(given: Path | None, examples: bool, log_dir: Path) -> tuple[Path, str]:
-    """(file, format): the given file, the built-in reviews (written to ``log_dir``) when asked, else the test sample."""
+    """(file, format): the given file, the built-in reviews (written
+    to ``log_dir``) when asked, else the test sample.
+    """
     if given is not None:
         if not given.is_file():
             raise config.ConfigError(f"DATA={given}: no such file")

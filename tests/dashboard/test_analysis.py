@@ -297,7 +297,9 @@ def test_a_picked_column_does_not_stick_to_the_next_file():
 
 
 def test_reading_an_upload_holds_few_copies_of_it():
-    """Beyond the table itself, reading an upload holds at most 1.5 times the file (decoding and parsing held 4.7 times)."""
+    """Beyond the table itself, reading an upload holds at most 1.5
+    times the file (decoding and parsing held 4.7 times).
+    """
     import tracemalloc
 
     line = "Très bon produit; the battery lasts for days and the sound is clear; recommandé ✓\n"

@@ -80,7 +80,8 @@ def test_results_space_is_bounded_by_refusing_new_files_not_by_dropping_results(
     first = jobs.submit(frame(), "text", "a.csv", size=1500)
     wait_for(lambda: _job(jobs, first).state == DONE, what="the first job")
     used = _job(jobs, first).result.size  # type: ignore[union-attr]  # the job is done: it has its result
-    # A file reserves 1.2 times its size plus 48 bytes a row: this one fits the space alone, not beside the first result.
+    # A file reserves 1.2 times its size plus 48 bytes a row:
+    # this one fits the space alone, not beside the first result.
     size = int((20_000 - used / 2 - 100 * 48) / 1.2)
     with pytest.raises(Busy, match="space for results is full"):
         jobs.submit(frame(), "text", "b.csv", size=size)

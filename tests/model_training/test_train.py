@@ -1,4 +1,6 @@
-"""Training: the published procedure's settings, batching, metrics, and sentiment-train / sentiment-evaluate end to end."""
+"""Training: the published procedure's settings, batching, metrics,
+and sentiment-train / sentiment-evaluate end to end.
+"""
 
 from __future__ import annotations
 
