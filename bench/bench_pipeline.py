@@ -394,7 +394,10 @@ def cores(run: Run) -> str:
 
 def quantiles(latencies: list[float], rate: float) -> dict[str, float]:
     ordered = sorted(latencies) or [float("nan")]
-    quantile = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+
+    def quantile(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
     return {"rate": rate, "n": len(latencies), "p50": quantile(0.5), "p99": quantile(0.99), "max": ordered[-1]}
 
 

@@ -154,7 +154,7 @@ def _assess_all(texts: list[str], scorer: Scorer) -> list[Assessment | contract.
     for text in texts:
         try:
             results.extend(scorer.assess([text]))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the same: one text's failure costs that text alone
             results.append(contract.Rejection(contract.SCORING_FAILED, f"model failed on this text: {exc!r}"[:500]))
     return results
 

@@ -534,7 +534,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     keras = import_keras()
     # Import everything the end of the run needs now: a run takes long enough for the files on
     # disk to change under it, and a late import would mix two versions of the package.
-    from model import artifact, baseline, onnx_export, report  # noqa: F401
+    from model import artifact, baseline, onnx_export, report  # noqa: F401 - imported now for the reason above
     from model.evaluate import classification_metrics
 
     preset = options.hyperparameters()

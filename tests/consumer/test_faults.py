@@ -96,7 +96,9 @@ def test_live_model_swap_switches_versions_at_one_point_and_loses_nothing(
     os.rename(tmp_path / "staged", serving)
     # The rest only once the switch is logged: on a slow machine the first half can be scored before it, and then
     # no review would meet the new model (CI saw that once).
-    switched = lambda: '"msg": "model switched"' in process.log_path.read_text(errors="replace")  # noqa: E731
+    def switched() -> bool:
+        return '"msg": "model switched"' in process.log_path.read_text(errors="replace")
+
     deadline = time.monotonic() + 60
     while not switched() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -75,7 +75,9 @@ def test_results_are_kept_their_time_however_many_files_follow(keyword_scorer):
 
 
 def test_results_space_is_bounded_by_refusing_new_files_not_by_dropping_results(keyword_scorer):
-    frame = lambda: pd.DataFrame({"text": ["good words"] * 100})  # noqa: E731
+    def frame() -> pd.DataFrame:
+        return pd.DataFrame({"text": ["good words"] * 100})
+
     jobs = CsvJobs(keyword_scorer, ttl_s=1.0, max_result_bytes=20_000)
     first = jobs.submit(frame(), "text", "a.csv", size=1500)
     wait_for(lambda: _job(jobs, first).state == DONE, what="the first job")
