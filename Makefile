@@ -111,7 +111,9 @@ lint: install  ## ruff (lint and format check) and mypy over every package
 	$(VENV)/bin/mypy || status=1; \
 	[ $$status = 0 ] || { echo "lint failed: run \`make fmt\` for ruff's fixes and formatting, then fix what remains by hand"; exit 1; }
 
+# Formatting first wraps the long lines, so the fixes after it leave only what needs a hand; then again for their output.
 fmt: install  ## apply ruff's fixes and its formatting to the tree
+	$(VENV)/bin/ruff format --quiet
 	$(VENV)/bin/ruff check --fix --quiet
 	$(VENV)/bin/ruff format --quiet
 
