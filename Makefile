@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-deps browser-deps demo-deps kustomize k8s-validate manifests kafka-up kafka-down topics test test-unit demo bench clean
+.PHONY: help install system-deps browser-deps demo-deps kustomize k8s-validate manifests kafka-up kafka-down topics lint fmt test test-unit demo bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -103,7 +103,21 @@ $(AXE): tests/dashboard/package.json tests/dashboard/package-lock.json
 
 browser-deps: system-deps $(AXE)  ## Debian's chromium and chromedriver, and axe-core from npm for the accessibility tests
 
-test: install system-deps browser-deps kustomize k8s-validate  ## run the whole suite against a real broker (started and stopped by the suite)
+# pyproject.toml's [tool.ruff] and [tool.mypy] say what is checked; each of the three runs even when one before it failed.
+lint: install  ## ruff (lint and format check) and mypy over every package
+	@status=0; \
+	$(VENV)/bin/ruff check --quiet || status=1; \
+	$(VENV)/bin/ruff format --check --quiet || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	[ $$status = 0 ] || { echo "lint failed: run \`make fmt\` for ruff's fixes and formatting, then fix what remains by hand"; exit 1; }
+
+# Formatting first wraps the long lines, so the fixes after it leave only what needs a hand; then again for their output.
+fmt: install  ## apply ruff's fixes and its formatting to the tree
+	$(VENV)/bin/ruff format --quiet
+	$(VENV)/bin/ruff check --fix --quiet
+	$(VENV)/bin/ruff format --quiet
+
+test: install lint system-deps browser-deps kustomize k8s-validate  ## lint, then run the whole suite against a real broker (started and stopped by the suite)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install  ## only the fast tests that need no broker

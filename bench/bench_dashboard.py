@@ -160,15 +160,19 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "| measure | result |",
         "|---|---|",
-        f"| live reader ingest, {args.results:,} results from the beginning (4 partitions, real broker) | {ingest:,.0f} results/s |",
-        f"| one live refresh, a full hour of buckets (snapshot + figures + JSON), median of {args.repeats} | {refresh_ms:.1f} ms |",
-        f"| the same through plotly.graph_objects (baseline) | {objects_ms:.1f} ms ({objects_ms / refresh_ms:.1f}x slower) |",
+        f"| live reader ingest, {args.results:,} results from the beginning "
+        f"(4 partitions, real broker) | {ingest:,.0f} results/s |",
+        f"| one live refresh, a full hour of buckets (snapshot + figures "
+        f"+ JSON), median of {args.repeats} | {refresh_ms:.1f} ms |",
+        f"| the same through plotly.graph_objects (baseline) | "
+        f"{objects_ms:.1f} ms ({objects_ms / refresh_ms:.1f}x slower) |",
         f"| JSON the page receives per refresh | {refresh_bytes / 1024:.0f} KB |",
         f"| CSV upload of {args.csv_mb:g} MB ({parse_rows:,} rows): encoding check + parse | {parse_s:.2f} s |",
         f"| CSV scoring with the default model (onnxruntime), {args.score_rows:,} rows | {score_rate:,.0f} rows/s |",
     ]
     lines.append("")
-    lines.append(f"Machine: {os.cpu_count()} cores shared with the other engineers' jobs; load average {load:.1f} when the run began.")
+    lines.append(f"Machine: {os.cpu_count()} cores shared with the other engineers' jobs; "
+                 f"load average {load:.1f} when the run began.")
     print("\n".join(lines))
     if args.write:
         write_section(lines, "python bench/bench_dashboard.py " + shlex.join(argv if argv is not None else sys.argv[1:]))

@@ -103,9 +103,9 @@ class Dashboard:
             try:
                 urllib.request.urlopen(self.base + "/healthz", timeout=2)
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("the dashboard did not start")
+                    raise RuntimeError("the dashboard did not start") from exc
                 time.sleep(0.5)
         urllib.request.urlopen(self.base + "/", timeout=10).read()
 
@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = data.count(b"\n") - 1
     per_upload = single["peak"] - single["before"]
     lines = [
-        f"A {size / MIB:.1f} MiB CSV ({rows:,} reviews of the test sample, repeated); dashboard with the default model loaded, "
+        f"A {size / MIB:.1f} MiB CSV ({rows:,} reviews of the test "
+        f"sample, repeated); dashboard with the default model loaded, "
         f"waitress with {args.threads} threads; RSS of the dashboard process (VmHWM for peaks).",
         "",
         "| measure | result | goal |",
@@ -192,10 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         f"| RSS at rest, model loaded | {baseline / MIB:,.0f} MiB | |",
         f"| one upload: peak RSS above the RSS before it (request, decode, parse, score, write, download) | "
         f"{per_upload / MIB:,.0f} MiB = {per_upload / size:.1f}x the file | at most 3x |",
-        f"| {args.threads} uploads at once: accepted / told 'busy, try again in a minute' | {burst['accepted']} / {burst['refused']} | |",
+        f"| {args.threads} uploads at once: accepted / told 'busy, try "
+        f"again in a minute' | {burst['accepted']} / {burst['refused']} | |",
         f"| {args.threads} uploads at once: peak RSS of the process | {burst['peak'] / MIB:,.0f} MiB "
         f"(from {burst['before'] / MIB:,.0f} MiB before) | at most 1.5 GB |",
-        f"| {args.threads} uploads at once: until every accepted file was scored and downloaded | {burst['seconds']:.1f} s | |",
+        f"| {args.threads} uploads at once: until every accepted file "
+        f"was scored and downloaded | {burst['seconds']:.1f} s | |",
         "",
         "Scoring used a constant stand-in for the model (loaded, so in the baseline) to keep the run short; the table, "
         "the labelled CSV and its download are the real ones. Before uploads were streamed to disk, the same 45 MiB upload added about 490 MB, "

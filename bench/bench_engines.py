@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             f"`{command}`\n\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; model "
             f"`{predictors['fused'].version}`; {len(texts)} reviews of {args.data.name} (mean "
             f"{statistics.mean(lengths):.1f} tokens); {os.cpu_count()} CPUs shared with other work (1-min load "
-            f"average {loads}); {args.threads} threads; the runs in turn, medians of {args.repeats}.\n\n{table}\n{NOTES}",
+            f"average {loads}); {args.threads} threads; the runs in "
+            f"turn, medians of {args.repeats}.\n\n{table}\n{NOTES}",
         )
         print(f"wrote the '{SECTION}' section of {RESULTS}")
     return 0

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import contract  # noqa: E402
-from localkafka.hostile import HOSTILE, SOURCE  # noqa: E402
+from common import contract
+from localkafka.hostile import HOSTILE, SOURCE
 
 
 def time_case(key: bytes | None, value: bytes | None, repeat: int) -> list[float]:

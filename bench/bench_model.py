@@ -117,7 +117,7 @@ def startup(model: Path, threads: int, repeats: int, backend: str = "auto") -> t
         )
         ready_at, rss, peak = (float(v) for v in done.stdout.split())
         runs.append([ready_at - launched, rss, peak])
-    return tuple(statistics.median(column) for column in zip(*runs))  # type: ignore[return-value]
+    return tuple(statistics.median(column) for column in zip(*runs, strict=True))
 
 
 def keras_model(model_dir: Path, threads: int):

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 import urllib.request
+from typing import Any, Mapping, Sequence
 
 from bench.results import replace_section
 from common.labels import Label
@@ -27,6 +28,7 @@ from consumer.service import ScoringService, ServiceConfig
 from dashboard.aggregates import LiveStats
 from dashboard.stream import StartPosition, StreamReader
 from localkafka import LocalKafka, create_topics
+from model.predictor import Assessment
 
 
 class LineCounter(logging.Handler):
@@ -49,9 +51,13 @@ class EchoScorer:
     """The model's place, so the benchmark measures the logs and not the model."""
 
     version = "bench"
+    metadata: Mapping[str, Any] = {}  # no reference statistics
 
-    def judge(self, texts):
+    def judge(self, texts: Sequence[str]) -> list[tuple[Label, float] | None]:
         return [(Label.POSITIVE, 0.1)] * len(texts)
+
+    def assess(self, texts: Sequence[str]) -> list[Assessment]:
+        return [Assessment(("positive", 0.1), len(text.split()), 0) for text in texts]
 
 
 def outage(port: int, outage_s: float) -> dict[str, dict[str, int]]:
@@ -132,7 +138,8 @@ def main() -> None:
     args = parser.parse_args()
     lines = outage(args.port, args.outage_s)
     got = burst(args.burst)
-    body = f"""`.venv/bin/python bench/bench_outages.py --outage-s {args.outage_s:g} --burst {args.burst}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 shared cores)
+    command = f"`.venv/bin/python bench/bench_outages.py --outage-s {args.outage_s:g} --burst {args.burst}`"
+    body = f"""{command} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 shared cores)
 
 | broker stopped for {args.outage_s:g} s | warning/error lines during the outage | lines until reviews flow again |
 | --- | ---: | ---: |
@@ -142,9 +149,9 @@ def main() -> None:
 Each also writes one info line, "Kafka reachable again", when the broker is back. Before the connectivity-state rule
 (common/connectivity.py) the consumer wrote 1,493 lines in a 34 s outage.
 
-/metrics under {args.burst} simultaneous GETs: {got['answered']} answered, {got['failed']} failed, {got['over_1s']} slower than 1 s,
-slowest {got['slowest_s']:.2f} s (listen backlog 1,024; with http.server's 5 on the same machine: 86 answered, 114 failed,
-79 slower than 1 s)."""
+/metrics under {args.burst} simultaneous GETs: {got['answered']} answered, {got['failed']} failed,
+{got['over_1s']} slower than 1 s, slowest {got['slowest_s']:.2f} s (listen backlog 1,024; with http.server's 5 on
+the same machine: 86 answered, 114 failed, 79 slower than 1 s)."""
     replace_section("## outages and endpoints", body)
     print(body)
 

@@ -33,7 +33,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import psutil
 
@@ -72,7 +72,7 @@ def cpu_seconds(processes: list[ConsumerProcess]) -> float:
     """User + system CPU of the consumer processes so far (all their threads)."""
     total = 0.0
     for process in processes:
-        times = psutil.Process(process.proc.pid).cpu_times()  # type: ignore[union-attr]
+        times = psutil.Process(process.proc.pid).cpu_times()  # type: ignore[union-attr]  # a started process has its proc
         total += times.user + times.system
     return total
 
@@ -133,7 +133,7 @@ class Bench:
         self.broker = broker_process(self.settings.bootstrap_servers)
         self.logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
         records = list(read_records(args.data, limit=args.reviews))  # reused in turn when the file has fewer
-        self.items = [{"id": f"b{i}", "text": records[i % len(records)].text, "label": records[i % len(records)].label}
+        self.items: list[dict[str, Any]] = [{"id": f"b{i}", "text": records[i % len(records)].text, "label": records[i % len(records)].label}
                       for i in range(args.reviews)]
 
     @contextmanager
@@ -189,7 +189,7 @@ class Bench:
                 assert summary.sent == n, summary.line()
                 wait_scored(running, n)  # scrapes only: reading outputs meanwhile would take CPU from the consumers
                 cpu = cpu_seconds(running) - cpu_before
-                broker = None if broker_before is None else self.broker_cpu() - broker_before  # type: ignore[operator]
+                broker = None if broker_before is None else self.broker_cpu() - broker_before  # type: ignore[operator]  # broker_cpu() is a float whenever broker_before is
                 sender = time.process_time() - sender_before
                 outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in self.items[:n]}, timeout=600)
                 written = [m.timestamp()[1] / 1000.0 for m in outputs]
@@ -221,7 +221,7 @@ class Bench:
                 outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in items}, timeout=600)
                 latencies: dict[bool, list[float]] = {True: [], False: []}
                 for m in outputs:
-                    latencies[m.key().startswith(b"w")].append(m.timestamp()[1] / 1000.0 - json.loads(m.value())["event_time"])
+                    latencies[(m.key() or b"").startswith(b"w")].append(m.timestamp()[1] / 1000.0 - json.loads(m.value() or b"")["event_time"])
                 return {"steady": quantiles(latencies[False], rate), "warm-up": quantiles(latencies[True], rate)}
             finally:
                 process.terminate()
@@ -276,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def record(run: Run) -> Run:
         runs.append(run)
-        print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s ({run.reviews} in {run.seconds:.2f} s)", flush=True)
+        print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s "
+              f"({run.reviews} in {run.seconds:.2f} s)", flush=True)
         return run
 
     raw = record(bench.raw_predictor())
@@ -313,7 +314,9 @@ ENGINES_SECTION = "## fused engine: consumer end to end"
 
 
 def compare_engines(bench: Bench, n: int, repeats: int) -> str:
-    """The at-least-once consumer on each engine, the engines in turn ``repeats`` times: a table of medians and ratio."""
+    """The at-least-once consumer on each engine, the engines in
+    turn ``repeats`` times: a table of medians and ratio.
+    """
     rates: dict[str, list[float]] = {engine: [] for engine in ENGINES}
     cpu_rates: dict[str, list[float]] = {engine: [] for engine in ENGINES}
     for _ in range(repeats):
@@ -322,7 +325,8 @@ def compare_engines(bench: Bench, n: int, repeats: int) -> str:
             print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s (cores: {cores(run)})", flush=True)
             rates[engine].append(run.rate)
             cpu_rates[engine].append(run.cpu_rate)
-    table = f"| consumer at-least-once, batch {bench.settings.max_batch}, 1 process | reviews/s | reviews per CPU-s |\n|---|---:|---:|\n"
+    table = (f"| consumer at-least-once, batch {bench.settings.max_batch}, 1 process | reviews/s | reviews per CPU-s |\n"
+             "|---|---:|---:|\n")
     for engine in ENGINES:
         table += (f"| --engine {engine} (median of {repeats}) | {statistics.median(rates[engine]):,.0f} | "
                   f"{statistics.median(cpu_rates[engine]):,.0f} |\n")
@@ -424,15 +428,20 @@ def cores(run: Run) -> str:
 
 def quantiles(latencies: list[float], rate: float) -> dict[str, float]:
     ordered = sorted(latencies) or [float("nan")]
-    quantile = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+
+    def quantile(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
     return {"rate": rate, "n": len(latencies), "p50": quantile(0.5), "p99": quantile(0.99), "max": ordered[-1]}
 
 
 def print_latency(latency: dict[str, dict[str, float]], max_wait_ms: int) -> None:
     steady, warm = latency["steady"], latency["warm-up"]
     print(
-        f"\nhalf-load latency, steady state: {steady['n']} reviews at {steady['rate']:,.0f}/s: p50 {steady['p50'] * 1000:.0f} ms, "
-        f"p99 {steady['p99'] * 1000:.0f} ms, max {steady['max'] * 1000:.0f} ms (goal p99 < max-wait-ms + 100 = {max_wait_ms + 100} ms)"
+        f"\nhalf-load latency, steady state: {steady['n']} reviews at "
+        f"{steady['rate']:,.0f}/s: p50 {steady['p50'] * 1000:.0f} ms, "
+        f"p99 {steady['p99'] * 1000:.0f} ms, max {steady['max'] * 1000:.0f} "
+        f"ms (goal p99 < max-wait-ms + 100 = {max_wait_ms + 100} ms)"
         f"\n  warm-up before it (new producer, new topics; not in the steady state): {warm['n']} reviews: "
         f"p50 {warm['p50'] * 1000:.0f} ms, p99 {warm['p99'] * 1000:.0f} ms, max {warm['max'] * 1000:.0f} ms"
     )

@@ -101,7 +101,7 @@ def main() -> int:
                 print(f"{name} (run {repeat + 1})", file=sys.stderr)
                 runs[name].append(measure(broker.bootstrap, stream, args.reviews))
     for name, results in runs.items():
-        rates, process, thread = zip(*results)
+        rates, process, thread = zip(*results, strict=True)
         median = statistics.median(rates)
         rows.append(f"| {name} | {median:,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | {median / GOAL:.2f} "
                     f"| {statistics.median(process):,.0f} | {statistics.median(thread):,.0f} |")
@@ -113,24 +113,35 @@ def main() -> int:
         f"{SEND_DEFAULTS['compression.type']}, idempotent, labels carried, every delivery outcome counted)",
         "",
         f"Reviews acknowledged per second (the whole call, flush included), {args.reviews:,} reviews from "
-        f"`{args.data.name}` looped; goal {GOAL:,}/s. The machine is shared, so the wall-clock rate depends on what "
+        f"`{args.data.name}` looped; goal {GOAL:,}/s. The machine "
+        f"is shared, so the wall-clock rate depends on what "
         "else runs; the last two columns divide by CPU time instead: of the whole process (Python and librdkafka's "
-        "threads), and of the Python thread that reads, encodes and produces. That thread is the bottleneck (librdkafka "
+        "threads), and of the Python thread that reads, encodes "
+        "and produces. That thread is the bottleneck (librdkafka "
         "compresses and sends on its own threads), so its column is what one free core would sustain.",
         "",
-        "| path | median reviews/s | range | median / goal | per CPU-second: process | per CPU-second: sending thread |",
+        "| path | median reviews/s | range | median / goal | per "
+        "CPU-second: process | per CPU-second: sending thread |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         *rows,
         "",
-        f"Decompressing the sample in one go takes as much CPU as {bz2_ceiling:,.0f} reviews/s, before a single message "
-        "is encoded or produced: on one core a .bz2 replay cannot reach the goal whatever the producer does, so the "
-        "goal is met from the plain file. Line by line, decompression costs more still and dominates the .bz2 row (a "
-        "1 MiB buffer in front of the decompressor took 14% off it). Before orjson wrote the messages (json.dumps took "
-        "7.7 of the 17 us per message), the same benchmark gave 58,933 (memory), 42,615 (plain file) and 11,869 (.bz2) "
+        f"Decompressing the sample in one go takes as much CPU as "
+        f"{bz2_ceiling:,.0f} reviews/s, before a single message "
+        "is encoded or produced: on one core a .bz2 replay cannot "
+        "reach the goal whatever the producer does, so the "
+        "goal is met from the plain file. Line by line, decompression "
+        "costs more still and dominates the .bz2 row (a "
+        "1 MiB buffer in front of the decompressor took 14% off "
+        "it). Before orjson wrote the messages (json.dumps took "
+        "7.7 of the 17 us per message), the same benchmark gave "
+        "58,933 (memory), 42,615 (plain file) and 11,869 (.bz2) "
         "reviews/s (02:02 UTC). A background reader thread was tried and "
-        "dropped: it was slower (3,589 vs 5,799 and 5,930 vs 8,041 reviews/s in paired runs at 00:46 UTC), since `bz2` releases the GIL only for each 8 KB chunk and the thread then "
-        "waits for the GIL behind the sending thread. To replay a .bz2 faster, decompress it once (`bunzip2 -k`) or "
-        "`bzcat FILE.bz2 | sentiment-producer - --format fasttext` (another process, on the other core, decompresses).",
+        "dropped: it was slower (3,589 vs 5,799 and 5,930 vs 8,041 reviews/s in paired runs at "
+        "00:46 UTC), since `bz2` releases the GIL only for each 8 KB chunk and the thread then "
+        "waits for the GIL behind the sending thread. To replay "
+        "a .bz2 faster, decompress it once (`bunzip2 -k`) or "
+        "`bzcat FILE.bz2 | sentiment-producer - --format fasttext` "
+        "(another process, on the other core, decompresses).",
         "",
     ])
     print(section)

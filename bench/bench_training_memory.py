@@ -38,7 +38,10 @@ GOAL_BYTES = 4 * 1024**3
 
 def write_repeated(path: Path, lines: int) -> int:
     """The sample lines, repeated until there are at least ``lines`` of them; returns the count written."""
-    sample = [line for source in SOURCES for line in bz2.open(source, "rb")]
+    sample: list[bytes] = []
+    for source in SOURCES:
+        with bz2.open(source, "rb") as decompressed:
+            sample.extend(decompressed)
     written = 0
     with open(path, "wb") as out:
         while written < lines:
@@ -90,15 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     gib = 1024**3
     print("### training memory (bench/bench_training_memory.py)")
     print()
-    print(f"Command: `.venv/bin/python bench/bench_training_memory.py --lines {args.lines} --steps-per-epoch {args.steps_per_epoch}`")
-    print(f"(runs `sentiment-train --data <{lines:,} lines, {size / 1e6:,.0f} MB> --epochs 1 --steps-per-epoch {args.steps_per_epoch}`)")
+    print(f"Command: `.venv/bin/python bench/bench_training_memory.py --lines {args.lines} "
+          f"--steps-per-epoch {args.steps_per_epoch}`")
+    print(f"(runs `sentiment-train --data <{lines:,} lines, {size / 1e6:,.0f} MB> --epochs 1 "
+          f"--steps-per-epoch {args.steps_per_epoch}`)")
     print()
     print("| reviews | train / validation | peak RSS (ru_maxrss) | peak RSS (sampled) | goal | wall | phases (s) |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     phases = ", ".join(f"{k.replace('_seconds', '')} {v}" for k, v in meta["timings"].items())
     d = meta["data"]
     print(f"| {d['reviews']:,} | {d['train_reviews']:,} / {d['validation_reviews']:,} | {max_rss / gib:.2f} GiB | "
-          f"{peak['sampled'] / gib:.2f} GiB | < 4 GiB: {'met' if max_rss < GOAL_BYTES else 'NOT met'} | {seconds:.0f} s | {phases} |")
+          f"{peak['sampled'] / gib:.2f} GiB | < 4 GiB: {'met' if max_rss < GOAL_BYTES else 'NOT met'} | "
+          f"{seconds:.0f} s | {phases} |")
     return 0
 
 

@@ -74,7 +74,7 @@ def run_preset(preset: str, epochs: int, files: list[Path], workdir: Path) -> Ru
     from model.train import PRESETS
 
     return Run(preset=preset, reviews=data["reviews"], train_reviews=data["train_reviews"],
-               epochs_planned=PRESETS[preset].epochs, epoch_seconds=[b - a for a, b in zip(ends, ends[1:])],
+               epochs_planned=PRESETS[preset].epochs, epoch_seconds=[b - a for a, b in zip(ends, ends[1:], strict=False)],
                first_epoch_seconds=ends[0] - started,
                prepare_seconds=timings["vocabulary_seconds"] + timings["encode_seconds"])
 
@@ -84,7 +84,8 @@ def report(runs: list[Run], command: str) -> str:
         f"Command: `{command}` on {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
-        "Each preset trains on `data/amazon_polarity/train.sample.ft.txt.bz2` + `data/amazon_other/star_polarity.ft.txt.bz2` "
+        "Each preset trains on `data/amazon_polarity/train.sample.ft.txt.bz2` "
+        "+ `data/amazon_other/star_polarity.ft.txt.bz2` "
         "for two epochs; the epoch time is epoch 2 (its training batches and the validation pass), start-up excluded. "
         "The projection scales that epoch to the 3,600,000 reviews of the full `train.ft.txt.bz2` (same 80/20 split), "
         "times the preset's epochs (early stopping may end sooner), plus the vocabulary and encoding passes.",

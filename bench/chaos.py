@@ -106,7 +106,7 @@ class Supervisor:
         """kill -9 one consumer, start its replacement at once (same instance id: it fences its zombie) and time
         its first new output: load the model, rejoin the group, score, and deliver or commit."""
         with self._lock:
-            self.processes[index].kill()  # type: ignore[union-attr]
+            self.processes[index].kill()  # type: ignore[union-attr]  # a slot is None only once retired, and none is killed after
             replacement = self.processes[index] = self._start(index)
         restarted, checked = time.monotonic(), 0.0
         while replacement.alive() and not _outputs(replacement):
@@ -127,7 +127,7 @@ class Supervisor:
         """Scale in: SIGTERM one consumer for good."""
         with self._lock:
             process, self.processes[index] = self.processes[index], None
-        process.terminate()  # type: ignore[union-attr]
+        process.terminate()  # type: ignore[union-attr]  # a slot is retired once
 
     def stop(self) -> None:
         self._done.set()
@@ -172,14 +172,14 @@ class Chaos:
                                                     *self.args.consumer_args], consumers)
         try:
             for process in supervisor.processes:  # every consumer owns partitions before the stream starts
-                process.wait_ready(timeout=120)  # type: ignore[union-attr]
+                process.wait_ready(timeout=120)  # type: ignore[union-attr]  # no slot is retired before the stream starts
             produce(topics.bootstrap, topics.input, items)
             fault(supervisor)
             outputs = read_topic(topics.bootstrap, topics.output, ids=expected, timeout=self.args.timeout)
         finally:
             supervisor.stop()
         seconds = time.monotonic() - started
-        ids = Counter(json.loads(m.value())["id"] for m in outputs)
+        ids = Counter(json.loads(m.value() or b"")["id"] for m in outputs)
         dead = read_topic(topics.bootstrap, topics.dlq, at_least=len(items) - len(expected), timeout=60)
         row = Row(name, len(expected), len(outputs), len(expected - set(ids)), sum(ids.values()) - len(ids), len(dead),
                   supervisor.restarts, seconds, supervisor.failovers)
@@ -193,19 +193,19 @@ class Chaos:
         share = self.args.reviews / (self.args.kills + 1)
         for _ in range(self.args.kills):
             process = supervisor.processes[0]
-            process.wait_ready(timeout=120)  # type: ignore[union-attr]
-            process.wait_metric("sentiment_messages_consumed_total", int(self.random.uniform(0.2, 0.6) * share))  # type: ignore[union-attr]
+            process.wait_ready(timeout=120)  # type: ignore[union-attr]  # slot 0 is never retired
+            process.wait_metric("sentiment_messages_consumed_total", int(self.random.uniform(0.2, 0.6) * share))  # type: ignore[union-attr]  # slot 0 is never retired
             supervisor.kill(0)
 
     def broker_restart(self, supervisor: Supervisor) -> None:
-        supervisor.processes[0].wait_ready(timeout=120)  # type: ignore[union-attr]
-        supervisor.processes[0].wait_metric("sentiment_messages_consumed_total", self.args.reviews // 4)  # type: ignore[union-attr]
+        supervisor.processes[0].wait_ready(timeout=120)  # type: ignore[union-attr]  # slot 0 is never retired
+        supervisor.processes[0].wait_metric("sentiment_messages_consumed_total", self.args.reviews // 4)  # type: ignore[union-attr]  # slot 0 is never retired
         self.broker.stop()
         time.sleep(5)
         self.broker.start()
 
     def scale_in(self, supervisor: Supervisor) -> None:
-        supervisor.processes[1].wait_metric("sentiment_messages_consumed_total", self.args.reviews // 8)  # type: ignore[union-attr]
+        supervisor.processes[1].wait_metric("sentiment_messages_consumed_total", self.args.reviews // 8)  # type: ignore[union-attr]  # slot 1 is not retired yet
         supervisor.retire(1)
 
 

@@ -82,7 +82,9 @@ def _refused_alone(client: ClientKind, name: str, value: Any) -> bool:
 
 
 def cluster_metadata(kafka_config: Mapping[str, Any], timeout: float) -> ClusterMetadata:
-    """The cluster's metadata, or BrokerRefused / BrokerUnavailable as soon as the reason is known (else after ``timeout`` s)."""
+    """The cluster's metadata, or BrokerRefused / BrokerUnavailable
+    as soon as the reason is known (else after ``timeout`` s).
+    """
     errors: list[KafkaError] = []
     config = {k: v for k, v in kafka_config.items() if k not in ("logger", "error_cb", "on_delivery")}
     # Its own log lines would repeat every reconnect; error_cb carries what matters.

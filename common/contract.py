@@ -16,7 +16,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import orjson
 
@@ -499,10 +499,12 @@ def dead_letter_headers(
     return headers
 
 
-def header_value(headers: Headers | None, name: str) -> str | None:
-    """The last value of header ``name`` as text (dead-letter readers use it)."""
+def header_value(
+    headers: Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None, name: str
+) -> str | None:
+    """The last value of header ``name`` as text (dead-letter readers use it; they pass what the Kafka client gives)."""
     found = None
-    for key, value in headers or []:
+    for key, value in headers.items() if isinstance(headers, Mapping) else headers or []:
         if key == name:
-            found = (value or b"").decode("utf-8", "replace")
+            found = value.decode("utf-8", "replace") if isinstance(value, bytes) else value or ""
     return found

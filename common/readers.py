@@ -209,7 +209,7 @@ class StarRule:
         match = re.fullmatch(r"\s*([1-5])(?:-([1-5]))?\s*:\s*([1-5])(?:-([1-5]))?\s*", text)
         if not match:
             raise ValueError("expected NEGATIVE:POSITIVE star ranges, such as 1-2:4-5")
-        low_neg, high_neg, low_pos, high_pos = (int(g) if g else None for g in match.groups())
+        low_neg, high_neg, low_pos, high_pos = (int(g) if g else 0 for g in match.groups())
         negative = frozenset(range(low_neg, (high_neg or low_neg) + 1))
         positive = frozenset(range(low_pos, (high_pos or low_pos) + 1))
         if not negative or not positive or negative & positive:
@@ -338,7 +338,7 @@ def read_records(
 # --- opening and format detection -------------------------------------------------------------
 
 
-def _open_binary(path: str | Path) -> IO[bytes]:
+def _open_binary(path: str | Path) -> io.BufferedIOBase:
     if str(path) == "-":
         return _NonClosing(sys.stdin.buffer)
     path = Path(path)
@@ -349,9 +349,9 @@ def _open_binary(path: str | Path) -> IO[bytes]:
     # A 1 MiB buffer in front of the decompressor: line by line, its own 8 KiB buffer made a decompressor
     # call every few lines (bz2: 37,600 -> 43,000 lines per CPU-second).
     if magic == b"BZh":
-        return io.BufferedReader(bz2.open(path, "rb"), _DECOMPRESSED_BUFFER)  # type: ignore[arg-type]
+        return io.BufferedReader(bz2.open(path, "rb"), _DECOMPRESSED_BUFFER)
     if magic[:2] == b"\x1f\x8b":
-        return io.BufferedReader(gzip.open(path, "rb"), _DECOMPRESSED_BUFFER)  # type: ignore[arg-type]
+        return io.BufferedReader(gzip.open(path, "rb"), _DECOMPRESSED_BUFFER)
     return open(path, "rb")
 
 
@@ -606,7 +606,7 @@ def _csv_records(
             joined = f" (one row over lines {number}-{start - 1}: an unbalanced quote joins lines)" if start - number > 1 else ""
             errors.bad(source, number, f"{len(row)} fields, the header has {len(header)}{joined}")
             continue
-        fields = dict(zip(header, row))
+        fields = dict(zip(header, row, strict=True))
         try:
             text = _text(fields, columns)
             label = _label(fields, columns, label_optional=False)

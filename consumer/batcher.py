@@ -62,7 +62,7 @@ class Batcher(Generic[T]):
             return False
         if self.adaptive:
             return True
-        return len(self._items) >= self.max_batch or self._clock() - self._first_at >= self.max_wait  # type: ignore[operator]
+        return len(self._items) >= self.max_batch or self._clock() - self._first_at >= self.max_wait  # type: ignore[operator]  # _first_at is set while there are items
 
     def wait_budget(self, idle: float) -> float:
         """Seconds the caller may block waiting for more input: until the oldest item's deadline, else ``idle``."""
@@ -70,7 +70,7 @@ class Batcher(Generic[T]):
             return idle
         if self.adaptive or len(self._items) >= self.max_batch:
             return 0.0
-        return max(0.0, self._first_at + self.max_wait - self._clock())  # type: ignore[operator]
+        return max(0.0, self._first_at + self.max_wait - self._clock())  # type: ignore[operator]  # _first_at is set while there are items
 
     def take(self) -> list[T]:
         """Hand over everything held (possibly nothing) and start a new batch."""

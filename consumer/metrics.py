@@ -8,6 +8,7 @@ failing ones until all hold.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -105,10 +106,8 @@ class ConsumerMetrics:
 
     def forget_partition(self, topic: str, partition: int) -> None:
         """Remove the lag series of a partition this instance no longer reads (another instance reports it)."""
-        try:
+        with contextlib.suppress(KeyError):
             self.consumer_lag.remove(topic, str(partition))
-        except KeyError:
-            pass
 
 
 # Connections the kernel holds while the accept loop catches up, as waitress (the dashboard) holds. http.server's
@@ -145,7 +144,7 @@ class HealthServer:
 
 def _make_handler(metrics: ConsumerMetrics) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:  # http.server's naming
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
@@ -166,7 +165,7 @@ def _make_handler(metrics: ConsumerMetrics) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - scrapes are not news
+        def log_message(self, format: str, *args: Any) -> None:  # http.server's parameter name; scrapes are not news
             log.debug("http " + format, *args)
 
     return Handler

@@ -65,24 +65,24 @@ def score_batch(
     decoded: list[contract.Review | contract.Rejection] = []
     sources: list[contract.Source] = []
     for msg in messages:
-        source = contract.Source(msg.topic(), msg.partition(), msg.offset())
+        source = contract.Source(msg.topic(), msg.partition(), msg.offset())  # type: ignore[arg-type]  # consumed: all set
         sources.append(source)
         decoded.append(contract.decode_review(msg.key(), msg.value(), source, max_text_bytes))
 
     good = [i for i, d in enumerate(decoded) if isinstance(d, contract.Review)]
     started = time.perf_counter()
-    assessed = _assess_all([decoded[i].text for i in good], scorer)  # type: ignore[union-attr]
+    assessed = _assess_all([decoded[i].text for i in good], scorer)  # type: ignore[union-attr]  # good lists only the Reviews
     inference_seconds = time.perf_counter() - started
     predictions = [_verdict_or_rejection(a) for a in assessed]
-    by_index = dict(zip(good, predictions))
-    readings = {i: (a.tokens, a.oov) for i, a in zip(good, assessed) if not isinstance(a, contract.Rejection)}
+    by_index = dict(zip(good, predictions, strict=True))
+    readings = {i: (a.tokens, a.oov) for i, a in zip(good, assessed, strict=True) if not isinstance(a, contract.Rejection)}
     judged = [i for i in good if isinstance(by_index[i], tuple)]
-    shadows, shadow_seconds, shadow_error = _shadow_verdicts([decoded[i].text for i in judged], shadow)  # type: ignore[union-attr]
-    shadow_by_index = dict(zip(judged, shadows))
+    shadows, shadow_seconds, shadow_error = _shadow_verdicts([decoded[i].text for i in judged], shadow)  # type: ignore[union-attr]  # judged lists only Reviews
+    shadow_by_index = dict(zip(judged, shadows, strict=False))
     scored_at = time.time()
 
     records: list[OutRecord] = []
-    for i, (msg, item, source) in enumerate(zip(messages, decoded, sources)):
+    for i, (msg, item, source) in enumerate(zip(messages, decoded, sources, strict=True)):
         prediction = by_index.get(i)
         if isinstance(item, contract.Review) and isinstance(prediction, tuple):
             verdict = shadow_by_index.get(i)
@@ -94,10 +94,10 @@ def score_batch(
                                      true_label=item.true_label, shadow=verdict))
         else:
             rejection = item if isinstance(item, contract.Rejection) else prediction
-            headers = contract.dead_letter_headers(rejection, source, msg.headers(), len(msg.value() or b""))  # type: ignore[arg-type]
+            headers = contract.dead_letter_headers(rejection, source, msg.headers(), len(msg.value() or b""))  # type: ignore[arg-type]  # a consumed message's headers are (str, bytes) pairs; the stubs type what produce takes
             value = contract.dead_letter_value(msg.value())
             records.append(
-                OutRecord(source, dlq_topic, contract.bounded_key(msg.key()), value, headers, reason=rejection.code)  # type: ignore[union-attr]
+                OutRecord(source, dlq_topic, contract.bounded_key(msg.key()), value, headers, reason=rejection.code)  # type: ignore[union-attr]  # prediction is a Rejection here (a verdict took the branch above)
             )
     read = [a for a in assessed if not isinstance(a, contract.Rejection)]
     return ScoredBatch(records, inference_seconds, len(good), read, shadow_seconds, shadow_error)
@@ -138,7 +138,7 @@ def _assess_all(texts: list[str], scorer: Scorer) -> list[Assessment | contract.
     for text in texts:
         try:
             results.extend(scorer.assess([text]))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the same: one text's failure costs that text alone
             results.append(contract.Rejection(contract.SCORING_FAILED, f"model failed on this text: {exc!r}"[:500]))
     return results
 

@@ -135,7 +135,8 @@ def check_poll_interval(consumer_config: dict[str, Any], batch_seconds: float, m
     if interval_ms < worst_ms:
         raise ConfigError(
             f"max.poll.interval.ms={interval_ms} is shorter than the worst-case batch time of about {worst_ms:.0f} ms "
-            f"(a full batch took {batch_seconds * 1000:.0f} ms to score); lower --max-batch or raise -X max.poll.interval.ms"
+            f"(a full batch took {batch_seconds * 1000:.0f} ms to "
+            f"score); lower --max-batch or raise -X max.poll.interval.ms"
         )
 
 
@@ -440,7 +441,7 @@ class ScoringService:
 
     def _release(self, partitions: list[TopicPartition], kind: str, dropped: int = 0) -> None:
         if self._paused:  # librdkafka keeps a partition's pause flag: clear it, or a later re-assignment never fetches
-            self._consumer.resume(partitions)  # type: ignore[union-attr]
+            self._consumer.resume(partitions)  # type: ignore[union-attr]  # partitions are released only while the consumer exists
         for tp in partitions:
             self._assigned.discard((tp.topic, tp.partition))
             self.metrics.forget_partition(tp.topic, tp.partition)
@@ -461,7 +462,7 @@ def reference_gauges(metadata: Mapping[str, Any]) -> dict[str, float]:
         edges, shares = histogram.get("edges", []), histogram.get("shares", [])
         # The share of validation reviews the model was unsure of (0.3 < p <= 0.7): confidence collapse is measured
         # against it.
-        out["unsure_share"] = float(sum(s for lo, hi, s in zip(edges, edges[1:], shares) if lo >= 0.3 - 1e-9 and hi <= 0.7 + 1e-9))
+        out["unsure_share"] = float(sum(s for lo, hi, s in zip(edges, edges[1:], shares, strict=False) if lo >= 0.3 - 1e-9 and hi <= 0.7 + 1e-9))
     return out
 
 

@@ -65,7 +65,8 @@ _SIGNED_NUMBER = re.compile(r"[+-][\d\s.,()/%+-]*\d[\d\s.,()/%+-]*(?:[eE][+-]?\d
 _SNIFF_BYTES = 64 * 1024
 _DECODE_CHUNK = 1024 * 1024  # the check that a file is UTF-8 decodes it slice by slice
 _LEGACY_SAMPLE_BYTES = 64 * 1024  # lines with non-ASCII bytes that the encoding detector reads
-# What Excel on Windows writes for "CSV (Comma delimited)" in Western locales: named when it reads a file as well as the best guess.
+# What Excel on Windows writes for "CSV (Comma delimited)" in Western
+# locales: named when it reads a file as well as the best guess.
 _WINDOWS_WESTERN = "cp1252"
 _CHAOS_TIE = 0.01
 _NON_ASCII_LINE = re.compile(rb"[^\n]*[\x80-\xff][^\n]*\n?")
@@ -398,7 +399,7 @@ def score_table(
     words: list[tuple[str, str] | None] = [None] * len(texts)
     for start in range(0, len(scorable), chunk):
         rows = scorable[start : start + chunk]
-        for row, verdict in zip(rows, scorer.judge([texts[i] for i in rows])):
+        for row, verdict in zip(rows, scorer.judge([texts[i] for i in rows]), strict=True):
             if verdict is None:
                 statuses[row] = NO_WORDS
             else:
@@ -407,7 +408,7 @@ def score_table(
             judged = [row for row in rows if labels[row] is not None]
             for part in range(0, len(judged), EXPLAIN_CHUNK):
                 some = judged[part : part + EXPLAIN_CHUNK]
-                for row, found in zip(some, explainer.explain_many([texts[i] for i in some], top=EXPLAINED_WORDS)):
+                for row, found in zip(some, explainer.explain_many([texts[i] for i in some], top=EXPLAINED_WORDS), strict=True):
                     words[row] = (_word_list(found.top_negative), _word_list(found.top_positive))
         if progress:
             progress(min(start + chunk, len(scorable)), len(scorable))

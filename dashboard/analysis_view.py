@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from dash import html
 
@@ -68,12 +68,13 @@ def job_view(job: Job | None, job_id: str | None = None) -> JobView:
     counts = result.counts
     marked = counts["not scored"]
     read_as = "" if job.encoding.startswith("utf-8") else f" (read as {job.encoding}, not UTF-8)"
-    status = f"{job.filename}{read_as}: {plural(job.rows, 'row')}, {counts['positive']:,} positive, {counts['negative']:,} negative"
+    status = (f"{job.filename}{read_as}: {plural(job.rows, 'row')}, "
+              f"{counts['positive']:,} positive, {counts['negative']:,} negative")
     if marked:
         status += f", {marked:,} not scored (marked in the {result.status_column!r} column)"
     preview = result.preview.copy()
     preview[result.text_column] = preview[result.text_column].map(_snippet)
-    rows = preview.astype(object).where(preview.notna(), "").to_dict("records")
+    rows = cast(list[dict[str, Any]], preview.astype(object).where(preview.notna(), "").to_dict("records"))  # CSV header names
     return JobView(
         status,
         "ok",

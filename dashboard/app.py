@@ -42,7 +42,7 @@ def create_app(
         title="Review sentiment",
         assets_folder=str(ASSETS),
         serve_locally=True,
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # None keeps the title as it is (Dash's docs); its annotation says str
         suppress_callback_exceptions=False,
     )
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers pick the voice from it

@@ -134,7 +134,7 @@ def register_live(app: Dash, ctx: Context) -> None:
             view.latest,
             view.accuracy,
             view.confusion,
-            *chart_labels(dict(zip(LIVE_CHARTS, (view.bar, view.pie, view.series, view.confusion)))),
+            *chart_labels(dict(zip(LIVE_CHARTS, (view.bar, view.pie, view.series, view.confusion), strict=True))),
         )
 
 
@@ -180,7 +180,7 @@ def _register_one_review(app: Dash, ctx: Context) -> None:
             return analysis_view.single_result(analyse_text(ctx.scorer, text, ctx.limits), text=text or "")
         except InputError as exc:
             return analysis_view.single_result(None, str(exc))
-        except Exception:  # noqa: BLE001 - users see a plain message, the log the traceback
+        except Exception:  # users see a plain message, the log the traceback
             log.exception("single review analysis failed")
             return analysis_view.single_result(None, _UNEXPECTED)
 
@@ -224,7 +224,7 @@ def _register_csv_upload(app: Dash, ctx: Context) -> None:
             return (no_update,) * 5
         remembered = reply.get("picked") or no_update  # the user's own pick, offered to later files without `text`
         if "too_large" in reply:
-            error = uploads.too_large(str(reply.get("filename") or "the file"), float(reply["too_large"]), ctx.limits)
+            error: str | None = uploads.too_large(str(reply.get("filename") or "the file"), float(reply["too_large"]), ctx.limits)
         else:
             error = reply.get("error")
         if error or not reply.get("job"):
@@ -286,7 +286,7 @@ def _register_csv_results(app: Dash, ctx: Context) -> None:
             view.preview_note,
             not view.can_download,
             view.finished,
-            *chart_labels(dict(zip(CSV_CHARTS, (view.bar, view.pie)))),
+            *chart_labels(dict(zip(CSV_CHARTS, (view.bar, view.pie), strict=True))),
         )
 
     @app.callback(

@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                      job_options={"max_result_bytes": settings.dashboard_results_mb * 1024 * 1024})
     reader = StreamReader(reader_config, settings.output_topic, stats, start).start()
     if not _is_loopback(settings.dashboard_host):
-        log.warning("the dashboard listens beyond this machine with no login of its own; put a reverse proxy with TLS and login in front",
+        log.warning("the dashboard listens beyond this machine with no login of its own; "
+                    "put a reverse proxy with TLS and login in front",
                     extra={"host": settings.dashboard_host})
     log.info("dashboard", extra={"url": f"http://{settings.dashboard_host}:{settings.dashboard_port}/", "model": predictor.version,
                                  "config": settings.describe(), "start": str(start)})
@@ -93,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _stop_serving(signum: int, frame: object) -> None:
-    """SIGTERM (docker stop, systemd) leaves waitress' loop as Ctrl-C does (it catches SystemExit), so the reader closes cleanly."""
+    """SIGTERM (docker stop, systemd) leaves waitress' loop as Ctrl-C
+    does (it catches SystemExit), so the reader closes cleanly.
+    """
     raise SystemExit(0)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dash import html
 
+from dashboard.attributes import attributes
 from model.explain import Explanation, WordEffect
 
 # rgb of the dashboard's --negative and --positive colours (assets/style.css).
@@ -57,7 +58,7 @@ def shaded_text(text: str, explanation: Explanation) -> html.P:
     if at < len(text):
         parts.append(text[at:])
     return html.P(parts, className="explained-text", id="review-explained-text",
-                  **{"aria-describedby": "review-explain-legend"})
+                  **attributes({"aria-describedby": "review-explain-legend"}))
 
 
 def _top_list(title: str, words: tuple[WordEffect, ...], list_id: str) -> html.Div:
@@ -65,7 +66,7 @@ def _top_list(title: str, words: tuple[WordEffect, ...], list_id: str) -> html.D
                                                                                className="xword-effect")])
              for w in words] or [html.Li("none")]
     return html.Div([html.H4(title, id=f"{list_id}-title"), html.Ol(items, id=list_id,
-                                                                   **{"aria-labelledby": f"{list_id}-title"})],
+                                                                   **attributes({"aria-labelledby": f"{list_id}-title"}))],
                     className="top-words")
 
 

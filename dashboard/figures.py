@@ -183,7 +183,7 @@ def history_figure(history: Mapping[str, Sequence[float]], height: int = 300, re
             "mode": "lines+markers",
             "line": {"color": colour, "dash": dash},
         }
-        for colour, name in zip(palette * 4, names)
+        for colour, name in zip(palette * 4, names, strict=False)
         for key, dash in ((name, "solid"), (f"val_{name}", "dot"))
         if history.get(key)
     ]
@@ -213,14 +213,14 @@ def _describe_trace(trace: Mapping[str, Any], layout: Mapping[str, Any]) -> str:
     kind = trace.get("type")
     if kind == "pie":
         total = sum(trace["values"]) or 1
-        return ", ".join(f"{label} {_number(v)} ({v / total:.1%})" for label, v in zip(trace["labels"], trace["values"]))
+        return ", ".join(f"{label} {_number(v)} ({v / total:.1%})" for label, v in zip(trace["labels"], trace["values"], strict=True))
     if kind == "heatmap":
-        return ", ".join(f"{y}, {x}: {_number(v)}" for y, row in zip(trace["y"], trace["z"]) for x, v in zip(trace["x"], row))
+        return ", ".join(f"{y}, {x}: {_number(v)}" for y, row in zip(trace["y"], trace["z"], strict=True) for x, v in zip(trace["x"], row, strict=True))
     if kind == "bar" and trace.get("name"):  # one label of a series over time
         values = trace["y"]
         return f"{_number(sum(values))} {trace['name']} in {len(values)} intervals, at most {_number(max(values))} in one"
     if kind == "bar":
-        return ", ".join(f"{x} {_number(y)}" for x, y in zip(trace["x"], trace["y"]))
+        return ", ".join(f"{x} {_number(y)}" for x, y in zip(trace["x"], trace["y"], strict=True))
     values = list(trace.get("y") or [])
     x_title = layout.get("xaxis", {}).get("title", {}).get("text", "x")
     name = trace.get("name") or layout.get("yaxis", {}).get("title", {}).get("text", "value")

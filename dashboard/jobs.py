@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 from urllib.parse import parse_qs
 
 import pandas as pd
@@ -69,7 +69,9 @@ class JobResult:
 
     @classmethod
     def write(cls, table: ScoredTable, path: Path) -> JobResult:
-        """Write the labelled CSV a slice of rows at a time (the whole text at once was a copy of the table and more)."""
+        """Write the labelled CSV a slice of rows at a time (the
+        whole text at once was a copy of the table and more).
+        """
         frame = table.frame
         header = to_safe_csv(frame.iloc[:0], table.text_column)
         with path.open("w", encoding="utf-8", newline="") as out:
@@ -78,7 +80,8 @@ class JobResult:
             for start in range(0, len(frame), _WRITE_ROWS):
                 out.write(to_safe_csv(frame.iloc[start : start + _WRITE_ROWS], table.text_column)[len(header) :])
         shown = [table.text_column, table.label_column, table.prob_column, table.status_column]
-        return cls(path, path.stat().st_size, table.counts(), *shown, frame[shown].head(PREVIEW_ROWS).copy())
+        return cls(path, path.stat().st_size, table.counts(), table.text_column, table.label_column, table.prob_column,
+                   table.status_column, frame[shown].head(PREVIEW_ROWS).copy())
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ class CsvJobs:
     def _disk_held(self) -> int:
         return sum(j.result.size if j.result else j.reserved for j in self._jobs.values() if j.state != FAILED)
 
-    def _update(self, job_id: str, **changes: object) -> None:
+    def _update(self, job_id: str, **changes: Any) -> None:
         with self._lock:
             if job_id in self._jobs:
                 self._jobs[job_id] = replace(self._jobs[job_id], **changes)
@@ -218,7 +221,7 @@ class CsvJobs:
             result = JobResult.write(table, self._dir / f"{job_id}.csv")
         except InputError as exc:
             self._update(job_id, state=FAILED, error=str(exc), finished=time.time())
-        except Exception:  # noqa: BLE001 - the user gets a plain message, the log gets the traceback
+        except Exception:  # the user gets a plain message, the log gets the traceback
             log.exception("CSV analysis failed", extra={"job": job_id})
             self._update(job_id, state=FAILED, error="The analysis failed unexpectedly; the server log has the details.", finished=time.time())
         else:

@@ -12,12 +12,13 @@ from dash import dash_table, dcc, html
 
 from dashboard import figures
 from dashboard.analysis import Limits, human_size
+from dashboard.attributes import attributes
 from dashboard.live_view import DEFAULT_WINDOW, WINDOWS
 
 REFRESH_MS = 1000
 POLL_MS = 400
-STATIC_GRAPH = {"displayModeBar": False}
-ZOOM_GRAPH = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+STATIC_GRAPH: dcc.Graph.Config = {"displayModeBar": False}
+ZOOM_GRAPH: dcc.Graph.Config = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 TABS = {"live": "Live", "analyse": "Analyse", "models": "Models", "model": "Model"}  # value -> label
 FIRST_TAB = "live"
 # Every chart's title, for its text alternative; the callbacks describe each new figure with it.
@@ -37,7 +38,7 @@ def alt_id(graph_id: str) -> str:
     return f"{graph_id}-alt"
 
 
-def chart(graph_id: str, figure: figures.Figure, title: str, config: dict) -> html.Div:
+def chart(graph_id: str, figure: figures.Figure, title: str, config: dcc.Graph.Config) -> html.Div:
     """A graph whose label says in words what it shows (Plotly's SVG says nothing a screen reader can use).
 
     A chart without controls is one image; one with zoom buttons is a figure, whose buttons stay reachable.
@@ -46,7 +47,7 @@ def chart(graph_id: str, figure: figures.Figure, title: str, config: dict) -> ht
         dcc.Graph(id=graph_id, figure=figure, config=config),
         id=alt_id(graph_id),
         role="img" if config.get("displayModeBar") is False else "figure",
-        **{"aria-label": figures.describe(figure, title)},
+        **attributes({"aria-label": figures.describe(figure, title)}),
     )
 
 
@@ -93,13 +94,13 @@ def window_picker() -> html.Div:
                         id=window_id(value),
                         n_clicks=0,
                         className="window-button selected" if value == DEFAULT_WINDOW else "window-button",
-                        **{"aria-pressed": "true" if value == DEFAULT_WINDOW else "false"},
+                        **attributes({"aria-pressed": "true" if value == DEFAULT_WINDOW else "false"}),
                     )
                     for value, label in WINDOWS.items()
                 ],
                 role="group",
                 className="window-picker",
-                **{"aria-labelledby": "live-window-label"},
+                **attributes({"aria-labelledby": "live-window-label"}),
             ),
             dcc.Store(id="live-window", data=DEFAULT_WINDOW),
         ],
@@ -158,38 +159,41 @@ def analyse_tab(limits: Limits) -> html.Div:
                 dcc.Textarea(id="review-text", placeholder="Paste a review…", className="review-input"),
                 html.Div(html.Button("Analyse", id="review-button", n_clicks=0, className="button primary"), className="actions"),
                 # The live region is outside dcc.Loading, so it stays in the page while the spinner shows.
-                html.Div(dcc.Loading(html.Div(id="review-result"), type="dot"), id="review-result-region", **{"aria-live": "polite"}),
+                html.Div(dcc.Loading(html.Div(id="review-result"), type="dot"), id="review-result-region", **attributes({"aria-live": "polite"})),
                 wide=True,
             ),
             _card(
                 "Analyse a CSV file",
                 html.Div(
                     [
-                        # assets/a11y.js names the upload's file input and the picker's focus input from data-accessible-name
+                        # assets/a11y.js names the upload's file input and
+                        # the picker's focus input from data-accessible-name
                         html.Div(
                             dcc.Upload(
                                 id="csv-upload",
                                 children=html.Div(
                                     [
                                         html.B("Drop a CSV here or click to choose one"),
-                                        html.Div(f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows; UTF-8 or another encoding, detected", className="muted"),
+                                        html.Div(f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows; "
+                                                 "UTF-8 or another encoding, detected", className="muted"),
                                     ]
                                 ),
                                 className="upload",
                                 multiple=False,
                             ),
-                            **{"data-accessible-name": "Choose a CSV file to analyse"},
+                            **attributes({"data-accessible-name": "Choose a CSV file to analyse"}),
                         ),
                         html.Div(
                             [
                                 html.Span("Text column", className="control-label"),
                                 dcc.Dropdown(id="csv-column", options=["text"], value="text", clearable=False, className="column-picker"),
-                                # A toggle button, as the window picker: Dash 4's Checklist nests its input in an unnamed list.
+                                # A toggle button, as the window picker: Dash 4's
+                                # Checklist nests its input in an unnamed list.
                                 html.Button("Add the words that carried each verdict (slower)", id="csv-explain", n_clicks=0,
-                                            className="window-button explain-toggle", **{"aria-pressed": "false"}),
+                                            className="window-button explain-toggle", **attributes({"aria-pressed": "false"})),
                             ],
                             className="column-row",
-                            **{"data-accessible-name": "Text column"},
+                            **attributes({"data-accessible-name": "Text column"}),
                         ),
                     ],
                     className="upload-row",
@@ -201,7 +205,7 @@ def analyse_tab(limits: Limits) -> html.Div:
                         id="csv-progress-bar",
                         className="progress-track",
                         role="progressbar",
-                        **{"aria-label": "Scoring progress", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0"},
+                        **attributes({"aria-label": "Scoring progress", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0"}),
                     ),
                     id="csv-progress-box",
                     className="progress-box",
@@ -209,7 +213,7 @@ def analyse_tab(limits: Limits) -> html.Div:
                 ),
                 # Polite, and busy while the file scores: the progress bar carries the running count, the region
                 # announces the state once it settles rather than every poll.
-                html.Div(id="csv-status", className="message", role="status", **{"aria-busy": "false"}),
+                html.Div(id="csv-status", className="message", role="status", **attributes({"aria-busy": "false"})),
                 html.Div(
                     [
                         html.Div([_graph("csv-bar"), _graph("csv-pie")], className="grid two"),
@@ -253,7 +257,7 @@ def models_tab() -> html.Div:
 
     return html.Div(
         [
-            html.P(id="models-summary", className="muted", **{"aria-live": "polite"}),
+            html.P(id="models-summary", className="muted", **attributes({"aria-live": "polite"})),
             html.Div(
                 [
                     _card("Live accuracy by model", table("models-accuracy", [
@@ -285,18 +289,18 @@ def tab_bar() -> html.Div:
                 n_clicks=0,
                 role="tab",
                 className="tab selected" if value == FIRST_TAB else "tab",
-                **{"aria-selected": "true" if value == FIRST_TAB else "false", "aria-controls": f"panel-{value}"},
+                **attributes({"aria-selected": "true" if value == FIRST_TAB else "false", "aria-controls": f"panel-{value}"}),
             )
             for value, label in TABS.items()
         ],
         role="tablist",
         className="tabs",
-        **{"aria-label": "Views"},
+        **attributes({"aria-label": "Views"}),
     )
 
 
 def tab_panel(value: str, content: html.Div) -> html.Div:
-    return html.Div(content, id=f"panel-{value}", role="tabpanel", hidden=value != FIRST_TAB, **{"aria-labelledby": f"tab-{value}"})
+    return html.Div(content, id=f"panel-{value}", role="tabpanel", hidden=value != FIRST_TAB, **attributes({"aria-labelledby": f"tab-{value}"}))
 
 
 def build(topic: str, start: str, model_version: str | None, limits: Limits, model_content: html.Div) -> html.Div:
@@ -319,7 +323,7 @@ def build(topic: str, start: str, model_version: str | None, limits: Limits, mod
                 className="header",
             ),
             dcc.Location(id="url", refresh=False),
-            html.Div(id="live-banner", **{"aria-live": "polite"}),
+            html.Div(id="live-banner", **attributes({"aria-live": "polite"})),
             html.Main(
                 [
                     tab_bar(),

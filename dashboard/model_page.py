@@ -110,7 +110,7 @@ def find_confusion(sets: Mapping[str, Mapping[str, Any]]) -> tuple[str, list[lis
     """The main set's confusion matrix ({"matrix": [[...]], "labels": [...]}, rows true)."""
     name = _main_set({k: v for k, v in sets.items() if not k.startswith("baseline")})
     found = sets.get(name, {}).get("confusion_matrix") if name else None
-    if isinstance(found, Mapping) and isinstance(found.get("matrix"), list):
+    if name and isinstance(found, Mapping) and isinstance(found.get("matrix"), list):
         matrix = found["matrix"]
         labels = found.get("labels") or ["negative", "positive"]
         if len(matrix) == len(labels) and all(isinstance(r, list) and len(r) == len(labels) for r in matrix):
@@ -122,7 +122,7 @@ def find_pr_curve(sets: Mapping[str, Mapping[str, Any]]) -> tuple[str, list[floa
     """The main set's precision-recall points, when the report keeps them ({"pr_curve": {"precision", "recall"}})."""
     name = _main_set({k: v for k, v in sets.items() if not k.startswith("baseline")})
     curve = sets.get(name, {}).get("pr_curve") if name else None
-    if isinstance(curve, Mapping):
+    if name and isinstance(curve, Mapping):
         precision, recall = curve.get("precision"), curve.get("recall")
         if isinstance(precision, list) and isinstance(recall, list) and len(precision) == len(recall) > 1:
             return name, [float(r) for r in recall], [float(p) for p in precision]
@@ -148,7 +148,7 @@ def load_report(model_dir: str | Path) -> ModelReport:
     meta = _read_metadata(folder, problems)
     report = _read_json(folder / REPORT_DIR / REPORT_METRICS_FILE, problems)
     sets = _evaluated_sets(report, meta)
-    history = report.get("history") if isinstance(report.get("history"), Mapping) else {}
+    history: Mapping[str, Any] = report["history"] if isinstance(report.get("history"), Mapping) else {}
 
     def section(name: str) -> dict[str, Any]:
         return flatten(meta[name]) if isinstance(meta.get(name), Mapping) else {}
@@ -281,7 +281,7 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _table(rows: Mapping[str, Any]) -> html.Div:
+def _table(rows: Mapping[str, Any]) -> html.P | html.Table:
     """Key and value per row; a value that is not there (None, empty) is no row at all."""
     shown = [(k, v) for k, v in rows.items() if v is not None and v != ""][:_MAX_ROWS]
     if not shown:
@@ -297,7 +297,7 @@ def _metric_name(key: str) -> str:
     return key.removeprefix("per_class.").replace(".", " ").replace("_", " ")
 
 
-def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> html.Div:
+def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> html.P | html.Table:
     """Metrics down, evaluated sets across, so the LSTM and the baseline sit side by side."""
     if not metrics:
         return html.P(NOT_IN_ARTIFACT, className="muted")

@@ -67,7 +67,8 @@ def render(ops: ModelOps, references: Mapping[str, Mapping[str, Any]]) -> Models
     agreed = sum(a for _, a, _ in ops.agreement)
     compared = sum(c for _, _, c in ops.agreement)
     if compared:
-        summary = f"The shadow agreed with the served model on {agreed:,} of {compared:,} reviews ({_share(agreed, compared)})."
+        summary = (f"The shadow agreed with the served model on {agreed:,} of {compared:,} reviews "
+                   f"({_share(agreed, compared)}).")
     else:
         summary = "No shadow candidate in the stream: start the consumer with --shadow-model-dir to compare one."
     return ModelsView(accuracy_rows(ops.counts), drift_rows(ops.counts, references), figures.agreement_figure(ops.agreement),

@@ -127,14 +127,14 @@ class StreamReader:
                     consumer.poll(0.2)  # nothing to read yet; this serves error_cb (why the broker refuses us)
                     continue
                 for message in consumer.consume(500, timeout=0.5):
-                    if message.error():
-                        self._on_consume_error(message.error())
+                    if error := message.error():
+                        self._on_consume_error(error)
                         continue
                     try:
-                        self._stats.add(decode_result(message.value()))
+                        self._stats.add(decode_result(message.value() or b""))
                     except (ValueError, TypeError, RecursionError):  # one bad record never stops the live view
                         self._stats.add_unreadable()
-        except Exception:  # noqa: BLE001 - the thread must say why it died, the page shows it
+        except Exception:  # the thread must say why it died, the page shows it
             log.exception("live reader stopped")
             self._stats.set_broker(BrokerState(None, None, "the live reader stopped; see the server log", time.time()))
         finally:

@@ -176,7 +176,8 @@ class LocalKafka:
         log4j = self.instance / "log4j2.properties"
         log4j.write_text(_LOG4J2.format(log=self.log_file))
         # Kafka's own default heap (bin/kafka-server-start.sh). With -Xms256m G1 kept the heap at about 355 MB; once the
-        # benchmarks had filled its old generation it collected every 3 s, pausing 60-120 ms; at 1 GB, every few minutes.
+        # benchmarks had filled its old generation it collected
+        # every 3 s, pausing 60-120 ms; at 1 GB, every few minutes.
         heap = os.environ.get("KAFKA_HEAP_OPTS", "-Xms1g -Xmx1g").split()
         cmd = [
             "java", *heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",

@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                   + (f", pid {pid}" if pid else ", not started from this folder"))
             return 0 if ready else 1
         elif args.command == "print-env":
+            assert isinstance(broker, SecureLocalKafka)  # print-env always opens the secure broker
             print("\n".join(client_env(broker.user_config(args.user))))
         else:
             settings = config.resolve(TOPIC_OPTIONS, args)

@@ -185,7 +185,9 @@ class Demo:
         return True
 
     def _start_prometheus(self, port: int) -> str | None:
-        """Debian's Prometheus on the demo's targets with the project's alert rules, when installed and ``port`` free."""
+        """Debian's Prometheus on the demo's targets with the
+        project's alert rules, when installed and ``port`` free.
+        """
         binary = shutil.which("prometheus")
         if not port or binary is None:
             if port:
@@ -263,7 +265,9 @@ def _port_free(port: int) -> bool:
 
 
 def _choose_data(given: Path | None, examples: bool, log_dir: Path) -> tuple[Path, str]:
-    """(file, format): the given file, the built-in reviews (written to ``log_dir``) when asked, else the test sample."""
+    """(file, format): the given file, the built-in reviews (written
+    to ``log_dir``) when asked, else the test sample.
+    """
     if given is not None:
         if not given.is_file():
             raise config.ConfigError(f"DATA={given}: no such file")
@@ -273,9 +277,9 @@ def _choose_data(given: Path | None, examples: bool, log_dir: Path) -> tuple[Pat
             raise config.ConfigError(f"{paths.TEST_SAMPLE}: missing from this checkout (git checkout -- data/)")
         return paths.TEST_SAMPLE, "fasttext"
     log_dir.mkdir(parents=True, exist_ok=True)
-    examples = log_dir / "example-reviews.jsonl"
-    examples.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in EXAMPLE_REVIEWS))
-    return examples, "jsonl"
+    written = log_dir / "example-reviews.jsonl"
+    written.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in EXAMPLE_REVIEWS))
+    return written, "jsonl"
 
 
 def _env_flag(name: str) -> bool:

@@ -112,7 +112,7 @@ def read_topic(
                 batch = [m for m in consumer.consume(1000, 0.5) if m.error() is None]
                 messages += batch
                 if ids is not None:
-                    seen.update(json.loads(m.value())["id"] for m in batch)
+                    seen.update(json.loads(m.value() or b"")["id"] for m in batch)
             if (len(messages) >= at_least and (ids is None or ids <= seen)) or time.monotonic() >= deadline:
                 return messages
             time.sleep(0.5)
@@ -152,7 +152,7 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def output_ids(messages: Sequence[Message]) -> Counter[str]:
-    return Counter(json.loads(m.value())["id"] for m in messages)
+    return Counter(json.loads(m.value() or b"")["id"] for m in messages)
 
 
 def free_port() -> int:
@@ -172,7 +172,7 @@ class ConsumerProcess:
     proc: subprocess.Popen | None = None
 
     def start(self) -> "ConsumerProcess":
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - open while the consumer runs and writes to it
         self.proc = subprocess.Popen(
             [str(CONSUMER_BIN), *self.args, "--metrics-port", str(self.metrics_port)],
             stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}, cwd=PROJECT_ROOT,
@@ -190,7 +190,7 @@ class ConsumerProcess:
         """Until /readyz answers 200 (model loaded, partitions assigned, broker reachable)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]
+            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]  # alive() is False before start()
             try:
                 if self.get("/readyz")[0] == 200:
                     return
@@ -213,7 +213,7 @@ class ConsumerProcess:
         deadline = time.monotonic() + timeout
         key = (name, tuple(sorted(labels.items())))
         while time.monotonic() < deadline:
-            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]
+            assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]  # alive() is False before start()
             if self.metrics().get(key, 0) >= value:
                 return
             time.sleep(0.3)

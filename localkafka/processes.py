@@ -9,6 +9,7 @@ then SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -58,10 +59,8 @@ class Child:
         return self.process.returncode
 
     def _signal_group(self, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, sig)  # the group id is the child's pid (start_new_session)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def log_tail(self, lines: int = 20) -> str:
         try:

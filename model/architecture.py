@@ -29,12 +29,12 @@ LSTM_LAYERS = tuple(f"bilstm_{i}" for i in range(1, len(LSTM_UNITS) + 1))
 OUTPUT_LAYER = "p_negative"
 
 
-def build_model(num_words: int = NUM_WORDS, max_len: int = MAX_LEN, masked: bool = True) -> keras.Model:
+def build_model(num_words: int = NUM_WORDS, max_len: int | None = MAX_LEN, masked: bool = True) -> keras.Model:
     """Build the (uncompiled) published architecture; output is the probability of NEGATIVE."""
     inputs = keras.Input(shape=(max_len,), dtype="int32", name="token_ids")
     x = layers.Embedding(num_words, EMBEDDING_DIM, mask_zero=masked, name=EMBEDDING_LAYER)(inputs)
     x = layers.Dropout(DROPOUT, name="dropout_1")(x)
-    for i, (units, name) in enumerate(zip(LSTM_UNITS, LSTM_LAYERS), start=1):
+    for i, (units, name) in enumerate(zip(LSTM_UNITS, LSTM_LAYERS, strict=True), start=1):
         last = i == len(LSTM_UNITS)
         x = layers.Bidirectional(layers.LSTM(units, return_sequences=not last), name=name)(x)
         if not last:

@@ -64,7 +64,7 @@ def _random_sequences(num_words: int, max_len: int, count: int = 48, seed: int =
     """Token sequences of every kind of length (empty, short, exactly max_len, longer) to check an export."""
     rng = np.random.default_rng(seed)
     lengths = [0, 1, max_len, max_len + 7] + list(rng.integers(1, max_len + 20, count - 4))
-    return [rng.integers(1, num_words, n).tolist() for n in lengths]
+    return [rng.integers(1, num_words, size=(n,)).tolist() for n in lengths]
 
 
 def _without_optimizer(model):

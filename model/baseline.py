@@ -10,9 +10,12 @@ test rows.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:  # scipy is imported where it is used: serving never needs it
+    import scipy.sparse
 
 from model.evaluate import classification_metrics
 
@@ -21,7 +24,7 @@ CHUNK = 50_000
 MAX_TRAIN_ROWS = 200_000  # bounds the sparse matrices (~0.5 GB) on the full 3.6M-review download
 
 
-def bag_of_ngrams(ids: np.ndarray, num_words: int) -> "scipy.sparse.csr_matrix":  # noqa: F821
+def bag_of_ngrams(ids: np.ndarray, num_words: int) -> scipy.sparse.csr_matrix:
     """Counts of unigram ids and hashed bigrams of pre-padded id rows (0 = padding), rows x columns CSR."""
     from scipy import sparse
 

@@ -26,7 +26,7 @@ import numpy as np
 from model.artifact import ModelLoadError
 
 try:
-    from model import _fused_lstm as kernel
+    import model._fused_lstm as kernel
 except ImportError:  # not built (no C compiler at install time): Predictor falls back to onnxruntime
     kernel = None
 
@@ -74,7 +74,7 @@ def _weights(path: Path) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray,
 
     try:
         graph = onnx.load(str(path), load_external_data=False).graph
-    except Exception as exc:  # onnx raises protobuf's DecodeError and others for a bad file
+    except Exception as exc:  # noqa: BLE001 - onnx raises protobuf's DecodeError and others for a bad file
         raise ModelLoadError(f"{path} is not an ONNX model: {exc}") from None
     nodes = [node for node in graph.node if node.op_type not in _LAYOUT_OPS]
     kinds = [node.op_type for node in nodes]
@@ -100,7 +100,7 @@ def _plain_bidirectional(lstm) -> bool:
 def _kernel_network(path: Path) -> tuple[tuple, tuple]:
     """The kernel's (layers, dense) arguments: per layer (hidden, projection or table, bias, recurrent)."""
     embedding, lstms, dense_kernel, dense_bias = _weights(path)
-    layers = []
+    layers: list[tuple[int, np.ndarray, np.ndarray | None, np.ndarray]] = []
     for n, (w, r, b) in enumerate(lstms):
         directions, gates, inputs = w.shape
         hidden = gates // 4
@@ -111,8 +111,7 @@ def _kernel_network(path: Path) -> tuple[tuple, tuple]:
         bias = _onnx_to_kernel_gates(b[:, :gates] + b[:, gates:]).reshape(-1)
         if n == 0:
             projection = _table(embedding.astype(np.float32), projection, bias)
-            bias = None
-        layers.append((hidden, np.ascontiguousarray(projection), bias, recurrent))
+        layers.append((hidden, np.ascontiguousarray(projection), None if n == 0 else bias, recurrent))  # a table holds its bias
     dense = (np.ascontiguousarray(dense_kernel.reshape(-1), dtype=np.float32), float(dense_bias.reshape(-1)[0]))
     return tuple(layers), dense
 

@@ -36,7 +36,9 @@ def is_legacy_folder(folder: Path) -> bool:
 
 
 def read_tokenizer(path: Path) -> KerasTokenizer:
-    """Keras 2 tokenizer JSON, also when saved the common way ``json.dumps(tokenizer.to_json())`` (a JSON string of JSON)."""
+    """Keras 2 tokenizer JSON, also when saved the common way
+    ``json.dumps(tokenizer.to_json())`` (a JSON string of JSON).
+    """
     try:
         text = path.read_text(encoding="utf-8")
         decoded = json.loads(text)
@@ -78,7 +80,7 @@ def load(folder: Path, threads: int | None = None):
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     try:
         model = tf_keras.models.load_model(model_path, compile=False)
-    except Exception as exc:  # h5py/tf_keras raise many types for a bad file
+    except Exception as exc:  # noqa: BLE001 - h5py/tf_keras raise many types for a bad file
         raise ModelLoadError(f"{model_path} could not be loaded by tf_keras: {exc}") from None
     max_len = int(model.inputs[0].shape[1] or 166)
     digest = file_sha256(model_path)

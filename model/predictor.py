@@ -151,7 +151,7 @@ class Predictor:
         """:meth:`explain` for several texts in one engine call (faster per text: the engine's threads fill)."""
         from model.explain import explain_many, occlusion_by_variants
 
-        for text, verdict in zip(texts, self.judge(texts)):
+        for text, verdict in zip(texts, self.judge(texts), strict=True):
             if verdict is None:
                 raise ValueError(f"the text has no word the model knows; there is nothing to explain: {text[:80]!r}")
         engine = self._engine
@@ -178,11 +178,11 @@ class Predictor:
         readable = [i for i, seq in enumerate(sequences) if not self._word_ids.isdisjoint(seq)]
         verdicts: list[tuple[Label, float] | None] = [None] * len(sequences)
         if readable:
-            for i, p in zip(readable, self._engine([sequences[i] for i in readable])):
+            for i, p in zip(readable, self._engine([sequences[i] for i in readable]), strict=True):
                 verdicts[i] = _verdict(p)
         oov = self._oov_id
         return [Assessment(verdict, len(seq), seq.count(oov) if oov is not None else 0)
-                for verdict, seq in zip(verdicts, sequences)]
+                for verdict, seq in zip(verdicts, sequences, strict=True)]
 
     def __repr__(self) -> str:
         return f"Predictor(version={self.version!r}, backend={self.backend!r})"
@@ -249,7 +249,7 @@ def _onnx_engine(path: Path, max_len: int, threads: int | None, sub_batch: int =
     options.inter_op_num_threads = 1
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for a bad graph
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for a bad graph
         raise ModelLoadError(f"{path} is not a loadable ONNX model: {exc}") from None
     pool = ThreadPoolExecutor(workers, thread_name_prefix="onnx") if workers > 1 else None
     outputs = [artifact.ONNX_OUTPUT]
@@ -264,7 +264,7 @@ def _onnx_engine(path: Path, max_len: int, threads: int | None, sub_batch: int =
         chunks = [[tails[i] for i in rows] for rows in groups]
         results = pool.map(score, chunks) if pool is not None and len(chunks) > 1 else map(score, chunks)
         out = np.empty(len(tails), dtype=np.float32)
-        for rows, p in zip(groups, results):
+        for rows, p in zip(groups, results, strict=True):
             out[rows] = p
         return out
 
@@ -293,7 +293,7 @@ def refuse_lambda_layers(config: object, source: Path) -> None:
     if isinstance(config, dict):
         if config.get("class_name") == "Lambda":
             raise ModelLoadError(f"{source} contains a Lambda layer (arbitrary code); refusing to load it")
-        values = config.values()
+        values: Iterable[object] = config.values()
     elif isinstance(config, list):
         values = config
     else:
@@ -317,7 +317,7 @@ def _keras_engine(path: Path, max_len: int, threads: int | None) -> Engine:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # keras raises many types for a bad file
+    except Exception as exc:  # noqa: BLE001 - keras raises many types for a bad file
         raise ModelLoadError(f"{path} could not be loaded by Keras: {exc}") from None
 
     def run(sequences: list[list[int]]) -> np.ndarray:

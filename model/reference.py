@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -57,7 +58,7 @@ def reference_statistics(
     }
 
 
-def validation_description(paths: Sequence[str], fraction: float, random_state: int) -> str:
+def validation_description(paths: Sequence[str | Path], fraction: float, random_state: int) -> str:
     """What ``data`` says for training's validation split, the same from training and from a later computation."""
     return (f"validation split ({fraction:g}, stratified, random_state {random_state}) of "
             + " + ".join(str(p) for p in paths))

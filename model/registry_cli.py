@@ -94,7 +94,8 @@ def _print_change(what: str, change: registry.Change, models_dir: Path) -> None:
     if change.before == change.after:
         print(f"{change.after} (version {change.version}) is already served; nothing changed")
     else:
-        print(f"{what}: {models_dir / registry.POINTER} -> {change.after} (version {change.version}); before: {change.before}")
+        print(f"{what}: {models_dir / registry.POINTER} -> {change.after} (version {change.version}); "
+              f"before: {change.before}")
 
 
 def _reference(args: argparse.Namespace) -> int:

@@ -61,7 +61,7 @@ def _history_plot(path: Path, history: Mapping[str, list[float]], metadata: Mapp
     names = [m for m in ("loss", "accuracy", "auc", "recall") if m in history]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2))
     epochs = np.arange(1, len(history["loss"]) + 1)
-    for ax, name in zip(np.atleast_1d(axes), names):
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
         ax.plot(epochs, history[name], marker="o", label="train")
         if f"val_{name}" in history:
             ax.plot(epochs, history[f"val_{name}"], marker="o", label="validation")
@@ -147,7 +147,8 @@ def _markdown(metadata: Mapping[str, Any], evaluation: Mapping[str, Any], baseli
             rows.append(("TF-IDF + LR", baseline["metrics"].get(set_name)))
         for model_name, m in rows:
             if m:
-                lines.append(f"| {set_name} | {model_name} | {m['accuracy']:.4f} | {_fmt(m['roc_auc'])} | {_fmt(m['average_precision'])} | "
+                lines.append(f"| {set_name} | {model_name} | {m['accuracy']:.4f} | {_fmt(m['roc_auc'])} | "
+                             f"{_fmt(m['average_precision'])} | "
                              f"{m['per_class']['negative']['f1']:.4f} | {m['per_class']['positive']['f1']:.4f} |")
     if baseline is not None:
         lines += ["", f"Baseline: {baseline['model']}, trained on {baseline['train_reviews']:,} of the same training rows."]

@@ -97,11 +97,11 @@ class KerasTokenizer:
         self.split = split
         self.document_count = document_count
         self._undecoded: dict[str, str] = {}  # raw JSON of the statistics dicts (see _ParsedOnFirstUse)
-        self.word_counts: dict[str, int] = OrderedDict()
-        self.word_docs: dict[str, int] = defaultdict(int)
-        self.index_docs: dict[int, int] = defaultdict(int)
+        self.word_counts = OrderedDict()  # these four are _ParsedOnFirstUse descriptors: set, they are plain dicts
+        self.word_docs = defaultdict(int)
+        self.index_docs = defaultdict(int)
         self.word_index: dict[str, int] = {}
-        self.index_word: dict[int, str] = {}
+        self.index_word = {}
         self._table = str.maketrans({c: split for c in filters})
         self._lookup: dict[str, int] = {}
         self._ascii_lookup: dict[bytes, int] = {}
@@ -144,7 +144,7 @@ class KerasTokenizer:
         wcounts.sort(key=lambda x: x[1], reverse=True)  # stable: ties keep first-seen order
         sorted_voc = [] if self.oov_token is None else [self.oov_token]
         sorted_voc.extend(w for w, _ in wcounts)
-        self.word_index = dict(zip(sorted_voc, range(1, len(sorted_voc) + 1)))
+        self.word_index = dict(zip(sorted_voc, range(1, len(sorted_voc) + 1), strict=True))
         self.index_word = {i: w for w, i in self.word_index.items()}
         self.index_docs = defaultdict(int)
         for w, c in list(self.word_docs.items()):

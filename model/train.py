@@ -69,7 +69,8 @@ class Preset:
     oov_token: str = OOV_TOKEN
     loss: str = "binary_crossentropy"
     optimizer: str = "adam"
-    # Decoupled (AdamW-style) weight decay: each step every weight -= weight * weight_decay * lr; 0 = the published Adam.
+    # Decoupled (AdamW-style) weight decay: each step every
+    # weight -= weight * weight_decay * lr; 0 = the published Adam.
     weight_decay: float = 0.0
     # Word dropout: the share of training tokens replaced by the OOV token, drawn afresh every epoch; 0 = off.
     token_dropout: float = 0.0
@@ -172,7 +173,7 @@ class TrainOptions:
     def hyperparameters(self) -> Preset:
         if self.preset not in PRESETS:
             raise TrainingInputError(f"unknown preset {self.preset!r}; expected one of {', '.join(PRESETS)}")
-        overrides = {k: v for k, v in (("epochs", self.epochs), ("learning_rate", self.learning_rate), ("batch_size", self.batch_size),
+        overrides: dict[str, Any] = {k: v for k, v in (("epochs", self.epochs), ("learning_rate", self.learning_rate), ("batch_size", self.batch_size),
                                        ("monitor", self.monitor), ("patience", self.patience), ("masked", self.masked),
                                        ("weight_decay", self.weight_decay), ("token_dropout", self.token_dropout))
                      if v is not None}
@@ -224,7 +225,8 @@ def _labelled_texts(path: Path, options: TrainOptions, errors: ErrorCounter) -> 
     ):
         if record.label is None:
             raise TrainingInputError(
-                f"{path} line {record.line}: no label (column {options.label_column!r}); training needs labelled reviews"
+                f"{path} line {record.line}: no label (column "
+                f"{options.label_column!r}); training needs labelled reviews"
             )
         yield record.text, record.label.target
 
@@ -239,13 +241,13 @@ def fit_tokenizer(paths: Sequence[Path], options: TrainOptions, preset: Preset) 
         errors = ErrorCounter(max_fraction=options.max_malformed)
         counts = [0, 0]
 
-        def texts() -> Iterable[str]:
+        def texts(path: Path, errors: ErrorCounter, counts: list[int]) -> Iterable[str]:
             for text, label in tqdm(_labelled_texts(path, options, errors), desc=f"pass 1/2 (vocabulary) {path.name}",
                                     unit=" reviews", disable=not options.progress, file=sys.stderr):
                 counts[label] += 1
                 yield text
 
-        tokenizer.fit_on_texts(texts())
+        tokenizer.fit_on_texts(texts(path, errors, counts))
         summaries.append(FileSummary(str(path), file_sha256(path), counts[0] + counts[1], counts[1], errors.summary()))
     return tokenizer, summaries
 
@@ -286,6 +288,7 @@ def _encode_chunk(corpus: Corpus, row: int, texts: list[str], tokenizer: KerasTo
     end = row + len(texts)
     corpus.ids[row:end] = pad(sequences, max_len)
     corpus.lengths[row:end] = [min(len(s), max_len) for s in sequences]
+    assert corpus.tokens is not None and corpus.oov is not None  # the encoders allocate both
     corpus.tokens[row:end], corpus.oov[row:end] = token_counts(sequences)
     return end
 
@@ -321,7 +324,7 @@ def batch_plan(corpus: Corpus, rows: np.ndarray, batch_size: int, rng: np.random
     if not buckets:
         return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     span = batch_size * BUCKET_SPAN
-    batches = []
+    batches: list[np.ndarray] = []
     for start in range(0, len(order), span):
         chunk = order[start:start + span]
         chunk = chunk[np.argsort(corpus.lengths[chunk], kind="stable")]
@@ -350,7 +353,9 @@ def batch_arrays(corpus: Corpus, rows: np.ndarray, max_len: int, buckets: bool) 
 
 
 def make_dataset(corpus: Corpus, rows: np.ndarray, preset: Preset, seed: int | None, first_epoch: int = 0):
-    """A Keras PyDataset over ``rows``; reshuffled every epoch from (seed, epoch) so a resumed run sees the same order."""
+    """A Keras PyDataset over ``rows``; reshuffled every epoch
+    from (seed, epoch) so a resumed run sees the same order.
+    """
     import keras
 
     class Batches(keras.utils.PyDataset):
@@ -692,6 +697,7 @@ def write_artifact(model, prepared: Prepared, evaluation: Evaluation, baseline_r
 
 
 def _encode_test(options: TrainOptions, tokenizer: KerasTokenizer, preset: Preset) -> Corpus:
+    assert options.test is not None  # called only with a test file
     errors = ErrorCounter(max_fraction=options.max_malformed)
     texts, labels = [], []
     for text, label in _labelled_texts(options.test, options, errors):

@@ -147,7 +147,8 @@ def resume_hint(options: TrainOptions, epochs: int) -> str:
         return "interrupted before the first epoch ended: nothing to resume; run the same command again"
     done = json.loads(state.read_text(encoding="utf-8"))["epochs_done"]
     command = options.command if "--resume" in shlex.split(options.command) else f"{options.command} --resume"
-    return f"interrupted after epoch {done} of {epochs} (checkpoint in {options.checkpoint_dir}); to carry on:\n  {command}"
+    return (f"interrupted after epoch {done} of {epochs} (checkpoint in {options.checkpoint_dir}); "
+            f"to carry on:\n  {command}")
 
 
 def entry() -> None:

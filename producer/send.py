@@ -80,7 +80,7 @@ class _Deliveries:
     def __call__(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             return
-        key = msg.key().decode("utf-8", "replace") if msg.key() else None
+        key = (msg.key() or b"").decode("utf-8", "replace") or None
         self.fail(f"review {key}: {err.str()}")
         if err.fatal():
             self.fatal = err

@@ -26,7 +26,7 @@ def _consume(bootstrap: str, topic: str, group: str, count: int) -> list[bytes]:
             msg = consumer.poll(10.0)
             assert msg is not None, f"timed out after {len(values)} of {count} messages"
             assert msg.error() is None, msg.error()
-            values.append(msg.value())
+            values.append(msg.value() or b"")
         consumer.commit(asynchronous=False)
     finally:
         consumer.close()

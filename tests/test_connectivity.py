@@ -13,6 +13,7 @@ from confluent_kafka import KafkaError
 
 from common.connectivity import ConnectivityLog, LibrdkafkaLogger
 from common.labels import Label
+from model.predictor import Assessment
 
 
 class Clock:
@@ -106,6 +107,9 @@ def test_the_consumer_logs_one_line_for_an_outage_and_one_when_the_broker_is_bac
 
         def judge(self, texts):
             return [(Label.POSITIVE, 0.1)] * len(texts)
+
+        def assess(self, texts):
+            return [Assessment(verdict, 1, 0) for verdict in self.judge(texts)]
 
     caplog.set_level(logging.INFO)
     config = ServiceConfig(kafka={"bootstrap.servers": _closed_port(), "reconnect.backoff.max.ms": 100},

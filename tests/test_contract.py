@@ -207,7 +207,7 @@ word_text = st.text(min_size=1, max_size=100).filter(str.strip)
 @given(text=word_text,
        review_id=st.none() | word_text | st.integers(-(10**12), 10**12),
        title=st.none() | word_text,
-       label=st.none() | st.sampled_from(sorted(SPELLINGS, key=str)),
+       label=st.none() | st.sampled_from([*sorted(SPELLINGS, key=str), 1.0]),  # 1.0 is the key 1 in SPELLINGS
        ts=st.none() | st.floats(0, 1.7e9) | st.integers(0, 1_700_000_000),
        lead=st.sampled_from(["", " ", "\ufeff", "\n\t"]),
        ascii_only=st.booleans())

@@ -25,7 +25,8 @@ def test_reads_the_kaggle_train_sample_with_provenance_counts(review_data: Path)
     assert sum(r.label is N for r in records) == 6_625  # negatives per PROVENANCE.md
     assert errors.malformed == 0 and errors.seen == 13_290
     assert [r.line for r in records[:3]] == [1, 2, 3]
-    raw = bz2.open(review_data / TRAIN, "rt", encoding="utf-8").readline()
+    with bz2.open(review_data / TRAIN, "rt", encoding="utf-8") as train:
+        raw = train.readline()
     assert raw.startswith("__label__2 ") and records[0] == Record(raw[len("__label__2 "):].rstrip("\n"), P, 1)
 
 

@@ -64,7 +64,8 @@ def test_garbled_reviews_raise_the_oov_share_over_the_alert_threshold_and_real_o
     reference = predictor.metadata["reference"]["oov_share"]
     consumer = start_consumer(topics)
     consumer.wait_ready()
-    shares, fires = [], []
+    shares: list[float] = []
+    fires: list[bool] = []
     rng = random.Random(3)
     for phase, transform in (("real", lambda t: t), ("garbled", lambda t: garbled(t, rng))):
         before = _counters(consumer, predictor.version)

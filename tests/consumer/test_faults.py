@@ -168,7 +168,9 @@ def test_live_model_swap_switches_versions_at_one_point_and_loses_nothing(
     os.rename(tmp_path / "staged", serving)
     # The rest only once the switch is logged: on a slow machine the first half can be scored before it, and then
     # no review would meet the new model (CI saw that once).
-    switched = lambda: '"msg": "model switched"' in process.log_path.read_text(errors="replace")  # noqa: E731
+    def switched() -> bool:
+        return '"msg": "model switched"' in process.log_path.read_text(errors="replace")
+
     deadline = time.monotonic() + 60
     while not switched() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -178,10 +180,10 @@ def test_live_model_swap_switches_versions_at_one_point_and_loses_nothing(
     outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
     ids = output_ids(outputs)
     assert set(ids) == {key.decode() for key, _ in items} and max(ids.values()) == 1
-    results = [contract.decode_result(m.value()) for m in outputs]
+    results = [contract.decode_result(m.value() or b"") for m in outputs]
     assert Counter(r.model_version for r in results).keys() == {predictor.version, new_version}
-    by_partition: dict[int, list[str]] = defaultdict(list)
-    for message, result in sorted(zip(outputs, results), key=lambda mr: (mr[0].partition(), mr[0].offset())):
+    by_partition: dict[int | None, list[str]] = defaultdict(list)
+    for message, result in sorted(zip(outputs, results, strict=True), key=lambda mr: (mr[0].partition(), mr[0].offset())):
         by_partition[message.partition()].append(result.model_version)
     for versions in by_partition.values():  # old...old new...new in every partition: one switch point
         switch = versions.index(new_version) if new_version in versions else len(versions)

@@ -42,7 +42,8 @@ def wait_committed(topics: Topics, timeout: float = 60.0) -> dict[int, int]:
 
 
 def input_ids_by_position(topics: Topics, count: int) -> dict[tuple[int, int], str]:
-    return {(m.partition(), m.offset()): m.key().decode() for m in read_topic(topics.bootstrap, topics.input, count)}
+    messages = read_topic(topics.bootstrap, topics.input, count)
+    return {(m.partition(), m.offset()): (m.key() or b"").decode() for m in messages}  # type: ignore[misc]  # consumed: both set
 
 
 def test_every_review_gets_one_output_equal_to_the_predictor_and_metrics_count_them(
@@ -58,10 +59,10 @@ def test_every_review_gets_one_output_equal_to_the_predictor_and_metrics_count_t
     outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
     assert output_ids(outputs) == Counter(key.decode() for key, _ in items)  # exactly one each
     texts = {key.decode(): json.loads(value)["text"] for key, value in items}
-    direct = dict(zip(texts, predictor.predict(list(texts.values()))))
+    direct = dict(zip(texts, predictor.predict(list(texts.values())), strict=True))
     labels: Counter[str] = Counter()
     for message in outputs:
-        result = contract.decode_result(message.value())
+        result = contract.decode_result(message.value() or b"")
         label, p_negative = direct[result.id]
         assert message.key() == result.id.encode()
         assert result.p_negative == pytest.approx(p_negative, abs=1e-5)
@@ -153,16 +154,16 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(topi
     outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(good))
     assert output_ids(outputs) == Counter(key.decode() for key, _ in good)
     originals = {key: value for key, value in items if key and key.startswith(b"poison-")}
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for message in dead:
-        reason = contract.header_value(message.headers(), contract.H_ERROR_CODE)
+        reason = contract.header_value(message.headers(), contract.H_ERROR_CODE) or ""
         seen[reason] += 1
-        assert message.value() == (originals[message.key()] or b"")
-        expected = "no_text" if message.key() == b"poison-tombstone" else message.key().decode().removeprefix("poison-")
+        assert message.value() == (originals[message.key() or b""] or b"")
+        expected = "no_text" if message.key() == b"poison-tombstone" else (message.key() or b"").decode().removeprefix("poison-")
         assert reason == expected
         assert contract.header_value(message.headers(), contract.H_ERROR_MESSAGE)
         assert contract.header_value(message.headers(), contract.H_SOURCE_TOPIC) == topics.input
-        assert int(contract.header_value(message.headers(), contract.H_SOURCE_OFFSET)) >= 0
+        assert int(contract.header_value(message.headers(), contract.H_SOURCE_OFFSET) or "") >= 0
     assert seen == Counter({**{r: 1 for r in POISON}, contract.NO_TEXT: 2})
 
     assert consumer.alive()
@@ -187,7 +188,7 @@ def test_every_test_sample_review_as_bare_text_is_scored_like_its_json_object(
     wait_committed(topics, timeout=600)
 
     outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(bare + objects), timeout=120)
-    p_negative = {r.id: r.p_negative for r in map(contract.decode_result, (m.value() for m in outputs))}
+    p_negative = {r.id: r.p_negative for r in map(contract.decode_result, (m.value() or b"" for m in outputs))}
     assert len(texts) == 6459 and len(p_negative) == 2 * len(texts)
     assert read_topic(topics.bootstrap, topics.dlq, timeout=5) == []
     assert all(p_negative[f"bare-{i}"] == p_negative[f"json-{i}"] for i in range(len(texts)))
@@ -232,17 +233,17 @@ def test_each_decoding_case_has_its_documented_outcome_and_dropped_fields_are_co
 
     expected = {f"case-{i}": (outcome, dropped) for i, (_, outcome, dropped) in enumerate(CASES.values())}
     scored = {k for k, (outcome, _) in expected.items() if outcome == "scored"}
-    outcomes: dict[str, tuple[str, list[str]]] = {}
+    outcomes: dict[str, tuple[str | None, list[str]]] = {}
     outputs = read_topic(topics.bootstrap, topics.output, at_least=len(scored))  # ids: some inputs carry their own
     for message in outputs:
-        doc = json.loads(message.value())
-        outcomes[message.key().decode()] = ("scored", sorted(w["field"] for w in doc.get("warnings", [])))
+        doc = json.loads(message.value() or b"")
+        outcomes[(message.key() or b"").decode()] = ("scored", sorted(w["field"] for w in doc.get("warnings", [])))
     for message in read_topic(topics.bootstrap, topics.dlq, at_least=len(expected) - len(scored)):
-        outcomes[message.key().decode()] = (contract.header_value(message.headers(), contract.H_ERROR_CODE), [])
+        outcomes[(message.key() or b"").decode()] = (contract.header_value(message.headers(), contract.H_ERROR_CODE), [])
     assert {name: outcomes[f"case-{i}"] for i, name in enumerate(CASES)} == {
         name: (outcome, dropped) for name, (_, outcome, dropped) in CASES.items()}
 
-    bom = next(contract.decode_result(m.value()) for m in outputs
+    bom = next(contract.decode_result(m.value() or b"") for m in outputs
                if m.key() == f"case-{list(CASES).index('JSON after a BOM')}".encode())
     assert (bom.id, bom.true_label) == ("bom-1", "negative")
     scrape = consumer.metrics()

@@ -96,9 +96,9 @@ def test_promote_and_rollback_under_load_switch_once_per_partition_and_score_wit
     outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
     ids = output_ids(outputs)
     assert set(ids) == item_ids(items) and max(ids.values()) == 1  # none lost, none repeated
-    results = [contract.decode_result(m.value()) for m in outputs]
-    runs_per_partition: dict[int, list[str]] = defaultdict(list)
-    for message, result in sorted(zip(outputs, results), key=lambda mr: (mr[0].partition(), mr[0].offset())):
+    results = [contract.decode_result(m.value() or b"") for m in outputs]
+    runs_per_partition: dict[int | None, list[str]] = defaultdict(list)
+    for message, result in sorted(zip(outputs, results, strict=True), key=lambda mr: (mr[0].partition(), mr[0].offset())):
         runs_per_partition[message.partition()].append(result.model_version)
     for partition, versions in runs_per_partition.items():  # served... candidate... served: one switch per change
         assert [v for v, _ in groupby(versions)] == [predictor.version, challenger.version, predictor.version], partition

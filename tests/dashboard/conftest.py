@@ -76,7 +76,7 @@ def clear_reviews(review_data: Path, default_predictor) -> dict[Label, str]:
 @pytest.fixture
 def serve() -> Iterator[Callable]:
     """serve(app) -> base URL: the app behind waitress on a free port, closed after the test."""
-    import waitress
+    from waitress.server import create_server
 
     servers = []
     closing = threading.Event()
@@ -89,10 +89,10 @@ def serve() -> Iterator[Callable]:
                 raise
 
     def start(app) -> str:
-        server = waitress.create_server(app.server, host="127.0.0.1", port=0, threads=4)
+        server = create_server(app.server, host="127.0.0.1", port=0, threads=4)
         servers.append(server)
         threading.Thread(target=run, args=(server,), daemon=True).start()
-        return f"http://127.0.0.1:{server.effective_port}"
+        return f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]  # one host and port: one socket
 
     yield start
     closing.set()

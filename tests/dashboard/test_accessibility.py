@@ -108,7 +108,8 @@ def announced(driver, region: str) -> str:
         const r = window.__regions[arguments[0]];
         const live = r.getAttribute("aria-live") || {status: "polite", alert: "assertive"}[r.getAttribute("role")];
         const busy = r.getAttribute("aria-busy") === "true";
-        return r.isConnected && r === document.getElementById(arguments[0]) && live && live !== "off" && !busy ? r.innerText : "";
+        return r.isConnected && r === document.getElementById(arguments[0]) && live && live !== "off" && !busy
+            ? r.innerText : "";
         """,
         region,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -139,8 +140,11 @@ def test_concurrent_writer_and_readers_lose_nothing():
     readers = [threading.Thread(target=read, args=(i,)) for i in range(3)]
     for thread in readers:
         thread.start()
-    writers = [threading.Thread(target=lambda: [stats.add(result("negative", stats.snapshot().taken_at)) for _ in range(2000)])
-               for _ in range(2)]
+    def write() -> None:
+        for _ in range(2000):
+            stats.add(result("negative", stats.snapshot().taken_at))
+
+    writers = [threading.Thread(target=write) for _ in range(2)]
     for thread in writers:
         thread.start()
     for thread in writers:

@@ -258,7 +258,7 @@ def test_formula_cells_are_prefixed_in_the_download(keyword_scorer, cell):
 
 @given(st.text())
 def test_no_cell_of_the_download_can_start_a_formula(value):
-    safe = analysis.spreadsheet_safe(value)
+    safe = str(analysis.spreadsheet_safe(value))
     assert not safe.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert safe in (value, "'" + value)
 
@@ -314,7 +314,9 @@ def test_a_picked_column_does_not_stick_to_the_next_file():
 
 
 def test_reading_an_upload_holds_few_copies_of_it():
-    """Beyond the table itself, reading an upload holds at most 1.5 times the file (decoding and parsing held 4.7 times)."""
+    """Beyond the table itself, reading an upload holds at most 1.5
+    times the file (decoding and parsing held 4.7 times).
+    """
     import tracemalloc
 
     line = "Très bon produit; the battery lasts for days and the sound is clear; recommandé ✓\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dash import html
 
 from dashboard.explanation_view import effect_text, explanation_panel, shaded_text
@@ -19,8 +21,8 @@ def _texts(component) -> list[str]:
     return [s for child in children for s in _texts(child)]
 
 
-def _spans(component) -> list[html.Span]:
-    found = [component] if isinstance(component, html.Span) and "xword" in (component.className or "").split() else []
+def _spans(component) -> list[Any]:  # Dash components, whose props mypy does not see as attributes
+    found = [component] if isinstance(component, html.Span) and "xword" in (getattr(component, "className", None) or "").split() else []
     children = getattr(component, "children", None)
     if isinstance(children, (list, tuple)):
         for child in children:
@@ -35,7 +37,7 @@ def test_the_shaded_text_is_the_review_whole_and_colours_follow_the_effects(defa
     assert "".join(_texts(paragraph)) == text
     spans = _spans(paragraph)
     assert [s.children for s in spans] == [w.text for w in explanation.words]
-    for span, word in zip(spans, explanation.words):
+    for span, word in zip(spans, explanation.words, strict=True):
         colour = span.style.get("backgroundColor", "")
         if word.effect and word.effect > 0:
             assert colour.startswith("rgba(214, 69, 69"), (word, colour)

@@ -13,6 +13,12 @@ from dashboard.jobs import DONE, FAILED, PREVIEW_ROWS, QUEUED, Busy, CsvJobs, Jo
 from tests.dashboard.helpers import component_props, wait_for
 
 
+def _job(jobs: CsvJobs, job_id: str) -> Job:
+    job = jobs.get(job_id)
+    assert job is not None, f"job {job_id} is unknown or expired"
+    return job
+
+
 def test_a_job_scores_every_row_and_reports_progress(keyword_scorer):
     jobs = CsvJobs(keyword_scorer)
     frame = pd.DataFrame({"text": ["bad"] * 300 + ["good"] * 250 + [""]})
@@ -63,26 +69,29 @@ def test_results_are_kept_their_time_however_many_files_follow(keyword_scorer):
     ids = []
     for _ in range(8):
         ids.append(jobs.submit(pd.DataFrame({"text": ["good"]}), "text", "f.csv"))
-        wait_for(lambda: jobs.get(ids[-1]).state == DONE, what="the job")
-    assert all(jobs.get(i).result is not None for i in ids)
+        wait_for(lambda: _job(jobs, ids[-1]).state == DONE, what="the job")
+    assert all(_job(jobs, i).result is not None for i in ids)
     assert jobs.get("not-a-job") is None and jobs.get(None) is None
     jobs.shutdown()
 
 
 def test_results_space_is_bounded_by_refusing_new_files_not_by_dropping_results(keyword_scorer):
-    frame = lambda: pd.DataFrame({"text": ["good words"] * 100})  # noqa: E731
+    def frame() -> pd.DataFrame:
+        return pd.DataFrame({"text": ["good words"] * 100})
+
     jobs = CsvJobs(keyword_scorer, ttl_s=1.0, max_result_bytes=20_000)
     first = jobs.submit(frame(), "text", "a.csv", size=1500)
-    wait_for(lambda: jobs.get(first).state == DONE, what="the first job")
-    used = jobs.get(first).result.size
-    # A file reserves 1.2 times its size plus 48 bytes a row: this one fits the space alone, not beside the first result.
+    wait_for(lambda: _job(jobs, first).state == DONE, what="the first job")
+    used = _job(jobs, first).result.size  # type: ignore[union-attr]  # the job is done: it has its result
+    # A file reserves 1.2 times its size plus 48 bytes a row:
+    # this one fits the space alone, not beside the first result.
     size = int((20_000 - used / 2 - 100 * 48) / 1.2)
     with pytest.raises(Busy, match="space for results is full"):
         jobs.submit(frame(), "text", "b.csv", size=size)
-    assert jobs.get(first).result is not None, "the first result stays"
+    assert _job(jobs, first).result is not None, "the first result stays"
     wait_for(lambda: jobs.get(first) is None, what="the first result to expire")
     second = jobs.submit(frame(), "text", "b.csv", size=size)
-    wait_for(lambda: jobs.get(second).state == DONE, what="the second job")
+    wait_for(lambda: _job(jobs, second).state == DONE, what="the second job")
     jobs.shutdown()
 
 
@@ -108,18 +117,18 @@ def test_the_line_and_the_uploads_in_flight_are_capped():
         jobs.submit(pd.DataFrame({"text": ["w"]}), "text", "theirs.csv")
     with pytest.raises(Busy), jobs.admit():
         pass  # the line is full: not even parsing starts
-    queued = jobs.get(waiting)
+    queued = _job(jobs, waiting)
     assert queued.state == QUEUED and queued.ahead == 1
     view = analysis_view.job_view(queued)
     assert view.status.startswith("yours.csv is waiting: 1 file ahead of it") and "mine.csv" not in view.status
     scorer.release.set()
-    wait_for(lambda: jobs.get(waiting).state == DONE, what="the line to clear")
+    wait_for(lambda: _job(jobs, waiting).state == DONE, what="the line to clear")
     with jobs.admit():
         with pytest.raises(Busy), jobs.admit():
             pass  # the one parsing slot is taken
     with jobs.admit():
         pass  # and free again
-    assert jobs.get(running).state == DONE
+    assert _job(jobs, running).state == DONE
     jobs.shutdown()
 
 
@@ -139,16 +148,16 @@ def test_a_queued_file_sees_its_place_and_estimate(ahead, wait_s, expected):
 def test_the_estimate_comes_from_the_rate_of_finished_files(keyword_scorer):
     jobs = CsvJobs(keyword_scorer)
     done = jobs.submit(pd.DataFrame({"text": ["good"] * 2000}), "text", "a.csv")
-    wait_for(lambda: jobs.get(done).state == DONE, what="a first job")
+    wait_for(lambda: _job(jobs, done).state == DONE, what="a first job")
     blocking = BlockingScorer()
     jobs._scorer = blocking
     first = jobs.submit(pd.DataFrame({"text": ["x"] * 500}), "text", "b.csv")
     second = jobs.submit(pd.DataFrame({"text": ["y"]}), "text", "c.csv")
-    queued = jobs.get(second)
+    queued = _job(jobs, second)
     assert queued.ahead == 1 and queued.wait_s is not None and queued.wait_s > 0
     blocking.release.set()
-    wait_for(lambda: jobs.get(second).state == DONE, what="the line to clear")
-    assert jobs.get(first).state == DONE
+    wait_for(lambda: _job(jobs, second).state == DONE, what="the line to clear")
+    assert _job(jobs, first).state == DONE
     jobs.shutdown()
 
 
@@ -163,7 +172,7 @@ def test_a_job_id_is_read_from_the_page_address(search, expected):
 def test_finished_jobs_expire(keyword_scorer):
     jobs = CsvJobs(keyword_scorer, ttl_s=0.2)
     job_id = jobs.submit(pd.DataFrame({"text": ["good"]}), "text", "f.csv")
-    wait_for(lambda: jobs.get(job_id).state == DONE, what="the job")
+    wait_for(lambda: _job(jobs, job_id).state == DONE, what="the job")
     wait_for(lambda: jobs.get(job_id) is None, what="the job to expire")
     assert "expired" in analysis_view.job_view(None, job_id).status
     jobs.shutdown()
@@ -218,7 +227,10 @@ def test_the_labelled_csv_written_in_slices_is_the_whole_table_at_once(keyword_s
 def test_the_result_names_an_encoding_other_than_utf8(keyword_scorer):
     jobs = CsvJobs(keyword_scorer)
     ids = [jobs.submit(pd.DataFrame({"text": ["café"]}), "text", f"{enc}.csv", encoding=enc) for enc in ("cp1252", "utf-8-sig")]
-    views = [analysis_view.job_view(wait_for(lambda i=i: (j := jobs.get(i)) and j.state == DONE and j, what="the job")) for i in ids]
+    def finished(job_id: str) -> Job:
+        return wait_for(lambda: (j := jobs.get(job_id)) and j.state == DONE and j, what="the job")
+
+    views = [analysis_view.job_view(finished(i)) for i in ids]
     assert views[0].status.startswith("cp1252.csv (read as cp1252, not UTF-8): 1 row, 1 positive")
     assert views[1].status.startswith("utf-8-sig.csv: 1 row, 1 positive")
     jobs.shutdown()

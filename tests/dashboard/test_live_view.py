@@ -31,7 +31,7 @@ def test_series_bins_cover_the_window_and_add_up(window):
     s = snap(buckets=buckets)
     bins, size = live_view.series_bins(s, window)
     assert len(bins) <= live_view._MAX_BINS + 2
-    assert all(b2[0] - b1[0] == size for b1, b2 in zip(bins, bins[1:]))
+    assert all(b2[0] - b1[0] == size for b1, b2 in zip(bins, bins[1:], strict=False))
     if window is not None:
         counts = live_view.window_counts(s, window)
         first = bins[0][0]
@@ -52,7 +52,9 @@ def test_throughput_counts_the_last_full_seconds_only():
 
 def test_latency_percentiles():
     assert live_view.latency_percentiles(snap()) is None
-    p50, p95 = live_view.latency_percentiles(snap(latencies=[i / 100 for i in range(1, 101)]))
+    percentiles = live_view.latency_percentiles(snap(latencies=[i / 100 for i in range(1, 101)]))
+    assert percentiles is not None
+    p50, p95 = percentiles
     assert p50 == pytest.approx(0.505)
     assert 0.94 <= p95 <= 0.96
 
@@ -89,10 +91,10 @@ def test_render_colours_positive_green_and_negative_red():
     s = snap(buckets=[(int(NOW) - 1, 3, 2)])
     view = live_view.render(s, "60")
     bar = view.bar["data"][0]
-    assert dict(zip(bar["x"], bar["marker"]["color"])) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
+    assert dict(zip(bar["x"], bar["marker"]["color"], strict=True)) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
     assert bar["y"] == [3, 2]
     pie = view.pie["data"][0]
-    assert dict(zip(pie["labels"], pie["marker"]["colors"])) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
+    assert dict(zip(pie["labels"], pie["marker"]["colors"], strict=True)) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
     assert [k.value for k in view.kpis[:3]] == ["5", "3", "2"]
     assert view.kpis[1].detail == "60.0%"
 

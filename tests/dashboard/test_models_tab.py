@@ -41,24 +41,24 @@ def test_the_models_tab_shows_the_served_model_beside_its_shadow(
     try:
         consumer.wait_ready()
         produce(kafka_bootstrap, topics.input, items)
-        results = [contract.decode_result(m.value()) for m in read_topic(kafka_bootstrap, topics.output, ids=item_ids(items))]
+        results = [contract.decode_result(m.value() or b"") for m in read_topic(kafka_bootstrap, topics.output, ids=item_ids(items))]
         browse(create_app(stats, topic=topics.output, start="beginning", scorer=default_predictor, model_dir=DEFAULT_MODEL_DIR))
         wait_for(lambda: chrome.find_element(By.ID, "tab-models"), what="the Models tab").click()
 
-        served, shadow = results[0].model_version, results[0].shadow.model_version  # type: ignore[union-attr]
-        disagreements = [r for r in results if r.shadow.label != r.label]  # type: ignore[union-attr]
+        served, shadow = results[0].model_version, results[0].shadow.model_version  # type: ignore[union-attr]  # every result here has a shadow verdict
+        disagreements = [r for r in results if r.shadow.label != r.label]  # type: ignore[union-attr]  # every result here has a shadow verdict
         wait_for(lambda: f"on {len(results) - len(disagreements):,} of {len(results):,} reviews" in
                  chrome.find_element(By.ID, "models-summary").text, what="the agreement summary")
         accuracy = {(row[0], row[1]): row for row in _cells(chrome, "models-accuracy")}
         served_right = sum(r.label == r.true_label for r in results)
-        shadow_right = sum(r.shadow.label == r.true_label for r in results)  # type: ignore[union-attr]
+        shadow_right = sum(r.shadow.label == r.true_label for r in results)  # type: ignore[union-attr]  # every result here has a shadow verdict
         assert accuracy[(served, "served")][2:] == [str(len(results)), _pct(sum(r.label == "positive" for r in results), len(results)),
                                                    str(len(results)), _pct(served_right, len(results))]
         assert accuracy[(shadow, "shadow")][5] == _pct(shadow_right, len(results))
         drift = {row[1]: row for row in _cells(chrome, "models-drift")}
         reference = default_predictor.metadata["reference"]
         assert drift["out-of-vocabulary words"][3] == f"{reference['oov_share']:.1%}"
-        oov = sum(r.oov_tokens for r in results) / sum(r.tokens for r in results)  # type: ignore[misc]
+        oov = sum(r.oov_tokens for r in results) / sum(r.tokens for r in results)  # type: ignore[misc]  # the consumer sets both counts
         assert drift["out-of-vocabulary words"][2] == f"{oov:.1%}"
         shown = _cells(chrome, "models-disagreements")
         assert 0 < len(disagreements) and len(shown) == min(10, len(disagreements))

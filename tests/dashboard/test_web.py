@@ -207,7 +207,7 @@ def _dispatch(client, inputs: list[dict], state: list[dict] | None = None, trigg
     ids = [i["id"] for i in inputs]
     [dep] = [d for d in client.get("/_dash-dependencies").get_json() if [i["id"] for i in d["inputs"]] == ids]
     output = dep["output"]
-    outputs = [dict(zip(("id", "property"), o.split(".", 1))) for o in output.strip(".").split("...")]
+    outputs = [dict(zip(("id", "property"), o.split(".", 1), strict=False)) for o in output.strip(".").split("...")]
     body = {"output": output, "outputs": outputs, "inputs": inputs, "state": state or [],
             "changedPropIds": [triggered or f"{ids[0]}.{inputs[0]['property']}"]}
     response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
@@ -312,7 +312,7 @@ def test_an_upload_asked_to_explain_gets_the_word_columns(stats, default_predict
         reply = _upload(client, data, "words.csv", explain=explain)
         assert "job" in reply, reply
         job_id = reply["job"]
-        wait_for(lambda: client.get(f"/csv-results/{job_id}").status_code == 200, what="the result")
+        wait_for(lambda: client.get(f"/csv-results/{job_id}").status_code == 200, what="the result")  # noqa: B023 - called at once
         table = pd.read_csv(io.BytesIO(client.get(f"/csv-results/{job_id}").data), encoding="utf-8-sig")
         assert ("words_toward_negative" in table.columns) is expected
         if expected:

@@ -226,9 +226,13 @@ def test_serving_commands_need_no_tensorflow(default_model):
 def test_the_dashboard_has_a_memory_limit_above_its_measured_peak():
     """Its uploads are bounded; the limit is set from bench/bench_dashboard_memory.py's peak."""
     limit = SERVICES["dashboard"]["deploy"]["resources"]["limits"]["memory"]
-    number, unit = re.fullmatch(r"(\d+)([mg])", str(limit).lower()).groups()
+    size = re.fullmatch(r"(\d+)([mg])", str(limit).lower())
+    assert size, limit
+    number, unit = size.groups()
     limit_mib = int(number) * (1024 if unit == "g" else 1)
     results = (PROJECT_ROOT / "bench" / "RESULTS.md").read_text()
     section = results[results.index("## dashboard memory"):]
-    peak_mib = int(re.search(r"uploads at once: peak RSS of the process \| ([\d,]+) MiB", section).group(1).replace(",", ""))
+    peak = re.search(r"uploads at once: peak RSS of the process \| ([\d,]+) MiB", section)
+    assert peak, "bench/RESULTS.md has no dashboard memory peak"
+    peak_mib = int(peak.group(1).replace(",", ""))
     assert limit_mib >= 1.5 * peak_mib, f"{limit} leaves too little room above the measured {peak_mib} MiB"

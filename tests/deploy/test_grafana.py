@@ -159,8 +159,10 @@ def test_every_metric_the_dashboard_and_alerts_name_is_exported_by_the_running_s
     dashboard = Child.start("dashboard", [str(VENV_BIN / "sentiment-dashboard"), "--start", "beginning"],
                             tmp_path / "dashboard.log", env=env)
     try:
-        ready = lambda: (http_get(f"http://127.0.0.1:{metrics_port}/readyz")[0] == 200  # noqa: E731
-                         and http_get(f"http://127.0.0.1:{dashboard_port}/healthz")[0] == 200)
+        def ready() -> bool:
+            return (http_get(f"http://127.0.0.1:{metrics_port}/readyz")[0] == 200
+                    and http_get(f"http://127.0.0.1:{dashboard_port}/healthz")[0] == 200)
+
         exited = wait_until(ready, 180, [consumer, dashboard])
         assert exited is None, f"{exited.name} exited early:\n{exited.log_tail()}"
         reviews = [{"text": f"Review {i}: {'great value' if i % 2 else 'broke at once'}.", "id": f"g{i}",

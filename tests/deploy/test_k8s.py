@@ -191,7 +191,7 @@ def test_secrets_come_from_the_users_secrets_key_by_key(rendered):
                 assert item["name"] in ("SENTIMENT_KAFKA_SASL_USERNAME", "SENTIMENT_KAFKA_SASL_PASSWORD"), item
         referenced |= {v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v}
         # The CA file librdkafka is told about lies in the mounted CA Secret.
-        location = PurePosixPath(_env(rendered, container)["SENTIMENT_KAFKA_SSL_CA_LOCATION"])
+        location = PurePosixPath(_env(rendered, container)["SENTIMENT_KAFKA_SSL_CA_LOCATION"] or "")
         mounts = {m["name"]: PurePosixPath(m["mountPath"]) for m in container["volumeMounts"]}
         (ca_volume,) = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == "sentiment-kafka-ca"]
         assert location.parent == mounts[ca_volume["name"]]
@@ -209,7 +209,7 @@ def test_probes_ask_paths_the_real_services_answer_on_their_configured_ports(ren
         env = _env(rendered, consumer)
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             get = consumer[probe]["httpGet"]
-            assert _port(consumer, get["port"]) == int(env["SENTIMENT_METRICS_PORT"])
+            assert _port(consumer, get["port"]) == int(env["SENTIMENT_METRICS_PORT"] or "")
             status, _ = http_get(f"http://127.0.0.1:{server.port}{get['path']}")
             assert status in (200, 503), f"consumer {probe} {get['path']}: {status}"  # 503: not ready yet, still served
         assert consumer["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -226,7 +226,7 @@ def test_probes_ask_paths_the_real_services_answer_on_their_configured_ports(ren
     dashboard = container_of(one_object(rendered, "Deployment", "sentiment-dashboard"))
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         get = dashboard[probe]["httpGet"]
-        assert _port(dashboard, get["port"]) == int(_env(rendered, dashboard)["SENTIMENT_DASHBOARD_PORT"])
+        assert _port(dashboard, get["port"]) == int(_env(rendered, dashboard)["SENTIMENT_DASHBOARD_PORT"] or "")
         assert client.get(get["path"]).status_code == 200, f"dashboard {probe} {get['path']}"
 
 
@@ -358,8 +358,8 @@ def test_keda_scales_the_consumer_on_its_own_group_and_topic(rendered):
     assert refs["username"] == by_env["SENTIMENT_KAFKA_SASL_USERNAME"]
     assert refs["password"] == by_env["SENTIMENT_KAFKA_SASL_PASSWORD"]
     assert refs["ca"] == ("sentiment-kafka-ca", "ca.crt")
-    assert meta["sasl"] == KEDA_SASL_MODES[env["SENTIMENT_KAFKA_SASL_MECHANISM"]]
-    assert meta["tls"] == ("enable" if env["SENTIMENT_KAFKA_SECURITY_PROTOCOL"].endswith("SSL") else "disable")
+    assert meta["sasl"] == KEDA_SASL_MODES[env["SENTIMENT_KAFKA_SASL_MECHANISM"] or ""]
+    assert meta["tls"] == ("enable" if (env["SENTIMENT_KAFKA_SECURITY_PROTOCOL"] or "").endswith("SSL") else "disable")
 
     # Every key is one the pinned KEDA's Kafka scaler reads (the CRD leaves trigger metadata free-form).
     metadata_keys, auth_keys = _keda_kafka_keys()
@@ -398,7 +398,7 @@ def test_the_example_overlay_uses_every_component_and_serves_the_model_from_a_vo
     assert {"ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"} <= {o["kind"] for o in objects}
     for workload in _workloads(objects):
         container = container_of(workload)
-        model_dir = PurePosixPath(_env(objects, container)["SENTIMENT_MODEL_DIR"])
+        model_dir = PurePosixPath(_env(objects, container)["SENTIMENT_MODEL_DIR"] or "")
         mounts = {m["name"]: m for m in container["volumeMounts"]}
         claims = {v["name"] for v in workload["spec"]["template"]["spec"]["volumes"] if "persistentVolumeClaim" in v}
         (mount,) = [m for name, m in mounts.items() if name in claims]

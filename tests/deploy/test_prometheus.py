@@ -84,7 +84,9 @@ def test_real_prometheus_scrapes_a_running_consumer(tmp_path, kafka_bootstrap, m
     ], tmp_path / "prometheus.log")
     api = f"http://127.0.0.1:{prometheus_port}/api/v1"
     try:
-        ready = lambda: http_get(f"http://127.0.0.1:{metrics_port}/readyz")[0] == 200  # noqa: E731
+        def ready() -> bool:
+            return http_get(f"http://127.0.0.1:{metrics_port}/readyz")[0] == 200
+
         exited = wait_until(ready, 180, [consumer, prometheus])
         assert exited is None, f"{exited.name} exited early:\n{exited.log_tail()}"
 

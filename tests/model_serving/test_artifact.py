@@ -49,7 +49,7 @@ def test_a_trained_model_is_saved_without_optimizer_state(tmp_path: Path) -> Non
     assert not config.get("compile_config")
     assert b"optimizer" not in weights
     reloaded = keras.saving.load_model(out / "model.keras", safe_mode=True)
-    for saved, original in zip(reloaded.get_weights(), model.get_weights()):
+    for saved, original in zip(reloaded.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(saved, original)
 
 

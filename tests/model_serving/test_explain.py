@@ -20,18 +20,18 @@ def predictor(default_artifact) -> Predictor:
 def _readable(predictor: Predictor, texts: list[str], count: int) -> list[str]:
     """Reviews the model reads whole (at most MAX_LEN tokens), so removing a word from the text is the occlusion."""
     sequences = predictor.tokenizer.texts_to_sequences(texts)
-    return [t for t, s in zip(texts, sequences) if 5 <= len(s) <= MAX_LEN][:count]
+    return [t for t, s in zip(texts, sequences, strict=True) if 5 <= len(s) <= MAX_LEN][:count]
 
 
 def test_the_strongest_word_really_moves_p_negative_by_the_reported_amount(predictor: Predictor, test_texts) -> None:
     for text in _readable(predictor, test_texts, 40):
         explanation = predictor.explain(text)
-        strongest = max((w for w in explanation.words if w.effect is not None), key=lambda w: abs(w.effect))
+        strongest = max((w for w in explanation.words if w.effect is not None), key=lambda w: abs(w.effect or 0))
         without = text[: strongest.start] + " " + text[strongest.end :]
         p, p_without = predictor.predict_proba([text, without])
         assert explanation.p_negative == p
         assert strongest.effect == pytest.approx(float(p) - float(p_without), abs=0.0), text
-        tops = explanation.top_negative if strongest.effect > 0 else explanation.top_positive
+        tops = explanation.top_negative if (strongest.effect or 0) > 0 else explanation.top_positive
         assert tops[0] == strongest
 
 
@@ -50,7 +50,7 @@ def test_every_words_effect_is_what_predict_gives_without_that_word(default_arti
 def test_attributions_are_deterministic_and_match_the_review_scored_among_others(predictor: Predictor, test_texts) -> None:
     texts = _readable(predictor, test_texts, 30)
     batch = predictor.predict_proba(texts[::-1])[::-1]
-    for text, p_in_batch in zip(texts[:10], batch[:10]):
+    for text, p_in_batch in zip(texts[:10], batch[:10], strict=True):
         first, second = predictor.explain(text), predictor.explain(text)
         assert first == second
         assert first.p_negative == float(p_in_batch)
@@ -73,7 +73,7 @@ def test_every_word_keeps_its_exact_span_and_kind(predictor: Predictor) -> None:
 
 
 def test_words_before_the_model_window_are_unread(predictor: Predictor, test_texts) -> None:
-    long = next(t for t, s in zip(test_texts, predictor.tokenizer.texts_to_sequences(test_texts)) if len(s) > MAX_LEN + 5)
+    long = next(t for t, s in zip(test_texts, predictor.tokenizer.texts_to_sequences(test_texts), strict=True) if len(s) > MAX_LEN + 5)
     explanation = predictor.explain(long)
     read = [w for w in explanation.words if w.kind in ("known", "oov")]
     assert len(read) == MAX_LEN

@@ -17,7 +17,7 @@ import pytest
 from model.artifact import ModelLoadError
 from model.predictor import Predictor
 
-import tf_keras  # noqa: E402  (the test extras install it: a missing one fails here)
+import tf_keras  # the test extras install it: a missing one fails here
 pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 
 

@@ -82,7 +82,7 @@ def test_non_text_input_is_refused(onnx_predictor: Predictor) -> None:
     with pytest.raises(TypeError, match="not one string"):
         onnx_predictor.predict("a single string")
     with pytest.raises(TypeError, match="text 0 is int"):
-        onnx_predictor.predict([3])
+        onnx_predictor.predict([3])  # type: ignore[list-item]  # the wrong type on purpose
     assert onnx_predictor.predict([]) == []
 
 
@@ -185,7 +185,7 @@ def default_predictor(default_artifact: Path) -> Predictor:
 
 def _known_words(predictor: Predictor, text: str) -> list[str]:
     """The README's rule, restated from the vocabulary itself: in-vocabulary words of 2+ characters with a letter."""
-    index, limit = predictor.tokenizer.word_index, predictor.tokenizer.num_words
+    index, limit = predictor.tokenizer.word_index, predictor.tokenizer.num_words or len(predictor.tokenizer.word_index) + 1
     return [w for w in predictor.tokenizer.words(text) if w in index and index[w] < limit and w != predictor.tokenizer.oov_token
             and len(w) > 1 and any(c.isalpha() for c in w)]
 

@@ -32,7 +32,7 @@ def test_verify_reports_the_repository_files(review_data: Path, capsys) -> None:
     assert len(files) == 3
     assert main(["verify", "--no-progress", *map(str, files)]) == 0
     reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    for path, report in zip(files, reports):
+    for path, report in zip(files, reports, strict=True):
         expected = _count_by_hand(path)
         assert report["lines"] == report["reviews"] == expected["lines"]
         assert report["labels"] == {"negative": expected["negative"], "positive": expected["positive"], "none": 0}

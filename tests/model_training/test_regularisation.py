@@ -73,7 +73,7 @@ def test_token_dropout_turns_a_share_of_real_tokens_into_oov_and_leaves_padding_
     clean = [batch_arrays(corpus, rows, 166, True)[0] for rows in plan]
     dropped = _batches(corpus, 0.25, seed=0)
     tokens = changed = 0
-    for before, after in zip(clean, dropped):
+    for before, after in zip(clean, dropped, strict=True):
         assert np.array_equal(after == 0, before == 0)  # padding stays padding, nothing becomes padding
         differs = after != before
         assert np.all(after[differs] == OOV_ID)
@@ -85,8 +85,8 @@ def test_token_dropout_turns_a_share_of_real_tokens_into_oov_and_leaves_padding_
 def test_token_dropout_is_reproducible_per_epoch_and_off_for_validation() -> None:
     corpus = _corpus()
     first = _batches(corpus, 0.25, seed=3, epoch=1)
-    assert all(np.array_equal(a, b) for a, b in zip(first, _batches(corpus, 0.25, seed=3, epoch=1)))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, _batches(corpus, 0.25, seed=3, epoch=2)))
+    assert all(np.array_equal(a, b) for a, b in zip(first, _batches(corpus, 0.25, seed=3, epoch=1), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, _batches(corpus, 0.25, seed=3, epoch=2), strict=True))
     validation = _batches(corpus, 0.25, seed=None)  # validation batches are made without a seed
     assert not any((batch == OOV_ID).any() for batch in validation)
 

@@ -1,4 +1,6 @@
-"""Training: the published procedure's settings, batching, metrics, and sentiment-train / sentiment-evaluate end to end."""
+"""Training: the published procedure's settings, batching, metrics,
+and sentiment-train / sentiment-evaluate end to end.
+"""
 
 from __future__ import annotations
 
@@ -65,9 +67,9 @@ def test_length_buckets_cover_every_row_once_and_reshuffle_reproducibly() -> Non
     plan = batch_plan(corpus, rows, 32, np.random.default_rng([0, 1]), buckets=True)
     assert sorted(np.concatenate(plan).tolist()) == rows.tolist()
     again = batch_plan(corpus, rows, 32, np.random.default_rng([0, 1]), buckets=True)
-    assert all(np.array_equal(a, b) for a, b in zip(plan, again))
+    assert all(np.array_equal(a, b) for a, b in zip(plan, again, strict=True))
     other_epoch = batch_plan(corpus, rows, 32, np.random.default_rng([0, 2]), buckets=True)
-    assert not all(np.array_equal(a, b) for a, b in zip(plan, other_epoch))
+    assert not all(np.array_equal(a, b) for a, b in zip(plan, other_epoch, strict=True))
     widths = [batch_width(corpus, b, 166) for b in plan]
     assert widths[0] != widths[1]  # Keras derives the input signature from the first two batches
     assert np.mean(widths) < 140  # buckets actually group lengths (random grouping would give ~166)
@@ -311,7 +313,9 @@ def _as_amazon_jsonl(fasttext: Path, out: Path, limit: int) -> tuple[Path, Path,
     """The first ``limit`` Kaggle reviews written as Amazon's dump would hold them: title and body apart, a star
     rating (negative 1-2, positive 4-5) and a 3-star review after every tenth. Also the same reviews as fastText,
     the reference. Only reviews whose 'Title: body' splits back exactly are kept."""
-    rows, kept, threes = [], [], 0
+    rows: list[dict[str, object]] = []
+    kept: list[str] = []
+    threes = 0
     for record in read_records(fasttext, limit=limit):
         title, sep, body = record.text.partition(": ")
         if not (sep and title and body and title.strip() == title and body.strip() == body):
@@ -346,7 +350,7 @@ def test_training_reads_star_ratings_and_records_what_it_dropped(review_data: Pa
     from model.train_cli import main
 
     jsonl, reference, threes = _as_amazon_jsonl(review_data / TRAIN, tmp_path, 300)
-    labels = [r.label for r in read_records(reference)]
+    labels = [r.label or 0 for r in read_records(reference)]
     out = tmp_path / "stars"
     assert main(["--data", str(jsonl), "--stars", "--title-column", "title", "--text-column", "body", "--label-column",
                  "rating", "--epochs", "1", "--steps-per-epoch", "2", "--no-baseline", "--no-progress",

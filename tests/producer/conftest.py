@@ -29,7 +29,7 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0)
             for msg in consumer.consume(1000, timeout=0.5):
                 if msg.error():
                     raise AssertionError(f"consume error: {msg.error()}")
-                messages.append((msg.key(), json.loads(msg.value())))
+                messages.append((msg.key(), json.loads(msg.value() or b"")))
             if len(messages) >= expected:
                 deadline = min(deadline, time.monotonic() + 1.0)
     finally:

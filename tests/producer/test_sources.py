@@ -65,4 +65,5 @@ def test_message_of_a_record_and_a_dict():
 def test_every_label_spelling_training_reads_reaches_the_consumer(spelling, label):
     key, value = message_of({"text": "Awful.", "id": 7, "label": spelling}, with_labels=True)
     review = decode_review(key, value, Source("reviews", 0, 0))
+    assert isinstance(review, Review), review
     assert json.loads(value)["label"] == label and review.true_label == label and review.warnings == ()

@@ -20,7 +20,7 @@ class Service:
     """A ``sentiment-*`` command as a subprocess, its output in a log file."""
 
     def __init__(self, command: str, args: list[str], env: dict[str, str] | None, log: Path) -> None:
-        self.log = log
+        self.command, self.log = command, log
         with open(log, "wb") as out:
             self.proc = subprocess.Popen([str(BIN / command), *args], env=env, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
@@ -34,7 +34,9 @@ class Service:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"{self.proc.args[0]} did not exit within {timeout:.0f} s:\n{self.text()[-3000:]}")
+            raise AssertionError(
+                f"{self.command} did not exit within {timeout:.0f} s:\n{self.text()[-3000:]}"
+            ) from None
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -110,6 +110,7 @@ def test_hostile_message_is_scored_or_dead_lettered_in_bounded_memory(attack):
 
 def test_a_dead_letter_keeps_the_original_headers_and_says_why():
     rejection = contract.decode_review(None, b"[1]", SOURCE)
+    assert isinstance(rejection, contract.Rejection), rejection
     out = contract.dead_letter_headers(rejection, SOURCE, [("trace", b"\xff\x00"), ("empty", None)])
     assert out[:2] == [("trace", b"\xff\x00"), ("empty", b"")]
     assert contract.header_value(out, contract.H_SOURCE_OFFSET) == str(SOURCE.offset)

@@ -41,7 +41,7 @@ def test_every_declared_dependency_is_pinned_at_an_allowed_version():
 def test_every_pin_carries_hashes():
     text = LOCK.read_text()
     starts = [match.start() for match in _PIN.finditer(text)] + [len(text)]
-    entries = [text[begin:end] for begin, end in zip(starts, starts[1:])]
+    entries = [text[begin:end] for begin, end in zip(starts, starts[1:], strict=False)]
     assert len(entries) == len(_pins()) > 50
     unhashed = [entry.split("==")[0] for entry in entries if "--hash=sha256:" not in entry]
     assert not unhashed, f"pins without hashes: {unhashed}"

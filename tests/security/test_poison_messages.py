@@ -26,7 +26,7 @@ def test_messages_at_the_broker_size_limit_cannot_stop_the_stream(kafka_bootstra
     source, output, dlq = make_topic("poison-in", 1), make_topic("poison-out", 1), make_topic("poison-dlq", 1)
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "message.max.bytes": 2_000_000})
     for key, value, headers, _ in POISON:
-        producer.produce(source, value, key=key, headers=headers)
+        producer.produce(source, value, key=key, headers=headers)  # type: ignore[arg-type]  # (str, bytes) pairs; list is invariant
     assert producer.flush(30) == 0
 
     group = f"poison-{output}"
@@ -41,11 +41,11 @@ def test_messages_at_the_broker_size_limit_cannot_stop_the_stream(kafka_bootstra
     finally:
         assert consumer.stop() == 0, consumer.text()[-3000:]
 
-    assert [contract.decode_result(m.value()).text for m in scored] == [
+    assert [contract.decode_result(m.value() or b"").text for m in scored] == [
         v.decode() for _, v, _, where in POISON if where == "output"]
     assert all(len(m.key() or b"") <= contract.MAX_KEY_BYTES for m in scored + dead)
     cut = dead[0]
-    assert len(cut.value()) == contract.DEAD_LETTER_MAX_VALUE_BYTES
+    assert len(cut.value() or b"") == contract.DEAD_LETTER_MAX_VALUE_BYTES
     assert contract.header_value(cut.headers(), contract.H_ORIGINAL_BYTES) == str(NEAR_BROKER_LIMIT)
     assert contract.header_value(dead[1].headers(), contract.H_HEADERS_DROPPED) == "1"
     committed = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})

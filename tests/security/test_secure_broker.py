@@ -71,7 +71,7 @@ def _consume(cfg: dict[str, Any], topic: str, group: str, count: int) -> list[by
                 continue
             if msg.error():
                 raise KafkaException(msg.error())
-            values.append(msg.value())
+            values.append(msg.value() or b"")
         if values:
             consumer.commit(asynchronous=False)
     finally:
