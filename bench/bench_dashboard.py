@@ -32,22 +32,24 @@ from tqdm import tqdm
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from common.config import DEFAULT_MODEL_DIR  # noqa: E402
-from common.contract import SNIPPET_CHARS, Result, Review, encode_result, scored  # noqa: E402
-from common.labels import Label  # noqa: E402
-from common.paths import TEST_SAMPLE  # noqa: E402
-from dashboard import live_view  # noqa: E402
-from dashboard.aggregates import LiveStats  # noqa: E402
-from dashboard.analysis import Limits, detect_encoding, read_table, score_table  # noqa: E402
-from dashboard.stream import StartPosition, StreamReader  # noqa: E402
-from common.readers import read_records  # noqa: E402
-from bench.results import replace_section  # noqa: E402
+from bench.results import replace_section
+from common.config import DEFAULT_MODEL_DIR
+from common.contract import SNIPPET_CHARS, Result, Review, encode_result, scored
+from common.labels import Label
+from common.paths import TEST_SAMPLE
+from common.readers import read_records
+from dashboard import live_view
+from dashboard.aggregates import LiveStats
+from dashboard.analysis import Limits, detect_encoding, read_table, score_table
+from dashboard.stream import StartPosition, StreamReader
 
 SECTION = "## dashboard"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--bootstrap-servers", default="127.0.0.1:9092")
     parser.add_argument("--results", type=int, default=100_000, help="results on the topic the reader ingests [100000]")
     parser.add_argument("--repeats", type=int, default=200, help="live refreshes timed [200]")
@@ -71,14 +73,21 @@ def reader_ingest(bootstrap: str, count: int, sample: list[str]) -> float:
         producer = kafka.make_producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4"})
         now = time.time()
         for i in tqdm(range(count), desc="producing results", unit="result"):
-            review = Review(id=str(i), text=sample[i % len(sample)], true_label=Label.NEGATIVE if i % 3 else Label.POSITIVE, event_time=now)
+            review = Review(
+                id=str(i),
+                text=sample[i % len(sample)],
+                true_label=Label.NEGATIVE if i % 3 else Label.POSITIVE,
+                event_time=now,
+            )
             verdict = (Label.NEGATIVE if i % 2 else Label.POSITIVE, 0.7)
             kafka.produce(producer, topic, encode_result(scored(review, verdict, "bench", now + 0.01)))
             producer.poll(0)
         producer.flush(60)
         stats = LiveStats()
         started = time.perf_counter()
-        reader = StreamReader({"bootstrap.servers": bootstrap}, topic, stats, StartPosition("beginning"), check_interval_s=1.0).start()
+        reader = StreamReader(
+            {"bootstrap.servers": bootstrap}, topic, stats, StartPosition("beginning"), check_interval_s=1.0
+        ).start()
         with tqdm(total=count, desc="reading", unit="result") as bar:
             while (read := stats.snapshot().records_read) < count:
                 bar.update(read - bar.n)
@@ -95,8 +104,18 @@ def full_hour_stats(sample: list[str]) -> LiveStats:
     stats = LiveStats()
     for i in range(3600 * 50):
         second = now - 3599 + i / 50
-        stats.add(Result(id=str(i), label=Label.NEGATIVE if i % 3 == 0 else Label.POSITIVE, p_negative=0.4, model_version="bench",
-                         scored_at=second, event_time=second - 0.2, true_label=Label.POSITIVE, text=sample[i % len(sample)][:SNIPPET_CHARS]))
+        stats.add(
+            Result(
+                id=str(i),
+                label=Label.NEGATIVE if i % 3 == 0 else Label.POSITIVE,
+                p_negative=0.4,
+                model_version="bench",
+                scored_at=second,
+                event_time=second - 0.2,
+                true_label=Label.POSITIVE,
+                text=sample[i % len(sample)][:SNIPPET_CHARS],
+            )
+        )
     return stats
 
 
@@ -109,13 +128,17 @@ def live_refresh(stats: LiveStats, repeats: int, graph_objects: bool) -> tuple[f
     import plotly.graph_objects as go
 
     timings, size = [], 0
-    for _ in tqdm(range(repeats), desc="live refreshes" + (" (graph_objects)" if graph_objects else ""), unit="refresh"):
+    for _ in tqdm(
+        range(repeats), desc="live refreshes" + (" (graph_objects)" if graph_objects else ""), unit="refresh"
+    ):
         started = time.perf_counter()
         view = live_view.render(stats.snapshot(), "all")
         charts = [view.bar, view.pie, view.series, view.confusion]
         if graph_objects:
             charts = [go.Figure(chart) for chart in charts]
-        payload = json.dumps([*charts, view.latest, [k.__dict__ for k in view.kpis]], cls=plotly.utils.PlotlyJSONEncoder)
+        payload = json.dumps(
+            [*charts, view.latest, [k.__dict__ for k in view.kpis]], cls=plotly.utils.PlotlyJSONEncoder
+        )
         timings.append(time.perf_counter() - started)
         size = len(payload)
     return statistics.median(timings) * 1000, size
@@ -171,11 +194,15 @@ def main(argv: list[str] | None = None) -> int:
         f"| CSV scoring with the default model (onnxruntime), {args.score_rows:,} rows | {score_rate:,.0f} rows/s |",
     ]
     lines.append("")
-    lines.append(f"Machine: {os.cpu_count()} cores shared with the other engineers' jobs; "
-                 f"load average {load:.1f} when the run began.")
+    lines.append(
+        f"Machine: {os.cpu_count()} cores shared with the other engineers' jobs; "
+        f"load average {load:.1f} when the run began."
+    )
     print("\n".join(lines))
     if args.write:
-        write_section(lines, "python bench/bench_dashboard.py " + shlex.join(argv if argv is not None else sys.argv[1:]))
+        write_section(
+            lines, "python bench/bench_dashboard.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+        )
     return 0
 
 

@@ -34,8 +34,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.results import replace_section  # noqa: E402
-from common.labels import Label  # noqa: E402
+from bench.results import replace_section
+from common.labels import Label
 
 SECTION = "## dashboard memory"
 MIB = 1024 * 1024
@@ -56,14 +56,21 @@ def serve(port: int, threads: int) -> None:
     from common.config import DEFAULT_MODEL_DIR
     from dashboard.aggregates import LiveStats
     from dashboard.analysis import Limits
-    from dashboard.app import create_app, serve as serve_app
+    from dashboard.app import create_app
+    from dashboard.app import serve as serve_app
     from model.predictor import Predictor
 
     predictor = Predictor.load(DEFAULT_MODEL_DIR)
     predictor.predict(["warm up the model"])
     limits = Limits()
-    app = create_app(LiveStats(), topic="unused", start="latest", scorer=ConstantScorer(predictor.version),
-                     model_dir=DEFAULT_MODEL_DIR, limits=limits)
+    app = create_app(
+        LiveStats(),
+        topic="unused",
+        start="latest",
+        scorer=ConstantScorer(predictor.version),
+        model_dir=DEFAULT_MODEL_DIR,
+        limits=limits,
+    )
     serve_app(app, "127.0.0.1", port, limits, threads=threads)
 
 
@@ -111,8 +118,9 @@ class Dashboard:
 
     def upload(self, data: bytes, name: str) -> str | None:
         """POST the file as the page does (assets/upload.js); the job id, or None when refused (busy)."""
-        request = urllib.request.Request(f"{self.base}/csv-upload?name={name}", data=data,
-                                         headers={"Content-Type": "application/octet-stream"})
+        request = urllib.request.Request(
+            f"{self.base}/csv-upload?name={name}", data=data, headers={"Content-Type": "application/octet-stream"}
+        )
         return json.load(urllib.request.urlopen(request, timeout=600)).get("job")
 
     def fetch_result(self, job_id: str) -> int:
@@ -157,8 +165,13 @@ def phase(dash: Dashboard, data: bytes, uploads: int) -> dict[str, float]:
         w.start()
     for w in workers:
         w.join()
-    return {"before": before, "peak": rss(dash.proc.pid, "VmHWM"), "accepted": len(accepted), "refused": refused,
-            "seconds": time.perf_counter() - started}
+    return {
+        "before": before,
+        "peak": rss(dash.proc.pid, "VmHWM"),
+        "accepted": len(accepted),
+        "refused": refused,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         f"was scored and downloaded | {burst['seconds']:.1f} s | |",
         "",
         "Scoring used a constant stand-in for the model (loaded, so in the baseline) to keep the run short; the table, "
-        "the labelled CSV and its download are the real ones. Before uploads were streamed to disk, the same 45 MiB upload added about 490 MB, "
+        "the labelled CSV and its download are the real ones. Before uploads were streamed to disk, the same 45 MiB "
+        "upload added about 490 MB, "
         "and 8 at once took the process from 301 MB to 3,837 MB.",
         f"Machine: {os.cpu_count()} cores shared with other jobs; load average {load:.1f} when the run began.",
     ]

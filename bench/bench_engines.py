@@ -21,22 +21,22 @@ import shlex
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from bench.bench_model import in_batches, startup  # noqa: E402
-from bench.results import RESULTS, replace_section  # noqa: E402
-from common.config import DEFAULT_MODEL_DIR  # noqa: E402
-from common.paths import TEST_SAMPLE  # noqa: E402
-from model import fused  # noqa: E402
-from model.artifact import ONNX_FILE  # noqa: E402
-from common.readers import read_records  # noqa: E402
-from model.predictor import Predictor  # noqa: E402
+from bench.bench_model import in_batches, startup
+from bench.results import RESULTS, replace_section
+from common.config import DEFAULT_MODEL_DIR
+from common.paths import TEST_SAMPLE
+from common.readers import read_records
+from model import fused
+from model.artifact import ONNX_FILE
+from model.predictor import Predictor
 
 SECTION = "## fused engine"
 ENGINES = ("onnxruntime", "fused")
@@ -66,11 +66,17 @@ tokenizer (one thread, before the engine's two) is about a tenth of the CPU time
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="artifact folder (default: the default model)")
-    parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews to score (default: the test sample in data/)")
+    parser.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL_DIR, help="artifact folder (default: the default model)"
+    )
+    parser.add_argument(
+        "--data", type=Path, default=TEST_SAMPLE, help="reviews to score (default: the test sample in data/)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="threads of both engines (default 2)")
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 256], help="batch sizes (default 64 256)")
-    parser.add_argument("--repeats", type=int, default=5, help="alternating repeats per measurement; medians are reported")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="alternating repeats per measurement; medians are reported"
+    )
     parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of bench/RESULTS.md")
     return parser.parse_args(argv)
 
@@ -108,11 +114,16 @@ def main(argv: list[str] | None = None) -> int:
     load_at_start = os.getloadavg()[0]
     texts = [record.text for record in read_records(args.data)]
     predictors = {name: Predictor.load(args.model, backend=name, threads=args.threads) for name in ENGINES}
-    lengths = [min(len(s), predictors["fused"].max_len) for s in predictors["fused"].tokenizer.texts_to_sequences(texts)]
+    lengths = [
+        min(len(s), predictors["fused"].max_len) for s in predictors["fused"].tokenizer.texts_to_sequences(texts)
+    ]
     flop_token, executed_token = model_flop_per_token(args.model)
     flop_review = flop_token * statistics.mean(lengths)
-    print(f"{len(texts)} reviews, mean {statistics.mean(lengths):.1f} tokens; {os.cpu_count()} CPUs, "
-          f"{args.threads} threads, alternating medians of {args.repeats}", flush=True)
+    print(
+        f"{len(texts)} reviews, mean {statistics.mean(lengths):.1f} tokens; {os.cpu_count()} CPUs, "
+        f"{args.threads} threads, alternating medians of {args.repeats}",
+        flush=True,
+    )
 
     a = np.random.default_rng(0).normal(size=(PEAK_SIZE, PEAK_SIZE)).astype(np.float32)
     runs: dict[str, Callable[[], object]] = {"matmul": lambda: a @ a}
@@ -129,9 +140,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name, value, goal))
         print(f"  {name}: {value} {goal}", flush=True)
 
-    row("numpy float32 matrix product, 2048^3 (the peak)", f"{peak / 1e9:,.0f} GFLOP/s ({peak_per_cpu / 1e9:,.0f} per CPU-s)")
-    row("model FLOP per review (exported / executed by fused)",
-        f"{flop_review / 1e6:.2f} / {executed_token * statistics.mean(lengths) / 1e6:.2f} MFLOP")
+    row(
+        "numpy float32 matrix product, 2048^3 (the peak)",
+        f"{peak / 1e9:,.0f} GFLOP/s ({peak_per_cpu / 1e9:,.0f} per CPU-s)",
+    )
+    row(
+        "model FLOP per review (exported / executed by fused)",
+        f"{flop_review / 1e6:.2f} / {executed_token * statistics.mean(lengths) / 1e6:.2f} MFLOP",
+    )
     for batch in args.batches:
         rate = {}
         for name in ENGINES:
@@ -139,21 +155,32 @@ def main(argv: list[str] | None = None) -> int:
             rate[name] = len(texts) / seconds
             row(f"{name}, batch {batch}", f"{rate[name]:,.0f} reviews/s ({len(texts) / cpu:,.0f} per CPU-s)")
             per_cpu = len(texts) / cpu * flop_review
-            row(f"{name}, batch {batch}: model FLOP/s, share of the peak (per CPU-s: of the peak's per CPU-s)",
+            row(
+                f"{name}, batch {batch}: model FLOP/s, share of the peak (per CPU-s: of the peak's per CPU-s)",
                 f"{rate[name] * flop_review / 1e9:,.0f} GFLOP/s, {rate[name] * flop_review / peak:.0%} "
                 f"({per_cpu / 1e9:,.0f} GFLOP per CPU-s, {per_cpu / peak_per_cpu:.0%})",
-                ">= 60%" if name == "fused" and batch == 256 else "")
-        row(f"fused / onnxruntime, batch {batch}", f"{rate['fused'] / rate['onnxruntime']:.2f}x",
-            ">= 1.5x" if batch == 256 else "")
+                ">= 60%" if name == "fused" and batch == 256 else "",
+            )
+        row(
+            f"fused / onnxruntime, batch {batch}",
+            f"{rate['fused'] / rate['onnxruntime']:.2f}x",
+            ">= 1.5x" if batch == 256 else "",
+        )
     for name in ENGINES:
         ready, rss, peak_rss = startup(args.model, args.threads, min(args.repeats, 3), name)
         row(f"{name}: process start -> first prediction", f"{ready:.2f} s", "< 1 s")
-        row(f"{name}: RSS after first prediction (peak)", f"{rss / 2**20:.0f} MB ({peak_rss / 2**20:.0f} MB)", "< 300 MB")
+        row(
+            f"{name}: RSS after first prediction (peak)",
+            f"{rss / 2**20:.0f} MB ({peak_rss / 2**20:.0f} MB)",
+            "< 300 MB",
+        )
 
     table = "| measurement | value | goal |\n|---|---:|---|\n" + "".join(f"| {n} | {v} | {g} |\n" for n, v, g in rows)
     print("\n" + table)
     if args.write:
-        command = "PYTHONPATH=$PWD .venv/bin/python bench/bench_engines.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+        command = "PYTHONPATH=$PWD .venv/bin/python bench/bench_engines.py " + " ".join(
+            shlex.quote(x) for x in sys.argv[1:]
+        )
         loads = f"{load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
         replace_section(
             SECTION,

@@ -17,13 +17,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import replace_section  # noqa: E402  (after the path insert, like every bench script)
-from common.paths import DEFAULT_MODEL_DIR, TEST_SAMPLE  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from dashboard.analysis import score_table  # noqa: E402
-from common.readers import read_records  # noqa: E402
-from model.predictor import Predictor  # noqa: E402
+from bench.results import replace_section
+from common.paths import DEFAULT_MODEL_DIR, TEST_SAMPLE
+from common.readers import read_records
+from dashboard.analysis import score_table
+from model.predictor import Predictor
 
 LENGTHS = (10, 25, 50, 100, 166)
 SECTION = "## explanations"

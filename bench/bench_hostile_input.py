@@ -1,4 +1,6 @@
-"""How long the message decoder spends on each hostile input (localkafka/hostile.py names them; tests/security bound memory).
+"""How long the message decoder spends on each hostile input.
+
+localkafka/hostile.py names the inputs; tests/security bound their memory.
 
 Run: ``.venv/bin/python bench/bench_hostile_input.py [--repeat 5]``; prints a markdown table of the median
 and worst seconds per case, and the decoder's rate on random bytes, for bench/RESULTS.md's security section.
@@ -49,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         outcome = decoded.code if isinstance(decoded, contract.Rejection) else "scored"
         seconds = time_case(key, value, args.repeat)
         size = len(value or b"") + len(key or b"")
-        print(f"| {name} | {size:,} B | {outcome} | {statistics.median(seconds) * 1e3:.2f} | {max(seconds) * 1e3:.2f} |")
+        print(
+            f"| {name} | {size:,} B | {outcome} | {statistics.median(seconds) * 1e3:.2f} | {max(seconds) * 1e3:.2f} |"
+        )
     print(f"\nrandom 256-byte values: {random_rate(20_000, 256):,.0f} decodes/s")
     return 0
 

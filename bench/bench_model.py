@@ -23,8 +23,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -32,11 +32,11 @@ from tqdm import tqdm
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from common.config import DEFAULT_MODEL_DIR  # noqa: E402
-from common.paths import TEST_SAMPLE  # noqa: E402
-from common.readers import read_records  # noqa: E402
-from model.predictor import Predictor  # noqa: E402
-from bench.results import RESULTS, replace_section  # noqa: E402
+from bench.results import RESULTS, replace_section
+from common.config import DEFAULT_MODEL_DIR
+from common.paths import TEST_SAMPLE
+from common.readers import read_records
+from model.predictor import Predictor
 
 SECTION = "## model serving"
 NOTES = """How to read it: "reviews/s" is wall-clock, raw strings in, probabilities out, the whole test
@@ -71,8 +71,12 @@ print(time.time(), psutil.Process().memory_info().rss, resource.getrusage(resour
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="artifact folder (default: the default model)")
-    parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews to score (default: the test sample in data/)")
+    parser.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL_DIR, help="artifact folder (default: the default model)"
+    )
+    parser.add_argument(
+        "--data", type=Path, default=TEST_SAMPLE, help="reviews to score (default: the test sample in data/)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads of both engines (default 2)")
     parser.add_argument("--repeats", type=int, default=5, help="repeats per measurement; medians are reported")
     parser.add_argument("--keras-reviews", type=int, default=2048, help="reviews for the Keras predict baseline")
@@ -113,7 +117,10 @@ def startup(model: Path, threads: int, repeats: int, backend: str = "auto") -> t
         launched = time.time()
         done = subprocess.run(
             [sys.executable, "-c", _STARTUP_SCRIPT, str(model), str(threads), backend],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         ready_at, rss, peak = (float(v) for v in done.stdout.split())
         runs.append([ready_at - launched, rss, peak])
@@ -135,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     args.load_at_start = os.getloadavg()[0]
     texts = [record.text for record in read_records(args.data)]
     fast = Predictor.load(args.model, threads=args.threads)
-    print(f"{len(texts)} reviews from {args.data.name}; model {fast.version} ({args.model}); "
-          f"{os.cpu_count()} CPUs, {args.threads} threads, median of {args.repeats}", flush=True)
+    print(
+        f"{len(texts)} reviews from {args.data.name}; model {fast.version} ({args.model}); "
+        f"{os.cpu_count()} CPUs, {args.threads} threads, median of {args.repeats}",
+        flush=True,
+    )
     rows: list[tuple[str, str, str]] = []
 
     def row(name: str, value: str, goal: str = "") -> None:
@@ -151,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     for batch in tqdm((64, 128, 256), desc="onnxruntime batches", leave=False):
         seconds, cpu = median_seconds(in_batches(fast.predict_proba, texts, batch), args.repeats)
         rates[batch] = len(texts) / seconds
-        row(f"onnxruntime Predictor, batch {batch}", f"{rates[batch]:,.0f} reviews/s ({len(texts) / cpu:,.0f} per CPU-s)", ">= 6,000")
+        row(
+            f"onnxruntime Predictor, batch {batch}",
+            f"{rates[batch]:,.0f} reviews/s ({len(texts) / cpu:,.0f} per CPU-s)",
+            ">= 6,000",
+        )
 
     latencies = []
     for text in tqdm(texts[: args.latency_reviews], desc="single-review latency", leave=False):
@@ -175,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         max(1, args.repeats // 2),
     )
     keras_rate = len(keras_texts) / seconds
-    row("Keras model.predict, batch 256 (baseline)", f"{keras_rate:,.0f} reviews/s ({len(keras_texts) / cpu:,.0f} per CPU-s)")
+    row(
+        "Keras model.predict, batch 256 (baseline)",
+        f"{keras_rate:,.0f} reviews/s ({len(keras_texts) / cpu:,.0f} per CPU-s)",
+    )
 
     one_by_one = texts[: args.per_review]
     seconds, _ = median_seconds(
@@ -197,9 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_results(table: str, args: argparse.Namespace, predictor: Predictor, n: int) -> None:
     """Replace (or append) this benchmark's section of bench/RESULTS.md."""
-    command = "cd /work/main && .venv/bin/python bench/bench_model.py " + " ".join(
-        shlex.quote(a) for a in sys.argv[1:]
-    )
+    command = "cd /work/main && .venv/bin/python bench/bench_model.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     loads = f"{args.load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     replace_section(
         SECTION,

@@ -19,7 +19,8 @@ import logging
 import threading
 import time
 import urllib.request
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bench.results import replace_section
 from common.labels import Label
@@ -40,7 +41,9 @@ class LineCounter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.WARNING:
-            self.counts["dashboard" if record.name.startswith(("dashboard", "librdkafka")) else record.name.split(".")[0]] += 1
+            self.counts[
+                "dashboard" if record.name.startswith(("dashboard", "librdkafka")) else record.name.split(".")[0]
+            ] += 1
 
     def take(self) -> dict[str, int]:
         taken, self.counts = dict(self.counts), collections.Counter()
@@ -57,7 +60,7 @@ class EchoScorer:
         return [(Label.POSITIVE, 0.1)] * len(texts)
 
     def assess(self, texts: Sequence[str]) -> list[Assessment]:
-        return [Assessment(("positive", 0.1), len(text.split()), 0) for text in texts]
+        return [Assessment((Label.POSITIVE, 0.1), len(text.split()), 0) for text in texts]
 
 
 def outage(port: int, outage_s: float) -> dict[str, dict[str, int]]:
@@ -71,8 +74,17 @@ def outage(port: int, outage_s: float) -> dict[str, dict[str, int]]:
     logging.getLogger().handlers[:] = [counter]
     logging.getLogger().setLevel(logging.INFO)
     metrics = ConsumerMetrics()
-    service = ScoringService(ServiceConfig(kafka=kafka, input_topic="bench-in", output_topic="bench-out", dlq_topic="bench-dlq",
-                                           group_id="bench-outage"), EchoScorer, metrics)
+    service = ScoringService(
+        ServiceConfig(
+            kafka=kafka,
+            input_topic="bench-in",
+            output_topic="bench-out",
+            dlq_topic="bench-dlq",
+            group_id="bench-outage",
+        ),
+        EchoScorer,
+        metrics,
+    )
     consumer = threading.Thread(target=service.run, daemon=True)
     consumer.start()
     reader = StreamReader(kafka, "bench-out", LiveStats(), StartPosition("beginning")).start()
@@ -83,7 +95,9 @@ def outage(port: int, outage_s: float) -> dict[str, dict[str, int]]:
             producer.produce("bench-in", b'{"text": "fine"}')
         producer.flush(60)
         deadline = time.monotonic() + 120
-        while (metrics.registry.get_sample_value("sentiment_messages_consumed_total") or 0) < total and time.monotonic() < deadline:
+        while (
+            metrics.registry.get_sample_value("sentiment_messages_consumed_total") or 0
+        ) < total and time.monotonic() < deadline:
             time.sleep(0.2)
 
     try:
@@ -127,7 +141,12 @@ def burst(clients: int) -> dict[str, float]:
     for thread in threads:
         thread.join()
     server.stop()
-    return {"answered": len(seconds), "failed": len(failed), "over_1s": sum(s > 1 for s in seconds), "slowest_s": max(seconds, default=0)}
+    return {
+        "answered": len(seconds),
+        "failed": len(failed),
+        "over_1s": sum(s > 1 for s in seconds),
+        "slowest_s": max(seconds, default=0),
+    }
 
 
 def main() -> None:
@@ -139,18 +158,18 @@ def main() -> None:
     lines = outage(args.port, args.outage_s)
     got = burst(args.burst)
     command = f"`.venv/bin/python bench/bench_outages.py --outage-s {args.outage_s:g} --burst {args.burst}`"
-    body = f"""{command} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 shared cores)
+    body = f"""{command} ({time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, 2 shared cores)
 
 | broker stopped for {args.outage_s:g} s | warning/error lines during the outage | lines until reviews flow again |
 | --- | ---: | ---: |
-| consumer | {lines['during'].get('consumer', 0)} | {lines['after'].get('consumer', 0)} |
-| dashboard live reader | {lines['during'].get('dashboard', 0)} | {lines['after'].get('dashboard', 0)} |
+| consumer | {lines["during"].get("consumer", 0)} | {lines["after"].get("consumer", 0)} |
+| dashboard live reader | {lines["during"].get("dashboard", 0)} | {lines["after"].get("dashboard", 0)} |
 
 Each also writes one info line, "Kafka reachable again", when the broker is back. Before the connectivity-state rule
 (common/connectivity.py) the consumer wrote 1,493 lines in a 34 s outage.
 
-/metrics under {args.burst} simultaneous GETs: {got['answered']} answered, {got['failed']} failed,
-{got['over_1s']} slower than 1 s, slowest {got['slowest_s']:.2f} s (listen backlog 1,024; with http.server's 5 on
+/metrics under {args.burst} simultaneous GETs: {got["answered"]} answered, {got["failed"]} failed,
+{got["over_1s"]} slower than 1 s, slowest {got["slowest_s"]:.2f} s (listen backlog 1,024; with http.server's 5 on
 the same machine: 86 answered, 114 failed, 79 slower than 1 s)."""
     replace_section("## outages and endpoints", body)
     print(body)

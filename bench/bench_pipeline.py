@@ -30,24 +30,24 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psutil
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from common.config import add_options, resolve  # noqa: E402
-from common.paths import TEST_SAMPLE  # noqa: E402
-from localkafka import LocalKafka, scratch_topics  # noqa: E402
-from localkafka.harness import ConsumerProcess, Topics, read_topic  # noqa: E402
-from common.readers import read_records  # noqa: E402
-from producer.send import send_reviews  # noqa: E402
-from bench.results import RESULTS, replace_section  # noqa: E402
-
+from bench.results import RESULTS, replace_section
+from common.config import add_options, resolve
+from common.paths import TEST_SAMPLE
+from common.readers import read_records
+from localkafka import LocalKafka, scratch_topics
+from localkafka.harness import ConsumerProcess, Topics, read_topic
+from producer.send import send_reviews
 
 
 @dataclass
@@ -85,29 +85,70 @@ def broker_process(bootstrap: str) -> psutil.Process | None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_options(parser, ("bootstrap_servers", "model_dir", "max_batch", "max_wait_ms"), kafka=False)
     parser.add_argument("--reviews", type=int, default=20_000, help="reviews per throughput run (default 20000)")
-    parser.add_argument("--per-message-reviews", type=int, default=500, help="reviews for the once-per-message consumer")
+    parser.add_argument(
+        "--per-message-reviews", type=int, default=500, help="reviews for the once-per-message consumer"
+    )
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of the half-load latency run")
-    parser.add_argument("--latency-warm-up", type=float, default=3.0, metavar="SECONDS",
-                        help="seconds sent at the same rate just before it and reported apart (default 3)")
-    parser.add_argument("--latency-only", type=float, default=None, metavar="RATE",
-                        help="only the latency run, at RATE reviews/s (e.g. half a throughput measured before)")
-    parser.add_argument("--policies", action="store_true",
-                        help="only compare the batch policies: saturation throughput, latency at --trickle-rate and at half load")
-    parser.add_argument("--trickle-rate", type=float, default=20.0, help="the low-load rate of --policies (default 20/s, the demo's)")
-    parser.add_argument("--keras-baseline", action="store_true", help="also time Keras model.predict() per message, the published app's design (imports TensorFlow)")
+    parser.add_argument(
+        "--latency-warm-up",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="seconds sent at the same rate just before it and reported apart (default 3)",
+    )
+    parser.add_argument(
+        "--latency-only",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="only the latency run, at RATE reviews/s (e.g. half a throughput measured before)",
+    )
+    parser.add_argument(
+        "--policies",
+        action="store_true",
+        help="only compare the batch policies: saturation throughput, latency at --trickle-rate and at half load",
+    )
+    parser.add_argument(
+        "--trickle-rate", type=float, default=20.0, help="the low-load rate of --policies (default 20/s, the demo's)"
+    )
+    parser.add_argument(
+        "--keras-baseline",
+        action="store_true",
+        help="also time Keras model.predict() per message, the published app's design (imports TensorFlow)",
+    )
     parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews file (common.readers formats)")
-    parser.add_argument("--engines", type=int, default=None, metavar="REPEATS",
-                        help="only compare the consumer's engines (fused, onnxruntime), runs in turn, medians of REPEATS")
-    parser.add_argument("--shadow", type=int, default=None, metavar="REPEATS",
-                        help="only compare the consumer with and without a shadow candidate, in turn, medians of REPEATS")
-    parser.add_argument("--delivery", type=int, default=None, metavar="REPEATS",
-                        help="only compare exactly-once with at-least-once, in turn, the median of REPEATS ratios")
-    parser.add_argument("--write", action="store_true",
-                        help="with --engines, --policies, --shadow or --delivery: replace that comparison's section of "
-                             "bench/RESULTS.md")
+    parser.add_argument(
+        "--engines",
+        type=int,
+        default=None,
+        metavar="REPEATS",
+        help="only compare the consumer's engines (fused, onnxruntime), runs in turn, medians of REPEATS",
+    )
+    parser.add_argument(
+        "--shadow",
+        type=int,
+        default=None,
+        metavar="REPEATS",
+        help="only compare the consumer with and without a shadow candidate, in turn, medians of REPEATS",
+    )
+    parser.add_argument(
+        "--delivery",
+        type=int,
+        default=None,
+        metavar="REPEATS",
+        help="only compare exactly-once with at-least-once, in turn, the median of REPEATS ratios",
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="with --engines, --policies, --shadow or --delivery: replace that comparison's section of "
+        "bench/RESULTS.md",
+    )
     return parser.parse_args(argv)
 
 
@@ -116,7 +157,9 @@ def wait_scored(processes: list[ConsumerProcess], n: int, timeout: float = 900.0
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         done = sum(
-            value for process in processes for (name, _), value in process.metrics().items()
+            value
+            for process in processes
+            for (name, _), value in process.metrics().items()
             if name == "sentiment_predictions_total"
         )
         if done >= n:
@@ -133,8 +176,10 @@ class Bench:
         self.broker = broker_process(self.settings.bootstrap_servers)
         self.logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
         records = list(read_records(args.data, limit=args.reviews))  # reused in turn when the file has fewer
-        self.items: list[dict[str, Any]] = [{"id": f"b{i}", "text": records[i % len(records)].text, "label": records[i % len(records)].label}
-                      for i in range(args.reviews)]
+        self.items: list[dict[str, Any]] = [
+            {"id": f"b{i}", "text": records[i % len(records)].text, "label": records[i % len(records)].label}
+            for i in range(args.reviews)
+        ]
 
     @contextmanager
     def topics(self) -> Iterator[Topics]:
@@ -145,8 +190,12 @@ class Bench:
         """
         suffix = uuid.uuid4().hex[:8]
         source, output, dlq = (f"bench-{kind}-{suffix}" for kind in ("in", "out", "dlq"))
-        with scratch_topics(self.kafka, [source, dlq], partitions=4), \
-                scratch_topics(self.kafka, [output], partitions=4, topic_config={"message.timestamp.type": "LogAppendTime"}):
+        with (
+            scratch_topics(self.kafka, [source, dlq], partitions=4),
+            scratch_topics(
+                self.kafka, [output], partitions=4, topic_config={"message.timestamp.type": "LogAppendTime"}
+            ),
+        ):
             yield Topics(self.settings.bootstrap_servers, source, output, dlq, group=f"bench-{suffix}")
 
     def raw_predictor(self, repeats: int = 3) -> Run:
@@ -163,14 +212,29 @@ class Bench:
                 predictor.predict(texts[i : i + batch])
             times.append(time.perf_counter() - started)
             cpu.append(time.process_time() - cpu_started)
-        return Run(f"Predictor.predict, batch {batch} (no Kafka)", len(texts), statistics.median(times), statistics.median(cpu))
+        return Run(
+            f"Predictor.predict, batch {batch} (no Kafka)", len(texts), statistics.median(times), statistics.median(cpu)
+        )
 
     def consumers(self, topics: Topics, count: int, *extra: str) -> list[ConsumerProcess]:
         processes = [
             ConsumerProcess(
-                [*topics.flags(), "--max-batch", str(self.settings.max_batch), "--max-wait-ms", str(self.settings.max_wait_ms),
-                 "--model-dir", str(self.settings.model_dir), "--instance-id", f"bench-{i}", "--log-level", "WARNING",
-                 "-X", "session.timeout.ms=6000", *extra],
+                [
+                    *topics.flags(),
+                    "--max-batch",
+                    str(self.settings.max_batch),
+                    "--max-wait-ms",
+                    str(self.settings.max_wait_ms),
+                    "--model-dir",
+                    str(self.settings.model_dir),
+                    "--instance-id",
+                    f"bench-{i}",
+                    "--log-level",
+                    "WARNING",
+                    "-X",
+                    "session.timeout.ms=6000",
+                    *extra,
+                ],
                 self.logs / f"{topics.group}-{i}.log",
             ).start()
             for i in range(count)
@@ -191,7 +255,9 @@ class Bench:
                 cpu = cpu_seconds(running) - cpu_before
                 broker = None if broker_before is None else self.broker_cpu() - broker_before  # type: ignore[operator]  # broker_cpu() is a float whenever broker_before is
                 sender = time.process_time() - sender_before
-                outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in self.items[:n]}, timeout=600)
+                outputs = read_topic(
+                    topics.bootstrap, topics.output, ids={item["id"] for item in self.items[:n]}, timeout=600
+                )
                 written = [m.timestamp()[1] / 1000.0 for m in outputs]
                 return Run(name, n, max(written) - min(written), cpu, broker, sender)
             finally:
@@ -216,12 +282,18 @@ class Bench:
             (process,) = self.consumers(topics, 1, *extra)
             try:
                 n, warm = int(rate * self.args.latency_seconds), int(rate * self.args.latency_warm_up)
-                items = [{**self.items[i % len(self.items)], "id": f"{'w' if i < warm else 'l'}{i}"} for i in range(warm + n)]
-                send_reviews(self.kafka, topics.input, items, rate=rate, with_labels=True)  # one producer, one steady rate
+                items = [
+                    {**self.items[i % len(self.items)], "id": f"{'w' if i < warm else 'l'}{i}"} for i in range(warm + n)
+                ]
+                send_reviews(
+                    self.kafka, topics.input, items, rate=rate, with_labels=True
+                )  # one producer, one steady rate
                 outputs = read_topic(topics.bootstrap, topics.output, ids={item["id"] for item in items}, timeout=600)
                 latencies: dict[bool, list[float]] = {True: [], False: []}
                 for m in outputs:
-                    latencies[(m.key() or b"").startswith(b"w")].append(m.timestamp()[1] / 1000.0 - json.loads(m.value() or b"")["event_time"])
+                    latencies[(m.key() or b"").startswith(b"w")].append(
+                        m.timestamp()[1] / 1000.0 - json.loads(m.value() or b"")["event_time"]
+                    )
                 return {"steady": quantiles(latencies[False], rate), "warm-up": quantiles(latencies[True], rate)}
             finally:
                 process.terminate()
@@ -244,8 +316,12 @@ class Bench:
         started, cpu_started = time.perf_counter(), time.process_time()
         for text in texts:
             predict(text)
-        return Run("Keras model.predict per message (the published app; no Kafka)", n, time.perf_counter() - started,
-                   time.process_time() - cpu_started)
+        return Run(
+            "Keras model.predict per message (the published app; no Kafka)",
+            n,
+            time.perf_counter() - started,
+            time.process_time() - cpu_started,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,47 +329,72 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args)
     n = len(bench.items)
     batch = bench.settings.max_batch
-    print(f"{n} reviews, max-batch {batch}, max-wait-ms {bench.settings.max_wait_ms}; consumer logs in {bench.logs}", flush=True)
+    print(
+        f"{n} reviews, max-batch {batch}, max-wait-ms {bench.settings.max_wait_ms}; consumer logs in {bench.logs}",
+        flush=True,
+    )
     runs: list[Run] = []
     if args.latency_only:
         print_latency(bench.latency(args.latency_only), bench.settings.max_wait_ms)
         return 0
-    comparisons = ((args.engines, ENGINES_SECTION, lambda: compare_engines(bench, n, args.engines)),
-                   (args.policies, POLICIES_SECTION, lambda: compare_policies(bench, n, args.trickle_rate)),
-                   (args.shadow, SHADOW_SECTION, lambda: compare_shadow(bench, n, args.shadow)),
-                   (args.delivery, DELIVERY_SECTION, lambda: compare_delivery(bench, n, args.delivery)))
+    comparisons = (
+        (args.engines, ENGINES_SECTION, lambda: compare_engines(bench, n, args.engines)),
+        (args.policies, POLICIES_SECTION, lambda: compare_policies(bench, n, args.trickle_rate)),
+        (args.shadow, SHADOW_SECTION, lambda: compare_shadow(bench, n, args.shadow)),
+        (args.delivery, DELIVERY_SECTION, lambda: compare_delivery(bench, n, args.delivery)),
+    )
     for asked, section, compare in comparisons:
         if not asked:
             continue
         table = compare()
         if args.write:
-            command = "PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-            replace_section(section, f"`{command}`\n\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-                            f"{n} reviews of {args.data.name} per run; {os.cpu_count()} CPUs shared with other work "
-                            f"(1-min load average {os.getloadavg()[0]:.1f} at the end).\n\n{table}")
+            command = "PYTHONPATH=$PWD .venv/bin/python bench/bench_pipeline.py " + " ".join(
+                shlex.quote(a) for a in sys.argv[1:]
+            )
+            replace_section(
+                section,
+                f"`{command}`\n\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+                f"{n} reviews of {args.data.name} per run; {os.cpu_count()} CPUs shared with other work "
+                f"(1-min load average {os.getloadavg()[0]:.1f} at the end).\n\n{table}",
+            )
             print(f"wrote the '{section}' section of {RESULTS}")
         return 0
 
     def record(run: Run) -> Run:
         runs.append(run)
-        print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s "
-              f"({run.reviews} in {run.seconds:.2f} s)", flush=True)
+        print(
+            f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s "
+            f"({run.reviews} in {run.seconds:.2f} s)",
+            flush=True,
+        )
         return run
 
     raw = record(bench.raw_predictor())
     alo = record(bench.through_kafka(f"consumer at-least-once, batch {batch}, 1 process", n))
-    eos = record(bench.through_kafka(f"consumer exactly-once, batch {batch}, 1 process", n, 1, "--delivery", "exactly-once"))
+    eos = record(
+        bench.through_kafka(f"consumer exactly-once, batch {batch}, 1 process", n, 1, "--delivery", "exactly-once")
+    )
     one_thread = record(bench.through_kafka("consumer at-least-once, 1 process, --threads 1", n, 1, "--threads", "1"))
     two = record(bench.through_kafka("consumer at-least-once, 2 processes, --threads 1 each", n, 2, "--threads", "1"))
     per_message_n = min(args.per_message_reviews, n)
-    per_message = record(bench.through_kafka("consumer calling the model once per message (--max-batch 1)", per_message_n, 1, "--max-batch", "1"))
-    latency = bench.latency(alo.rate / 2)  # before the Keras baseline: TensorFlow in this process would stall the sender
+    per_message = record(
+        bench.through_kafka(
+            "consumer calling the model once per message (--max-batch 1)", per_message_n, 1, "--max-batch", "1"
+        )
+    )
+    latency = bench.latency(
+        alo.rate / 2
+    )  # before the Keras baseline: TensorFlow in this process would stall the sender
     keras = record(bench.keras_per_message(min(200, n))) if args.keras_baseline else None
 
-    print("\n| run | reviews | seconds | reviews/s | reviews per CPU-s | cores used: consumers / broker / sender |"
-          "\n|---|---:|---:|---:|---:|---|")
+    print(
+        "\n| run | reviews | seconds | reviews/s | reviews per CPU-s | cores used: consumers / broker / sender |"
+        "\n|---|---:|---:|---:|---:|---|"
+    )
     for run in runs:
-        print(f"| {run.name} | {run.reviews} | {run.seconds:.2f} | {run.rate:,.0f} | {run.cpu_rate:,.0f} | {cores(run)} |")
+        print(
+            f"| {run.name} | {run.reviews} | {run.seconds:.2f} | {run.rate:,.0f} | {run.cpu_rate:,.0f} | {cores(run)} |"
+        )
     print("\n| ratio | wall clock | per CPU-s | goal |\n|---|---:|---:|---|")
 
     def ratio(label: str, a: Run, b: Run, goal: str) -> None:
@@ -322,15 +423,24 @@ def compare_engines(bench: Bench, n: int, repeats: int) -> str:
     for _ in range(repeats):
         for engine in ENGINES:
             run = bench.through_kafka(f"consumer at-least-once, --engine {engine}", n, 1, "--engine", engine)
-            print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s (cores: {cores(run)})", flush=True)
+            print(
+                f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s (cores: {cores(run)})",
+                flush=True,
+            )
             rates[engine].append(run.rate)
             cpu_rates[engine].append(run.cpu_rate)
-    table = (f"| consumer at-least-once, batch {bench.settings.max_batch}, 1 process | reviews/s | reviews per CPU-s |\n"
-             "|---|---:|---:|\n")
+    table = (
+        f"| consumer at-least-once, batch {bench.settings.max_batch}, 1 process | reviews/s | reviews per CPU-s |\n"
+        "|---|---:|---:|\n"
+    )
     for engine in ENGINES:
-        table += (f"| --engine {engine} (median of {repeats}) | {statistics.median(rates[engine]):,.0f} | "
-                  f"{statistics.median(cpu_rates[engine]):,.0f} |\n")
-    ratio = [statistics.median(values["fused"]) / statistics.median(values["onnxruntime"]) for values in (rates, cpu_rates)]
+        table += (
+            f"| --engine {engine} (median of {repeats}) | {statistics.median(rates[engine]):,.0f} | "
+            f"{statistics.median(cpu_rates[engine]):,.0f} |\n"
+        )
+    ratio = [
+        statistics.median(values["fused"]) / statistics.median(values["onnxruntime"]) for values in (rates, cpu_rates)
+    ]
     table += f"| fused / onnxruntime (goal >= 1.3) | {ratio[0]:.2f}x | {ratio[1]:.2f}x |\n"
     print("\n" + table)
     return table
@@ -377,19 +487,24 @@ def compare_delivery(bench: Bench, n: int, repeats: int) -> str:
     for _ in range(repeats):
         for mode in modes:
             run = bench.through_kafka(f"consumer {mode}", n, 1, "--delivery", mode)
-            print(f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s (cores: {cores(run)})", flush=True)
+            print(
+                f"  {run.name}: {run.rate:,.0f} reviews/s, {run.cpu_rate:,.0f} per CPU-s (cores: {cores(run)})",
+                flush=True,
+            )
             runs[mode].append(run)
-    pairs = list(zip(runs["at-least-once"], runs["exactly-once"]))
+    pairs = list(zip(runs["at-least-once"], runs["exactly-once"], strict=True))
     ratios = [eos.rate / alo.rate for alo, eos in pairs]
     cpu_ratios = [eos.cpu_rate / alo.cpu_rate for alo, eos in pairs]
-    table = (f"| consumer, batch {bench.settings.max_batch}, 1 process | each run | median |\n|---|---|---:|\n")
+    table = f"| consumer, batch {bench.settings.max_batch}, 1 process | each run | median |\n|---|---|---:|\n"
     for mode in modes:
         rates = [run.rate for run in runs[mode]]
         table += f"| {mode}, reviews/s | {', '.join(f'{v:,.0f}' for v in rates)} | {statistics.median(rates):,.0f} |\n"
-    table += (f"| exactly-once / at-least-once, wall clock (goal >= 0.9) | {', '.join(f'{r:.2f}' for r in ratios)} | "
-              f"{statistics.median(ratios):.2f} |\n"
-              f"| exactly-once / at-least-once, per consumer CPU-s | {', '.join(f'{r:.2f}' for r in cpu_ratios)} | "
-              f"{statistics.median(cpu_ratios):.2f} |\n")
+    table += (
+        f"| exactly-once / at-least-once, wall clock (goal >= 0.9) | {', '.join(f'{r:.2f}' for r in ratios)} | "
+        f"{statistics.median(ratios):.2f} |\n"
+        f"| exactly-once / at-least-once, per consumer CPU-s | {', '.join(f'{r:.2f}' for r in cpu_ratios)} | "
+        f"{statistics.median(cpu_ratios):.2f} |\n"
+    )
     print("\n" + table)
     return table
 
@@ -405,14 +520,20 @@ def compare_policies(bench: Bench, n: int, trickle_rate: float) -> str:
     half = saturation["fixed"].rate / 2
     trickle = {p: bench.latency(trickle_rate, "--batch-policy", p)["steady"] for p in policies}
     loaded = {p: bench.latency(half, "--batch-policy", p)["steady"] for p in policies}
-    table = (f"| policy | saturation reviews/s | p50 / p99 at {trickle_rate:g}/s | p50 / p99 at half load ({half:,.0f}/s) |"
-             "\n|---|---:|---:|---:|\n")
+    table = (
+        f"| policy | saturation reviews/s | p50 / p99 at {trickle_rate:g}/s | p50 / p99 at half load ({half:,.0f}/s) |"
+        "\n|---|---:|---:|---:|\n"
+    )
     for p in policies:
-        table += (f"| {p} | {saturation[p].rate:,.0f} | {trickle[p]['p50'] * 1000:.0f} / {trickle[p]['p99'] * 1000:.0f} ms | "
-                  f"{loaded[p]['p50'] * 1000:.0f} / {loaded[p]['p99'] * 1000:.0f} ms |\n")
-    table += (f"\nadaptive / fixed saturation throughput: {saturation['adaptive'].rate / saturation['fixed'].rate:.2f} "
-              f"(goal >= 0.97); adaptive p50 at {trickle_rate:g}/s: {trickle['adaptive']['p50'] * 1000:.0f} ms (goal <= 20); "
-              f"adaptive p99 at half load: {loaded['adaptive']['p99'] * 1000:.0f} ms (goal < 100)\n")
+        table += (
+            f"| {p} | {saturation[p].rate:,.0f} | {trickle[p]['p50'] * 1000:.0f} / {trickle[p]['p99'] * 1000:.0f} ms | "
+            f"{loaded[p]['p50'] * 1000:.0f} / {loaded[p]['p99'] * 1000:.0f} ms |\n"
+        )
+    table += (
+        f"\nadaptive / fixed saturation throughput: {saturation['adaptive'].rate / saturation['fixed'].rate:.2f} "
+        f"(goal >= 0.97); adaptive p50 at {trickle_rate:g}/s: {trickle['adaptive']['p50'] * 1000:.0f} ms (goal <= 20); "
+        f"adaptive p99 at half load: {loaded['adaptive']['p99'] * 1000:.0f} ms (goal < 100)\n"
+    )
     print("\n" + table)
     return table
 

@@ -24,18 +24,18 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import replace_section  # noqa: E402
-from common.paths import TRAIN_SAMPLE  # noqa: E402
-from localkafka import LocalKafka, scratch_topics  # noqa: E402
-from common.readers import read_records  # noqa: E402
-from producer.send import SEND_DEFAULTS, send_reviews  # noqa: E402
-from producer.sources import FileSource, reviews  # noqa: E402
+from bench.results import replace_section
+from common.paths import TRAIN_SAMPLE
+from common.readers import read_records
+from localkafka import LocalKafka, scratch_topics
+from producer.send import SEND_DEFAULTS, send_reviews
+from producer.sources import FileSource, reviews
 
 GOAL = 50_000
 
@@ -73,8 +73,11 @@ def measure(bootstrap: str, stream: Callable[[], Iterable[dict]], count: int) ->
         process_cpu, thread_cpu = time.process_time() - process_cpu, time.thread_time() - thread_cpu
     if summary.sent != count or summary.failed:
         raise SystemExit(f"bench run lost reviews: {summary.line()}")
-    print(f"  {summary.line()}; per CPU-second: {count / process_cpu:,.0f} (process), "
-          f"{count / thread_cpu:,.0f} (sending thread)", file=sys.stderr)
+    print(
+        f"  {summary.line()}; per CPU-second: {count / process_cpu:,.0f} (process), "
+        f"{count / thread_cpu:,.0f} (sending thread)",
+        file=sys.stderr,
+    )
     return summary.rate, count / process_cpu, count / thread_cpu
 
 
@@ -103,47 +106,51 @@ def main() -> int:
     for name, results in runs.items():
         rates, process, thread = zip(*results, strict=True)
         median = statistics.median(rates)
-        rows.append(f"| {name} | {median:,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | {median / GOAL:.2f} "
-                    f"| {statistics.median(process):,.0f} | {statistics.median(thread):,.0f} |")
+        rows.append(
+            f"| {name} | {median:,.0f} | {min(rates):,.0f} - {max(rates):,.0f} | {median / GOAL:.2f} "
+            f"| {statistics.median(process):,.0f} | {statistics.median(thread):,.0f} |"
+        )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    section = "\n".join([
-        f"`.venv/bin/python bench/bench_producer.py --reviews {args.reviews} --repeats {args.repeats}` "
-        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores shared with other work, "
-        f"load average {load} at the end; Kafka on 127.0.0.1:9092; "
-        f"{SEND_DEFAULTS['compression.type']}, idempotent, labels carried, every delivery outcome counted)",
-        "",
-        f"Reviews acknowledged per second (the whole call, flush included), {args.reviews:,} reviews from "
-        f"`{args.data.name}` looped; goal {GOAL:,}/s. The machine "
-        f"is shared, so the wall-clock rate depends on what "
-        "else runs; the last two columns divide by CPU time instead: of the whole process (Python and librdkafka's "
-        "threads), and of the Python thread that reads, encodes "
-        "and produces. That thread is the bottleneck (librdkafka "
-        "compresses and sends on its own threads), so its column is what one free core would sustain.",
-        "",
-        "| path | median reviews/s | range | median / goal | per "
-        "CPU-second: process | per CPU-second: sending thread |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-        *rows,
-        "",
-        f"Decompressing the sample in one go takes as much CPU as "
-        f"{bz2_ceiling:,.0f} reviews/s, before a single message "
-        "is encoded or produced: on one core a .bz2 replay cannot "
-        "reach the goal whatever the producer does, so the "
-        "goal is met from the plain file. Line by line, decompression "
-        "costs more still and dominates the .bz2 row (a "
-        "1 MiB buffer in front of the decompressor took 14% off "
-        "it). Before orjson wrote the messages (json.dumps took "
-        "7.7 of the 17 us per message), the same benchmark gave "
-        "58,933 (memory), 42,615 (plain file) and 11,869 (.bz2) "
-        "reviews/s (02:02 UTC). A background reader thread was tried and "
-        "dropped: it was slower (3,589 vs 5,799 and 5,930 vs 8,041 reviews/s in paired runs at "
-        "00:46 UTC), since `bz2` releases the GIL only for each 8 KB chunk and the thread then "
-        "waits for the GIL behind the sending thread. To replay "
-        "a .bz2 faster, decompress it once (`bunzip2 -k`) or "
-        "`bzcat FILE.bz2 | sentiment-producer - --format fasttext` "
-        "(another process, on the other core, decompresses).",
-        "",
-    ])
+    section = "\n".join(
+        [
+            f"`.venv/bin/python bench/bench_producer.py --reviews {args.reviews} --repeats {args.repeats}` "
+            f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} cores shared with other work, "
+            f"load average {load} at the end; Kafka on 127.0.0.1:9092; "
+            f"{SEND_DEFAULTS['compression.type']}, idempotent, labels carried, every delivery outcome counted)",
+            "",
+            f"Reviews acknowledged per second (the whole call, flush included), {args.reviews:,} reviews from "
+            f"`{args.data.name}` looped; goal {GOAL:,}/s. The machine "
+            f"is shared, so the wall-clock rate depends on what "
+            "else runs; the last two columns divide by CPU time instead: of the whole process (Python and librdkafka's "
+            "threads), and of the Python thread that reads, encodes "
+            "and produces. That thread is the bottleneck (librdkafka "
+            "compresses and sends on its own threads), so its column is what one free core would sustain.",
+            "",
+            "| path | median reviews/s | range | median / goal | per "
+            "CPU-second: process | per CPU-second: sending thread |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            *rows,
+            "",
+            f"Decompressing the sample in one go takes as much CPU as "
+            f"{bz2_ceiling:,.0f} reviews/s, before a single message "
+            "is encoded or produced: on one core a .bz2 replay cannot "
+            "reach the goal whatever the producer does, so the "
+            "goal is met from the plain file. Line by line, decompression "
+            "costs more still and dominates the .bz2 row (a "
+            "1 MiB buffer in front of the decompressor took 14% off "
+            "it). Before orjson wrote the messages (json.dumps took "
+            "7.7 of the 17 us per message), the same benchmark gave "
+            "58,933 (memory), 42,615 (plain file) and 11,869 (.bz2) "
+            "reviews/s (02:02 UTC). A background reader thread was tried and "
+            "dropped: it was slower (3,589 vs 5,799 and 5,930 vs 8,041 reviews/s in paired runs at "
+            "00:46 UTC), since `bz2` releases the GIL only for each 8 KB chunk and the thread then "
+            "waits for the GIL behind the sending thread. To replay "
+            "a .bz2 faster, decompress it once (`bunzip2 -k`) or "
+            "`bzcat FILE.bz2 | sentiment-producer - --format fasttext` "
+            "(another process, on the other core, decompresses).",
+            "",
+        ]
+    )
     print(section)
     if args.write:
         replace_section("## producer", section)

@@ -15,7 +15,8 @@ jax and torch are not project dependencies: install them outside the project's v
     .venv/bin/pip install --target /tmp/jaxpkgs "jax[cpu]"
     .venv/bin/python bench/bench_training_backends.py --backends tensorflow,jax --packages jax=/tmp/jaxpkgs [--write]
     .venv/bin/pip install --target /tmp/torchpkgs torch      # PyPI's build, CUDA libraries included: 5 GB
-    .venv/bin/python bench/bench_training_backends.py --backends tensorflow,jax,torch --packages jax=/tmp/jaxpkgs,torch=/tmp/torchpkgs
+    .venv/bin/python bench/bench_training_backends.py --backends tensorflow,jax,torch \
+        --packages jax=/tmp/jaxpkgs,torch=/tmp/torchpkgs
 """
 
 from __future__ import annotations
@@ -113,8 +114,16 @@ def measure(path: Path, seed: int) -> dict:
     wall, cpu, loss = one_pass()
     backend = keras.backend.backend()
     version = __import__(backend).__version__
-    return {"backend": backend, "version": version, "warmup_wall": warmup_wall, "wall": wall, "cpu": cpu,
-            "warmup_loss": warmup_loss, "loss": loss, "load": (load_before, os.getloadavg()[0])}
+    return {
+        "backend": backend,
+        "version": version,
+        "warmup_wall": warmup_wall,
+        "wall": wall,
+        "cpu": cpu,
+        "warmup_loss": warmup_loss,
+        "loss": loss,
+        "load": (load_before, os.getloadavg()[0]),
+    }
 
 
 def _environment(backend: str, packages: dict[str, str]) -> dict[str, str]:
@@ -125,13 +134,20 @@ def _environment(backend: str, packages: dict[str, str]) -> dict[str, str]:
 def check_installed(backends: list[str], packages: dict[str, str]) -> None:
     """Fail before any measuring when a backend cannot be imported, saying how to get it."""
     for backend in backends:
-        probe = subprocess.run([sys.executable, "-c", f"import {backend}"], check=False,
-                               env=_environment(backend, packages), capture_output=True, text=True)
+        probe = subprocess.run(
+            [sys.executable, "-c", f"import {backend}"],
+            check=False,
+            env=_environment(backend, packages),
+            capture_output=True,
+            text=True,
+        )
         if probe.returncode != 0:
             wheel = '"jax[cpu]"' if backend == "jax" else backend
-            raise SystemExit(f"{backend} cannot be imported ({probe.stderr.strip().splitlines()[-1]}); it is not a project "
-                             f"dependency: .venv/bin/pip install --target /tmp/{backend}pkgs {wheel} and pass "
-                             f"--packages {backend}=/tmp/{backend}pkgs")
+            raise SystemExit(
+                f"{backend} cannot be imported ({probe.stderr.strip().splitlines()[-1]}); it is not a project "
+                f"dependency: .venv/bin/pip install --target /tmp/{backend}pkgs {wheel} and pass "
+                f"--packages {backend}=/tmp/{backend}pkgs"
+            )
 
 
 def run_backend(backend: str, round_: int, path: Path, seed: int, packages: dict[str, str]) -> Run:
@@ -148,27 +164,46 @@ def run_backend(backend: str, round_: int, path: Path, seed: int, packages: dict
 def report(runs: list[Run], reviews: int, batches: int, width: float, command: str) -> str:
     """The runs in order, then each backend's median and its ratio to TensorFlow's."""
     lines = [
-        (f"Command: `{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared with "
-         f"other work (1-minute load average {min(min(r.load) for r in runs):.1f}-{max(max(r.load) for r in runs):.1f} "
-         "during the runs)."),
+        (
+            f"Command: `{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores "
+            f"shared with "
+            f"other work (1-minute load average "
+            f"{min(min(r.load) for r in runs):.1f}-{max(max(r.load) for r in runs):.1f} "
+            "during the runs)."
+        ),
         "",
-        (f"The default preset's model and compile settings, its first {batches} training batches of epoch 1 on the "
-         f"repository's data ({reviews:,} reviews, mean width {width:.0f} tokens), identical initial weights; "
-         "`train_on_batch` over them twice per run, the second pass timed (the first compiles every batch width). "
-         "Loss: the mean batch loss of each pass."),
+        (
+            f"The default preset's model and compile settings, its first {batches} training batches of epoch 1 on the "
+            f"repository's data ({reviews:,} reviews, mean width {width:.0f} tokens), identical initial weights; "
+            "`train_on_batch` over them twice per run, the second pass timed (the first compiles every batch width). "
+            "Loss: the mean batch loss of each pass."
+        ),
         "",
-        ("| round | backend | compile pass wall s | timed wall s | timed CPU s | reviews/s (wall) | reviews per CPU s | "
-         "loss pass 1 | loss pass 2 | load |"),
+        (
+            "| round | backend | compile pass wall s | timed wall s | timed CPU s | reviews/s (wall) | reviews per "
+            "CPU s | "
+            "loss pass 1 | loss pass 2 | load |"
+        ),
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in runs:
-        lines.append(f"| {r.round + 1} | {r.backend} {r.version} | {r.warmup_wall:.1f} | {r.wall:.1f} | {r.cpu:.1f} | "
-                     f"{reviews / r.wall:,.0f} | {reviews / r.cpu:,.0f} | {r.warmup_loss:.4f} | {r.loss:.4f} | "
-                     f"{r.load[0]:.1f}-{r.load[1]:.1f} |")
-    medians = {b: (float(np.median([r.wall for r in runs if r.backend == b])), float(np.median([r.cpu for r in runs if r.backend == b])))
-               for b in dict.fromkeys(r.backend for r in runs)}
-    lines += ["", "| backend | median timed wall s | median timed CPU s | CPU s vs TensorFlow | wall s vs TensorFlow |",
-              "| --- | ---: | ---: | ---: | ---: |"]
+        lines.append(
+            f"| {r.round + 1} | {r.backend} {r.version} | {r.warmup_wall:.1f} | {r.wall:.1f} | {r.cpu:.1f} | "
+            f"{reviews / r.wall:,.0f} | {reviews / r.cpu:,.0f} | {r.warmup_loss:.4f} | {r.loss:.4f} | "
+            f"{r.load[0]:.1f}-{r.load[1]:.1f} |"
+        )
+    medians = {
+        b: (
+            float(np.median([r.wall for r in runs if r.backend == b])),
+            float(np.median([r.cpu for r in runs if r.backend == b])),
+        )
+        for b in dict.fromkeys(r.backend for r in runs)
+    }
+    lines += [
+        "",
+        "| backend | median timed wall s | median timed CPU s | CPU s vs TensorFlow | wall s vs TensorFlow |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     base = medians.get(BASELINE)
     for backend, (wall, cpu) in medians.items():
         ratio = f"{cpu / base[1]:.2f}x | {wall / base[0]:.2f}x" if base else "- | -"
@@ -179,24 +214,48 @@ def report(runs: list[Run], reviews: int, batches: int, width: float, command: s
 def _packages(text: str) -> dict[str, str]:
     pairs = [item.split("=", 1) for item in text.split(",") if item]
     if any(len(p) != 2 or p[0] not in BACKENDS for p in pairs):
-        raise SystemExit(f"--packages: expected BACKEND=DIR[,BACKEND=DIR], BACKEND one of {', '.join(BACKENDS)}; got {text!r}")
+        raise SystemExit(
+            f"--packages: expected BACKEND=DIR[,BACKEND=DIR], BACKEND one of {', '.join(BACKENDS)}; got {text!r}"
+        )
     return dict(pairs)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     env = os.environ.get
-    parser.add_argument("--backends", default=env("BENCH_BACKENDS", "tensorflow,jax"),
-                        help="comma-separated Keras backends, in the first round's order [tensorflow,jax] (env BENCH_BACKENDS)")
-    parser.add_argument("--packages", default=env("BENCH_BACKEND_PACKAGES", ""),
-                        help="BACKEND=DIR[,...]: a folder put on the backend's PYTHONPATH, where pip --target installed it "
-                        "(env BENCH_BACKEND_PACKAGES)")
-    parser.add_argument("--batches", type=int, default=int(env("BENCH_BATCHES", "40")),
-                        help="training batches of 256, from the start of the epoch-1 plan [40] (env BENCH_BATCHES)")
-    parser.add_argument("--rounds", type=int, default=int(env("BENCH_ROUNDS", "2")),
-                        help="runs per backend, interleaved [2] (env BENCH_ROUNDS)")
-    parser.add_argument("--seed", type=int, default=int(env("BENCH_SEED", "0")), help="epoch order and weights seed [0] (env BENCH_SEED)")
+    parser.add_argument(
+        "--backends",
+        default=env("BENCH_BACKENDS", "tensorflow,jax"),
+        help="comma-separated Keras backends, in the first round's order [tensorflow,jax] (env BENCH_BACKENDS)",
+    )
+    parser.add_argument(
+        "--packages",
+        default=env("BENCH_BACKEND_PACKAGES", ""),
+        help="BACKEND=DIR[,...]: a folder put on the backend's PYTHONPATH, where pip --target installed it "
+        "(env BENCH_BACKEND_PACKAGES)",
+    )
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=int(env("BENCH_BATCHES", "40")),
+        help="training batches of 256, from the start of the epoch-1 plan [40] (env BENCH_BATCHES)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=int(env("BENCH_ROUNDS", "2")),
+        help="runs per backend, interleaved [2] (env BENCH_ROUNDS)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=int(env("BENCH_SEED", "0")),
+        help="epoch order and weights seed [0] (env BENCH_SEED)",
+    )
     parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of bench/RESULTS.md")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -219,8 +278,12 @@ def main(argv: list[str] | None = None) -> int:
             for backend in backends if round_ % 2 == 0 else backends[::-1]:
                 runs.append(run_backend(backend, round_, path, args.seed, packages))
                 print(runs[-1], file=sys.stderr, flush=True)
-    command = (".venv/bin/python bench/bench_training_backends.py --backends " + ",".join(backends)
-               + (f" --packages {args.packages}" if args.packages else "") + f" --batches {args.batches} --rounds {args.rounds}")
+    command = (
+        ".venv/bin/python bench/bench_training_backends.py --backends "
+        + ",".join(backends)
+        + (f" --packages {args.packages}" if args.packages else "")
+        + f" --batches {args.batches} --rounds {args.rounds}"
+    )
     text = report(runs, reviews, batches, width, command)
     print(text)
     if args.write:

@@ -30,7 +30,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common.paths import OTHER_SAMPLE, TRAIN_SAMPLE  # noqa: E402
+from common.paths import OTHER_SAMPLE, TRAIN_SAMPLE
 
 SOURCES = (TRAIN_SAMPLE, OTHER_SAMPLE)
 GOAL_BYTES = 4 * 1024**3
@@ -62,18 +62,34 @@ def sample_rss(pid: int, peak: dict[str, float], stop: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=1_000_000, help="at least this many reviews (default 1,000,000)")
     parser.add_argument("--steps-per-epoch", type=int, default=20, help="LSTM batches trained (default 20)")
-    parser.add_argument("--workdir", type=Path, help="where the big file and the artifact go (default: a temporary folder)")
+    parser.add_argument(
+        "--workdir", type=Path, help="where the big file and the artifact go (default: a temporary folder)"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         data = Path(tmp) / "repeated.ft.txt"
         lines = write_repeated(data, args.lines)
         out = Path(tmp) / "model"
-        command = [sys.executable, "-c", "from model.train_cli import entry; entry()", "--data", str(data), "--epochs", "1",
-                   "--steps-per-epoch", str(args.steps_per_epoch), "--out", str(out), "--no-progress"]
+        command = [
+            sys.executable,
+            "-c",
+            "from model.train_cli import entry; entry()",
+            "--data",
+            str(data),
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            str(args.steps_per_epoch),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
         started = time.perf_counter()
         child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         peak = {"sampled": 0.0}
@@ -93,18 +109,24 @@ def main(argv: list[str] | None = None) -> int:
     gib = 1024**3
     print("### training memory (bench/bench_training_memory.py)")
     print()
-    print(f"Command: `.venv/bin/python bench/bench_training_memory.py --lines {args.lines} "
-          f"--steps-per-epoch {args.steps_per_epoch}`")
-    print(f"(runs `sentiment-train --data <{lines:,} lines, {size / 1e6:,.0f} MB> --epochs 1 "
-          f"--steps-per-epoch {args.steps_per_epoch}`)")
+    print(
+        f"Command: `.venv/bin/python bench/bench_training_memory.py --lines {args.lines} "
+        f"--steps-per-epoch {args.steps_per_epoch}`"
+    )
+    print(
+        f"(runs `sentiment-train --data <{lines:,} lines, {size / 1e6:,.0f} MB> --epochs 1 "
+        f"--steps-per-epoch {args.steps_per_epoch}`)"
+    )
     print()
     print("| reviews | train / validation | peak RSS (ru_maxrss) | peak RSS (sampled) | goal | wall | phases (s) |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     phases = ", ".join(f"{k.replace('_seconds', '')} {v}" for k, v in meta["timings"].items())
     d = meta["data"]
-    print(f"| {d['reviews']:,} | {d['train_reviews']:,} / {d['validation_reviews']:,} | {max_rss / gib:.2f} GiB | "
-          f"{peak['sampled'] / gib:.2f} GiB | < 4 GiB: {'met' if max_rss < GOAL_BYTES else 'NOT met'} | "
-          f"{seconds:.0f} s | {phases} |")
+    print(
+        f"| {d['reviews']:,} | {d['train_reviews']:,} / {d['validation_reviews']:,} | {max_rss / gib:.2f} GiB | "
+        f"{peak['sampled'] / gib:.2f} GiB | < 4 GiB: {'met' if max_rss < GOAL_BYTES else 'NOT met'} | "
+        f"{seconds:.0f} s | {phases} |"
+    )
     return 0
 
 

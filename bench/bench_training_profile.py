@@ -75,8 +75,12 @@ def profile(batches: int, seed: int) -> tuple[list[tuple[str, float, float]], di
 
     keras.utils.set_random_seed(seed)
     model = compile_model(preset)
-    cuts = [("embedding", "dropout_1"), ("BiLSTM 1 (48)", "bilstm_1"), ("BiLSTM 2 (24)", "bilstm_2"),
-            ("BiLSTM 3 (12) + dense", "p_negative")]
+    cuts = [
+        ("embedding", "dropout_1"),
+        ("BiLSTM 1 (48)", "bilstm_1"),
+        ("BiLSTM 2 (24)", "bilstm_2"),
+        ("BiLSTM 3 (12) + dense", "p_negative"),
+    ]
     forward = []
     for _, layer in cuts:
         part = keras.Model(model.inputs, model.get_layer(layer).output)
@@ -102,27 +106,45 @@ def profile(batches: int, seed: int) -> tuple[list[tuple[str, float, float]], di
     steps, val_steps = len(training), len(validation)
     rows = [("input pipeline (batch gather, per batch in Python)", data[0] * steps, data[1] * steps)]
     previous = (0.0, 0.0)
-    for (name, _), cost in zip(cuts, forward):
+    for (name, _), cost in zip(cuts, forward, strict=False):
         rows.append((f"forward: {name}", (cost[0] - previous[0]) * steps, (cost[1] - previous[1]) * steps))
         previous = cost
-    rows.append(("backward pass + Adam update + metrics", (step[0] - forward[-1][0]) * steps, (step[1] - forward[-1][1]) * steps))
+    rows.append(
+        (
+            "backward pass + Adam update + metrics",
+            (step[0] - forward[-1][0]) * steps,
+            (step[1] - forward[-1][1]) * steps,
+        )
+    )
     rows.append(("validation (forward + metrics over the 20%)", val_step[0] * val_steps, val_step[1] * val_steps))
     rows.append(("callbacks: early stopping, checkpoint, progress bar", *callback_cost))
     widths = [x.shape[1] for x, _ in train_xy]
-    shape = {"steps": steps, "val_steps": val_steps, "train_reviews": len(train_rows), "sampled": len(sample),
-             "mean_width": float(np.mean(widths))}
+    shape = {
+        "steps": steps,
+        "val_steps": val_steps,
+        "train_reviews": len(train_rows),
+        "sampled": len(sample),
+        "mean_width": float(np.mean(widths)),
+    }
     return rows, shape
 
 
 def report(rows: list[tuple[str, float, float]], shape: dict[str, float], command: str) -> str:
     total_wall, total_cpu = sum(r[1] for r in rows), sum(r[2] for r in rows)
     lines = [
-        (f"Command: `{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores shared with "
-         f"other work (load average {os.getloadavg()[0]:.1f} at the end)."),
+        (
+            f"Command: `{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores "
+            f"shared with "
+            f"other work (load average {os.getloadavg()[0]:.1f} at the end)."
+        ),
         "",
-        (f"One epoch of the default preset on the repository's training data: {shape['steps']} training batches of 256 "
-         f"({shape['train_reviews']:,} reviews) and {shape['val_steps']} validation batches; {shape['sampled']} of each "
-         f"sampled at random (mean width {shape['mean_width']:.0f} tokens), means per batch scaled to the epoch."),
+        (
+            f"One epoch of the default preset on the repository's training data: {shape['steps']} training batches "
+            f"of 256 "
+            f"({shape['train_reviews']:,} reviews) and {shape['val_steps']} validation batches; {shape['sampled']} "
+            f"of each "
+            f"sampled at random (mean width {shape['mean_width']:.0f} tokens), means per batch scaled to the epoch."
+        ),
         "",
         "| part | wall s / epoch | CPU s / epoch | share of CPU |",
         "| --- | ---: | ---: | ---: |",
@@ -140,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of bench/RESULTS.md")
     args = parser.parse_args(argv)
     rows, shape = profile(args.batches, args.seed)
-    command = ".venv/bin/python bench/bench_training_profile.py" + (f" --batches {args.batches}" if args.batches != 32 else "")
+    command = ".venv/bin/python bench/bench_training_profile.py" + (
+        f" --batches {args.batches}" if args.batches != 32 else ""
+    )
     text = report(rows, shape, command)
     print(text)
     if args.write:

@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import replace_section  # noqa: E402  (after the path insert, like every bench script)
-from common.paths import OTHER_SAMPLE, TRAIN_SAMPLE  # noqa: E402
+from bench.results import replace_section
+from common.paths import OTHER_SAMPLE, TRAIN_SAMPLE
 
 FULL_TRAIN_REVIEWS = 3_600_000
 SECTION = "## training speed"
@@ -59,10 +59,25 @@ class Run:
 
 def run_preset(preset: str, epochs: int, files: list[Path], workdir: Path) -> Run:
     out = workdir / preset
-    command = [sys.executable, "-c", "from model.train_cli import entry; entry()", "--data", *map(str, files), "--preset", preset,
-               "--epochs", str(epochs), "--out", str(out), "--no-progress", "--no-baseline"]
+    command = [
+        sys.executable,
+        "-c",
+        "from model.train_cli import entry; entry()",
+        "--data",
+        *map(str, files),
+        "--preset",
+        preset,
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--no-baseline",
+    ]
     started = time.time()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     if result.returncode != 0:
         raise SystemExit(f"{shlex.join(command)} failed:\n{result.stderr[-3000:]}")
     logs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
@@ -73,10 +88,15 @@ def run_preset(preset: str, epochs: int, files: list[Path], workdir: Path) -> Ru
     timings, data = meta["timings"], meta["data"]
     from model.train import PRESETS
 
-    return Run(preset=preset, reviews=data["reviews"], train_reviews=data["train_reviews"],
-               epochs_planned=PRESETS[preset].epochs, epoch_seconds=[b - a for a, b in zip(ends, ends[1:], strict=False)],
-               first_epoch_seconds=ends[0] - started,
-               prepare_seconds=timings["vocabulary_seconds"] + timings["encode_seconds"])
+    return Run(
+        preset=preset,
+        reviews=data["reviews"],
+        train_reviews=data["train_reviews"],
+        epochs_planned=PRESETS[preset].epochs,
+        epoch_seconds=[b - a for a, b in zip(ends, ends[1:], strict=False)],
+        first_epoch_seconds=ends[0] - started,
+        prepare_seconds=timings["vocabulary_seconds"] + timings["encode_seconds"],
+    )
 
 
 def report(runs: list[Run], command: str) -> str:
@@ -97,14 +117,19 @@ def report(runs: list[Run], command: str) -> str:
         lines.append(
             f"| {run.preset} | {run.reviews:,} ({run.train_reviews:,}) | {run.first_epoch_seconds:.0f} s | "
             f"{run.steady_epoch:.1f} s | {run.train_reviews_per_second:,.0f} | "
-            f"{run.projected_full_hours():.1f} h ({run.epochs_planned} epochs) |")
+            f"{run.projected_full_hours():.1f} h ({run.epochs_planned} epochs) |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", action="append", choices=("default", "seed"),
-                        help="preset to measure (repeatable) [default and seed]")
+    parser.add_argument(
+        "--preset",
+        action="append",
+        choices=("default", "seed"),
+        help="preset to measure (repeatable) [default and seed]",
+    )
     parser.add_argument("--epochs", type=int, default=2, help="epochs per run, at least 2 [2]")
     parser.add_argument("--write", action="store_true", help=f"replace the '{SECTION}' section of bench/RESULTS.md")
     args = parser.parse_args(argv)
@@ -114,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         runs = [run_preset(p, args.epochs, [TRAIN_SAMPLE, OTHER_SAMPLE], Path(tmp)) for p in presets]
     command = ".venv/bin/python bench/bench_training_speed.py " + " ".join(
-        [f"--preset {p}" for p in args.preset or []] + ([f"--epochs {args.epochs}"] if args.epochs != 2 else []))
+        [f"--preset {p}" for p in args.preset or []] + ([f"--epochs {args.epochs}"] if args.epochs != 2 else [])
+    )
     text = report(runs, command.strip())
     print(text)
     if args.write:

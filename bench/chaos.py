@@ -19,25 +19,25 @@ import argparse
 import json
 import random
 import shutil
-import statistics
 import socket
+import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from common.paths import TEST_SAMPLE  # noqa: E402
-from localkafka import LocalKafka, create_topics  # noqa: E402
-from common.readers import read_records  # noqa: E402
-from localkafka.harness import (  # noqa: E402
+from common.paths import TEST_SAMPLE
+from common.readers import read_records
+from localkafka import LocalKafka, create_topics
+from localkafka.harness import (
     ConsumerProcess,
     Topics,
     committed_offsets,
@@ -47,7 +47,13 @@ from localkafka.harness import (  # noqa: E402
     review_items,
 )
 
-POISON = (b"\xff\xfe not utf-8", b'{"text": "unterminated', b'{"title": "no text"}', b'{"text": "  "}', b'{"text": "x", "label": "meh"}')
+POISON = (
+    b"\xff\xfe not utf-8",
+    b'{"text": "unterminated',
+    b'{"title": "no text"}',
+    b'{"text": "  "}',
+    b'{"text": "x", "label": "meh"}',
+)
 
 
 @dataclass
@@ -97,8 +103,16 @@ class Supervisor:
 
     def _start(self, index: int) -> ConsumerProcess:
         return ConsumerProcess(
-            [*self.topics.flags(), "--instance-id", f"chaos-{index}", "--log-level", "WARNING",
-             "--stall-timeout", "60", *self.extra],
+            [
+                *self.topics.flags(),
+                "--instance-id",
+                f"chaos-{index}",
+                "--log-level",
+                "WARNING",
+                "--stall-timeout",
+                "60",
+                *self.extra,
+            ],
             self.logs / f"{self.topics.group}-{index}-{time.monotonic_ns()}.log",
         ).start()
 
@@ -121,7 +135,9 @@ class Supervisor:
     def done(self) -> bool:
         """Whether the group has committed every input offset."""
         committed = committed_offsets(self.topics.bootstrap, self.topics.group, self.topics.input)
-        return all(committed.get(p, -1) >= end for p, end in end_offsets(self.topics.bootstrap, self.topics.input).items())
+        return all(
+            committed.get(p, -1) >= end for p, end in end_offsets(self.topics.bootstrap, self.topics.input).items()
+        )
 
     def retire(self, index: int) -> None:
         """Scale in: SIGTERM one consumer for good."""
@@ -143,7 +159,11 @@ def _outputs(process: ConsumerProcess) -> float:
         scrape = process.metrics()
     except OSError:  # still loading the model: no metrics endpoint yet
         return 0.0
-    return sum(value for (name, _), value in scrape.items() if name in ("sentiment_predictions_total", "sentiment_dead_letters_total"))
+    return sum(
+        value
+        for (name, _), value in scrape.items()
+        if name in ("sentiment_predictions_total", "sentiment_dead_letters_total")
+    )
 
 
 class Chaos:
@@ -168,8 +188,12 @@ class Chaos:
         create_topics({"bootstrap.servers": topics.bootstrap}, [topics.input, topics.output, topics.dlq], 4)
         items, expected = self.items(f"{delivery[:3]}{suffix[:4]}-")
         started = time.monotonic()
-        supervisor = Supervisor(topics, self.logs, ["--delivery", delivery, "--membership", self.args.membership,
-                                                    *self.args.consumer_args], consumers)
+        supervisor = Supervisor(
+            topics,
+            self.logs,
+            ["--delivery", delivery, "--membership", self.args.membership, *self.args.consumer_args],
+            consumers,
+        )
         try:
             for process in supervisor.processes:  # every consumer owns partitions before the stream starts
                 process.wait_ready(timeout=120)  # type: ignore[union-attr]  # no slot is retired before the stream starts
@@ -181,8 +205,17 @@ class Chaos:
         seconds = time.monotonic() - started
         ids = Counter(json.loads(m.value() or b"")["id"] for m in outputs)
         dead = read_topic(topics.bootstrap, topics.dlq, at_least=len(items) - len(expected), timeout=60)
-        row = Row(name, len(expected), len(outputs), len(expected - set(ids)), sum(ids.values()) - len(ids), len(dead),
-                  supervisor.restarts, seconds, supervisor.failovers)
+        row = Row(
+            name,
+            len(expected),
+            len(outputs),
+            len(expected - set(ids)),
+            sum(ids.values()) - len(ids),
+            len(dead),
+            supervisor.restarts,
+            seconds,
+            supervisor.failovers,
+        )
         print(f"  {row}", flush=True)
         return row
 
@@ -219,21 +252,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--words", type=int, default=20, help="words kept of each review (default 20)")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds to wait for all outputs per scenario")
     parser.add_argument("--data", type=Path, default=TEST_SAMPLE, help="reviews file (common.readers formats)")
-    parser.add_argument("--membership", choices=("static", "dynamic"), default="static",
-                        help="the consumers' group membership (default static; dynamic: the 'before' of fast failover)")
-    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS),
-                        help="which scenarios to run, each in both delivery modes (default all)")
-    parser.add_argument("consumer_args", nargs="*", metavar="-- CONSUMER-ARGS",
-                        help="more sentiment-consumer arguments, after --: e.g. -- -X session.timeout.ms=6000")
+    parser.add_argument(
+        "--membership",
+        choices=("static", "dynamic"),
+        default="static",
+        help="the consumers' group membership (default static; dynamic: the 'before' of fast failover)",
+    )
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=SCENARIOS,
+        default=list(SCENARIOS),
+        help="which scenarios to run, each in both delivery modes (default all)",
+    )
+    parser.add_argument(
+        "consumer_args",
+        nargs="*",
+        metavar="-- CONSUMER-ARGS",
+        help="more sentiment-consumer arguments, after --: e.g. -- -X session.timeout.ms=6000",
+    )
     args = parser.parse_args(argv)
     chaos = Chaos(args)
     chaos.broker.start()
     print(f"broker {chaos.broker.bootstrap}; consumer logs in {chaos.logs}", flush=True)
     rows = []
     try:
-        scenarios = {"kills": (f"{args.kills} x kill -9", chaos.kills, 1),
-                     "broker-restart": ("broker restart", chaos.broker_restart, 1),
-                     "scale-in": ("2 consumers, one stopped", chaos.scale_in, 2)}
+        scenarios = {
+            "kills": (f"{args.kills} x kill -9", chaos.kills, 1),
+            "broker-restart": ("broker restart", chaos.broker_restart, 1),
+            "scale-in": ("2 consumers, one stopped", chaos.scale_in, 2),
+        }
         for delivery in ("at-least-once", "exactly-once"):
             for scenario in args.scenarios:
                 what, fault, consumers = scenarios[scenario]
@@ -242,14 +290,22 @@ def main(argv: list[str] | None = None) -> int:
         chaos.broker.stop()
         shutil.rmtree(chaos.broker.instance, ignore_errors=True)
     print(f"\n{args.membership} membership, {' '.join(args.consumer_args) or 'default session timeout'}")
-    print("\n| scenario | reviews in | outputs out | lost | duplicated | dead-lettered | restarts | seconds "
-          "| restart -> first new output, median / max s |")
+    print(
+        "\n| scenario | reviews in | outputs out | lost | duplicated | dead-lettered | restarts | seconds "
+        "| restart -> first new output, median / max s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r.scenario} | {r.reviews_in} | {r.outputs_out} | {r.lost} | {r.duplicated} | {r.dead_lettered} "
-              f"| {r.restarts} | {r.seconds:.0f} | {r.failover()} |")
+        print(
+            f"| {r.scenario} | {r.reviews_in} | {r.outputs_out} | {r.lost} | {r.duplicated} | {r.dead_lettered} "
+            f"| {r.restarts} | {r.seconds:.0f} | {r.failover()} |"
+        )
     failed = [r for r in rows if r.lost or (r.duplicated and "exactly-once" in r.scenario)]
-    print("\ngoal met: lost = 0 everywhere, duplicated = 0 in exactly-once rows" if not failed else f"\nGOAL MISSED in {len(failed)} row(s)")
+    print(
+        "\ngoal met: lost = 0 everywhere, duplicated = 0 in exactly-once rows"
+        if not failed
+        else f"\nGOAL MISSED in {len(failed)} row(s)"
+    )
     return 1 if failed else 0
 
 

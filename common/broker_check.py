@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Literal, Mapping
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ClusterMetadata
@@ -34,7 +35,9 @@ class BrokerRefused(ConfigError):
     """The cluster answered but refused this client's login or TLS settings (exit 2: the configuration is wrong)."""
 
 
-def check_client_config(kafka_config: Mapping[str, Any], client: ClientKind, sources: Mapping[str, str] | None = None) -> None:
+def check_client_config(
+    kafka_config: Mapping[str, Any], client: ClientKind, sources: Mapping[str, str] | None = None
+) -> None:
     """Raise ConfigError when librdkafka refuses ``kafka_config`` for a ``client``, naming the flag or variable
     (``sources``: property -> "-X name" or "SENTIMENT_KAFKA_NAME") that set the culprit.
 
@@ -66,7 +69,9 @@ def _refusal(reason: str, kafka_config: Mapping[str, Any], client: ClientKind, s
     """
     given = [name for name in sources if name in kafka_config]
     named = [name for name in given if re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", reason)]
-    culprit = next(iter(named), None) or next((name for name in given if _refused_alone(client, name, kafka_config[name])), None)
+    culprit = next(iter(named), None) or next(
+        (name for name in given if _refused_alone(client, name, kafka_config[name])), None
+    )
     if culprit is None:
         return f"the Kafka client configuration is refused: {reason}"
     value = "*****" if is_secret(culprit) else kafka_config[culprit]

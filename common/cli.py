@@ -8,7 +8,8 @@ process that is missing now (a broker that does not answer), so a supervisor sho
 from __future__ import annotations
 
 import sys
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 from common.config import ConfigError
 

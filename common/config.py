@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from common.contract import DEFAULT_MAX_TEXT_BYTES
 from common.paths import DEFAULT_MODEL_DIR, MODELS_DIR
@@ -65,7 +66,7 @@ def _switch(text: str) -> bool:
 def _delimiter(text: str) -> str:
     """One character; ``tab`` or ``\\t`` for a tab, which a shell or an env file cannot easily hold."""
     delimiter = "\t" if text.strip().lower() in ("tab", "\\t") else text
-    if len(delimiter) != 1 or delimiter in "\"\r\n":
+    if len(delimiter) != 1 or delimiter in '"\r\n':
         raise ValueError("must be one character other than a quote or a newline (tab: 'tab')")
     return delimiter
 
@@ -99,56 +100,123 @@ OPTIONS: dict[str, Option] = {
         Option("group_id", _non_empty, "sentiment-consumer", "consumer group of the scoring service"),
         Option("partitions", positive_int, 4, "partitions of each topic that create-topics makes"),
         Option("model_dir", lambda t: Path(_non_empty(t)), DEFAULT_MODEL_DIR, "model artifact folder"),
-        Option("models_dir", lambda t: Path(_non_empty(t)), MODELS_DIR,
-               "folder of model artifacts and of the 'current' pointer that sentiment-model promotes and rolls back"),
-        Option("shadow_model_dir", lambda t: Path(_non_empty(t)), None,
-               "a candidate model scored beside the served one: its verdicts go into each output's \"shadow\" "
-               "field and metrics, never into the label"),
+        Option(
+            "models_dir",
+            lambda t: Path(_non_empty(t)),
+            MODELS_DIR,
+            "folder of model artifacts and of the 'current' pointer that sentiment-model promotes and rolls back",
+        ),
+        Option(
+            "shadow_model_dir",
+            lambda t: Path(_non_empty(t)),
+            None,
+            'a candidate model scored beside the served one: its verdicts go into each output\'s "shadow" '
+            "field and metrics, never into the label",
+        ),
         Option("metrics_port", _port, 8000, "port of /metrics, /healthz and /readyz (0 disables)"),
         # All interfaces by default: Prometheus in another container scrapes the consumer from outside.
-        Option("metrics_host", _non_empty, "0.0.0.0", "address /metrics, /healthz and /readyz bind to (127.0.0.1: this machine only)"),
+        Option(
+            "metrics_host",
+            _non_empty,
+            "0.0.0.0",
+            "address /metrics, /healthz and /readyz bind to (127.0.0.1: this machine only)",
+        ),
         Option("max_batch", positive_int, 256, "most reviews scored in one model call"),
-        Option("max_wait_ms", non_negative_int, 50,
-               "longest a review waits for its batch (fixed policy: the batch fills until then; adaptive: an upper bound)"),
-        Option("batch_policy", _choice("adaptive", "fixed"), "adaptive",
-               "adaptive: score what arrived while the model was busy, at once; fixed: fill up to max-wait-ms"),
-        Option("max_text_bytes", positive_int, DEFAULT_MAX_TEXT_BYTES, "reviews whose text is longer go to the dead-letter topic"),
-        Option("engine", _choice("auto", "fused", "onnxruntime"), "auto",
-               "scoring engine: fused (the project's kernel), onnxruntime, or auto (fused where it is built)"),
+        Option(
+            "max_wait_ms",
+            non_negative_int,
+            50,
+            "longest a review waits for its batch (fixed policy: the batch fills until then; adaptive: an upper bound)",
+        ),
+        Option(
+            "batch_policy",
+            _choice("adaptive", "fixed"),
+            "adaptive",
+            "adaptive: score what arrived while the model was busy, at once; fixed: fill up to max-wait-ms",
+        ),
+        Option(
+            "max_text_bytes",
+            positive_int,
+            DEFAULT_MAX_TEXT_BYTES,
+            "reviews whose text is longer go to the dead-letter topic",
+        ),
+        Option(
+            "engine",
+            _choice("auto", "fused", "onnxruntime"),
+            "auto",
+            "scoring engine: fused (the project's kernel), onnxruntime, or auto (fused where it is built)",
+        ),
         Option("delivery", _choice("at-least-once", "exactly-once"), "at-least-once", "delivery guarantee"),
         # No single default: each delivery mode has its own (consumer.delivery), named in the help.
-        Option("commit_interval_ms", non_negative_int, None,
-               "least time between commits (0: every batch). At-least-once: offsets of acknowledged outputs, "
-               "a crash scores this much again; exactly-once: one transaction spans the batches of this long "
-               "[at-least-once 1000, exactly-once 100]"),
+        Option(
+            "commit_interval_ms",
+            non_negative_int,
+            None,
+            "least time between commits (0: every batch). At-least-once: offsets of acknowledged outputs, "
+            "a crash scores this much again; exactly-once: one transaction spans the batches of this long "
+            "[at-least-once 1000, exactly-once 100]",
+        ),
         # The host name is stable per container, so `docker compose --scale consumer=N` replicas never fence each other.
-        Option("instance_id", _non_empty, socket.gethostname(),
-               "stable id of this consumer instance, unique among the live consumers of its group (names its "
-               "group.instance.id and transactional.id)"),
-        Option("membership", _choice("static", "dynamic"), "static",
-               "static: a consumer restarted with the same --instance-id takes its partitions back at once (Kafka's "
-               "static membership); dynamic: the group rebalances on every join and leave"),
+        Option(
+            "instance_id",
+            _non_empty,
+            socket.gethostname(),
+            "stable id of this consumer instance, unique among the live consumers of its group (names its "
+            "group.instance.id and transactional.id)",
+        ),
+        Option(
+            "membership",
+            _choice("static", "dynamic"),
+            "static",
+            "static: a consumer restarted with the same --instance-id takes its partitions back at once (Kafka's "
+            "static membership); dynamic: the group rebalances on every join and leave",
+        ),
         Option("threads", positive_int, None, "scoring worker threads [the CPUs available, at most 4]"),
         Option("shutdown_timeout", positive_float, 30.0, "seconds a graceful shutdown may take"),
-        Option("stall_timeout", non_negative_float, 180.0,
-               "exit (code 70) when the loop makes no progress this long, e.g. a Kafka call that never returns; "
-               "a restart resumes from committed offsets (0 disables)"),
+        Option(
+            "stall_timeout",
+            non_negative_float,
+            180.0,
+            "exit (code 70) when the loop makes no progress this long, e.g. a Kafka call that never returns; "
+            "a restart resumes from committed offsets (0 disables)",
+        ),
         Option("dashboard_host", _non_empty, "127.0.0.1", "address the dashboard binds to"),
         Option("dashboard_port", _port, 8050, "port the dashboard listens on"),
         Option("dashboard_group_id", _non_empty, "sentiment-dashboard", "consumer group of the dashboard's live view"),
-        Option("dashboard_results_mb", positive_int, 2048,
-               "disk space for the labelled CSVs the dashboard keeps 30 minutes (MB, in $TMPDIR); new files wait while it is full"),
+        Option(
+            "dashboard_results_mb",
+            positive_int,
+            2048,
+            "disk space for the labelled CSVs the dashboard keeps 30 minutes (MB, in $TMPDIR); new files wait while "
+            "it is full",
+        ),
         # How review files are read (sentiment-producer, sentiment-train, sentiment-evaluate).
-        Option("title_column", _non_empty, None, "CSV/JSONL column holding the review title; the text becomes "
-               "'Title: body' as in the Kaggle files"),
+        Option(
+            "title_column",
+            _non_empty,
+            None,
+            "CSV/JSONL column holding the review title; the text becomes 'Title: body' as in the Kaggle files",
+        ),
         Option("stars", _switch, False, "the label column holds star ratings 1-5, mapped by --star-rule", switch=True),
-        Option("star_rule", StarRule.parse, StarRule(), "NEGATIVE:POSITIVE star ranges of --stars; other ratings "
-               "are dropped and counted (Kaggle's rule)"),
+        Option(
+            "star_rule",
+            StarRule.parse,
+            StarRule(),
+            "NEGATIVE:POSITIVE star ranges of --stars; other ratings are dropped and counted (Kaggle's rule)",
+        ),
         Option("delimiter", _delimiter, None, "CSV delimiter (tab: 'tab') [guessed from the header among , ; tab |]"),
-        Option("encoding", check_encoding, "utf-8", "text encoding of the file, such as cp1252 or latin-1 "
-               "(UTF-8 may start with a BOM)"),
-        Option("max_malformed", Tolerance.parse, Tolerance(), "malformed lines tolerated: a share (1%, 0.01) or a "
-               "count (0 = none)"),
+        Option(
+            "encoding",
+            check_encoding,
+            "utf-8",
+            "text encoding of the file, such as cp1252 or latin-1 (UTF-8 may start with a BOM)",
+        ),
+        Option(
+            "max_malformed",
+            Tolerance.parse,
+            Tolerance(),
+            "malformed lines tolerated: a share (1%, 0.01) or a count (0 = none)",
+        ),
         Option("dry_run", _switch, False, "read and check the input, send nothing", switch=True),
     )
 }
@@ -189,14 +257,20 @@ READING_OPTIONS = ("title_column", "stars", "star_rule", "delimiter", "encoding"
 
 def reading(settings: Settings) -> Reading:
     """The resolved READING_OPTIONS as the readers take them."""
-    return Reading(title_column=settings.title_column, stars=settings.star_rule if settings.stars else None,
-                   delimiter=settings.delimiter, encoding=settings.encoding)
+    return Reading(
+        title_column=settings.title_column,
+        stars=settings.star_rule if settings.stars else None,
+        delimiter=settings.delimiter,
+        encoding=settings.encoding,
+    )
 
 
 def is_secret(property_name: str) -> bool:
     """Whether a librdkafka property holds a secret (sasl.password, ssl.key.password, ...)."""
     lowered = property_name.lower()
-    return any(word in lowered for word in _SECRET_WORDS) and not lowered.endswith((".location", ".mechanism", ".mechanisms"))
+    return any(word in lowered for word in _SECRET_WORDS) and not lowered.endswith(
+        (".location", ".mechanism", ".mechanisms")
+    )
 
 
 def add_options(parser: argparse.ArgumentParser, names: Iterable[str], kafka: bool = True) -> None:
@@ -205,7 +279,9 @@ def add_options(parser: argparse.ArgumentParser, names: Iterable[str], kafka: bo
     for name in names:
         option = OPTIONS[name]
         if option.switch:
-            group.add_argument(option.flag, dest=name, action="store_const", const="1", default=None, help=_help(option))
+            group.add_argument(
+                option.flag, dest=name, action="store_const", const="1", default=None, help=_help(option)
+            )
             continue
         group.add_argument(
             option.flag,
@@ -276,7 +352,7 @@ def _is_kafka_env(name: str) -> bool:
 
 
 def _kafka_property(env_name: str) -> str:
-    return env_name[len(KAFKA_ENV_PREFIX):].lower().replace("_", ".")
+    return env_name[len(KAFKA_ENV_PREFIX) :].lower().replace("_", ".")
 
 
 def known_env_names() -> set[str]:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import KafkaError
 
 # Error codes that say the broker cannot be reached (not that it refused us: those are logged as they come).
-CONNECTIVITY_CODES = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TIMED_OUT})
+CONNECTIVITY_CODES = frozenset(
+    {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TIMED_OUT}
+)
 # librdkafka's log facility for a broker connection that failed or was lost.
 CONNECTIVITY_FACILITY = "FAIL"
 REMIND_SECONDS = 60.0
@@ -30,7 +33,9 @@ def is_connectivity_error(error: KafkaError) -> bool:
 class ConnectivityLog:
     """The broker's reachability as one state, logged on each change and reminded while it is lost."""
 
-    def __init__(self, log: logging.Logger, remind_s: float = REMIND_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, log: logging.Logger, remind_s: float = REMIND_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._log = log
         self._remind = remind_s
         self._clock = clock
@@ -58,8 +63,14 @@ class ConnectivityLog:
                 self._down_since, self._last_line, self._held_back = now, now, 0
                 self._log.warning("Kafka unreachable; retrying (further reports held back)", extra={"reason": reason})
             elif now - self._last_line >= self._remind:
-                self._log.warning("Kafka still unreachable", extra={"reason": reason, "down_seconds": round(now - self._down_since),
-                                                                    "reports_held_back": self._held_back})
+                self._log.warning(
+                    "Kafka still unreachable",
+                    extra={
+                        "reason": reason,
+                        "down_seconds": round(now - self._down_since),
+                        "reports_held_back": self._held_back,
+                    },
+                )
                 self._last_line, self._held_back = now, 0
             else:
                 self._held_back += 1
@@ -73,7 +84,10 @@ class ConnectivityLog:
                 return
             down_for = self._clock() - self._down_since
             self._longest = max(self._longest, down_for)
-            self._log.info("Kafka reachable again", extra={"down_seconds": round(down_for, 1), "reports_held_back": self._held_back})
+            self._log.info(
+                "Kafka reachable again",
+                extra={"down_seconds": round(down_for, 1), "reports_held_back": self._held_back},
+            )
             self._down_since = None
 
     def client_error(self, error: KafkaError) -> bool:

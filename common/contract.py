@@ -14,9 +14,10 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -145,7 +146,7 @@ def decode_review(
     opening = _OBJECT_START.match(body)
     if opening:
         try:
-            doc = _parse_json(body[opening.start(1):])
+            doc = _parse_json(body[opening.start(1) :])
         except (ValueError, RecursionError) as exc:
             return Rejection(NOT_JSON, f"value opens as a JSON object but does not parse: {str(exc)[:200]}")
         return _review_from_object(doc, key, source, max_text_bytes)
@@ -272,7 +273,11 @@ def _describe(value: Any) -> str:
         return repr(value[:40]) + ("..." if len(value) > 40 else "")
     if isinstance(value, (bool, float)) or (isinstance(value, int) and abs(value) < 10**40):
         return repr(value)
-    return "an integer of over 40 digits" if isinstance(value, int) else f"a JSON {'array' if isinstance(value, list) else 'object'}"
+    return (
+        "an integer of over 40 digits"
+        if isinstance(value, int)
+        else f"a JSON {'array' if isinstance(value, list) else 'object'}"
+    )
 
 
 def _text_field(value: Any) -> str:
@@ -306,7 +311,9 @@ def _true_label(value: Any) -> Label:
     try:
         return Label.parse(value)
     except ValueError:
-        raise ValueError(f"{_describe(value)} is not a label; use negative/positive, neg/pos, 1/0 or __label__1/__label__2") from None
+        raise ValueError(
+            f"{_describe(value)} is not a label; use negative/positive, neg/pos, 1/0 or __label__1/__label__2"
+        ) from None
 
 
 def _event_time(ts: Any) -> float:
@@ -339,7 +346,7 @@ def _iso_seconds(ts: str) -> float:
     except ValueError:
         raise ValueError(f"{_describe(ts)} is neither seconds since the epoch nor an ISO-8601 time") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
@@ -378,8 +385,12 @@ class Result(NamedTuple):
 
 
 def scored(
-    review: Review, verdict: tuple[Label, float], model_version: str, scored_at: float,
-    shadow: ShadowVerdict | None = None, reading: tuple[int, int] | None = None,
+    review: Review,
+    verdict: tuple[Label, float],
+    model_version: str,
+    scored_at: float,
+    shadow: ShadowVerdict | None = None,
+    reading: tuple[int, int] | None = None,
 ) -> Result:
     """The result of ``review`` judged ``verdict`` (label, p_negative): its text cut to a snippet, probabilities
     to the 7 digits the output carries. ``reading``: (tokens, out-of-vocabulary tokens) of the whole review."""
@@ -387,8 +398,20 @@ def scored(
     tokens, oov_tokens = reading if reading is not None else (None, None)
     if shadow is not None:
         shadow = ShadowVerdict(shadow.model_version, shadow.label, round(float(shadow.p_negative), 7))
-    return Result(review.id, label, round(float(p_negative), 7), model_version, scored_at, review.event_time,
-                  review.true_label, review.text[:SNIPPET_CHARS], shadow, tokens, oov_tokens, review.warnings)
+    return Result(
+        review.id,
+        label,
+        round(float(p_negative), 7),
+        model_version,
+        scored_at,
+        review.event_time,
+        review.true_label,
+        review.text[:SNIPPET_CHARS],
+        shadow,
+        tokens,
+        oov_tokens,
+        review.warnings,
+    )
 
 
 def encode_result(result: Result) -> bytes:
@@ -409,8 +432,11 @@ def encode_result(result: Result) -> bytes:
     if result.tokens is not None:
         doc["tokens"], doc["oov_tokens"] = result.tokens, result.oov_tokens
     if result.shadow is not None:
-        doc["shadow"] = {"model_version": result.shadow.model_version, "label": result.shadow.label,
-                         "p_negative": result.shadow.p_negative}
+        doc["shadow"] = {
+            "model_version": result.shadow.model_version,
+            "label": result.shadow.label,
+            "p_negative": result.shadow.p_negative,
+        }
     return _json_bytes(doc)
 
 

@@ -9,7 +9,8 @@ layers are PRODUCER_DEFAULTS and CONSUMER_FIXED; a role adds its own on top.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, ClusterMetadata
@@ -106,4 +107,3 @@ def topic_exists(metadata: ClusterMetadata, topic: str) -> bool:
 def missing_topics(metadata: ClusterMetadata, topics: Iterable[str]) -> list[str]:
     """The ``topics`` that do not exist (or are not usable) according to ``metadata``, in the order given."""
     return [topic for topic in dict.fromkeys(topics) if not topic_exists(metadata, topic)]
-

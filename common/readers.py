@@ -38,9 +38,10 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, TypeVar
+from typing import IO, Any, TypeVar
 
 from common.labels import Label
 
@@ -48,7 +49,14 @@ T = TypeVar("T")
 
 FORMATS = ("auto", "fasttext", "csv", "jsonl", "text")
 _DELIMITERS = (",", ";", "\t", "|")
-_SUFFIX_FORMATS = {".txt": "fasttext", ".ft": "fasttext", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+_SUFFIX_FORMATS = {
+    ".txt": "fasttext",
+    ".ft": "fasttext",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
 # Reviews can be long; the csv module's default 128 KiB field limit would reject a legitimate row.
 _CSV_FIELD_LIMIT = 16 * 1024 * 1024
 _DECOMPRESSED_BUFFER = 1 << 20
@@ -128,8 +136,10 @@ class ErrorCounter:
         if self.max_count is not None:
             if self.malformed > self.max_count:
                 lines = "line" if self.malformed == 1 else "lines"
-                raise MalformedInput(f"{self.malformed:,} malformed {lines}, more than the {self.max_count:,} tolerated; "
-                                     f"first: {self.describe_examples()}")
+                raise MalformedInput(
+                    f"{self.malformed:,} malformed {lines}, more than the {self.max_count:,} tolerated; "
+                    f"first: {self.describe_examples()}"
+                )
             return
         if self.malformed and self.fraction > self.max_fraction:
             raise MalformedInput(
@@ -165,7 +175,7 @@ class Tolerance:
     count: int | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "Tolerance":
+    def parse(cls, text: str) -> Tolerance:
         text = text.strip()
         try:
             if text.endswith("%"):
@@ -180,7 +190,7 @@ class Tolerance:
         return cls(count=count)
 
     @classmethod
-    def _share(cls, fraction: float) -> "Tolerance":
+    def _share(cls, fraction: float) -> Tolerance:
         if not 0.0 <= fraction <= 1.0:
             raise ValueError("a share must lie between 0% and 100%")
         return cls(fraction=fraction)
@@ -204,7 +214,7 @@ class StarRule:
     positive: frozenset[int] = frozenset({4, 5})
 
     @classmethod
-    def parse(cls, text: str) -> "StarRule":
+    def parse(cls, text: str) -> StarRule:
         """``NEGATIVE:POSITIVE`` star ranges, such as ``1-2:4-5`` (the Kaggle rule) or ``1-3:4-5``."""
         match = re.fullmatch(r"\s*([1-5])(?:-([1-5]))?\s*:\s*([1-5])(?:-([1-5]))?\s*", text)
         if not match:
@@ -257,8 +267,12 @@ class Reading:
     encoding: str = "utf-8"
 
     def options(self) -> dict[str, Any]:
-        return {"title_column": self.title_column, "stars": self.stars, "delimiter": self.delimiter,
-                "encoding": self.encoding}
+        return {
+            "title_column": self.title_column,
+            "stars": self.stars,
+            "delimiter": self.delimiter,
+            "encoding": self.encoding,
+        }
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready, for metadata and checkpoint fingerprints."""
@@ -272,7 +286,9 @@ def check_encoding(name: str) -> str:
     except LookupError:
         raise ValueError(f"unknown encoding {name!r}; for example utf-8, cp1252, latin-1") from None
     if "\n".encode(info.name) != b"\n" or "text,label".encode(info.name) != b"text,label":
-        raise ValueError(f"{name!r} is not ASCII-compatible; convert the file to UTF-8 first (iconv -f {name} -t utf-8)")
+        raise ValueError(
+            f"{name!r} is not ASCII-compatible; convert the file to UTF-8 first (iconv -f {name} -t utf-8)"
+        )
     return info.name
 
 
@@ -320,8 +336,10 @@ def read_records(
         if id_column is not None and chosen not in ("csv", "jsonl"):
             raise ValueError(f"{source}: an id column ({id_column!r}) needs CSV or JSONL input, not {chosen}")
         if fmt == "auto" and chosen == "fasttext" and not first[1].lstrip(codecs.BOM_UTF8).startswith(b"__label__"):
-            errors.hint(f"{Path(source).name} was read as fastText for its name; "
-                        "for plain reviews, one per line, use --format text")
+            errors.hint(
+                f"{Path(source).name} was read as fastText for its name; "
+                "for plain reviews, one per line, use --format text"
+            )
         lines = _chain([first], lines)
         if chosen == "csv":
             records = _csv_records(lines, source, columns, delimiter, encoding, errors)
@@ -441,7 +459,7 @@ def _line_records(
 ) -> Iterator[Record]:
     for number, raw in lines:
         if number == 1 and raw.startswith(codecs.BOM_UTF8) and encoding == "utf-8":
-            raw = raw[len(codecs.BOM_UTF8):]
+            raw = raw[len(codecs.BOM_UTF8) :]
         if not raw.strip():
             continue
         try:
@@ -517,7 +535,9 @@ def _text(row: dict[str, Any], columns: _Columns) -> str:
 
 
 def _label(row: dict[str, Any], columns: _Columns, label_optional: bool) -> Label | _Unlabelled | None:
-    """The label, None (no label column), _NO_LABEL (a missing label kept); _Dropped for a rating the star rule leaves out."""
+    """The label, None (no label column), _NO_LABEL (a missing label kept); _Dropped for a rating the star rule
+    leaves out.
+    """
     if columns.label is None:
         return None
     if label_optional and columns.label not in row:
@@ -581,8 +601,10 @@ def _csv_records(
     header = [name.lstrip("\ufeff").strip() for name in next(reader, [])]
     for column in (columns.text, columns.id, columns.title):
         if column is not None and column not in header:
-            raise MalformedInput(f"{source}: the CSV header has no column {column!r}; columns are {header} "
-                                 f"(split on {delimiter!r}; --delimiter sets another)")
+            raise MalformedInput(
+                f"{source}: the CSV header has no column {column!r}; columns are {header} "
+                f"(split on {delimiter!r}; --delimiter sets another)"
+            )
     if columns.label is not None and columns.label not in header:
         columns = replace(columns, label=None)
     start = reader.line_num + 1
@@ -603,7 +625,11 @@ def _csv_records(
             errors.bad(source, number, broken)
             continue
         if len(row) != len(header):
-            joined = f" (one row over lines {number}-{start - 1}: an unbalanced quote joins lines)" if start - number > 1 else ""
+            joined = (
+                f" (one row over lines {number}-{start - 1}: an unbalanced quote joins lines)"
+                if start - number > 1
+                else ""
+            )
             errors.bad(source, number, f"{len(row)} fields, the header has {len(header)}{joined}")
             continue
         fields = dict(zip(header, row, strict=True))

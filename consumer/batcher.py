@@ -16,7 +16,8 @@ Pure and clock-injected, so the knobs are unit-tested without Kafka. The service
 from __future__ import annotations
 
 import time
-from typing import Callable, Generic, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -25,8 +26,9 @@ class Batcher(Generic[T]):
     """Holds at most ``max_batch`` items; a batch is due when full or ``max_wait_ms`` after its first item,
     or, with ``adaptive``, as soon as it holds anything (the caller adds all that is queued first)."""
 
-    def __init__(self, max_batch: int, max_wait_ms: int, clock: Callable[[], float] = time.monotonic,
-                 adaptive: bool = False) -> None:
+    def __init__(
+        self, max_batch: int, max_wait_ms: int, clock: Callable[[], float] = time.monotonic, adaptive: bool = False
+    ) -> None:
         if max_batch <= 0:
             raise ValueError("max_batch must be positive")
         if max_wait_ms < 0:

@@ -73,8 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         "publish one result per review to the output topic (bad messages go to the dead-letter topic).",
     )
     add_options(parser, OPTION_NAMES)
-    parser.add_argument("--model-poll-seconds", type=float, default=10.0,
-                        help="how often to check --model-dir for a new model version (0: only on SIGHUP; default 10)")
+    parser.add_argument(
+        "--model-poll-seconds",
+        type=float,
+        default=10.0,
+        help="how often to check --model-dir for a new model version (0: only on SIGHUP; default 10)",
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     return parser
 
@@ -121,8 +125,9 @@ def start_health_server(metrics: ConsumerMetrics, settings: Settings) -> HealthS
     try:
         return HealthServer(metrics, settings.metrics_port, settings.metrics_host).start()
     except OSError as exc:  # the port is taken, or the host is no address of this machine
-        raise ConfigError(f"--metrics-host {settings.metrics_host} --metrics-port {settings.metrics_port}: "
-                          f"{exc.strerror or exc}") from None
+        raise ConfigError(
+            f"--metrics-host {settings.metrics_host} --metrics-port {settings.metrics_port}: {exc.strerror or exc}"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,13 +148,18 @@ def main(argv: list[str] | None = None) -> int:
     metrics = ConsumerMetrics()
     server = start_health_server(metrics, settings)
     watcher = ModelWatcher(
-        settings.model_dir, predictor, lambda folder: load_predictor(settings, settings.threads, folder), args.model_poll_seconds
+        settings.model_dir,
+        predictor,
+        lambda folder: load_predictor(settings, settings.threads, folder),
+        args.model_poll_seconds,
     ).start()
     shadow = _shadow_watcher(settings, metrics, args.model_poll_seconds)
     service = ScoringService(config, watcher.current, metrics, shadow.current if shadow else lambda: None)
     _install_signal_handlers(service, watcher, grace=config.shutdown_timeout + SHUTDOWN_WATCHDOG_SLACK_S)
     if settings.stall_timeout > 0:
-        threading.Thread(target=_stall_watchdog, args=(service, settings.stall_timeout), name="stall-watchdog", daemon=True).start()
+        threading.Thread(
+            target=_stall_watchdog, args=(service, settings.stall_timeout), name="stall-watchdog", daemon=True
+        ).start()
     try:
         service.run()
     except InstanceFenced as exc:
@@ -179,7 +189,9 @@ def _shadow_watcher(settings: Settings, metrics: ConsumerMetrics, poll_seconds: 
         return None
     metrics.shadow_info.info({"version": candidate.version, "model_dir": str(folder)})
     log.info("shadow model loaded", extra={"version": candidate.version, "model_dir": str(folder)})
-    return ModelWatcher(folder, candidate, lambda f: load_predictor(settings, settings.threads, f), poll_seconds).start()
+    return ModelWatcher(
+        folder, candidate, lambda f: load_predictor(settings, settings.threads, f), poll_seconds
+    ).start()
 
 
 def _install_signal_handlers(service: ScoringService, watcher: ModelWatcher, grace: float) -> None:
@@ -212,8 +224,10 @@ def _stall_watchdog(service: ScoringService, timeout: float) -> None:
         time.sleep(min(5.0, timeout / 4))
         stalled = time.monotonic() - service.last_progress
         if stalled > timeout:
-            log.error("no progress; exiting so a restart resumes from the committed offsets",
-                      extra={"stalled_seconds": round(stalled, 1)})
+            log.error(
+                "no progress; exiting so a restart resumes from the committed offsets",
+                extra={"stalled_seconds": round(stalled, 1)},
+            )
             logging.shutdown()
             os._exit(70)
 

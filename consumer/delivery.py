@@ -24,8 +24,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -102,8 +103,9 @@ class _BatchAcks:
 
     __slots__ = ("records", "last_offsets", "left", "on_done", "on_failure")
 
-    def __init__(self, records: Sequence[OutRecord], on_done: Callable[["_BatchAcks"], None],
-                 on_failure: Callable[[str], None]) -> None:
+    def __init__(
+        self, records: Sequence[OutRecord], on_done: Callable[[_BatchAcks], None], on_failure: Callable[[str], None]
+    ) -> None:
         self.records = records
         self.last_offsets: dict[Partition, int] = {}  # the highest input offset of each input partition in the batch
         for record in records:
@@ -138,7 +140,9 @@ class AtLeastOnce:
     @staticmethod
     def consumer_settings(config: ServiceConfig) -> dict[str, Any]:
         # Cooperative rebalancing: partitions that stay keep flowing while others move.
-        return {"partition.assignment.strategy": config.kafka.get("partition.assignment.strategy", "cooperative-sticky")}
+        return {
+            "partition.assignment.strategy": config.kafka.get("partition.assignment.strategy", "cooperative-sticky")
+        }
 
     @staticmethod
     def producer_settings(config: ServiceConfig) -> dict[str, Any]:
@@ -146,10 +150,16 @@ class AtLeastOnce:
         # outage delays outputs instead of failing them.
         return {"enable.idempotence": True, "acks": "all", "message.timeout.ms": 0, "linger.ms": 5}
 
-    def __init__(self, config: ServiceConfig, metrics: ConsumerMetrics, clients: ClientFactory,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.consumer, self._producer = clients({**config.consumer_config(), "on_commit": self._on_commit},
-                                                config.producer_config())
+    def __init__(
+        self,
+        config: ServiceConfig,
+        metrics: ConsumerMetrics,
+        clients: ClientFactory,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.consumer, self._producer = clients(
+            {**config.consumer_config(), "on_commit": self._on_commit}, config.producer_config()
+        )
         self._metrics = metrics
         self._clock = clock
         self._tracker = OffsetTracker()
@@ -280,15 +290,22 @@ class ExactlyOnce:
         # generation) before the group re-forms. With cooperative-sticky, transactions holding retained partitions
         # are committed mid-rebalance, fail with ILLEGAL_GENERATION, and librdkafka's next
         # send_offsets_to_transaction can then block forever (seen here; librdkafka issue 5456).
-        return {"isolation.level": "read_committed",
-                "partition.assignment.strategy": config.kafka.get("partition.assignment.strategy", "roundrobin")}
+        return {
+            "isolation.level": "read_committed",
+            "partition.assignment.strategy": config.kafka.get("partition.assignment.strategy", "roundrobin"),
+        }
 
     @staticmethod
     def producer_settings(config: ServiceConfig) -> dict[str, Any]:
         return {"transactional.id": config.transactional_id, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
 
-    def __init__(self, config: ServiceConfig, metrics: ConsumerMetrics, clients: ClientFactory,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        metrics: ConsumerMetrics,
+        clients: ClientFactory,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.consumer, self._producer = clients(config.consumer_config(), config.producer_config())
         self._metrics = metrics
         self._clock = clock
@@ -335,7 +352,9 @@ class ExactlyOnce:
                 raise transaction.error
             offsets = [TopicPartition(t, p, o) for (t, p), o in transaction.next.items()]
             group = self.consumer.consumer_group_metadata()
-            self._retrying("send offsets", lambda: self._producer.send_offsets_to_transaction(offsets, group, self._timeout))
+            self._retrying(
+                "send offsets", lambda: self._producer.send_offsets_to_transaction(offsets, group, self._timeout)
+            )
             self._retrying("commit transaction", lambda: self._producer.commit_transaction(self._timeout))
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
@@ -354,8 +373,10 @@ class ExactlyOnce:
         """Abort (the broker discards what the transaction produced) and seek each partition it held back to
         where it began, so every review in it is read and scored again."""
         self._metrics.commit_failures.inc()
-        log.warning("transaction aborted; its reviews will be read again",
-                    extra={"error": str(error), "reviews": len(transaction.records)})
+        log.warning(
+            "transaction aborted; its reviews will be read again",
+            extra={"error": str(error), "reviews": len(transaction.records)},
+        )
         self._retrying("abort transaction", lambda: self._producer.abort_transaction(self._timeout))
         owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()} - releasing
         rewound = set()

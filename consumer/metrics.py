@@ -35,49 +35,100 @@ READINESS_CONDITIONS = (MODEL_LOADED, ASSIGNED, BROKER_REACHABLE)
 
 
 class ConsumerMetrics:
-    """The service's metric families, in one registry (the Grafana dashboard and the alert rules select them by these names)."""
+    """The service's metric families, in one registry (the Grafana dashboard and the alert rules select them by these
+    names).
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.consumed = Counter("sentiment_messages_consumed", "Input messages consumed", registry=r)
         self.predictions = Counter("sentiment_predictions", "Reviews scored, by predicted label", ["label"], registry=r)
-        self.dead_letters = Counter("sentiment_dead_letters", "Messages sent to the dead-letter topic, by reason", ["reason"], registry=r)
-        self.dropped_fields = Counter("sentiment_dropped_fields", "Optional input fields left out as empty or malformed "
-                                      "(the review was still scored), by field", ["field"], registry=r)
-        self.batch_size = Histogram("sentiment_batch_size", "Messages per micro-batch", buckets=_BATCH_BUCKETS, registry=r)
-        self.inference_seconds = Histogram("sentiment_inference_seconds", "Model time per micro-batch", buckets=_INFERENCE_BUCKETS, registry=r)
-        self.end_to_end_latency = Histogram(
-            "sentiment_end_to_end_latency_seconds", "Event time to acknowledged output", buckets=_LATENCY_BUCKETS, registry=r
+        self.dead_letters = Counter(
+            "sentiment_dead_letters", "Messages sent to the dead-letter topic, by reason", ["reason"], registry=r
         )
-        self.consumer_lag = Gauge("sentiment_consumer_lag", "Messages behind the partition's end (librdkafka statistics)", ["topic", "partition"], registry=r)
-        self.commits = Counter("sentiment_commits", "Offset commits (or committed transactions) that succeeded", registry=r)
-        self.commit_failures = Counter("sentiment_commit_failures", "Offset commits (or transactions) that failed", registry=r)
+        self.dropped_fields = Counter(
+            "sentiment_dropped_fields",
+            "Optional input fields left out as empty or malformed (the review was still scored), by field",
+            ["field"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "sentiment_batch_size", "Messages per micro-batch", buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.inference_seconds = Histogram(
+            "sentiment_inference_seconds", "Model time per micro-batch", buckets=_INFERENCE_BUCKETS, registry=r
+        )
+        self.end_to_end_latency = Histogram(
+            "sentiment_end_to_end_latency_seconds",
+            "Event time to acknowledged output",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "sentiment_consumer_lag",
+            "Messages behind the partition's end (librdkafka statistics)",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.commits = Counter(
+            "sentiment_commits", "Offset commits (or committed transactions) that succeeded", registry=r
+        )
+        self.commit_failures = Counter(
+            "sentiment_commit_failures", "Offset commits (or transactions) that failed", registry=r
+        )
         self.rebalances = Counter("sentiment_rebalances", "Partition assignment changes, by kind", ["kind"], registry=r)
         self.model_info = Info("sentiment_model", "The model that scores reviews", registry=r)
         # Model operations: a shadow candidate beside the served model, and accuracy where true labels flow.
         self.shadow_predictions = Counter(
-            "sentiment_shadow_predictions", "Reviews the shadow candidate judged too, by whether it agreed with the "
-            "served model's label", ["served_version", "shadow_version", "agreement"], registry=r)
+            "sentiment_shadow_predictions",
+            "Reviews the shadow candidate judged too, by whether it agreed with the served model's label",
+            ["served_version", "shadow_version", "agreement"],
+            registry=r,
+        )
         self.labelled_predictions = Counter(
-            "sentiment_labelled_predictions", "Judged reviews that carried a true label, by model version, role "
-            "(served, shadow) and outcome (correct, wrong)", ["model_version", "role", "outcome"], registry=r)
-        self.shadow_inference_seconds = Histogram("sentiment_shadow_inference_seconds", "Shadow candidate's time per "
-                                                  "micro-batch", buckets=_INFERENCE_BUCKETS, registry=r)
-        self.shadow_failures = Counter("sentiment_shadow_failures", "Shadow candidate failures, by stage (load, score)",
-                                       ["stage"], registry=r)
+            "sentiment_labelled_predictions",
+            "Judged reviews that carried a true label, by model version, role "
+            "(served, shadow) and outcome (correct, wrong)",
+            ["model_version", "role", "outcome"],
+            registry=r,
+        )
+        self.shadow_inference_seconds = Histogram(
+            "sentiment_shadow_inference_seconds",
+            "Shadow candidate's time per micro-batch",
+            buckets=_INFERENCE_BUCKETS,
+            registry=r,
+        )
+        self.shadow_failures = Counter(
+            "sentiment_shadow_failures", "Shadow candidate failures, by stage (load, score)", ["stage"], registry=r
+        )
         self.shadow_info = Info("sentiment_shadow_model", "The shadow candidate, when one runs", registry=r)
         # Drift signals: what the live stream looks like to the served model, beside what its training data
         # looked like (the artifact's metadata.json "reference"); deploy/prometheus/alerts.yml compares them.
-        self.review_tokens = Histogram("sentiment_review_tokens", "Words the tokenizer read per judged review",
-                                       ["model_version"], buckets=_TOKEN_BUCKETS, registry=r)
+        self.review_tokens = Histogram(
+            "sentiment_review_tokens",
+            "Words the tokenizer read per judged review",
+            ["model_version"],
+            buckets=_TOKEN_BUCKETS,
+            registry=r,
+        )
         self.tokens = Counter("sentiment_tokens", "Words read in judged reviews", ["model_version"], registry=r)
-        self.oov_tokens = Counter("sentiment_oov_tokens", "Of those, words out of the model's vocabulary",
-                                  ["model_version"], registry=r)
-        self.p_negative = Histogram("sentiment_p_negative", "p(negative) of judged reviews, by model and role "
-                                    "(served, shadow)", ["model_version", "role"], buckets=_P_BUCKETS, registry=r)
-        self.reference = Gauge("sentiment_reference", "The served model's training-data reference for each drift "
-                               "statistic (metadata.json)", ["model_version", "statistic"], registry=r)
+        self.oov_tokens = Counter(
+            "sentiment_oov_tokens", "Of those, words out of the model's vocabulary", ["model_version"], registry=r
+        )
+        self.p_negative = Histogram(
+            "sentiment_p_negative",
+            "p(negative) of judged reviews, by model and role (served, shadow)",
+            ["model_version", "role"],
+            buckets=_P_BUCKETS,
+            registry=r,
+        )
+        self.reference = Gauge(
+            "sentiment_reference",
+            "The served model's training-data reference for each drift statistic (metadata.json)",
+            ["model_version", "statistic"],
+            registry=r,
+        )
         self._ready: dict[str, bool] = {name: False for name in READINESS_CONDITIONS}
         self._lock = threading.Lock()
 
@@ -99,7 +150,9 @@ class ConsumerMetrics:
         for topic, tdoc in stats.get("topics", {}).items():
             for pid, pdoc in tdoc.get("partitions", {}).items():
                 end = pdoc.get("ls_offset", -1) if pdoc.get("ls_offset", -1) >= 0 else pdoc.get("hi_offset", -1)
-                position = pdoc.get("app_offset", -1) if pdoc.get("app_offset", -1) >= 0 else pdoc.get("committed_offset", -1)
+                position = (
+                    pdoc.get("app_offset", -1) if pdoc.get("app_offset", -1) >= 0 else pdoc.get("committed_offset", -1)
+                )
                 if pid == "-1" or end < 0 or position < 0 or pdoc.get("fetch_state") in ("none", "stopped"):
                     continue
                 self.consumer_lag.labels(topic=topic, partition=pid).set(max(0, end - position))
@@ -132,7 +185,7 @@ class HealthServer:
     def port(self) -> int:
         return self._server.server_address[1]
 
-    def start(self) -> "HealthServer":
+    def start(self) -> HealthServer:
         self._thread.start()
         return self
 

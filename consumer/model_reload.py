@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from model import artifact
 from model.artifact import ModelLoadError
@@ -57,7 +57,7 @@ class ModelWatcher:
         """The model to score the next batch with (an atomic reference read)."""
         return self._current
 
-    def start(self) -> "ModelWatcher":
+    def start(self) -> ModelWatcher:
         if self._poll_seconds > 0:
             self._thread.start()
         return self
@@ -90,13 +90,23 @@ class ModelWatcher:
             candidate.judge(["warm-up review so the first real batch pays no start-up cost"])
         except Exception as exc:  # noqa: BLE001 - any failure keeps the old model serving
             if version != self._failed_version:  # log once per bad version, not once per poll
-                log.error("new model failed to load; the old one keeps serving",
-                          extra={"model_dir": str(self.model_dir), "folder": str(folder), "version": version, "error": str(exc)[:500],
-                                 "serving": self._current.version})
+                log.error(
+                    "new model failed to load; the old one keeps serving",
+                    extra={
+                        "model_dir": str(self.model_dir),
+                        "folder": str(folder),
+                        "version": version,
+                        "error": str(exc)[:500],
+                        "serving": self._current.version,
+                    },
+                )
             self._failed_version = version
             return False
         old, self._current = self._current.version, candidate
         self._failed_version = None
         self.reloads += 1
-        log.info("model switched", extra={"from": old, "to": candidate.version, "model_dir": str(self.model_dir), "folder": str(folder)})
+        log.info(
+            "model switched",
+            extra={"from": old, "to": candidate.version, "model_dir": str(self.model_dir), "folder": str(folder)},
+        )
         return True

@@ -9,7 +9,7 @@ module tracks exactly that and nothing else; it knows no Kafka client.
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable
+from collections.abc import Iterable
 
 Partition = tuple[str, int]
 
@@ -50,11 +50,7 @@ class OffsetTracker:
 
     def committable(self) -> dict[Partition, int]:
         """Watermarks that moved since ``mark_committed``: {partition: next offset to read}."""
-        return {
-            p: t.safe
-            for p, t in self._parts.items()
-            if t.safe is not None and self._committed.get(p) != t.safe
-        }
+        return {p: t.safe for p, t in self._parts.items() if t.safe is not None and self._committed.get(p) != t.safe}
 
     def mark_committed(self, offsets: dict[Partition, int]) -> None:
         self._committed.update(offsets)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 from confluent_kafka import Message
 
@@ -75,7 +76,9 @@ def score_batch(
     inference_seconds = time.perf_counter() - started
     predictions = [_verdict_or_rejection(a) for a in assessed]
     by_index = dict(zip(good, predictions, strict=True))
-    readings = {i: (a.tokens, a.oov) for i, a in zip(good, assessed, strict=True) if not isinstance(a, contract.Rejection)}
+    readings = {
+        i: (a.tokens, a.oov) for i, a in zip(good, assessed, strict=True) if not isinstance(a, contract.Rejection)
+    }
     judged = [i for i in good if isinstance(by_index[i], tuple)]
     shadows, shadow_seconds, shadow_error = _shadow_verdicts([decoded[i].text for i in judged], shadow)  # type: ignore[union-attr]  # judged lists only Reviews
     shadow_by_index = dict(zip(judged, shadows, strict=False))
@@ -89,9 +92,20 @@ def score_batch(
             result = contract.scored(item, prediction, scorer.version, scored_at, verdict, readings.get(i))
             value = contract.encode_result(result)
             event_time = item.event_time if item.event_time is not None else _message_time(msg)
-            records.append(OutRecord(source, output_topic, contract.bounded_key(msg.key()), value, None, label=result.label,
-                                     event_time=event_time, dropped=tuple(name for name, _ in item.warnings),
-                                     true_label=item.true_label, shadow=verdict))
+            records.append(
+                OutRecord(
+                    source,
+                    output_topic,
+                    contract.bounded_key(msg.key()),
+                    value,
+                    None,
+                    label=result.label,
+                    event_time=event_time,
+                    dropped=tuple(name for name, _ in item.warnings),
+                    true_label=item.true_label,
+                    shadow=verdict,
+                )
+            )
         else:
             rejection = item if isinstance(item, contract.Rejection) else prediction
             headers = contract.dead_letter_headers(rejection, source, msg.headers(), len(msg.value() or b""))  # type: ignore[arg-type]  # a consumed message's headers are (str, bytes) pairs; the stubs type what produce takes
@@ -116,8 +130,10 @@ def _shadow_verdicts(
         log.warning("shadow model failed on a batch; its verdicts are left out", extra={"error": repr(exc)[:300]})
         return [], None, repr(exc)[:300]
     if len(verdicts) != len(texts):
-        log.warning("shadow model returned a wrong count; its verdicts are left out",
-                    extra={"texts": len(texts), "verdicts": len(verdicts)})
+        log.warning(
+            "shadow model returned a wrong count; its verdicts are left out",
+            extra={"texts": len(texts), "verdicts": len(verdicts)},
+        )
         return [], None, f"{len(verdicts)} verdicts for {len(texts)} texts"
     seconds = time.perf_counter() - started
     return [None if v is None else contract.ShadowVerdict(shadow.version, v[0], v[1]) for v in verdicts], seconds, None

@@ -18,20 +18,21 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from common import kafka
-from common.kafka import missing_topics
 from common.broker_check import cluster_metadata
 from common.config import OPTIONS, ConfigError
 from common.connectivity import ConnectivityLog, LibrdkafkaLogger, is_connectivity_error
+from common.kafka import missing_topics
 from consumer.batcher import Batcher
 from consumer.delivery import MODES, AtLeastOnce, ClientFactory, Delivery, DeliveryFailed, ExactlyOnce
-from consumer.offsets import Partition
 from consumer.metrics import ASSIGNED, BROKER_REACHABLE, MODEL_LOADED, ConsumerMetrics
+from consumer.offsets import Partition
 from consumer.scoring import ScoredBatch, score_batch
 from model.predictor import Scorer
 
@@ -91,8 +92,9 @@ class ServiceConfig:
             # Kafka's static membership (KIP-345): a consumer restarted within session.timeout.ms under the same id
             # takes its partitions back without a rebalance, where a new member waited out the dead one's session.
             defaults["group.instance.id"] = self.instance_id
-        return kafka.consumer_config(self.kafka, defaults, fixed={"group.id": self.group_id,
-                                                                  **self.mode.consumer_settings(self)})
+        return kafka.consumer_config(
+            self.kafka, defaults, fixed={"group.id": self.group_id, **self.mode.consumer_settings(self)}
+        )
 
     def _fetch_settings(self) -> dict[str, int]:
         """How long the broker may hold a fetch, following the batch policy.
@@ -161,8 +163,14 @@ _FENCED_CODES = (KafkaError._FENCED, KafkaError.FENCED_INSTANCE_ID)
 class ScoringService:
     """Consume -> micro-batch -> score -> produce -> commit, until ``stop()``."""
 
-    def __init__(self, config: ServiceConfig, scorer: Callable[[], Scorer], metrics: ConsumerMetrics,
-                 shadow: Callable[[], Scorer | None] = lambda: None, clients: ClientFactory = kafka_clients) -> None:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        scorer: Callable[[], Scorer],
+        metrics: ConsumerMetrics,
+        shadow: Callable[[], Scorer | None] = lambda: None,
+        clients: ClientFactory = kafka_clients,
+    ) -> None:
         self.config = config
         self._scorer = scorer  # called before each batch: a live model reload swaps what it returns
         self._shadow = shadow  # the candidate scored beside it, if any (same reload rule)
@@ -171,8 +179,9 @@ class ScoringService:
         self._stop = threading.Event()
         self._fatal: DeliveryFailed | None = None
         self._failed = False
-        self._batcher: Batcher[Message] = Batcher(config.max_batch, config.max_wait_ms,
-                                                  adaptive=config.batch_policy == "adaptive")
+        self._batcher: Batcher[Message] = Batcher(
+            config.max_batch, config.max_wait_ms, adaptive=config.batch_policy == "adaptive"
+        )
         self._consumer: Consumer | None = None
         self._delivery: Delivery | None = None
         self._assigned: set[Partition] = set()
@@ -220,7 +229,9 @@ class ScoringService:
         self._consumer, self._delivery = consumer, delivery
         self.metrics.set_ready(MODEL_LOADED, True)
         self._note_model(self._scorer())
-        consumer.subscribe([cfg.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        consumer.subscribe(
+            [cfg.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
         log.info("consuming", extra={"topic": cfg.input_topic, "group": cfg.group_id, "delivery": cfg.delivery})
         try:
             while not self._stop.is_set():
@@ -235,12 +246,17 @@ class ScoringService:
             self.metrics.set_ready(ASSIGNED, False)
         log.info("stopped", extra={"batches": self.batches})
 
-    def _clients_with_callbacks(self, consumer_config: dict[str, Any], producer_config: dict[str, Any]
-                                ) -> tuple[Consumer, Producer]:
+    def _clients_with_callbacks(
+        self, consumer_config: dict[str, Any], producer_config: dict[str, Any]
+    ) -> tuple[Consumer, Producer]:
         """The delivery mode's clients, reporting errors, statistics and librdkafka's log lines to this service."""
         return self._clients(
-            {**consumer_config, "error_cb": self._on_client_error, "stats_cb": self._on_stats,
-             "logger": LibrdkafkaLogger(log, self._connectivity)},
+            {
+                **consumer_config,
+                "error_cb": self._on_client_error,
+                "stats_cb": self._on_stats,
+                "logger": LibrdkafkaLogger(log, self._connectivity),
+            },
             {**producer_config, "error_cb": self._on_client_error, "logger": LibrdkafkaLogger(log, self._connectivity)},
         )
 
@@ -272,7 +288,9 @@ class ScoringService:
             if first is not None and self._take_in([first]) and self._batcher.room:
                 self._take_in(self._consumer.consume(num_messages=self._batcher.room, timeout=0))
         else:
-            self._take_in(self._consumer.consume(num_messages=self._batcher.room, timeout=self._batcher.wait_budget(idle=0)))
+            self._take_in(
+                self._consumer.consume(num_messages=self._batcher.room, timeout=self._batcher.wait_budget(idle=0))
+            )
 
     def _take_in(self, messages: list[Message]) -> int:
         """Add the good messages to the batch (errors are reported); returns how many."""
@@ -286,7 +304,9 @@ class ScoringService:
         """Drop the messages in hand of partitions rewound after an abort: they will be read again."""
         if rewound:
             dropped = self._batcher.drop(lambda m: (m.topic(), m.partition()) not in rewound)
-            log.info("partitions rewound", extra={"partitions": sorted(f"{t}:{p}" for t, p in rewound), "dropped": dropped})
+            log.info(
+                "partitions rewound", extra={"partitions": sorted(f"{t}:{p}" for t, p in rewound), "dropped": dropped}
+            )
 
     def _throttled(self) -> bool:
         """Pause fetching while too many outputs await acknowledgement; resume once half have arrived.
@@ -313,8 +333,9 @@ class ScoringService:
         scorer = self._scorer()  # once per batch: a reloaded model takes over between batches, never within one
         self._note_model(scorer)
         shadow = self._shadow()
-        batch = score_batch(messages, scorer, self.config.output_topic, self.config.dlq_topic, self.config.max_text_bytes,
-                            shadow=shadow)
+        batch = score_batch(
+            messages, scorer, self.config.output_topic, self.config.dlq_topic, self.config.max_text_bytes, shadow=shadow
+        )
         self.metrics.batch_size.observe(len(messages))
         if batch.scored:
             self.metrics.inference_seconds.observe(batch.inference_seconds)
@@ -392,12 +413,14 @@ class ScoringService:
         if fenced and self._connectivity.longest_outage >= self._session_expiry_s():
             self._fatal = SessionExpired(
                 f"instance id {self.config.instance_id!r} fenced after the broker was unreachable for "
-                f"{self._connectivity.longest_outage:.0f} s, long enough for its session to expire: {err}")
+                f"{self._connectivity.longest_outage:.0f} s, long enough for its session to expire: {err}"
+            )
         elif fenced:
             self._fatal = InstanceFenced(
                 f"another consumer joined group {self.config.group_id} with the same --instance-id "
                 f"{self.config.instance_id!r} and took its place; each live consumer needs its own "
-                "(--instance-id, SENTIMENT_INSTANCE_ID)")
+                "(--instance-id, SENTIMENT_INSTANCE_ID)"
+            )
         else:
             self._fatal = DeliveryFailed(f"{what}: {err}")
 
@@ -446,7 +469,10 @@ class ScoringService:
             self._assigned.discard((tp.topic, tp.partition))
             self.metrics.forget_partition(tp.topic, tp.partition)
         self.metrics.rebalances.labels(kind=kind).inc()
-        log.info(f"partitions {kind}", extra={"partitions": _names(partitions), "owned": len(self._assigned), "dropped": dropped})
+        log.info(
+            f"partitions {kind}",
+            extra={"partitions": _names(partitions), "owned": len(self._assigned), "dropped": dropped},
+        )
 
 
 def reference_gauges(metadata: Mapping[str, Any]) -> dict[str, float]:
@@ -455,14 +481,19 @@ def reference_gauges(metadata: Mapping[str, Any]) -> dict[str, float]:
     reference = metadata.get("reference")
     if not isinstance(reference, Mapping):
         return {}
-    out = {name: float(reference[name]) for name in ("oov_share", "truncated_share", "positive_share")
-           if isinstance(reference.get(name), (int, float))}
+    out = {
+        name: float(reference[name])
+        for name in ("oov_share", "truncated_share", "positive_share")
+        if isinstance(reference.get(name), (int, float))
+    }
     histogram = reference.get("p_negative_histogram")
     if isinstance(histogram, Mapping):
         edges, shares = histogram.get("edges", []), histogram.get("shares", [])
         # The share of validation reviews the model was unsure of (0.3 < p <= 0.7): confidence collapse is measured
         # against it.
-        out["unsure_share"] = float(sum(s for lo, hi, s in zip(edges, edges[1:], shares, strict=False) if lo >= 0.3 - 1e-9 and hi <= 0.7 + 1e-9))
+        out["unsure_share"] = float(
+            sum(s for lo, hi, s in zip(edges, edges[1:], shares, strict=False) if lo >= 0.3 - 1e-9 and hi <= 0.7 + 1e-9)
+        )
     return out
 
 

@@ -12,14 +12,16 @@ import math
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from common.contract import Result
 from common.labels import Label
 
 MAX_VERSIONS = 20  # distinct model versions tracked; more are counted as "other"
-KEPT_TEXT_CHARS = 500  # of each latest review (the consumer sends contract.SNIPPET_CHARS); a hostile writer cannot grow memory
+KEPT_TEXT_CHARS = (
+    500  # of each latest review (the consumer sends contract.SNIPPET_CHARS); a hostile writer cannot grow memory
+)
 KEPT_NAME_CHARS = 128  # of ids and model versions
 OTHER_VERSION = "other"
 
@@ -108,7 +110,9 @@ class LiveStats:
 
     def add(self, result: Result) -> None:
         """Count one scored review; ValueError (and nothing counted) when its times are not finite numbers."""
-        if not math.isfinite(result.scored_at) or (result.event_time is not None and not math.isfinite(result.event_time)):
+        if not math.isfinite(result.scored_at) or (
+            result.event_time is not None and not math.isfinite(result.event_time)
+        ):
             raise ValueError("a result's scored_at and event_time must be finite")
         result = result._replace(
             id=result.id[:KEPT_NAME_CHARS],
@@ -128,7 +132,11 @@ class LiveStats:
             self._latest.append(result)
             if result.true_label is not None:
                 self._confusion[(result.true_label, result.label)] += 1
-            version = result.model_version if result.model_version in self._versions or len(self._versions) < MAX_VERSIONS else OTHER_VERSION
+            version = (
+                result.model_version
+                if result.model_version in self._versions or len(self._versions) < MAX_VERSIONS
+                else OTHER_VERSION
+            )
             self._versions[version] += 1
             self._count_model(version, "served", result.label, result)
             if result.shadow is not None:
@@ -206,4 +214,3 @@ class LiveStats:
                     disagreements=tuple(reversed(self._disagreements)),
                 ),
             )
-

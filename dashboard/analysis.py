@@ -19,9 +19,10 @@ import csv
 import io
 import re
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import charset_normalizer
 import pandas as pd
@@ -30,7 +31,7 @@ from common.contract import DEFAULT_MAX_TEXT_BYTES, EMPTY_TEXT, NOT_OBJECT, TEXT
 from common.labels import Label
 from dashboard.explanation_view import effect_text
 from model.explain import Explanation, WordEffect
-from model.predictor import Scorer
+from model.predictor import Judge
 
 DEFAULT_MAX_UPLOAD_MB = 50
 DEFAULT_MAX_ROWS = 200_000  # a 50 MB file of Amazon reviews holds about 120,000
@@ -107,14 +108,17 @@ class SingleResult:
     explanation: Explanation | None = None  # when the scorer can explain
 
 
-def analyse_text(scorer: Scorer, text: str | None, limits: Limits = Limits()) -> SingleResult:
+def analyse_text(scorer: Judge, text: str | None, limits: Limits = Limits()) -> SingleResult:
     """Score one review; text the stream would not score is the user's to fix, and text the model cannot judge is
     said so."""
     text = text or ""
     rejection = unscorable(text, limits.max_text_bytes)
     if rejection is not None:
-        raise InputError(_REVIEW_BOX.get(rejection.code, "{message}").format(
-            message=rejection.message, limit=limits.max_text_bytes, kind=not_review_kind(text)))
+        raise InputError(
+            _REVIEW_BOX.get(rejection.code, "{message}").format(
+                message=rejection.message, limit=limits.max_text_bytes, kind=not_review_kind(text)
+            )
+        )
     [verdict] = scorer.judge([text])
     if verdict is None:
         raise InputError(NO_WORDS)
@@ -173,7 +177,9 @@ def read_table(data: bytes, filename: str | None, limits: Limits, encoding: str 
     except (pd.errors.ParserError, csv.Error) as exc:
         raise InputError(f"{name} is not a well-formed CSV: {_first_line(exc)}") from None
     if len(frame) > limits.max_rows:
-        raise InputError(f"{name} has more than {plural(limits.max_rows, 'row')}; the limit is {limits.max_rows:,}. Split it.")
+        raise InputError(
+            f"{name} has more than {plural(limits.max_rows, 'row')}; the limit is {limits.max_rows:,}. Split it."
+        )
     if frame.empty:
         raise InputError(f"{name} has a header row but no data rows.")
     frame.columns = [str(c) for c in frame.columns]
@@ -223,7 +229,9 @@ def _undecodable_at(data: bytes, encoding: str) -> int | None:
     decoder = codecs.getincrementaldecoder(encoding)()
     view = memoryview(data)
     for offset in range(0, len(data), _DECODE_CHUNK):
-        held_back = len(decoder.getstate()[0])  # the start of a character cut by the slice before, decoded with this one
+        held_back = len(
+            decoder.getstate()[0]
+        )  # the start of a character cut by the slice before, decoded with this one
         try:
             decoder.decode(view[offset : offset + _DECODE_CHUNK], final=offset + _DECODE_CHUNK >= len(data))
         except UnicodeDecodeError as exc:
@@ -316,7 +324,9 @@ class UploadRefused(InputError):
         self.columns = columns
 
 
-def open_upload(data: bytes, filename: str, column: str | None, limits: Limits, last_choice: str | None = None) -> Upload:
+def open_upload(
+    data: bytes, filename: str, column: str | None, limits: Limits, last_choice: str | None = None
+) -> Upload:
     """An uploaded file's bytes -> a table to score.
 
     ``column``: the one the user picked for this file; None for a new file, which starts from
@@ -342,7 +352,8 @@ def cell_status(value: str, limits: Limits) -> str:
     if rejection is None:
         return OK
     return _CELL.get(rejection.code, "not scored: {message}").format(
-        message=rejection.message, limit=limits.max_text_bytes, kind=not_review_kind(value))
+        message=rejection.message, limit=limits.max_text_bytes, kind=not_review_kind(value)
+    )
 
 
 def output_names(frame: pd.DataFrame) -> tuple[str, str, str, str, str]:
@@ -354,8 +365,13 @@ def output_names(frame: pd.DataFrame) -> tuple[str, str, str, str, str]:
             name += "_model"
         return name
 
-    return (free(LABEL_COLUMN), free(PROB_COLUMN), free(STATUS_COLUMN), free(NEGATIVE_WORDS_COLUMN),
-            free(POSITIVE_WORDS_COLUMN))
+    return (
+        free(LABEL_COLUMN),
+        free(PROB_COLUMN),
+        free(STATUS_COLUMN),
+        free(NEGATIVE_WORDS_COLUMN),
+        free(POSITIVE_WORDS_COLUMN),
+    )
 
 
 @dataclass(frozen=True)
@@ -379,7 +395,7 @@ class ScoredTable:
 
 
 def score_table(
-    scorer: Scorer,
+    scorer: Judge,
     frame: pd.DataFrame,
     column: str,
     limits: Limits = Limits(),
@@ -408,7 +424,9 @@ def score_table(
             judged = [row for row in rows if labels[row] is not None]
             for part in range(0, len(judged), EXPLAIN_CHUNK):
                 some = judged[part : part + EXPLAIN_CHUNK]
-                for row, found in zip(some, explainer.explain_many([texts[i] for i in some], top=EXPLAINED_WORDS), strict=True):
+                for row, found in zip(
+                    some, explainer.explain_many([texts[i] for i in some], top=EXPLAINED_WORDS), strict=True
+                ):
                     words[row] = (_word_list(found.top_negative), _word_list(found.top_positive))
         if progress:
             progress(min(start + chunk, len(scorable)), len(scorable))

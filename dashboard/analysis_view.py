@@ -26,8 +26,14 @@ def single_result(result: SingleResult | None, error: str | None = None, text: s
     verdict = html.Div(
         [
             html.Span(result.label, className=f"verdict {result.label}", id="review-label"),
-            html.Span(["p(negative) = ", html.B(f"{result.p_negative:.3f}", id="review-p-negative")], className="verdict-p"),
-            html.Div(html.Div(className="meter-fill", style={"width": f"{share:.1%}"}), className="meter", title="probability of negative"),
+            html.Span(
+                ["p(negative) = ", html.B(f"{result.p_negative:.3f}", id="review-p-negative")], className="verdict-p"
+            ),
+            html.Div(
+                html.Div(className="meter-fill", style={"width": f"{share:.1%}"}),
+                className="meter",
+                title="probability of negative",
+            ),
         ],
         className="verdict-row",
     )
@@ -68,13 +74,17 @@ def job_view(job: Job | None, job_id: str | None = None) -> JobView:
     counts = result.counts
     marked = counts["not scored"]
     read_as = "" if job.encoding.startswith("utf-8") else f" (read as {job.encoding}, not UTF-8)"
-    status = (f"{job.filename}{read_as}: {plural(job.rows, 'row')}, "
-              f"{counts['positive']:,} positive, {counts['negative']:,} negative")
+    status = (
+        f"{job.filename}{read_as}: {plural(job.rows, 'row')}, "
+        f"{counts['positive']:,} positive, {counts['negative']:,} negative"
+    )
     if marked:
         status += f", {marked:,} not scored (marked in the {result.status_column!r} column)"
     preview = result.preview.copy()
     preview[result.text_column] = preview[result.text_column].map(_snippet)
-    rows = cast(list[dict[str, Any]], preview.astype(object).where(preview.notna(), "").to_dict("records"))  # CSV header names
+    rows = cast(
+        list[dict[str, Any]], preview.astype(object).where(preview.notna(), "").to_dict("records")
+    )  # CSV header names
     return JobView(
         status,
         "ok",

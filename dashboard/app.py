@@ -8,8 +8,9 @@ never Flask's debug server.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from dash import Dash
 from flask import Response
@@ -18,7 +19,7 @@ from dashboard import callbacks, layout, metrics, model_page, security, uploads
 from dashboard.aggregates import LiveStats
 from dashboard.analysis import Limits
 from dashboard.jobs import CsvJobs
-from model.predictor import Scorer
+from model.predictor import Judge
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -28,7 +29,7 @@ def create_app(
     *,
     topic: str,
     start: str,
-    scorer: Scorer | None,
+    scorer: Judge | None,
     model_dir: str | Path | None,
     limits: Limits = Limits(),
     job_options: Mapping[str, Any] | None = None,
@@ -45,7 +46,9 @@ def create_app(
         update_title=None,  # type: ignore[arg-type]  # None keeps the title as it is (Dash's docs); its annotation says str
         suppress_callback_exceptions=False,
     )
-    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers pick the voice from it
+    app.index_string = app.index_string.replace(
+        "<html>", '<html lang="en">', 1
+    )  # screen readers pick the voice from it
     report = model_page.load_report(model_dir) if model_dir is not None else model_page.ModelReport(folder="(none)")
     app.layout = layout.build(
         topic=topic,
@@ -55,7 +58,9 @@ def create_app(
         model_content=model_page.render(report),
     )
     jobs = CsvJobs(scorer, limits, **(job_options or {})) if scorer is not None else None
-    callbacks.register(app, callbacks.Context(stats=stats, topic=topic, start=start, scorer=scorer, jobs=jobs, limits=limits))
+    callbacks.register(
+        app, callbacks.Context(stats=stats, topic=topic, start=start, scorer=scorer, jobs=jobs, limits=limits)
+    )
     metrics.install(app.server, stats)
     security.install(app.server, limits.max_bytes, app.csp_hashes())
     uploads.install(app.server, jobs, limits)

@@ -16,7 +16,7 @@ from dashboard import analysis_view, figures, layout, live_view, models_view, up
 from dashboard.aggregates import LiveStats
 from dashboard.analysis import InputError, Limits, analyse_text
 from dashboard.jobs import CsvJobs, job_id_from_query, results_url
-from model.predictor import Scorer
+from model.predictor import Judge
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class Context:
     stats: LiveStats
     topic: str
     start: str
-    scorer: Scorer | None
+    scorer: Judge | None
     jobs: CsvJobs | None
     limits: Limits
 
@@ -61,7 +61,11 @@ def header_parts(banner: live_view.Banner | None, rate: float) -> tuple[Any, str
     """The banner element and the header's short state (the banner's, else the live rate)."""
     if banner is None:
         return None, f"live · {rate:,.1f}/s", "pill ok"
-    return html.Div(banner.text, className=f"banner {banner.kind}", id="banner-text"), banner.pill, f"pill {banner.kind}"
+    return (
+        html.Div(banner.text, className=f"banner {banner.kind}", id="banner-text"),
+        banner.pill,
+        f"pill {banner.kind}",
+    )
 
 
 def chart_labels(graph_figures: dict[str, Any]) -> list[str]:
@@ -224,7 +228,9 @@ def _register_csv_upload(app: Dash, ctx: Context) -> None:
             return (no_update,) * 5
         remembered = reply.get("picked") or no_update  # the user's own pick, offered to later files without `text`
         if "too_large" in reply:
-            error: str | None = uploads.too_large(str(reply.get("filename") or "the file"), float(reply["too_large"]), ctx.limits)
+            error: str | None = uploads.too_large(
+                str(reply.get("filename") or "the file"), float(reply["too_large"]), ctx.limits
+            )
         else:
             error = reply.get("error")
         if error or not reply.get("job"):

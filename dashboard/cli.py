@@ -16,8 +16,15 @@ from dashboard.stream import StreamReader, parse_start
 
 log = logging.getLogger("dashboard")
 
-OPTIONS = ("bootstrap_servers", "output_topic", "dashboard_group_id", "dashboard_host", "dashboard_port", "model_dir",
-           "dashboard_results_mb")
+OPTIONS = (
+    "bootstrap_servers",
+    "output_topic",
+    "dashboard_group_id",
+    "dashboard_host",
+    "dashboard_port",
+    "model_dir",
+    "dashboard_results_mb",
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -28,9 +35,23 @@ def parser() -> argparse.ArgumentParser:
         epilog="It binds to 127.0.0.1 by default. To expose it, put it behind a reverse proxy that "
         "adds TLS and login (see dashboard/README.md).",
     )
-    p.add_argument("--start", default="latest", help="where the live view starts reading: latest, beginning or minutes:N [default latest]")
-    p.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB, help=f"largest CSV upload in MB [default {DEFAULT_MAX_UPLOAD_MB}]")
-    p.add_argument("--max-rows", type=int, default=DEFAULT_MAX_ROWS, help=f"most rows of an uploaded CSV [default {DEFAULT_MAX_ROWS}]")
+    p.add_argument(
+        "--start",
+        default="latest",
+        help="where the live view starts reading: latest, beginning or minutes:N [default latest]",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        help=f"largest CSV upload in MB [default {DEFAULT_MAX_UPLOAD_MB}]",
+    )
+    p.add_argument(
+        "--max-rows",
+        type=int,
+        default=DEFAULT_MAX_ROWS,
+        help=f"most rows of an uploaded CSV [default {DEFAULT_MAX_ROWS}]",
+    )
     p.add_argument("--threads", type=int, default=8, help="web server threads [default 8]")
     p.add_argument("--log-level", default="INFO", help="log level [default INFO]")
     config.add_options(p, OPTIONS)
@@ -75,15 +96,31 @@ def main(argv: list[str] | None = None) -> int:
     from dashboard.app import create_app, serve
 
     stats = LiveStats()
-    app = create_app(stats, topic=settings.output_topic, start=str(start), scorer=predictor, model_dir=settings.model_dir, limits=limits,
-                     job_options={"max_result_bytes": settings.dashboard_results_mb * 1024 * 1024})
+    app = create_app(
+        stats,
+        topic=settings.output_topic,
+        start=str(start),
+        scorer=predictor,
+        model_dir=settings.model_dir,
+        limits=limits,
+        job_options={"max_result_bytes": settings.dashboard_results_mb * 1024 * 1024},
+    )
     reader = StreamReader(reader_config, settings.output_topic, stats, start).start()
     if not _is_loopback(settings.dashboard_host):
-        log.warning("the dashboard listens beyond this machine with no login of its own; "
-                    "put a reverse proxy with TLS and login in front",
-                    extra={"host": settings.dashboard_host})
-    log.info("dashboard", extra={"url": f"http://{settings.dashboard_host}:{settings.dashboard_port}/", "model": predictor.version,
-                                 "config": settings.describe(), "start": str(start)})
+        log.warning(
+            "the dashboard listens beyond this machine with no login of its own; "
+            "put a reverse proxy with TLS and login in front",
+            extra={"host": settings.dashboard_host},
+        )
+    log.info(
+        "dashboard",
+        extra={
+            "url": f"http://{settings.dashboard_host}:{settings.dashboard_port}/",
+            "model": predictor.version,
+            "config": settings.describe(),
+            "start": str(start),
+        },
+    )
     signal.signal(signal.SIGTERM, _stop_serving)
     try:
         serve(app, settings.dashboard_host, settings.dashboard_port, limits, threads=args.threads)  # returns on SIGTERM

@@ -16,8 +16,11 @@ from model.explain import Explanation, WordEffect
 _NEGATIVE_RGB = "214, 69, 69"
 _POSITIVE_RGB = "46, 158, 68"
 _STRONGEST_ALPHA = 0.55
-_KIND_NOTES = {"oov": "not in the model's vocabulary (read as an unknown word)",
-               "dropped": "ignored by the tokenizer", "unread": "beyond the model's window (not read)"}
+_KIND_NOTES = {
+    "oov": "not in the model's vocabulary (read as an unknown word)",
+    "dropped": "ignored by the tokenizer",
+    "unread": "beyond the model's window (not read)",
+}
 
 
 def effect_text(effect: float) -> str:
@@ -57,17 +60,32 @@ def shaded_text(text: str, explanation: Explanation) -> html.P:
         at = word.end
     if at < len(text):
         parts.append(text[at:])
-    return html.P(parts, className="explained-text", id="review-explained-text",
-                  **attributes({"aria-describedby": "review-explain-legend"}))
+    return html.P(
+        parts,
+        className="explained-text",
+        id="review-explained-text",
+        **attributes({"aria-describedby": "review-explain-legend"}),
+    )
 
 
 def _top_list(title: str, words: tuple[WordEffect, ...], list_id: str) -> html.Div:
-    items = [html.Li([html.Span(w.text, className="xword-name"), " ", html.Span(effect_text(w.effect or 0.0),
-                                                                               className="xword-effect")])
-             for w in words] or [html.Li("none")]
-    return html.Div([html.H4(title, id=f"{list_id}-title"), html.Ol(items, id=list_id,
-                                                                   **attributes({"aria-labelledby": f"{list_id}-title"}))],
-                    className="top-words")
+    items = [
+        html.Li(
+            [
+                html.Span(w.text, className="xword-name"),
+                " ",
+                html.Span(effect_text(w.effect or 0.0), className="xword-effect"),
+            ]
+        )
+        for w in words
+    ] or [html.Li("none")]
+    return html.Div(
+        [
+            html.H4(title, id=f"{list_id}-title"),
+            html.Ol(items, id=list_id, **attributes({"aria-labelledby": f"{list_id}-title"})),
+        ],
+        className="top-words",
+    )
 
 
 def explanation_panel(text: str, explanation: Explanation) -> html.Div:
@@ -82,15 +100,28 @@ def explanation_panel(text: str, explanation: Explanation) -> html.Div:
     return html.Div(
         [
             html.H3("Which words carried it"),
-            html.P(["Each word's effect is how much p(negative) changes when that word alone is taken out. ",
-                    html.Span("Red", className="legend-swatch negative"), " pushes toward negative, ",
-                    html.Span("green", className="legend-swatch positive"), " toward positive; a stronger shade is a "
-                    "larger effect (pp: percentage points of p(negative)). Hover a word for its number.", *(" " + n for n in notes)],
-                   id="review-explain-legend", className="legend"),
+            html.P(
+                [
+                    "Each word's effect is how much p(negative) changes when that word alone is taken out. ",
+                    html.Span("Red", className="legend-swatch negative"),
+                    " pushes toward negative, ",
+                    html.Span("green", className="legend-swatch positive"),
+                    " toward positive; a stronger shade is a "
+                    "larger effect (pp: percentage points of p(negative)). Hover a word for its number.",
+                    *(" " + n for n in notes),
+                ],
+                id="review-explain-legend",
+                className="legend",
+            ),
             shaded_text(text, explanation),
-            html.Div([_top_list("Toward negative", explanation.top_negative, "review-top-negative"),
-                      _top_list("Toward positive", explanation.top_positive, "review-top-positive")],
-                     className="top-words-row"),
+            html.Div(
+                [
+                    _top_list("Toward negative", explanation.top_negative, "review-top-negative"),
+                    _top_list("Toward positive", explanation.top_positive, "review-top-positive"),
+                ],
+                className="top-words-row",
+            ),
         ],
-        className="explanation", id="review-explanation",
+        className="explanation",
+        id="review-explanation",
     )

@@ -11,8 +11,9 @@ through the objects makes a refresh about 5 times slower (bench/RESULTS.md).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 Figure = dict[str, Any]
 
@@ -47,7 +48,15 @@ def _figure(data: list[dict[str, Any]], height: int, revision: str, **layout: An
 
 def empty_figure(message: str, height: int = 280) -> Figure:
     """A blank figure that says why it is blank."""
-    note = {"text": message, "showarrow": False, "font": {"size": 15, "color": "#6b7785"}, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+    note = {
+        "text": message,
+        "showarrow": False,
+        "font": {"size": 15, "color": "#6b7785"},
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0.5,
+        "y": 0.5,
+    }
     return _figure([], height, "empty", xaxis=_HIDDEN, yaxis=_HIDDEN, annotations=[note])
 
 
@@ -89,11 +98,13 @@ def pie_figure(counts: Mapping[str, int], height: int = 280, revision: str = "pi
     return _figure([pie], height, revision, margin={"l": 24, "r": 24, "t": 24, "b": 24})
 
 
-def timeseries_figure(bins: Sequence[tuple[float, int, int]], bin_seconds: int, height: int = 300, revision: str = "series") -> Figure:
+def timeseries_figure(
+    bins: Sequence[tuple[float, int, int]], bin_seconds: int, height: int = 300, revision: str = "series"
+) -> Figure:
     """Positives and negatives per interval as stacked bars; ``bins`` = (start second, pos, neg)."""
     if not any(p or n for _, p, n in bins):
         return empty_figure("waiting for data", height)
-    times = [datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") for t, _, _ in bins]
+    times = [datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") for t, _, _ in bins]
     data = [
         {
             "type": "bar",
@@ -122,17 +133,30 @@ def agreement_figure(agreement: tuple[tuple[int, int, int], ...], height: int = 
     """Share of reviews on which the shadow agreed with the served model, per minute."""
     if not agreement:
         return empty_figure("no shadow candidate in the stream", height)
-    times = [datetime.fromtimestamp(minute * 60, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S") for minute, _, _ in agreement]
+    times = [datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") for minute, _, _ in agreement]
     shares = [agreed / compared for _, agreed, compared in agreement]
-    trace = {"type": "scatter", "mode": "lines+markers", "x": times, "y": shares, "name": "agreement",
-             "marker": {"color": POSITIVE_COLOUR},
-             "customdata": [compared for _, _, compared in agreement],
-             "hovertemplate": "%{x|%H:%M} UTC: %{y:.1%} of %{customdata:,} reviews<extra></extra>"}
-    return _figure([trace], height, "agreement", xaxis=_axis(type="date", title={"text": "minute (UTC)"}),
-                   yaxis=_axis(title={"text": "agreement"}, tickformat=".0%", range=[0, 1.02]))
+    trace = {
+        "type": "scatter",
+        "mode": "lines+markers",
+        "x": times,
+        "y": shares,
+        "name": "agreement",
+        "marker": {"color": POSITIVE_COLOUR},
+        "customdata": [compared for _, _, compared in agreement],
+        "hovertemplate": "%{x|%H:%M} UTC: %{y:.1%} of %{customdata:,} reviews<extra></extra>",
+    }
+    return _figure(
+        [trace],
+        height,
+        "agreement",
+        xaxis=_axis(type="date", title={"text": "minute (UTC)"}),
+        yaxis=_axis(title={"text": "agreement"}, tickformat=".0%", range=[0, 1.02]),
+    )
 
 
-def confusion_figure(matrix: Sequence[Sequence[int]], labels: Sequence[str], height: int = 280, revision: str = "confusion") -> Figure:
+def confusion_figure(
+    matrix: Sequence[Sequence[int]], labels: Sequence[str], height: int = 280, revision: str = "confusion"
+) -> Figure:
     """Rows are the true labels, columns the predicted ones; each cell shows its count."""
     heatmap = {
         "type": "heatmap",
@@ -156,7 +180,9 @@ def confusion_figure(matrix: Sequence[Sequence[int]], labels: Sequence[str], hei
     )
 
 
-def curve_figure(x: Sequence[float], y: Sequence[float], x_title: str, y_title: str, height: int = 320, revision: str = "curve") -> Figure:
+def curve_figure(
+    x: Sequence[float], y: Sequence[float], x_title: str, y_title: str, height: int = 320, revision: str = "curve"
+) -> Figure:
     """A line such as a precision-recall curve, on [0, 1] axes."""
     line = {
         "type": "scatter",
@@ -166,8 +192,13 @@ def curve_figure(x: Sequence[float], y: Sequence[float], x_title: str, y_title: 
         "line": {"color": "#3b6fb6", "width": 2.5},
         "hovertemplate": f"{x_title} %{{x:.3f}}, {y_title} %{{y:.3f}}<extra></extra>",
     }
-    return _figure([line], height, revision, xaxis=_axis(title={"text": x_title}, range=[0, 1.01]),
-                   yaxis=_axis(title={"text": y_title}, range=[0, 1.01]))
+    return _figure(
+        [line],
+        height,
+        revision,
+        xaxis=_axis(title={"text": x_title}, range=[0, 1.01]),
+        yaxis=_axis(title={"text": y_title}, range=[0, 1.01]),
+    )
 
 
 def history_figure(history: Mapping[str, Sequence[float]], height: int = 300, revision: str = "history") -> Figure:
@@ -187,8 +218,15 @@ def history_figure(history: Mapping[str, Sequence[float]], height: int = 300, re
         for key, dash in ((name, "solid"), (f"val_{name}", "dot"))
         if history.get(key)
     ]
-    return _figure(data, height + 60, revision, showlegend=True, legend={"orientation": "h", "y": -0.3, "yanchor": "top"},
-                   margin={"l": 48, "r": 16, "t": 16, "b": 40}, xaxis=_axis(title={"text": "epoch"}, dtick=1))
+    return _figure(
+        data,
+        height + 60,
+        revision,
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.3, "yanchor": "top"},
+        margin={"l": 48, "r": 16, "t": 16, "b": 40},
+        xaxis=_axis(title={"text": "epoch"}, dtick=1),
+    )
 
 
 # -- text alternatives -----------------------------------------------------------------------------
@@ -213,12 +251,20 @@ def _describe_trace(trace: Mapping[str, Any], layout: Mapping[str, Any]) -> str:
     kind = trace.get("type")
     if kind == "pie":
         total = sum(trace["values"]) or 1
-        return ", ".join(f"{label} {_number(v)} ({v / total:.1%})" for label, v in zip(trace["labels"], trace["values"], strict=True))
+        return ", ".join(
+            f"{label} {_number(v)} ({v / total:.1%})" for label, v in zip(trace["labels"], trace["values"], strict=True)
+        )
     if kind == "heatmap":
-        return ", ".join(f"{y}, {x}: {_number(v)}" for y, row in zip(trace["y"], trace["z"], strict=True) for x, v in zip(trace["x"], row, strict=True))
+        return ", ".join(
+            f"{y}, {x}: {_number(v)}"
+            for y, row in zip(trace["y"], trace["z"], strict=True)
+            for x, v in zip(trace["x"], row, strict=True)
+        )
     if kind == "bar" and trace.get("name"):  # one label of a series over time
         values = trace["y"]
-        return f"{_number(sum(values))} {trace['name']} in {len(values)} intervals, at most {_number(max(values))} in one"
+        return (
+            f"{_number(sum(values))} {trace['name']} in {len(values)} intervals, at most {_number(max(values))} in one"
+        )
     if kind == "bar":
         return ", ".join(f"{x} {_number(y)}" for x, y in zip(trace["x"], trace["y"], strict=True))
     values = list(trace.get("y") or [])

@@ -21,17 +21,18 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qs
 
 import pandas as pd
 
 from dashboard.analysis import InputError, Limits, ScoredTable, score_table, to_safe_csv
-from model.predictor import Scorer
+from model.predictor import Judge
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,16 @@ class JobResult:
             for start in range(0, len(frame), _WRITE_ROWS):
                 out.write(to_safe_csv(frame.iloc[start : start + _WRITE_ROWS], table.text_column)[len(header) :])
         shown = [table.text_column, table.label_column, table.prob_column, table.status_column]
-        return cls(path, path.stat().st_size, table.counts(), table.text_column, table.label_column, table.prob_column,
-                   table.status_column, frame[shown].head(PREVIEW_ROWS).copy())
+        return cls(
+            path,
+            path.stat().st_size,
+            table.counts(),
+            table.text_column,
+            table.label_column,
+            table.prob_column,
+            table.status_column,
+            frame[shown].head(PREVIEW_ROWS).copy(),
+        )
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,7 @@ class CsvJobs:
 
     def __init__(
         self,
-        scorer: Scorer,
+        scorer: Judge,
         limits: Limits = Limits(),
         ttl_s: float = DEFAULT_TTL_S,
         max_result_bytes: int = DEFAULT_MAX_RESULT_MB * 1024 * 1024,
@@ -161,14 +170,28 @@ class CsvJobs:
         finally:
             self._parsing.release()
 
-    def submit(self, frame: pd.DataFrame, column: str, filename: str, encoding: str = "utf-8", size: int = 0,
-               explain: bool = False) -> str:
+    def submit(
+        self,
+        frame: pd.DataFrame,
+        column: str,
+        filename: str,
+        encoding: str = "utf-8",
+        size: int = 0,
+        explain: bool = False,
+    ) -> str:
         """Queue ``frame`` (now owned by the job) for scoring; Busy when the line or the results' space is full.
 
         ``size``: the upload's bytes, from which the space its labelled CSV needs is reserved.
         """
         reserved = int(size * _RESULT_GROWTH) + len(frame) * _RESULT_BYTES_PER_ROW
-        job = Job(id=uuid.uuid4().hex, filename=filename, rows=len(frame), encoding=encoding, created=time.time(), reserved=reserved)
+        job = Job(
+            id=uuid.uuid4().hex,
+            filename=filename,
+            rows=len(frame),
+            encoding=encoding,
+            created=time.time(),
+            reserved=reserved,
+        )
         with self._lock:
             self._evict()
             if sum(1 for j in self._jobs.values() if j.state in (QUEUED, RUNNING)) >= self._max_waiting:
@@ -223,7 +246,12 @@ class CsvJobs:
             self._update(job_id, state=FAILED, error=str(exc), finished=time.time())
         except Exception:  # the user gets a plain message, the log gets the traceback
             log.exception("CSV analysis failed", extra={"job": job_id})
-            self._update(job_id, state=FAILED, error="The analysis failed unexpectedly; the server log has the details.", finished=time.time())
+            self._update(
+                job_id,
+                state=FAILED,
+                error="The analysis failed unexpectedly; the server log has the details.",
+                finished=time.time(),
+            )
         else:
             finished = time.time()
             self._learn_rate(len(frame), finished - started)
@@ -235,7 +263,9 @@ class CsvJobs:
             return
         rate = rows / seconds
         with self._lock:
-            self._rows_per_s = rate if self._rows_per_s is None else (1 - _RATE_WEIGHT) * self._rows_per_s + _RATE_WEIGHT * rate
+            self._rows_per_s = (
+                rate if self._rows_per_s is None else (1 - _RATE_WEIGHT) * self._rows_per_s + _RATE_WEIGHT * rate
+            )
 
     def _evict(self) -> None:
         """Forget finished jobs older than ``ttl_s`` and delete their files (called with the lock held)."""

@@ -56,7 +56,9 @@ def _graph(graph_id: str, message: str = "waiting for data", zoom: bool = False)
 
 
 def _card(title: str, *children, wide: bool = False, extra: str = "") -> html.Div:
-    return html.Div([html.H3(title), *children], className=" ".join(c for c in ("card", "wide" if wide else "", extra) if c))
+    return html.Div(
+        [html.H3(title), *children], className=" ".join(c for c in ("card", "wide" if wide else "", extra) if c)
+    )
 
 
 # Darker than the charts' green and red: text needs a contrast of 4.5:1 on white (WCAG 1.4.3).
@@ -72,7 +74,15 @@ def _label_colours(column: str) -> list[dict]:
 
 _TABLE_STYLE = dict(
     style_table={"overflowX": "auto"},
-    style_cell={"fontFamily": figures.FONT, "textAlign": "left", "padding": "6px 10px", "fontSize": "13px", "whiteSpace": "normal", "height": "auto", "border": "none"},
+    style_cell={
+        "fontFamily": figures.FONT,
+        "textAlign": "left",
+        "padding": "6px 10px",
+        "fontSize": "13px",
+        "whiteSpace": "normal",
+        "height": "auto",
+        "border": "none",
+    },
     style_header={"fontWeight": "600", "backgroundColor": "#f3f5f8", "border": "none"},
     style_data={"borderBottom": "1px solid #eef0f3"},
 )
@@ -141,7 +151,11 @@ def live_tab() -> html.Div:
                         ),
                         extra="span-2",
                     ),
-                    _card("Live accuracy", html.P(id="live-accuracy", className="muted"), _graph("live-confusion", "no labelled reviews yet")),
+                    _card(
+                        "Live accuracy",
+                        html.P(id="live-accuracy", className="muted"),
+                        _graph("live-confusion", "no labelled reviews yet"),
+                    ),
                 ],
                 className="grid three",
             ),
@@ -157,9 +171,16 @@ def analyse_tab(limits: Limits) -> html.Div:
                 "Analyse one review",
                 html.Label("Review text", htmlFor="review-text", className="control-label"),
                 dcc.Textarea(id="review-text", placeholder="Paste a review…", className="review-input"),
-                html.Div(html.Button("Analyse", id="review-button", n_clicks=0, className="button primary"), className="actions"),
+                html.Div(
+                    html.Button("Analyse", id="review-button", n_clicks=0, className="button primary"),
+                    className="actions",
+                ),
                 # The live region is outside dcc.Loading, so it stays in the page while the spinner shows.
-                html.Div(dcc.Loading(html.Div(id="review-result"), type="dot"), id="review-result-region", **attributes({"aria-live": "polite"})),
+                html.Div(
+                    dcc.Loading(html.Div(id="review-result"), type="dot"),
+                    id="review-result-region",
+                    **attributes({"aria-live": "polite"}),
+                ),
                 wide=True,
             ),
             _card(
@@ -174,8 +195,11 @@ def analyse_tab(limits: Limits) -> html.Div:
                                 children=html.Div(
                                     [
                                         html.B("Drop a CSV here or click to choose one"),
-                                        html.Div(f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows; "
-                                                 "UTF-8 or another encoding, detected", className="muted"),
+                                        html.Div(
+                                            f"up to {human_size(limits.max_bytes)} and {limits.max_rows:,} rows; "
+                                            "UTF-8 or another encoding, detected",
+                                            className="muted",
+                                        ),
                                     ]
                                 ),
                                 className="upload",
@@ -186,11 +210,22 @@ def analyse_tab(limits: Limits) -> html.Div:
                         html.Div(
                             [
                                 html.Span("Text column", className="control-label"),
-                                dcc.Dropdown(id="csv-column", options=["text"], value="text", clearable=False, className="column-picker"),
+                                dcc.Dropdown(
+                                    id="csv-column",
+                                    options=["text"],
+                                    value="text",
+                                    clearable=False,
+                                    className="column-picker",
+                                ),
                                 # A toggle button, as the window picker: Dash 4's
                                 # Checklist nests its input in an unnamed list.
-                                html.Button("Add the words that carried each verdict (slower)", id="csv-explain", n_clicks=0,
-                                            className="window-button explain-toggle", **attributes({"aria-pressed": "false"})),
+                                html.Button(
+                                    "Add the words that carried each verdict (slower)",
+                                    id="csv-explain",
+                                    n_clicks=0,
+                                    className="window-button explain-toggle",
+                                    **attributes({"aria-pressed": "false"}),
+                                ),
                             ],
                             className="column-row",
                             **attributes({"data-accessible-name": "Text column"}),
@@ -205,7 +240,14 @@ def analyse_tab(limits: Limits) -> html.Div:
                         id="csv-progress-bar",
                         className="progress-track",
                         role="progressbar",
-                        **attributes({"aria-label": "Scoring progress", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0"}),
+                        **attributes(
+                            {
+                                "aria-label": "Scoring progress",
+                                "aria-valuemin": "0",
+                                "aria-valuemax": "100",
+                                "aria-valuenow": "0",
+                            }
+                        ),
                     ),
                     id="csv-progress-box",
                     className="progress-box",
@@ -227,7 +269,13 @@ def analyse_tab(limits: Limits) -> html.Div:
                             **_TABLE_STYLE,
                         ),
                         html.Div(
-                            html.Button("Download labelled CSV", id="csv-download-button", n_clicks=0, disabled=True, className="button primary"),
+                            html.Button(
+                                "Download labelled CSV",
+                                id="csv-download-button",
+                                n_clicks=0,
+                                disabled=True,
+                                className="button primary",
+                            ),
                             className="actions",
                         ),
                     ],
@@ -252,27 +300,60 @@ def models_tab() -> html.Div:
     """The served model beside its shadow candidate; the live stream beside the training data (models_view.py)."""
 
     def table(table_id: str, columns: list[tuple[str, str]], **extra: Any) -> dash_table.DataTable:
-        return dash_table.DataTable(id=table_id, columns=[{"name": name, "id": key} for key, name in columns], data=[],
-                                    **extra, **_TABLE_STYLE)
+        return dash_table.DataTable(
+            id=table_id, columns=[{"name": name, "id": key} for key, name in columns], data=[], **extra, **_TABLE_STYLE
+        )
 
     return html.Div(
         [
             html.P(id="models-summary", className="muted", **attributes({"aria-live": "polite"})),
             html.Div(
                 [
-                    _card("Live accuracy by model", table("models-accuracy", [
-                        ("model", "model"), ("role", "role"), ("judged", "judged"), ("positive", "positive"),
-                        ("labelled", "with a true label"), ("accuracy", "accuracy")])),
-                    _card("Live stream against the training data", table("models-drift", [
-                        ("model", "model"), ("statistic", "share of"), ("live", "live"), ("training", "training")])),
+                    _card(
+                        "Live accuracy by model",
+                        table(
+                            "models-accuracy",
+                            [
+                                ("model", "model"),
+                                ("role", "role"),
+                                ("judged", "judged"),
+                                ("positive", "positive"),
+                                ("labelled", "with a true label"),
+                                ("accuracy", "accuracy"),
+                            ],
+                        ),
+                    ),
+                    _card(
+                        "Live stream against the training data",
+                        table(
+                            "models-drift",
+                            [("model", "model"), ("statistic", "share of"), ("live", "live"), ("training", "training")],
+                        ),
+                    ),
                 ],
                 className="grid two",
             ),
-            _card("Agreement of the shadow with the served model", _graph("models-agreement", "no shadow candidate in the stream"), wide=True),
-            _card("Latest disagreements", table("models-disagreements", [
-                ("review", "review"), ("served", "served (p negative)"), ("shadow", "shadow (p negative)"),
-                ("true", "true"), ("models", "served / shadow")], page_size=10,
-                style_cell_conditional=[{"if": {"column_id": "review"}, "minWidth": "360px"}]), wide=True),
+            _card(
+                "Agreement of the shadow with the served model",
+                _graph("models-agreement", "no shadow candidate in the stream"),
+                wide=True,
+            ),
+            _card(
+                "Latest disagreements",
+                table(
+                    "models-disagreements",
+                    [
+                        ("review", "review"),
+                        ("served", "served (p negative)"),
+                        ("shadow", "shadow (p negative)"),
+                        ("true", "true"),
+                        ("models", "served / shadow"),
+                    ],
+                    page_size=10,
+                    style_cell_conditional=[{"if": {"column_id": "review"}, "minWidth": "360px"}],
+                ),
+                wide=True,
+            ),
         ],
         className="tab-body",
     )
@@ -289,7 +370,9 @@ def tab_bar() -> html.Div:
                 n_clicks=0,
                 role="tab",
                 className="tab selected" if value == FIRST_TAB else "tab",
-                **attributes({"aria-selected": "true" if value == FIRST_TAB else "false", "aria-controls": f"panel-{value}"}),
+                **attributes(
+                    {"aria-selected": "true" if value == FIRST_TAB else "false", "aria-controls": f"panel-{value}"}
+                ),
             )
             for value, label in TABS.items()
         ],
@@ -300,7 +383,13 @@ def tab_bar() -> html.Div:
 
 
 def tab_panel(value: str, content: html.Div) -> html.Div:
-    return html.Div(content, id=f"panel-{value}", role="tabpanel", hidden=value != FIRST_TAB, **attributes({"aria-labelledby": f"tab-{value}"}))
+    return html.Div(
+        content,
+        id=f"panel-{value}",
+        role="tabpanel",
+        hidden=value != FIRST_TAB,
+        **attributes({"aria-labelledby": f"tab-{value}"}),
+    )
 
 
 def build(topic: str, start: str, model_version: str | None, limits: Limits, model_content: html.Div) -> html.Div:

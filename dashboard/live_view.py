@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from common.labels import Label
@@ -131,17 +131,27 @@ def banner(snap: Snapshot, topic: str, start: str) -> Banner | None:
     """The honest state of the live view, worst first."""
     broker = snap.broker
     if broker.reachable is False:
-        return Banner(f"Cannot reach Kafka ({broker.error or 'no answer'}); showing what was read before. Retrying…", "error", "broker unreachable")
+        return Banner(
+            f"Cannot reach Kafka ({broker.error or 'no answer'}); showing what was read before. Retrying…",
+            "error",
+            "broker unreachable",
+        )
     if broker.reachable is None and broker.error:
         return Banner(broker.error, "error", "reader stopped")
     if broker.topic_exists is False:
-        return Banner(f"Topic {topic!r} does not exist yet ({broker.error}); waiting for it to be created.", "warning", "topic missing")
+        return Banner(
+            f"Topic {topic!r} does not exist yet ({broker.error}); waiting for it to be created.",
+            "warning",
+            "topic missing",
+        )
     if broker.topic_exists is None and broker.error:
         return Banner(f"Cannot read topic {topic!r}: {broker.error}. Retrying…", "error", "cannot read topic")
     if broker.reachable is None:
         return Banner("Connecting to Kafka…", "info", "connecting…")
     if snap.records_read == 0:
-        return Banner(f"Waiting for data: no scored reviews on {topic!r} yet (reading from {start}).", "info", "waiting for data")
+        return Banner(
+            f"Waiting for data: no scored reviews on {topic!r} yet (reading from {start}).", "info", "waiting for data"
+        )
     return None
 
 
@@ -165,7 +175,11 @@ def kpis(snap: Snapshot, window_s: int | None) -> list[Kpi]:
         Kpi("Positive", f"{counts[Label.POSITIVE]:,}", _share(counts[Label.POSITIVE], total), Label.POSITIVE),
         Kpi("Negative", f"{counts[Label.NEGATIVE]:,}", _share(counts[Label.NEGATIVE], total), Label.NEGATIVE),
         Kpi("Throughput", f"{throughput(snap):,.1f}/s", f"scored, last {THROUGHPUT_SECONDS} s"),
-        Kpi("Latency p50", _seconds(latency[0]) if latency else "–", f"p95 {_seconds(latency[1])}" if latency else "event → scored"),
+        Kpi(
+            "Latency p50",
+            _seconds(latency[0]) if latency else "–",
+            f"p95 {_seconds(latency[1])}" if latency else "event → scored",
+        ),
         Kpi("Read", f"{snap.records_read:,}", f"lag {lag}{unreadable}"),
     ]
 
@@ -174,7 +188,7 @@ def latest_rows(snap: Snapshot) -> list[dict[str, Any]]:
     """The newest results for the table, newest first."""
     return [
         {
-            "time": datetime.fromtimestamp(r.scored_at, tz=timezone.utc).strftime("%H:%M:%S"),
+            "time": datetime.fromtimestamp(r.scored_at, tz=UTC).strftime("%H:%M:%S"),
             "label": r.label,
             "p_negative": round(r.p_negative, 3),
             "true": r.true_label or "",
@@ -207,5 +221,7 @@ def render(snap: Snapshot, window: str | None) -> LiveView:
             if acc
             else "No true labels in the stream yet: accuracy appears when the producer sends labelled reviews."
         ),
-        confusion=figures.confusion_figure(confusion_matrix(snap), list(Label)) if acc else figures.empty_figure("no labelled reviews yet"),
+        confusion=figures.confusion_figure(confusion_matrix(snap), list(Label))
+        if acc
+        else figures.empty_figure("no labelled reviews yet"),
     )

@@ -7,7 +7,7 @@ time, so the page and Prometheus can never disagree.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
@@ -41,11 +41,15 @@ class _LiveCollector(Collector):
         read.add_metric(["ok"], sum(snap.totals.values()))
         read.add_metric(["unreadable"], snap.unreadable)
         yield read
-        lag = GaugeMetricFamily("sentiment_dashboard_reader_lag", "Records on the output topic the live view has not read yet")
+        lag = GaugeMetricFamily(
+            "sentiment_dashboard_reader_lag", "Records on the output topic the live view has not read yet"
+        )
         if snap.lag is not None:
             lag.add_metric([], snap.lag)
         yield lag
-        up = GaugeMetricFamily("sentiment_dashboard_broker_reachable", "1 when the live view's last broker check succeeded")
+        up = GaugeMetricFamily(
+            "sentiment_dashboard_broker_reachable", "1 when the live view's last broker check succeeded"
+        )
         up.add_metric([], 1.0 if snap.broker.reachable else 0.0)
         yield up
         yield _labelled_results(snap.confusion)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from dash import html
 
@@ -134,7 +135,9 @@ def _metric_rows(sets: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, A
     return {
         name: {
             k: v
-            for k, v in flatten({key: value for key, value in metrics.items() if key not in ("confusion_matrix", "pr_curve")}).items()
+            for k, v in flatten(
+                {key: value for key, value in metrics.items() if key not in ("confusion_matrix", "pr_curve")}
+            ).items()
             if isinstance(v, (int, float)) and not isinstance(v, bool) or v is None
         }
         for name, metrics in sets.items()
@@ -167,7 +170,11 @@ def load_report(model_dir: str | Path) -> ModelReport:
         confusion=find_confusion(sets),
         pr_curve=find_pr_curve(sets),
         pr_plot=_png_data_uri(folder / REPORT_DIR / PR_PLOT),
-        history={k: [float(x) for x in v] for k, v in history.items() if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)},
+        history={
+            k: [float(x) for x in v]
+            for k, v in history.items()
+            if isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)
+        },
         timings=timing_rows(raw("timings"), was_resumed(meta)),
         libraries=section("libraries"),
         problems=tuple(problems),
@@ -209,7 +216,9 @@ def training_time(timings: Mapping[str, Any], resumed: bool) -> str:
         return "not recorded: training was resumed (--resume), and the artifact holds the timings of its last part only"
     if not isinstance(fit, (int, float)):
         return NOT_IN_ARTIFACT
-    return f"{duration(fit)} fitting the network" + (f", {duration(total)} in all" if isinstance(total, (int, float)) else "")
+    return f"{duration(fit)} fitting the network" + (
+        f", {duration(total)} in all" if isinstance(total, (int, float)) else ""
+    )
 
 
 def timing_rows(timings: Mapping[str, Any], resumed: bool) -> dict[str, str]:
@@ -227,7 +236,7 @@ def _count(value: Any) -> str | None:
 
 
 def _file_sentence(summary: Mapping[str, Any]) -> str:
-    """"train.ft.txt.bz2: 13,290 reviews (6,625 negative); 13,290 lines read, none malformed"."""
+    """ "train.ft.txt.bz2: 13,290 reviews (6,625 negative); 13,290 lines read, none malformed"."""
     text = str(summary.get("path", "a file"))
     reviews, negative = _count(summary.get("reviews")), _count(summary.get("negative"))
     if reviews:
@@ -237,7 +246,9 @@ def _file_sentence(summary: Mapping[str, Any]) -> str:
         bad = malformed.get("malformed") or 0
         share = malformed.get("malformed_fraction")
         text += f"; {malformed['lines']:,} lines read, " + (
-            "none malformed" if not bad else f"{bad:,} malformed" + (f" ({share:.2%})" if isinstance(share, float) else "")
+            "none malformed"
+            if not bad
+            else f"{bad:,} malformed" + (f" ({share:.2%})" if isinstance(share, float) else "")
         )
     return text
 
@@ -247,8 +258,11 @@ def data_rows(data: Mapping[str, Any]) -> dict[str, str]:
     rows: dict[str, Any] = {}
     known = {"reviews", "train_reviews", "validation_reviews", "train_files", "test_file"}
     if _count(data.get("reviews")):
-        split = [f"{_count(data.get(k))} for {use}" for k, use in (("train_reviews", "training"), ("validation_reviews", "validation"))
-                 if _count(data.get(k))]
+        split = [
+            f"{_count(data.get(k))} for {use}"
+            for k, use in (("train_reviews", "training"), ("validation_reviews", "validation"))
+            if _count(data.get(k))
+        ]
         rows["reviews"] = f"{data['reviews']:,}" + (f": {', '.join(split)}" if split else "")
     files = [f for f in data.get("train_files") or [] if isinstance(f, Mapping)]
     for number, summary in enumerate(files, 1):
@@ -293,7 +307,7 @@ def _table(rows: Mapping[str, Any]) -> html.P | html.Table:
 
 
 def _metric_name(key: str) -> str:
-    """"per_class.negative.f1" reads as "negative f1"."""
+    """ "per_class.negative.f1" reads as "negative f1"."""
     return key.removeprefix("per_class.").replace(".", " ").replace("_", " ")
 
 
@@ -305,7 +319,12 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, Any]]) -> html.P | html.Ta
     return html.Table(
         [
             html.Thead(html.Tr([html.Th("metric"), *[html.Th(s) for s in metrics]])),
-            html.Tbody([html.Tr([html.Th(_metric_name(n)), *[html.Td(_format(metrics[s].get(n, "–"))) for s in metrics]]) for n in names]),
+            html.Tbody(
+                [
+                    html.Tr([html.Th(_metric_name(n)), *[html.Td(_format(metrics[s].get(n, "–"))) for s in metrics]])
+                    for n in names
+                ]
+            ),
         ],
         className="kv-table metrics-table",
         id="model-metrics",
@@ -327,33 +346,64 @@ def render(report: ModelReport) -> html.Div:
     if report.confusion:
         set_name, matrix, labels = report.confusion
         confusion_title = f"Confusion matrix ({set_name})"
-        confusion: Any = chart("model-confusion", figures.confusion_figure(matrix, labels), confusion_title, {"displayModeBar": False})
+        confusion: Any = chart(
+            "model-confusion", figures.confusion_figure(matrix, labels), confusion_title, {"displayModeBar": False}
+        )
     else:
         confusion, confusion_title = html.P(NOT_IN_ARTIFACT, className="muted"), "Confusion matrix"
     if report.pr_curve:
         set_name, recall, precision = report.pr_curve
         curve_title = f"Precision–recall ({set_name})"
-        curve: Any = chart("model-pr-curve", figures.curve_figure(recall, precision, "recall (negative)", "precision (negative)"), curve_title, {"displaylogo": False})
+        curve: Any = chart(
+            "model-pr-curve",
+            figures.curve_figure(recall, precision, "recall (negative)", "precision (negative)"),
+            curve_title,
+            {"displaylogo": False},
+        )
     elif report.pr_plot:
         curve = html.Div(
-            [html.Img(src=report.pr_plot, className="report-plot", alt="precision-recall curve from the training report"),
-             html.P("The report's static plot: the curve's points are not in this artifact's metrics.json.", className="muted")]
+            [
+                html.Img(
+                    src=report.pr_plot, className="report-plot", alt="precision-recall curve from the training report"
+                ),
+                html.P(
+                    "The report's static plot: the curve's points are not in this artifact's metrics.json.",
+                    className="muted",
+                ),
+            ]
         )
         curve_title = "Precision–recall (test)"
     else:
         curve, curve_title = html.P(NOT_IN_ARTIFACT, className="muted"), "Precision–recall"
     history: Any = (
-        chart("model-history", figures.history_figure(report.history), "Training history per epoch", {"displayModeBar": False})
+        chart(
+            "model-history",
+            figures.history_figure(report.history),
+            "Training history per epoch",
+            {"displayModeBar": False},
+        )
         if report.history
         else html.P(NOT_IN_ARTIFACT, className="muted")
     )
     return html.Div(
         [
             *[html.Div(p, className="banner warning") for p in report.problems],
-            html.Div([_card("Model", _table(summary)), _card("Evaluation", _metrics_table(report.metrics))], className="grid two"),
+            html.Div(
+                [_card("Model", _table(summary)), _card("Evaluation", _metrics_table(report.metrics))],
+                className="grid two",
+            ),
             html.Div([_card(confusion_title, confusion), _card(curve_title, curve)], className="grid two"),
-            html.Div([_card("Training history", history), _card("Hyperparameters", _table(report.hyperparameters))], className="grid two"),
-            html.Div([_card("Training data", _table(report.data)), _card("Timings and libraries", _table({**report.timings, **report.libraries}))], className="grid two"),
+            html.Div(
+                [_card("Training history", history), _card("Hyperparameters", _table(report.hyperparameters))],
+                className="grid two",
+            ),
+            html.Div(
+                [
+                    _card("Training data", _table(report.data)),
+                    _card("Timings and libraries", _table({**report.timings, **report.libraries})),
+                ],
+                className="grid two",
+            ),
         ],
         id="model-page",
     )

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException

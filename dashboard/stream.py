@@ -15,8 +15,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
@@ -86,7 +87,7 @@ class StreamReader:
         self._last_error: str | None = None  # the reason behind a failing metadata request, if librdkafka told us
         self._logged: tuple[str, float] = ("", 0.0)  # the error code last logged, and when
 
-    def start(self) -> "StreamReader":
+    def start(self) -> StreamReader:
         self._consumer = Consumer(self._config)
         self._thread.start()
         return self
@@ -98,7 +99,12 @@ class StreamReader:
     def _on_error(self, error: KafkaError) -> None:
         """librdkafka reports connection trouble here: the page shows it at once; the log says when the broker went
         away and came back, and any other error once a minute per kind."""
-        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE, KafkaError._AUTHENTICATION):
+        if error.code() in (
+            KafkaError._ALL_BROKERS_DOWN,
+            KafkaError._TRANSPORT,
+            KafkaError._RESOLVE,
+            KafkaError._AUTHENTICATION,
+        ):
             self._stats.set_broker(BrokerState(False, None, error.str(), time.time()))
         now = time.monotonic()
         about_connectivity = self._connectivity.client_error(error)
@@ -111,7 +117,10 @@ class StreamReader:
     def _on_consume_error(self, error: KafkaError) -> None:
         """Errors on the fetch path: a missing permission is shown on the page, the rest logged."""
         log.warning("consume error", extra={"error": error.str(), "code": error.name()})
-        if error.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED) or error.fatal():
+        if (
+            error.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED)
+            or error.fatal()
+        ):
             self._stats.set_broker(BrokerState(True, None, error.str(), time.time()))
 
     def _run(self) -> None:

@@ -9,7 +9,8 @@ labelled CSV comes back from ``/csv-results/<job>``, streamed from disk.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, jsonify, request, send_file
 
@@ -25,8 +26,16 @@ def too_large(filename: str, size: float, limits: Limits) -> str:
     return f"{filename} is {human_size(size)}; the limit is {human_size(limits.max_bytes)}."
 
 
-def receive(jobs: CsvJobs | None, limits: Limits, filename: str, column: str | None, last_choice: str | None,
-            size: int | None, read: Callable[[], bytes], explain: bool = False) -> dict[str, Any]:
+def receive(
+    jobs: CsvJobs | None,
+    limits: Limits,
+    filename: str,
+    column: str | None,
+    last_choice: str | None,
+    size: int | None,
+    read: Callable[[], bytes],
+    explain: bool = False,
+) -> dict[str, Any]:
     """Open an upload and queue it: ``{"job", "columns", "column"}``, or ``{"error", "columns"}`` for the page.
 
     ``read()`` returns the body; it is called only once the size and a free slot are known,
@@ -53,8 +62,16 @@ def install(server: Flask, jobs: CsvJobs | None, limits: Limits) -> None:
     @server.post(UPLOAD_ROUTE)
     def csv_upload() -> Response:
         args = request.args
-        reply = receive(jobs, limits, args.get("name") or "the file", args.get("column") or None, args.get("last") or None,
-                        request.content_length, lambda: request.get_data(cache=False), explain=args.get("explain") == "1")
+        reply = receive(
+            jobs,
+            limits,
+            args.get("name") or "the file",
+            args.get("column") or None,
+            args.get("last") or None,
+            request.content_length,
+            lambda: request.get_data(cache=False),
+            explain=args.get("explain") == "1",
+        )
         return jsonify(reply)
 
     @server.get(f"{RESULTS_ROUTE}/<job_id>")
@@ -63,4 +80,10 @@ def install(server: Flask, jobs: CsvJobs | None, limits: Limits) -> None:
         job = jobs.get(job_id) if jobs else None
         if job is None or job.result is None:
             return Response(EXPIRED + "\n", status=404, mimetype="text/plain")
-        return send_file(job.result.path, mimetype="text/csv", as_attachment=True, download_name=download_name(job.filename), max_age=0)
+        return send_file(
+            job.result.path,
+            mimetype="text/csv",
+            as_attachment=True,
+            download_name=download_name(job.filename),
+            max_age=0,
+        )

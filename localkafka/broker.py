@@ -105,7 +105,9 @@ class LocalKafka:
         if shutil.which("mvn") is None:
             raise BrokerError("Maven ('mvn') is not installed: it fetches Apache Kafka's jars (apt-get install maven)")
         if shutil.which("java") is None:
-            raise BrokerError("Java 17+ is not installed: the Kafka broker needs it (apt-get install openjdk-17-jre-headless)")
+            raise BrokerError(
+                "Java 17+ is not installed: the Kafka broker needs it (apt-get install openjdk-17-jre-headless)"
+            )
         work = self.libs.parent
         work.mkdir(parents=True, exist_ok=True)
         pom = work / "pom.xml"
@@ -113,8 +115,14 @@ class LocalKafka:
         tmp = work / "libs.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         cmd = [
-            "mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-            "-DincludeScope=runtime", f"-DoutputDirectory={tmp}",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -180,13 +188,26 @@ class LocalKafka:
         # every 3 s, pausing 60-120 ms; at 1 GB, every few minutes.
         heap = os.environ.get("KAFKA_HEAP_OPTS", "-Xms1g -Xmx1g").split()
         cmd = [
-            "java", *heap, "-XX:+UseG1GC", "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={self.instance / 'logs'}",
-            "-cp", f"{libs}/*", "kafka.Kafka", str(config),
+            "java",
+            *heap,
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={self.instance / 'logs'}",
+            "-cp",
+            f"{libs}/*",
+            "kafka.Kafka",
+            str(config),
         ]
         with open(self.stdout_file, "ab") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, cwd=self.instance)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.instance,
+            )
         self.pid_file.write_text(str(proc.pid))
         return proc
 
@@ -227,8 +248,17 @@ class LocalKafka:
     def _format(self, libs: Path, config: Path) -> None:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         # "--cluster-id=ID", not "-t ID": a base64 id may start with "-", which argparse reads as an option.
-        cmd = ["java", "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config),
-               *self.format_arguments()]
+        cmd = [
+            "java",
+            "-cp",
+            f"{libs}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(config),
+            *self.format_arguments(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise BrokerError("formatting KRaft storage failed:\n" + (proc.stdout + proc.stderr)[-3000:])
@@ -242,7 +272,9 @@ class LocalKafka:
             if exited:
                 raise BrokerError("the Kafka broker exited during start-up:\n" + self.log_tail())
             time.sleep(0.5)
-        raise BrokerError(f"the Kafka broker did not answer metadata requests within {timeout:.0f} s:\n" + self.log_tail())
+        raise BrokerError(
+            f"the Kafka broker did not answer metadata requests within {timeout:.0f} s:\n" + self.log_tail()
+        )
 
     def stop(self, timeout: float = 60.0) -> bool:
         """Stop the broker this folder started (never another); return True when one was stopped."""

@@ -28,8 +28,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 from confluent_kafka import KafkaException
 
@@ -41,8 +41,17 @@ from localkafka.processes import Child, wait_until
 PROJECT_ROOT = paths.PROJECT_ROOT
 PROMETHEUS_DIR = PROJECT_ROOT / "deploy" / "prometheus"
 OPTIONS = (
-    "bootstrap_servers", "input_topic", "output_topic", "dlq_topic", "group_id", "partitions", "model_dir",
-    "metrics_port", "dashboard_host", "dashboard_port", "dashboard_group_id",
+    "bootstrap_servers",
+    "input_topic",
+    "output_topic",
+    "dlq_topic",
+    "group_id",
+    "partitions",
+    "model_dir",
+    "metrics_port",
+    "dashboard_host",
+    "dashboard_port",
+    "dashboard_group_id",
 )
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
@@ -69,18 +78,37 @@ def build_parser() -> argparse.ArgumentParser:
         "until Ctrl-C; every part's log goes to --log-dir.",
     )
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data", type=Path, default=None,
-                        help=f"review file to replay [env DATA; else {paths.TEST_SAMPLE.relative_to(PROJECT_ROOT)}]")
-    source.add_argument("--examples", action="store_true", default=_env_flag("DEMO_EXAMPLES"),
-                        help="replay a dozen built-in reviews instead of real data [env DEMO_EXAMPLES=1]")
+    source.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help=f"review file to replay [env DATA; else {paths.TEST_SAMPLE.relative_to(PROJECT_ROOT)}]",
+    )
+    source.add_argument(
+        "--examples",
+        action="store_true",
+        default=_env_flag("DEMO_EXAMPLES"),
+        help="replay a dozen built-in reviews instead of real data [env DEMO_EXAMPLES=1]",
+    )
     parser.add_argument("--rate", type=float, default=20.0, help="reviews per second replayed [20]")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop by itself this many seconds after the replay starts [run until Ctrl-C]")
-    parser.add_argument("--log-dir", type=Path, default=Path("demo-logs"), help="where each part's log goes [demo-logs]")
-    parser.add_argument("--prometheus-port", type=int, default=9090,
-                        help="port of a local Prometheus scraping the demo, when `prometheus` is installed [9090; 0 = none]")
-    parser.add_argument("--ready-timeout", type=float, default=180.0,
-                        help="seconds the consumer and dashboard may take to answer [180]")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop by itself this many seconds after the replay starts [run until Ctrl-C]",
+    )
+    parser.add_argument(
+        "--log-dir", type=Path, default=Path("demo-logs"), help="where each part's log goes [demo-logs]"
+    )
+    parser.add_argument(
+        "--prometheus-port",
+        type=int,
+        default=9090,
+        help="port of a local Prometheus scraping the demo, when `prometheus` is installed [9090; 0 = none]",
+    )
+    parser.add_argument(
+        "--ready-timeout", type=float, default=180.0, help="seconds the consumer and dashboard may take to answer [180]"
+    )
     config.add_options(parser, OPTIONS)
     return parser
 
@@ -116,14 +144,27 @@ class Demo:
         self.env = _child_env(settings)
         self.prometheus_url: str | None = None
 
-    def run(self, commands: Mapping[str, str], data: Path, fmt: str, rate: float, duration: float | None,
-            ready_timeout: float, prometheus_port: int) -> int:
+    def run(
+        self,
+        commands: Mapping[str, str],
+        data: Path,
+        fmt: str,
+        rate: float,
+        duration: float | None,
+        ready_timeout: float,
+        prometheus_port: int,
+    ) -> int:
         s = self.settings
-        taken = [f"{flag} {port}" for flag, port in (("--metrics-port", s.metrics_port),
-                                                     ("--dashboard-port", s.dashboard_port)) if port and not _port_free(port)]
+        taken = [
+            f"{flag} {port}"
+            for flag, port in (("--metrics-port", s.metrics_port), ("--dashboard-port", s.dashboard_port))
+            if port and not _port_free(port)
+        ]
         if taken:
-            print(f"error: already in use (another demo?): {', '.join(taken)}; stop it or choose other ports",
-                  file=sys.stderr)
+            print(
+                f"error: already in use (another demo?): {', '.join(taken)}; stop it or choose other ports",
+                file=sys.stderr,
+            )
             return 1
         if not self._start_kafka():
             return 1
@@ -136,19 +177,31 @@ class Demo:
             checks.append(lambda: _answers(f"http://127.0.0.1:{s.metrics_port}/readyz"))
         print(f"waiting for the consumer and the dashboard (up to {ready_timeout:.0f} s) ...", flush=True)
         try:
-            failed = wait_until(lambda: self.stop.is_set() or all(check() for check in checks), ready_timeout,
-                                [consumer, dashboard])
+            failed = wait_until(
+                lambda: self.stop.is_set() or all(check() for check in checks), ready_timeout, [consumer, dashboard]
+            )
         except TimeoutError:
-            print(f"error: the consumer and dashboard did not answer within {ready_timeout:.0f} s; "
-                  f"see {consumer.log_path} and {dashboard.log_path}", file=sys.stderr)
+            print(
+                f"error: the consumer and dashboard did not answer within {ready_timeout:.0f} s; "
+                f"see {consumer.log_path} and {dashboard.log_path}",
+                file=sys.stderr,
+            )
             return 1
         if failed is not None:
             return self._report_exit(failed)
         if self.stop.is_set():
             return 0
         self.prometheus_url = self._start_prometheus(prometheus_port)
-        producer_argv = [commands["sentiment-producer"], str(data), "--loop", "--with-labels", "--rate", f"{rate:g}",
-                         "--format", fmt]
+        producer_argv = [
+            commands["sentiment-producer"],
+            str(data),
+            "--loop",
+            "--with-labels",
+            "--rate",
+            f"{rate:g}",
+            "--format",
+            fmt,
+        ]
         self._start("producer", producer_argv)
         self._print_banner(data, rate)
         deadline = None if duration is None else time.monotonic() + duration
@@ -171,7 +224,9 @@ class Demo:
         try:
             if host in LOCAL_HOSTS and port.isdigit() and "," not in s.bootstrap_servers:
                 broker = LocalKafka(port=int(port), controller_port=int(port) + 1)
-                print(f"starting Kafka on {broker.bootstrap} (the first run fetches its jars with Maven) ...", flush=True)
+                print(
+                    f"starting Kafka on {broker.bootstrap} (the first run fetches its jars with Maven) ...", flush=True
+                )
                 if broker.start():
                     self.broker = broker
                     print(f"Kafka started; its log: {broker.log_file}")
@@ -200,8 +255,15 @@ class Demo:
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "prometheus.yml"
         config.write_text(prometheus_config(self.settings.metrics_port, self.settings.dashboard_port))
-        self._start("prometheus", [binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
-                                   f"--web.listen-address=127.0.0.1:{port}"])
+        self._start(
+            "prometheus",
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+        )
         return f"http://127.0.0.1:{port}/alerts"
 
     def _start(self, name: str, argv: list[str]) -> Child:
@@ -211,26 +273,37 @@ class Demo:
         return child
 
     def _report_exit(self, child: Child) -> int:
-        print(f"error: the {child.name} exited on its own with code {child.exit_code()}; "
-              f"the end of {child.log_path}:\n{child.log_tail()}", file=sys.stderr)
+        print(
+            f"error: the {child.name} exited on its own with code {child.exit_code()}; "
+            f"the end of {child.log_path}:\n{child.log_tail()}",
+            file=sys.stderr,
+        )
         return 1
 
     def _print_banner(self, data: Path, rate: float) -> None:
         s = self.settings
         metrics = f"http://127.0.0.1:{s.metrics_port}/metrics" if s.metrics_port else "(disabled: --metrics-port 0)"
         logs = ", ".join(str(child.log_path) for child in self.children)
-        print("\n".join([
-            "",
-            "The demo runs:",
-            f"  dashboard   {self.dashboard_url}",
-            f"  metrics     {metrics}   (consumer; also /healthz and /readyz)",
-            *([f"  prometheus  {self.prometheus_url}   (rules: {PROMETHEUS_DIR / 'alerts.yml'})"]
-              if self.prometheus_url else []),
-            f"  replaying   {data} at {rate:g} reviews/s with true labels, looping, to topic {s.input_topic!r}",
-            f"  logs        {logs}",
-            "Press Ctrl-C to stop everything.",
-            "",
-        ]), flush=True)
+        print(
+            "\n".join(
+                [
+                    "",
+                    "The demo runs:",
+                    f"  dashboard   {self.dashboard_url}",
+                    f"  metrics     {metrics}   (consumer; also /healthz and /readyz)",
+                    *(
+                        [f"  prometheus  {self.prometheus_url}   (rules: {PROMETHEUS_DIR / 'alerts.yml'})"]
+                        if self.prometheus_url
+                        else []
+                    ),
+                    f"  replaying   {data} at {rate:g} reviews/s with true labels, looping, to topic {s.input_topic!r}",
+                    f"  logs        {logs}",
+                    "Press Ctrl-C to stop everything.",
+                    "",
+                ]
+            ),
+            flush=True,
+        )
 
     def shutdown(self) -> None:
         """Stop what this run started, newest first; the broker last and only if this run started it."""

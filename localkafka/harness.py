@@ -1,4 +1,6 @@
-"""What tests and benchmarks share to drive the pipeline on a broker: feed and read topics, run ``sentiment-consumer``."""
+"""What tests and benchmarks share to drive the pipeline on a broker: feed and read topics, run
+``sentiment-consumer``.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
@@ -38,12 +40,22 @@ class Topics:
 
     def flags(self) -> list[str]:
         return [
-            "--bootstrap-servers", self.bootstrap, "--input-topic", self.input, "--output-topic", self.output,
-            "--dlq-topic", self.dlq, "--group-id", self.group,
+            "--bootstrap-servers",
+            self.bootstrap,
+            "--input-topic",
+            self.input,
+            "--output-topic",
+            self.output,
+            "--dlq-topic",
+            self.dlq,
+            "--group-id",
+            self.group,
         ]
 
 
-def review_items(reviews: Sequence, count: int, prefix: str = "r", words: int | None = None) -> list[tuple[bytes, bytes]]:
+def review_items(
+    reviews: Sequence, count: int, prefix: str = "r", words: int | None = None
+) -> list[tuple[bytes, bytes]]:
     """(key, value) pairs of real reviews (common.readers.Record) with ids and true labels, as the producer sends them;
     ``words`` keeps only the first few words (fast to score, for tests about delivery rather than the model)."""
     from common.contract import Review, encode_review
@@ -53,7 +65,12 @@ def review_items(reviews: Sequence, count: int, prefix: str = "r", words: int | 
         record = reviews[i % len(reviews)]
         text = " ".join(record.text.split()[:words]) if words else record.text
         review_id = f"{prefix}{i}"
-        items.append((review_id.encode(), encode_review(Review(review_id, text, true_label=record.label, event_time=time.time()))))
+        items.append(
+            (
+                review_id.encode(),
+                encode_review(Review(review_id, text, true_label=record.label, event_time=time.time())),
+            )
+        )
     return items
 
 
@@ -72,7 +89,10 @@ def produce(bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, byte
 
 
 def produce_steadily(
-    bootstrap: str, topic: str, items: Sequence[tuple[bytes | None, bytes | None]], per_second: int,
+    bootstrap: str,
+    topic: str,
+    items: Sequence[tuple[bytes | None, bytes | None]],
+    per_second: int,
     after_each: Callable[[int], None] = lambda sent: None,
 ) -> None:
     """Put (key, value) pairs on ``topic`` at ``per_second``, a tenth of a second's worth at a time, calling
@@ -94,8 +114,14 @@ def read_topic(
 ) -> list[Message]:
     """Every committed message of ``topic`` (read_committed), waiting until there are ``at_least``
     and, for an output topic, until every review id in ``ids`` has its output (duplicates do not count)."""
-    consumer = kafka.make_consumer({"bootstrap.servers": bootstrap}, fixed={
-        "group.id": f"reader-{uuid.uuid4().hex[:8]}", "isolation.level": "read_committed", "enable.partition.eof": False})
+    consumer = kafka.make_consumer(
+        {"bootstrap.servers": bootstrap},
+        fixed={
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "isolation.level": "read_committed",
+            "enable.partition.eof": False,
+        },
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
@@ -171,11 +197,14 @@ class ConsumerProcess:
     metrics_port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
 
-    def start(self) -> "ConsumerProcess":
+    def start(self) -> ConsumerProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - open while the consumer runs and writes to it
         self.proc = subprocess.Popen(
             [str(CONSUMER_BIN), *self.args, "--metrics-port", str(self.metrics_port)],
-            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}, cwd=PROJECT_ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            cwd=PROJECT_ROOT,
         )
         return self
 
@@ -258,10 +287,10 @@ class ConsumerProcess:
         deadline = time.monotonic() + timeout
         while self.partitions_owned() != count:
             assert self.alive(), f"consumer exited with {self.proc.returncode}:\n{self.log_tail()}"  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, f"owns {self.partitions_owned()} partitions, not {count}:\n{self.log_tail()}"
+            assert time.monotonic() < deadline, (
+                f"owns {self.partitions_owned()} partitions, not {count}:\n{self.log_tail()}"
+            )
             time.sleep(0.2)
-
-
 
 
 def item_ids(items: Sequence[tuple[bytes | None, bytes | None]]) -> set[str]:

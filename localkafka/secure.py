@@ -19,9 +19,10 @@ import ipaddress
 import json
 import os
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from localkafka.broker import BrokerError, LocalKafka
 from localkafka.topics import create_topics
@@ -72,8 +73,10 @@ class SecureLocalKafka(LocalKafka):
         try:
             return json.loads(self.credentials_file.read_text())
         except FileNotFoundError:
-            raise BrokerError(f"no secure broker was set up in {self.instance}: "
-                              f"run `sentiment-kafka --port {self.port} start --secure` first") from None
+            raise BrokerError(
+                f"no secure broker was set up in {self.instance}: "
+                f"run `sentiment-kafka --port {self.port} start --secure` first"
+            ) from None
 
     def ensure_passwords(self) -> None:
         """Make each user's password once, kept owner-only beside the data it is formatted into."""
@@ -114,7 +117,12 @@ class SecureLocalKafka(LocalKafka):
         self.ensure_passwords()
         self.ensure_tls()
         pw = self.passwords()
-        replaced = ("listeners=", "advertised.listeners=", "listener.security.protocol.map=", "inter.broker.listener.name=")
+        replaced = (
+            "listeners=",
+            "advertised.listeners=",
+            "listener.security.protocol.map=",
+            "inter.broker.listener.name=",
+        )
         plain = [line for line in super().server_properties() if not line.startswith(replaced)]
         controller_jaas = (
             "org.apache.kafka.common.security.plain.PlainLoginModule required "
@@ -174,20 +182,34 @@ def generate_tls(days: int = _CERT_DAYS) -> tuple[bytes, bytes]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     valid_from, valid_to = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sentiment local test CA")])
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name)
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(valid_from).not_valid_after(valid_to)
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_to)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .sign(ca_key, hashes.SHA256())
     )
     broker_key = ec.generate_private_key(ec.SECP256R1())
@@ -195,13 +217,18 @@ def generate_tls(days: int = _CERT_DAYS) -> tuple[bytes, bytes]:
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
         .issuer_name(ca_name)
-        .public_key(broker_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(valid_from).not_valid_after(valid_to)
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .public_key(broker_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid_from)
+        .not_valid_after(valid_to)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                       critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
@@ -235,8 +262,13 @@ def pipeline_acls(names: PipelineNames) -> list[Any]:
     """
     from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
 
-    def allow(user: str, kind: ResourceType, name: str, operation: AclOperation,
-              pattern: ResourcePatternType = ResourcePatternType.LITERAL) -> AclBinding:
+    def allow(
+        user: str,
+        kind: ResourceType,
+        name: str,
+        operation: AclOperation,
+        pattern: ResourcePatternType = ResourcePatternType.LITERAL,
+    ) -> AclBinding:
         return AclBinding(kind, name, pattern, f"User:{user}", "*", operation, AclPermissionType.ALLOW)
 
     topic, group, txn = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.TRANSACTIONAL_ID
@@ -266,8 +298,14 @@ def apply_acls(admin_config: Mapping[str, Any], bindings: Iterable[Any], timeout
 
 def pipeline_names(settings: Any) -> PipelineNames:
     """What the ACLs name, from resolved SECURE_OPTIONS."""
-    return PipelineNames(settings.input_topic, settings.output_topic, settings.dlq_topic, settings.group_id,
-                         settings.dashboard_group_id, transactional_id_prefix=transactional_id_prefix(settings.group_id))
+    return PipelineNames(
+        settings.input_topic,
+        settings.output_topic,
+        settings.dlq_topic,
+        settings.group_id,
+        settings.dashboard_group_id,
+        transactional_id_prefix=transactional_id_prefix(settings.group_id),
+    )
 
 
 def transactional_id_prefix(group_id: str) -> str:
@@ -278,18 +316,21 @@ def transactional_id_prefix(group_id: str) -> str:
 def secure_setup(broker: SecureLocalKafka, settings: Any) -> str:
     """Create the pipeline's topics and its users' ACLs on a running secure broker; say what was done."""
     names = pipeline_names(settings)
-    topics = create_topics(broker.client_config(), [names.input_topic, names.output_topic, names.dlq_topic],
-                           settings.partitions)
+    topics = create_topics(
+        broker.client_config(), [names.input_topic, names.output_topic, names.dlq_topic], settings.partitions
+    )
     granted = apply_acls(broker.client_config(), pipeline_acls(names))
-    return "\n".join([
-        "topics: " + ", ".join(f"{name} ({outcome})" for name, outcome in topics.items()),
-        f"ACLs: {granted} granted to users {', '.join(u for u in USERS if u != SUPER_USER)}; "
-        f"{SUPER_USER} is the super user",
-        f"CA certificate: {broker.ca_file}",
-        "client settings of a user: sentiment-kafka "
-        + ("" if broker.port == SECURE_PORT else f"--port {broker.port} ")
-        + f"print-env {{{','.join(USERS)}}}",
-    ])
+    return "\n".join(
+        [
+            "topics: " + ", ".join(f"{name} ({outcome})" for name, outcome in topics.items()),
+            f"ACLs: {granted} granted to users {', '.join(u for u in USERS if u != SUPER_USER)}; "
+            f"{SUPER_USER} is the super user",
+            f"CA certificate: {broker.ca_file}",
+            "client settings of a user: sentiment-kafka "
+            + ("" if broker.port == SECURE_PORT else f"--port {broker.port} ")
+            + f"print-env {{{','.join(USERS)}}}",
+        ]
+    )
 
 
 def client_env(config: Mapping[str, str]) -> list[str]:

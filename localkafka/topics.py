@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -29,7 +30,10 @@ def create_topics(
     admin = make_admin(kafka_config)
     wanted = list(dict.fromkeys(names))
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(topic_config or {})) for name in wanted],
+        [
+            NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(topic_config or {}))
+            for name in wanted
+        ],
         operation_timeout=timeout,
         request_timeout=timeout,
     )
@@ -54,7 +58,9 @@ def _wait_visible(admin: AdminClient, names: list[str], timeout: float) -> None:
         if not missing:
             return
         if time.monotonic() >= deadline:
-            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"topics {missing} not in the metadata after {timeout:g} s"))
+            raise KafkaException(
+                KafkaError(KafkaError._TIMED_OUT, f"topics {missing} not in the metadata after {timeout:g} s")
+            )
         time.sleep(0.1)
 
 
@@ -72,7 +78,10 @@ def delete_topics(kafka_config: Mapping[str, Any], names: Iterable[str], timeout
 
 @contextmanager
 def scratch_topics(
-    kafka_config: Mapping[str, Any], names: Iterable[str], partitions: int, topic_config: Mapping[str, str] | None = None
+    kafka_config: Mapping[str, Any],
+    names: Iterable[str],
+    partitions: int,
+    topic_config: Mapping[str, str] | None = None,
 ) -> Iterator[list[str]]:
     """Topics that exist for the ``with`` block only.
 

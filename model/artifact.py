@@ -18,8 +18,9 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,9 @@ def save(out_dir: str | Path, model, tokenizer, metadata: dict[str, Any]) -> Pat
     embedding = model.get_layer(EMBEDDING_LAYER)
     vocabulary = embedding.input_dim
     if tokenizer.num_words is None or tokenizer.num_words > vocabulary:
-        raise ValueError(f"tokenizer num_words={tokenizer.num_words} gives ids beyond the embedding's {vocabulary} rows")
+        raise ValueError(
+            f"tokenizer num_words={tokenizer.num_words} gives ids beyond the embedding's {vocabulary} rows"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # The folder is invalid until the new metadata lands; a stale ONNX file must not outlive its model.
@@ -102,11 +105,15 @@ def save(out_dir: str | Path, model, tokenizer, metadata: dict[str, Any]) -> Pat
     names = [MODEL_FILE, TOKENIZER_FILE]
 
     _write_atomically(out / MODEL_FILE, lambda p: _without_optimizer(model).save(p))
-    _write_atomically(out / TOKENIZER_FILE, lambda p: p.write_text(tokenizer.serving_copy().to_json(), encoding="utf-8"))
+    _write_atomically(
+        out / TOKENIZER_FILE, lambda p: p.write_text(tokenizer.serving_copy().to_json(), encoding="utf-8")
+    )
     difference = None
     if embedding.mask_zero:
         _write_atomically(out / ONNX_FILE, lambda p: onnx_export.export(model, p))
-        difference = onnx_export.max_abs_difference(model, out / ONNX_FILE, _random_sequences(vocabulary, max_len), max_len)
+        difference = onnx_export.max_abs_difference(
+            model, out / ONNX_FILE, _random_sequences(vocabulary, max_len), max_len
+        )
         if not difference <= EXPORT_TOLERANCE:
             raise ValueError(f"ONNX export differs from the Keras model by {difference:.3g} (> {EXPORT_TOLERANCE})")
         names.append(ONNX_FILE)
@@ -114,7 +121,7 @@ def save(out_dir: str | Path, model, tokenizer, metadata: dict[str, Any]) -> Pat
     files = {name: file_sha256(out / name) for name in names}
     meta = dict(metadata)
     meta.setdefault("version", hashlib.sha256("".join(files.values()).encode()).hexdigest()[:12])
-    meta.setdefault("created", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    meta.setdefault("created", dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     meta.update(
         format=FORMAT_VERSION,
         max_len=max_len,

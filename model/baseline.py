@@ -10,7 +10,8 @@ test rows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +31,9 @@ def bag_of_ngrams(ids: np.ndarray, num_words: int) -> scipy.sparse.csr_matrix:
 
     ids = ids.astype(np.int64)
     rows, cols = np.nonzero(ids)
-    unigram = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, ids[rows, cols])), shape=(len(ids), num_words + BIGRAM_BUCKETS))
+    unigram = sparse.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, ids[rows, cols])), shape=(len(ids), num_words + BIGRAM_BUCKETS)
+    )
     left, right = ids[:, :-1], ids[:, 1:]
     brows, bcols = np.nonzero((left > 0) & (right > 0))
     hashed = num_words + (left[brows, bcols] * 1_000_003 + right[brows, bcols]) % BIGRAM_BUCKETS
@@ -43,7 +46,9 @@ def bag_of_ngrams(ids: np.ndarray, num_words: int) -> scipy.sparse.csr_matrix:
 def _features(ids: np.ndarray, rows: np.ndarray, num_words: int):
     from scipy import sparse
 
-    return sparse.vstack([bag_of_ngrams(ids[rows[i:i + CHUNK]], num_words) for i in range(0, len(rows), CHUNK)], format="csr")
+    return sparse.vstack(
+        [bag_of_ngrams(ids[rows[i : i + CHUNK]], num_words) for i in range(0, len(rows), CHUNK)], format="csr"
+    )
 
 
 def tfidf_logistic_regression(

@@ -12,7 +12,15 @@ from common import cli
 from common.config import ConfigError
 from common.paths import KAGGLE_DIR, PROJECT_ROOT
 from common.readers import FORMATS
-from model.datasets import KAGGLE_FILES, KAGGLE_HANDLE, KAGGLE_PAGE, DownloadUnavailable, FetchError, fetch_kaggle, verify_file
+from model.datasets import (
+    KAGGLE_FILES,
+    KAGGLE_HANDLE,
+    KAGGLE_PAGE,
+    DownloadUnavailable,
+    FetchError,
+    fetch_kaggle,
+    verify_file,
+)
 
 EPILOG = f"""\
 examples:
@@ -30,21 +38,39 @@ exit codes: 0 done, 1 a file is malformed or the download is not the Kaggle set,
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sentiment-data", description="Fetch and verify review data sets.",
-                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sentiment-data",
+        description="Fetch and verify review data sets.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{fetch,verify}")
-    fetch = commands.add_parser("fetch", help="download a data set (kaggle: the full Amazon reviews set)",
-                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fetch = commands.add_parser(
+        "fetch",
+        help="download a data set (kaggle: the full Amazon reviews set)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     fetch.add_argument("dataset", choices=("kaggle",), help="which data set")
-    fetch.add_argument("--out", type=Path, default=_env_path("SENTIMENT_DATA_OUT", KAGGLE_DIR),
-                       help=f"folder for train.ft.txt.bz2 and test.ft.txt.bz2 [env SENTIMENT_DATA_OUT; {KAGGLE_DIR}]")
+    fetch.add_argument(
+        "--out",
+        type=Path,
+        default=_env_path("SENTIMENT_DATA_OUT", KAGGLE_DIR),
+        help=f"folder for train.ft.txt.bz2 and test.ft.txt.bz2 [env SENTIMENT_DATA_OUT; {KAGGLE_DIR}]",
+    )
     fetch.add_argument("--force", action="store_true", help="download again even when --out already holds the set")
     verify = commands.add_parser("verify", help="count a review file's reviews, labels and malformed lines")
-    verify.add_argument("files", nargs="+", type=Path, metavar="FILE", help="fastText, CSV or JSONL; plain, .bz2 or .gz")
+    verify.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="fastText, CSV or JSONL; plain, .bz2 or .gz"
+    )
     verify.add_argument("--format", dest="fmt", choices=FORMATS, default="auto", help="input format [from the name]")
     for sub in (fetch, verify):
-        sub.add_argument("--no-progress", action="store_true", default=not sys.stderr.isatty(),
-                         help="no progress bar [default when stderr is not a terminal]")
+        sub.add_argument(
+            "--no-progress",
+            action="store_true",
+            default=not sys.stderr.isatty(),
+            help="no progress bar [default when stderr is not a terminal]",
+        )
     return parser
 
 

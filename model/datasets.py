@@ -14,9 +14,10 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tqdm import tqdm
 
@@ -55,10 +56,14 @@ class FileReport:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "file": self.file, "lines": self.lines, "reviews": self.reviews,
+            "file": self.file,
+            "lines": self.lines,
+            "reviews": self.reviews,
             "labels": {"negative": self.negative, "positive": self.positive, "none": self.unlabelled},
-            "malformed": self.malformed, "first_malformed_lines": self.first_malformed_lines,
-            "sha256": self.sha256, "kaggle_match": self.kaggle_match,
+            "malformed": self.malformed,
+            "first_malformed_lines": self.first_malformed_lines,
+            "sha256": self.sha256,
+            "kaggle_match": self.kaggle_match,
         }
 
 
@@ -70,13 +75,25 @@ def verify_file(path: Path, fmt: str = "auto", progress: bool = False) -> FileRe
     for record in tqdm(records, desc=path.name, unit=" reviews", unit_scale=True, disable=not progress, leave=False):
         labels[record.label] += 1
     negative, positive = labels[Label.NEGATIVE], labels[Label.POSITIVE]
-    match = next((name for name, per_label in KAGGLE_FILES.items()
-                  if negative == positive == per_label and not errors.malformed and not labels[None]), None)
+    match = next(
+        (
+            name
+            for name, per_label in KAGGLE_FILES.items()
+            if negative == positive == per_label and not errors.malformed and not labels[None]
+        ),
+        None,
+    )
     return FileReport(
-        file=str(path), lines=errors.seen, reviews=sum(labels.values()), negative=negative, positive=positive,
-        unlabelled=labels[None], malformed=errors.malformed,
+        file=str(path),
+        lines=errors.seen,
+        reviews=sum(labels.values()),
+        negative=negative,
+        positive=positive,
+        unlabelled=labels[None],
+        malformed=errors.malformed,
         first_malformed_lines=[line for _, line, _ in errors.examples],
-        sha256=file_sha256(path), kaggle_match=match,
+        sha256=file_sha256(path),
+        kaggle_match=match,
     )
 
 
@@ -88,8 +105,9 @@ def kagglehub_download(staging: Path) -> Path:
     return Path(kagglehub.dataset_download(KAGGLE_HANDLE, output_dir=str(staging), force_download=True))
 
 
-def fetch_kaggle(out: Path, download: Callable[[Path], Path] = kagglehub_download,
-                 progress: bool = True) -> list[FileReport]:
+def fetch_kaggle(
+    out: Path, download: Callable[[Path], Path] = kagglehub_download, progress: bool = True
+) -> list[FileReport]:
     """Download, verify, then rename both files into ``out``; on any failure ``out`` gains nothing.
 
     ``download`` writes into the staging folder it is given (kagglehub by default); the staging
@@ -109,9 +127,13 @@ def fetch_kaggle(out: Path, download: Callable[[Path], Path] = kagglehub_downloa
         reports = [verify_file(path, progress=progress) for path in found.values() if path is not None]
         wrong = [r for r in reports if r.kaggle_match != Path(r.file).name]
         if wrong:
-            raise FetchError("the download does not hold the Kaggle reviews: " + "; ".join(
-                f"{Path(r.file).name}: {r.negative:,} negative, {r.positive:,} positive, {r.malformed:,} malformed"
-                for r in wrong))
+            raise FetchError(
+                "the download does not hold the Kaggle reviews: "
+                + "; ".join(
+                    f"{Path(r.file).name}: {r.negative:,} negative, {r.positive:,} positive, {r.malformed:,} malformed"
+                    for r in wrong
+                )
+            )
         out.mkdir(parents=True, exist_ok=True)
         for report in reports:
             os.replace(report.file, out / Path(report.file).name)
@@ -122,11 +144,18 @@ def fetch_kaggle(out: Path, download: Callable[[Path], Path] = kagglehub_downloa
 
 def explain_download_error(exc: BaseException) -> str:
     """One line that tells a user what is missing: network, credentials, or the manual route."""
-    has_credentials = bool(os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY")) or (
-        Path(os.environ.get("KAGGLE_CONFIG_DIR", Path.home() / ".kaggle")) / "kaggle.json").is_file()
+    has_credentials = (
+        bool(os.environ.get("KAGGLE_USERNAME") and os.environ.get("KAGGLE_KEY"))
+        or (Path(os.environ.get("KAGGLE_CONFIG_DIR", Path.home() / ".kaggle")) / "kaggle.json").is_file()
+    )
     reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}"
-    credentials = ("" if has_credentials else
-                   "no Kaggle credentials found (set KAGGLE_USERNAME and KAGGLE_KEY, or put kaggle.json in ~/.kaggle); ")
-    return (f"could not download {KAGGLE_HANDLE} from Kaggle ({reason[:300]}); {credentials}"
-            f"or download train.ft.txt.bz2 and test.ft.txt.bz2 by hand from {KAGGLE_PAGE} "
-            "into the --out folder and run `sentiment-data verify` on them")
+    credentials = (
+        ""
+        if has_credentials
+        else "no Kaggle credentials found (set KAGGLE_USERNAME and KAGGLE_KEY, or put kaggle.json in ~/.kaggle); "
+    )
+    return (
+        f"could not download {KAGGLE_HANDLE} from Kaggle ({reason[:300]}); {credentials}"
+        f"or download train.ft.txt.bz2 and test.ft.txt.bz2 by hand from {KAGGLE_PAGE} "
+        "into the --out folder and run `sentiment-data verify` on them"
+    )

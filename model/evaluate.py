@@ -8,8 +8,9 @@ the Predictor decides.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,10 +34,17 @@ def predicted_labels(p_negative: np.ndarray) -> np.ndarray:
     return (np.asarray(p_negative) > DECISION_THRESHOLD).astype(np.int64)
 
 
-def classification_metrics(labels: Sequence[int] | np.ndarray, p_negative: Sequence[float] | np.ndarray) -> dict[str, Any]:
+def classification_metrics(
+    labels: Sequence[int] | np.ndarray, p_negative: Sequence[float] | np.ndarray
+) -> dict[str, Any]:
     """Accuracy, per-class precision/recall/F1, average precision and ROC AUC (negative = class of interest),
     and the confusion matrix (rows true, columns predicted, order negative then positive)."""
-    from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
+    from sklearn.metrics import (
+        average_precision_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
 
     y = np.asarray(labels, dtype=np.int64)
     p = np.asarray(p_negative, dtype=np.float64).reshape(-1)
@@ -45,13 +53,20 @@ def classification_metrics(labels: Sequence[int] | np.ndarray, p_negative: Seque
     if not len(y):
         raise ValueError("no labelled reviews to evaluate")
     predicted = predicted_labels(p)
-    precision, recall, f1, support = precision_recall_fscore_support(y, predicted, labels=_TARGET_ORDER, zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, predicted, labels=_TARGET_ORDER, zero_division=0
+    )
     both_classes = len(np.unique(y)) == 2
     return {
         "n": int(len(y)),
         "accuracy": float(np.mean(predicted == y)),
         "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i, name in enumerate(_NAME_ORDER)
         },
         "average_precision": float(average_precision_score(y, p)) if both_classes else None,
@@ -94,8 +109,15 @@ def evaluate_file(
         seconds += time.perf_counter() - started
         batch.clear()
 
-    for record in read_records(path, fmt=fmt, text_column=text_column, label_column=label_column, errors=errors, limit=limit,
-                               **reading.options()):
+    for record in read_records(
+        path,
+        fmt=fmt,
+        text_column=text_column,
+        label_column=label_column,
+        errors=errors,
+        limit=limit,
+        **reading.options(),
+    ):
         if record.label is None:
             raise ValueError(f"{path} line {record.line}: no label; evaluation needs labelled reviews")
         labels.append(record.label.target)
@@ -119,7 +141,10 @@ def label_warnings(metrics: dict[str, Any]) -> list[str]:
     auc, accuracy = metrics.get("roc_auc"), metrics["accuracy"]
     if auc is None or auc >= INVERTED_AUC or accuracy >= CHANCE_ACCURACY:
         return []
-    return [f"the labels look inverted: accuracy {accuracy:.4f} and ROC AUC {auc:.4f} are far below chance. "
-            f"Labels 1, {Label.NEGATIVE.fasttext} and '{Label.NEGATIVE}' are read as negative, 0, {Label.POSITIVE.fasttext} "
-            f"and '{Label.POSITIVE}' as positive; "
-            f"with this file's labels swapped, accuracy would be {1 - accuracy:.4f}"]
+    return [
+        f"the labels look inverted: accuracy {accuracy:.4f} and ROC AUC {auc:.4f} are far below chance. "
+        f"Labels 1, {Label.NEGATIVE.fasttext} and '{Label.NEGATIVE}' are read as negative, 0, "
+        f"{Label.POSITIVE.fasttext} "
+        f"and '{Label.POSITIVE}' as positive; "
+        f"with this file's labels swapped, accuracy would be {1 - accuracy:.4f}"
+    ]

@@ -31,18 +31,41 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, metavar="DIR", help=f"artifact folder (default {DEFAULT_MODEL_DIR})")
-    parser.add_argument("--data", required=True, metavar="FILE", help="labelled review file; - reads stdin (fastText lines)")
-    parser.add_argument("--backend", choices=("auto", "onnxruntime", "tensorflow"), default="auto", help="inference backend (default auto)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL_DIR,
+        metavar="DIR",
+        help=f"artifact folder (default {DEFAULT_MODEL_DIR})",
+    )
+    parser.add_argument(
+        "--data", required=True, metavar="FILE", help="labelled review file; - reads stdin (fastText lines)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "onnxruntime", "tensorflow"),
+        default="auto",
+        help="inference backend (default auto)",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=256, help="reviews per predict call (default 256)")
     parser.add_argument("--threads", type=positive_int, help="inference threads (default: the backend's)")
     parser.add_argument("--limit", type=positive_int, metavar="N", help="evaluate the first N reviews only")
-    parser.add_argument("--format", dest="fmt", choices=FORMATS, default="auto", help="input format (default: from the file name)")
+    parser.add_argument(
+        "--format", dest="fmt", choices=FORMATS, default="auto", help="input format (default: from the file name)"
+    )
     parser.add_argument("--text-column", default="text", help="CSV/JSONL text column (default text)")
-    parser.add_argument("--label-column", default="label", help="CSV/JSONL label column, 1 = negative, 0 = positive "
-                        "(star ratings with --stars) (default label)")
-    parser.add_argument("--max-malformed", type=float, default=0.01, metavar="FRACTION",
-                        help="fail when more than this share of lines are malformed (default 0.01)")
+    parser.add_argument(
+        "--label-column",
+        default="label",
+        help="CSV/JSONL label column, 1 = negative, 0 = positive (star ratings with --stars) (default label)",
+    )
+    parser.add_argument(
+        "--max-malformed",
+        type=float,
+        default=0.01,
+        metavar="FRACTION",
+        help="fail when more than this share of lines are malformed (default 0.01)",
+    )
     config.add_options(parser, config.READING_OPTIONS, kafka=False)
     return parser
 
@@ -60,15 +83,33 @@ def main(argv: list[str] | None = None) -> int:
     except ModelLoadError as exc:
         raise ConfigError(str(exc)) from None
     try:
-        result = evaluate_file(predictor, args.data, fmt=args.fmt, text_column=args.text_column, label_column=args.label_column,
-                               limit=args.limit, batch_size=args.batch_size, errors=ErrorCounter(max_fraction=args.max_malformed),
-                               reading=reading)
+        result = evaluate_file(
+            predictor,
+            args.data,
+            fmt=args.fmt,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            limit=args.limit,
+            batch_size=args.batch_size,
+            errors=ErrorCounter(max_fraction=args.max_malformed),
+            reading=reading,
+        )
     except (MalformedInput, ValueError) as exc:
         raise ConfigError(str(exc)) from None
     for warning in result["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
     backend = getattr(predictor, "backend", args.backend)
-    print(json.dumps({"model": str(args.model), "version": predictor.version, "backend": backend, "file": str(args.data), **result}))
+    print(
+        json.dumps(
+            {
+                "model": str(args.model),
+                "version": predictor.version,
+                "backend": backend,
+                "file": str(args.data),
+                **result,
+            }
+        )
+    )
     return 0
 
 

@@ -20,8 +20,9 @@ before the window are marked ``unread`` and have no effect.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -106,13 +107,18 @@ def _variants(window: list[int]) -> list[list[int]]:
     return [window] + [window[:i] + window[i + 1 :] for i in range(len(window))]
 
 
-def explain_many(occlude: Occluder, tokenizer: KerasTokenizer, max_len: int, texts: list[str], top: int = 5) -> list[Explanation]:
+def explain_many(
+    occlude: Occluder, tokenizer: KerasTokenizer, max_len: int, texts: list[str], top: int = 5
+) -> list[Explanation]:
     """Occlusion attributions of several texts from ONE occlusion call over all of them (a CSV explains faster
     in chunks); the same per text as :func:`explain`, since the engines are batch invariant."""
     readings = [_read(tokenizer, max_len, text) for text in texts]
     scores = occlude([[token for _, token in reading.window] for reading in readings]) if readings else []
     oov = tokenizer.word_index.get(tokenizer.oov_token) if tokenizer.oov_token is not None else None
-    return [_explanation(reading, [float(s) for s in found], oov, top) for reading, found in zip(readings, scores)]
+    return [
+        _explanation(reading, [float(s) for s in found], oov, top)
+        for reading, found in zip(readings, scores, strict=True)
+    ]
 
 
 def explain(occlude: Occluder, tokenizer: KerasTokenizer, max_len: int, text: str, top: int = 5) -> Explanation:

@@ -16,10 +16,10 @@ its batch-mates, chunking and thread count (the kernel's comment says why).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -79,9 +79,15 @@ def _weights(path: Path) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray,
     nodes = [node for node in graph.node if node.op_type not in _LAYOUT_OPS]
     kinds = [node.op_type for node in nodes]
     lstms = nodes[1:-3]
-    if not (kinds[:1] == ["Gather"] and kinds[-3:] == ["MatMul", "Add", "Sigmoid"] and lstms
-            and all(node.op_type == "LSTM" and _plain_bidirectional(node) for node in lstms)):
-        raise ModelLoadError(f"{path} is not the BiLSTM graph the fused engine runs ({' -> '.join(kinds)}); use onnxruntime")
+    if not (
+        kinds[:1] == ["Gather"]
+        and kinds[-3:] == ["MatMul", "Add", "Sigmoid"]
+        and lstms
+        and all(node.op_type == "LSTM" and _plain_bidirectional(node) for node in lstms)
+    ):
+        raise ModelLoadError(
+            f"{path} is not the BiLSTM graph the fused engine runs ({' -> '.join(kinds)}); use onnxruntime"
+        )
     tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     try:
         layers = [(tensors[node.input[1]], tensors[node.input[2]], tensors[node.input[3]]) for node in lstms]
@@ -93,8 +99,11 @@ def _weights(path: Path) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray,
 def _plain_bidirectional(lstm) -> bool:
     """A bidirectional LSTM with nothing but its hidden size set (default activations, no clip, no peepholes)."""
     attributes = {a.name: a for a in lstm.attribute}
-    return (set(attributes) == {"direction", "hidden_size"} and attributes["direction"].s == b"bidirectional"
-            and len(lstm.input) == 5)
+    return (
+        set(attributes) == {"direction", "hidden_size"}
+        and attributes["direction"].s == b"bidirectional"
+        and len(lstm.input) == 5
+    )
 
 
 def _kernel_network(path: Path) -> tuple[tuple, tuple]:
@@ -105,13 +114,17 @@ def _kernel_network(path: Path) -> tuple[tuple, tuple]:
         directions, gates, inputs = w.shape
         hidden = gates // 4
         if directions != 2 or r.shape != (2, gates, hidden) or b.shape != (2, 2 * gates) or gates % GATE_MULTIPLE:
-            raise ModelLoadError(f"{path}: LSTM {n + 1} is not bidirectional with 4 x hidden a multiple of {GATE_MULTIPLE}")
+            raise ModelLoadError(
+                f"{path}: LSTM {n + 1} is not bidirectional with 4 x hidden a multiple of {GATE_MULTIPLE}"
+            )
         projection = _onnx_to_kernel_gates(np.swapaxes(w, 1, 2)).transpose(1, 0, 2).reshape(inputs, 2 * gates)
         recurrent = np.ascontiguousarray(_onnx_to_kernel_gates(np.swapaxes(r, 1, 2)))
         bias = _onnx_to_kernel_gates(b[:, :gates] + b[:, gates:]).reshape(-1)
         if n == 0:
             projection = _table(embedding.astype(np.float32), projection, bias)
-        layers.append((hidden, np.ascontiguousarray(projection), None if n == 0 else bias, recurrent))  # a table holds its bias
+        layers.append(
+            (hidden, np.ascontiguousarray(projection), None if n == 0 else bias, recurrent)
+        )  # a table holds its bias
     dense = (np.ascontiguousarray(dense_kernel.reshape(-1), dtype=np.float32), float(dense_bias.reshape(-1)[0]))
     return tuple(layers), dense
 
@@ -129,7 +142,9 @@ def fused_engine(path: Path, max_len: int, workers: int) -> FusedEngine:
         raise ModelLoadError("the fused engine's kernel is not built (reinstall with a C compiler); use onnxruntime")
     layers, dense = _kernel_network(path)
     try:  # no rows: the kernel checks only that the layers' shapes fit together
-        kernel.score(layers, dense, np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32))
+        kernel.score(
+            layers, dense, np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32)
+        )
     except (TypeError, ValueError) as exc:
         raise ModelLoadError(f"{path}: the fused kernel cannot run these weights ({exc}); use onnxruntime") from None
     return FusedEngine(layers, dense, max_len, workers)
@@ -147,8 +162,10 @@ class FusedEngine:
         ids, offsets, lengths = _packed([seq[-self.max_len :] for seq in sequences])
         order = np.argsort(-lengths, kind="stable").astype(np.int32)
         out = np.empty(len(sequences), dtype=np.float32)
-        self._each([order[i : i + CHUNK_ROWS] for i in range(0, len(order), CHUNK_ROWS)],
-                   lambda rows: kernel.score(self._layers, self._dense, ids, offsets, rows, out))
+        self._each(
+            [order[i : i + CHUNK_ROWS] for i in range(0, len(order), CHUNK_ROWS)],
+            lambda rows: kernel.score(self._layers, self._dense, ids, offsets, rows, out),
+        )
         return out
 
     def occlude(self, windows: list[list[int]]) -> list[np.ndarray]:
@@ -160,12 +177,19 @@ class FusedEngine:
         if any(not 1 <= len(window) <= self.max_len for window in windows):
             raise ValueError(f"occlusion takes windows of 1 to {self.max_len} tokens")
         ids, offsets, lengths = _packed(windows)
-        jobs = np.array([(row, first, min(first + OCCLUSION_SPAN, length + 1))
-                         for row, length in sorted(enumerate(lengths.tolist()), key=lambda pair: -pair[1])
-                         for first in range(0, length + 1, OCCLUSION_SPAN)], dtype=np.int32).reshape(-1, 3)
+        jobs = np.array(
+            [
+                (row, first, min(first + OCCLUSION_SPAN, length + 1))
+                for row, length in sorted(enumerate(lengths.tolist()), key=lambda pair: -pair[1])
+                for first in range(0, length + 1, OCCLUSION_SPAN)
+            ],
+            dtype=np.int32,
+        ).reshape(-1, 3)
         out = np.empty(len(ids) + len(windows), dtype=np.float32)
-        self._each([jobs[i : i + OCCLUSION_JOBS] for i in range(0, len(jobs), OCCLUSION_JOBS)],
-                   lambda some: kernel.occlude(self._layers, self._dense, ids, offsets, some, out))
+        self._each(
+            [jobs[i : i + OCCLUSION_JOBS] for i in range(0, len(jobs), OCCLUSION_JOBS)],
+            lambda some: kernel.occlude(self._layers, self._dense, ids, offsets, some, out),
+        )
         return [out[offsets[row] + row : offsets[row + 1] + row + 1] for row in range(len(windows))]
 
     def _each(self, chunks: list[np.ndarray], work: Callable[[np.ndarray], None]) -> None:

@@ -23,8 +23,8 @@ gates i, o, f, c, and B [dirs, 8H] = input bias then recurrent bias (zero here).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import onnx
@@ -47,9 +47,7 @@ def _lstm_weights(forward: list[np.ndarray], backward: list[np.ndarray]) -> tupl
     """ONNX W, R, B for one bidirectional layer from the two directions' [kernel, recurrent, bias]."""
     w = np.stack([_keras_gates_to_onnx(d[0]).T for d in (forward, backward)])
     r = np.stack([_keras_gates_to_onnx(d[1]).T for d in (forward, backward)])
-    b = np.stack(
-        [np.concatenate([_keras_gates_to_onnx(d[2]), np.zeros_like(d[2])]) for d in (forward, backward)]
-    )
+    b = np.stack([np.concatenate([_keras_gates_to_onnx(d[2]), np.zeros_like(d[2])]) for d in (forward, backward)])
     return tuple(a.astype(np.float32) for a in (w, r, b))
 
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -63,14 +64,22 @@ class Assessment(NamedTuple):
     oov: int  # of them, read as the out-of-vocabulary token
 
 
-class Scorer(Protocol):
-    """What the services need of a model: Predictor is one; tests and benchmarks pass small stand-ins. The stream
-    (consumer/) uses all of it; the dashboard only the version and ``judge``."""
+class Judge(Protocol):
+    """What the dashboard needs of a model: its version and its verdicts. Predictor is one; tests and benchmarks
+    pass small stand-ins. (Read-only properties, so a plain attribute or a property both satisfy it.)"""
 
-    version: str
-    metadata: Mapping[str, Any]  # the artifact's metadata.json
+    @property
+    def version(self) -> str: ...
 
     def judge(self, texts: Sequence[str]) -> list[tuple[Label, float] | None]: ...
+
+
+class Scorer(Judge, Protocol):
+    """What the stream (consumer/) needs of a model: a Judge that also shows its artifact's metadata and assesses
+    each review (its verdict, word and out-of-vocabulary counts, for the drift metrics)."""
+
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...  # the artifact's metadata.json
 
     def assess(self, texts: Sequence[str]) -> list[Assessment]: ...
 
@@ -89,7 +98,7 @@ class Predictor:
         self._oov_id = tokenizer.word_index.get(tokenizer.oov_token) if tokenizer.oov_token is not None else None
 
     @classmethod
-    def load(cls, model_dir: str | Path, backend: str = "auto", threads: int | None = None) -> "Predictor":
+    def load(cls, model_dir: str | Path, backend: str = "auto", threads: int | None = None) -> Predictor:
         """Load an artifact folder (or a folder of published Keras 2 files).
 
         ``backend``: "auto" picks the fused engine when the artifact has model.onnx and
@@ -115,7 +124,9 @@ class Predictor:
         listed = artifact.read_metadata(folder)["files"]
         fallback = backend == "auto"
         if backend == "auto":
-            backend = ("fused" if fused.available() else "onnxruntime") if artifact.ONNX_FILE in listed else "tensorflow"
+            backend = (
+                ("fused" if fused.available() else "onnxruntime") if artifact.ONNX_FILE in listed else "tensorflow"
+            )
         model_file = artifact.MODEL_FILE if backend == "tensorflow" else artifact.ONNX_FILE
         metadata = artifact.verify(folder, required=(artifact.TOKENIZER_FILE, model_file))
         tokenizer = _load_tokenizer(folder / artifact.TOKENIZER_FILE)
@@ -139,7 +150,7 @@ class Predictor:
             return np.zeros(0, dtype=np.float32)
         return self._engine(self.tokenizer.texts_to_sequences(texts))
 
-    def explain(self, text: str, top: int = 5) -> "Explanation":
+    def explain(self, text: str, top: int = 5) -> Explanation:
         """Each word's effect on p_negative (occlusion, one batched call; see model/explain.py).
 
         A text :meth:`judge` would not label (no word the model knows) is a ValueError: its score is the
@@ -147,7 +158,7 @@ class Predictor:
         """
         return self.explain_many([text], top)[0]
 
-    def explain_many(self, texts: Sequence[str], top: int = 5) -> list["Explanation"]:
+    def explain_many(self, texts: Sequence[str], top: int = 5) -> list[Explanation]:
         """:meth:`explain` for several texts in one engine call (faster per text: the engine's threads fill)."""
         from model.explain import explain_many, occlusion_by_variants
 
@@ -170,7 +181,7 @@ class Predictor:
         """
         return [assessment.verdict for assessment in self.assess(texts)]
 
-    def assess(self, texts: Sequence[str]) -> list["Assessment"]:
+    def assess(self, texts: Sequence[str]) -> list[Assessment]:
         """:meth:`judge`'s verdicts with what the tokenizer read of each text (the stream's drift signals), from
         the one tokenization the verdicts need."""
         _check_texts(texts)
@@ -181,8 +192,10 @@ class Predictor:
             for i, p in zip(readable, self._engine([sequences[i] for i in readable]), strict=True):
                 verdicts[i] = _verdict(p)
         oov = self._oov_id
-        return [Assessment(verdict, len(seq), seq.count(oov) if oov is not None else 0)
-                for verdict, seq in zip(verdicts, sequences, strict=True)]
+        return [
+            Assessment(verdict, len(seq), seq.count(oov) if oov is not None else 0)
+            for verdict, seq in zip(verdicts, sequences, strict=True)
+        ]
 
     def __repr__(self) -> str:
         return f"Predictor(version={self.version!r}, backend={self.backend!r})"
@@ -213,7 +226,8 @@ def known_word_ids(tokenizer: KerasTokenizer) -> frozenset[int]:
     """
     limit = tokenizer.num_words
     return frozenset(
-        i for word, i in tokenizer.word_index.items()
+        i
+        for word, i in tokenizer.word_index.items()
         if (not limit or i < limit) and word != tokenizer.oov_token and len(word) > 1 and any(c.isalpha() for c in word)
     )
 

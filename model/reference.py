@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,8 +61,9 @@ def reference_statistics(
 
 def validation_description(paths: Sequence[str | Path], fraction: float, random_state: int) -> str:
     """What ``data`` says for training's validation split, the same from training and from a later computation."""
-    return (f"validation split ({fraction:g}, stratified, random_state {random_state}) of "
-            + " + ".join(str(p) for p in paths))
+    return f"validation split ({fraction:g}, stratified, random_state {random_state}) of " + " + ".join(
+        str(p) for p in paths
+    )
 
 
 def _labelled(paths: Sequence[str], read_options: dict[str, Any], limit: int | None) -> Iterator[tuple[str, int]]:
@@ -107,5 +109,6 @@ def artifact_reference(
         tokens.append(counts[0])
         oov.append(counts[1])
         p_negative.append(predictor.predict_proba(part))
-    return reference_statistics(data, np.concatenate(tokens), np.concatenate(oov), labels[keep], np.concatenate(p_negative),
-                                predictor.max_len)
+    return reference_statistics(
+        data, np.concatenate(tokens), np.concatenate(oov), labels[keep], np.concatenate(p_negative), predictor.max_len
+    )

@@ -22,10 +22,11 @@ import datetime as dt
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from model import artifact
 
@@ -78,7 +79,9 @@ def history(models_dir: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {"stack": [], "log": []}
     except (OSError, ValueError) as exc:
-        raise RegistryError(f"{path} is not readable JSON ({exc}); fix or remove it (the pointer stays the truth)") from None
+        raise RegistryError(
+            f"{path} is not readable JSON ({exc}); fix or remove it (the pointer stays the truth)"
+        ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("stack"), list) or not isinstance(doc.get("log"), list):
         raise RegistryError(f"{path} must hold an object with 'stack' and 'log' lists")
     return doc
@@ -87,7 +90,9 @@ def history(models_dir: Path) -> dict[str, Any]:
 def list_artifacts(models_dir: Path) -> list[Listed]:
     """Every artifact folder under ``models_dir`` (by name), and the served one wherever it lies."""
     now = served(models_dir)
-    folders = sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.is_symlink() and (p / artifact.METADATA_FILE).exists())
+    folders = sorted(
+        p for p in models_dir.iterdir() if p.is_dir() and not p.is_symlink() and (p / artifact.METADATA_FILE).exists()
+    )
     if now is not None and now not in [p.resolve() for p in folders]:
         folders.append(now)
     return [_describe(folder, folder.resolve() == now) for folder in folders]
@@ -179,8 +184,15 @@ def _reconciled(models_dir: Path, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record(models_dir: Path, doc: dict[str, Any], action: str, before: Path | None, after: Path, version: str) -> None:
-    doc["log"].append({"at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "action": action,
-                       "from": None if before is None else str(before), "to": str(after), "version": version})
+    doc["log"].append(
+        {
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "action": action,
+            "from": None if before is None else str(before),
+            "to": str(after),
+            "version": version,
+        }
+    )
     path = models_dir / HISTORY_FILE
     staged = path.with_name(f".{HISTORY_FILE}.{os.getpid()}")
     staged.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

@@ -8,8 +8,9 @@ what it was trained on, how it did against the TF-IDF baseline on the same split
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,9 @@ def write(
     metrics = {
         "version": metadata.get("version"),
         "lstm": dict(evaluation),
-        "baseline": None if baseline is None else {"model": baseline["model"], "train_reviews": baseline["train_reviews"], **baseline["metrics"]},
+        "baseline": None
+        if baseline is None
+        else {"model": baseline["model"], "train_reviews": baseline["train_reviews"], **baseline["metrics"]},
         "history": dict(history),
     }
     (folder / REPORT_METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -41,7 +44,9 @@ def write(
     plots.append(_confusion_plot(folder / CONFUSION_PLOT, evaluation[main_set], main_set))
     if test_scores is not None:
         plots.append(_pr_plot(folder / PR_PLOT, test_scores, baseline))
-    (folder / "REPORT.md").write_text(_markdown(metadata, evaluation, baseline, [p for p in plots if p]), encoding="utf-8")
+    (folder / "REPORT.md").write_text(
+        _markdown(metadata, evaluation, baseline, [p for p in plots if p]), encoding="utf-8"
+    )
     return folder
 
 
@@ -118,7 +123,9 @@ def _pr_plot(path: Path, test_scores: tuple[np.ndarray, np.ndarray], baseline: M
     return path.name
 
 
-def _markdown(metadata: Mapping[str, Any], evaluation: Mapping[str, Any], baseline: Mapping[str, Any] | None, plots: list[str]) -> str:
+def _markdown(
+    metadata: Mapping[str, Any], evaluation: Mapping[str, Any], baseline: Mapping[str, Any] | None, plots: list[str]
+) -> str:
     hp = metadata.get("hyperparameters", {})
     data = metadata.get("data", {})
     lines = [
@@ -138,20 +145,30 @@ def _markdown(metadata: Mapping[str, Any], evaluation: Mapping[str, Any], baseli
         lines.append(f"| {Path(f['path']).name} | {f['reviews']:,} | {f['negative']:,} | {f['sha256'][:16]}... |")
     if data.get("test_file"):
         t = data["test_file"]
-        lines.append(f"| {Path(t['path']).name} (held-out test) | {t['reviews']:,} | {t['negative']:,} | {t['sha256'][:16]}... |")
-    lines += ["", "| set | model | accuracy | ROC AUC | average precision | F1 negative | F1 positive |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines.append(
+            f"| {Path(t['path']).name} (held-out test) | {t['reviews']:,} | {t['negative']:,} | {t['sha256'][:16]}... |"
+        )
+    lines += [
+        "",
+        "| set | model | accuracy | ROC AUC | average precision | F1 negative | F1 positive |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for set_name in ("test", "validation"):
         rows = [("LSTM", evaluation.get(set_name))]
         if baseline is not None:
             rows.append(("TF-IDF + LR", baseline["metrics"].get(set_name)))
         for model_name, m in rows:
             if m:
-                lines.append(f"| {set_name} | {model_name} | {m['accuracy']:.4f} | {_fmt(m['roc_auc'])} | "
-                             f"{_fmt(m['average_precision'])} | "
-                             f"{m['per_class']['negative']['f1']:.4f} | {m['per_class']['positive']['f1']:.4f} |")
+                lines.append(
+                    f"| {set_name} | {model_name} | {m['accuracy']:.4f} | {_fmt(m['roc_auc'])} | "
+                    f"{_fmt(m['average_precision'])} | "
+                    f"{m['per_class']['negative']['f1']:.4f} | {m['per_class']['positive']['f1']:.4f} |"
+                )
     if baseline is not None:
-        lines += ["", f"Baseline: {baseline['model']}, trained on {baseline['train_reviews']:,} of the same training rows."]
+        lines += [
+            "",
+            f"Baseline: {baseline['model']}, trained on {baseline['train_reviews']:,} of the same training rows.",
+        ]
     lines += ["", "## Hyperparameters", "", "| name | value |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in sorted(hp.items()) if k != "description"]
     lines += ["", hp.get("description", ""), ""]

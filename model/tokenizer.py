@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict, defaultdict
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class KerasTokenizer:
         return [w for w in text.translate(self._table).split(self.split) if w]
 
     # -- fitting --------------------------------------------------------------
-    def fit_on_texts(self, texts: Iterable[str]) -> "KerasTokenizer":
+    def fit_on_texts(self, texts: Iterable[str]) -> KerasTokenizer:
         """Count words over ``texts`` (any iterable, streamed) and rebuild the index.
 
         May be called repeatedly: counts accumulate, as in Keras.
@@ -157,7 +158,9 @@ class KerasTokenizer:
         self._oov_index = self.word_index.get(self.oov_token) if self.oov_token is not None else None
         self._lookup = {w: i for w, i in self.word_index.items() if not limit or i < limit}
         if self._ascii_table is not None:
-            self._ascii_lookup = {w.encode().translate(_KEPT_WHITESPACE): i for w, i in self._lookup.items() if w.isascii()}
+            self._ascii_lookup = {
+                w.encode().translate(_KEPT_WHITESPACE): i for w, i in self._lookup.items() if w.isascii()
+            }
 
     # -- encoding -------------------------------------------------------------
     def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
@@ -187,7 +190,7 @@ class KerasTokenizer:
                 out.append([lookup[w] for w in words if w in lookup])
         return out
 
-    def serving_copy(self) -> "KerasTokenizer":
+    def serving_copy(self) -> KerasTokenizer:
         """The same tokenizer without the words beyond ``num_words``.
 
         Why: Keras keeps statistics for every word it ever saw (about 100,000 on the shared data,
@@ -226,7 +229,7 @@ class KerasTokenizer:
         return json.dumps({"class_name": "Tokenizer", "config": self.get_config()}, **kwargs)
 
     @classmethod
-    def from_json(cls, text: str) -> "KerasTokenizer":
+    def from_json(cls, text: str) -> KerasTokenizer:
         """Read Keras 2 tokenizer JSON (ours or one written by Keras itself)."""
         try:
             config = dict(json.loads(text)["config"])
@@ -283,7 +286,7 @@ def pad(sequences: Sequence[Sequence[int]], max_len: int = MAX_LEN) -> np.ndarra
         if not len(seq):
             continue
         tail = seq[-max_len:]
-        out[row, max_len - len(tail):] = tail
+        out[row, max_len - len(tail) :] = tail
     return out
 
 

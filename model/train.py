@@ -25,9 +25,10 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -108,8 +109,10 @@ PRESETS: dict[str, Preset] = {
 WHY_DEFAULT_DIFFERS: dict[str, str] = {
     "monitor": "Early stopping on validation AUC, not recall: recall rewards leaning towards negative, and stopping "
     "on it restored epoch 1 in the runs measured, where stopping on AUC kept a later, more accurate epoch.",
-    "masked": "Masked embedding (mask_zero): the padding never reaches the LSTMs, so the Keras model computes exactly what "
-    "the ONNX graph with per-review sequence lengths serves (batch-invariant, padded only to each batch's longest review) and "
+    "masked": "Masked embedding (mask_zero): the padding never reaches the LSTMs, so the Keras model computes "
+    "exactly what "
+    "the ONNX graph with per-review sequence lengths serves (batch-invariant, padded only to each batch's longest "
+    "review) and "
     "training can use length buckets. Accuracy is unchanged within seed noise.",
 }
 # Holds only for a run that keeps every value it names.
@@ -120,7 +123,9 @@ KEPT_AFTER_MEASURING = (
 )
 
 
-def differences_from_published(preset: Preset, limit: int | None = None, steps_per_epoch: int | None = None) -> list[str]:
+def differences_from_published(
+    preset: Preset, limit: int | None = None, steps_per_epoch: int | None = None
+) -> list[str]:
     """How this run's procedure differs from the published one (the seed preset), each with its measured reason
     where there is one; the report shows them, so a run with its own flags is never described by fixed text."""
     published, default = PRESETS["seed"], PRESETS["default"]
@@ -130,7 +135,9 @@ def differences_from_published(preset: Preset, limit: int | None = None, steps_p
         if ours == theirs:
             continue
         why = WHY_DEFAULT_DIFFERS.get(name) if ours == getattr(default, name) else None
-        lines.append(f"{name} {ours} instead of the published {theirs}: " + (why or "set for this run, not measured here."))
+        lines.append(
+            f"{name} {ours} instead of the published {theirs}: " + (why or "set for this run, not measured here.")
+        )
     for name, value in (("limit_per_file", limit), ("steps_per_epoch", steps_per_epoch)):
         if value is not None:
             lines.append(f"{name} {value} instead of the published all: set for this run (a quick or partial run).")
@@ -173,10 +180,20 @@ class TrainOptions:
     def hyperparameters(self) -> Preset:
         if self.preset not in PRESETS:
             raise TrainingInputError(f"unknown preset {self.preset!r}; expected one of {', '.join(PRESETS)}")
-        overrides: dict[str, Any] = {k: v for k, v in (("epochs", self.epochs), ("learning_rate", self.learning_rate), ("batch_size", self.batch_size),
-                                       ("monitor", self.monitor), ("patience", self.patience), ("masked", self.masked),
-                                       ("weight_decay", self.weight_decay), ("token_dropout", self.token_dropout))
-                     if v is not None}
+        overrides: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("epochs", self.epochs),
+                ("learning_rate", self.learning_rate),
+                ("batch_size", self.batch_size),
+                ("monitor", self.monitor),
+                ("patience", self.patience),
+                ("masked", self.masked),
+                ("weight_decay", self.weight_decay),
+                ("token_dropout", self.token_dropout),
+            )
+            if v is not None
+        }
         if self.monitor is not None:
             overrides["mode"] = "min" if self.monitor.endswith("loss") else "max"
         if overrides:
@@ -220,7 +237,12 @@ class FileSummary:
 
 def _labelled_texts(path: Path, options: TrainOptions, errors: ErrorCounter) -> Iterable[tuple[str, int]]:
     for record in read_records(
-        path, fmt=options.fmt, text_column=options.text_column, label_column=options.label_column, errors=errors, limit=options.limit,
+        path,
+        fmt=options.fmt,
+        text_column=options.text_column,
+        label_column=options.label_column,
+        errors=errors,
+        limit=options.limit,
         **options.reading.options(),
     ):
         if record.label is None:
@@ -231,7 +253,9 @@ def _labelled_texts(path: Path, options: TrainOptions, errors: ErrorCounter) -> 
         yield record.text, record.label.target
 
 
-def fit_tokenizer(paths: Sequence[Path], options: TrainOptions, preset: Preset) -> tuple[KerasTokenizer, list[FileSummary]]:
+def fit_tokenizer(
+    paths: Sequence[Path], options: TrainOptions, preset: Preset
+) -> tuple[KerasTokenizer, list[FileSummary]]:
     """Pass 1: fit the tokenizer streaming over every file, counting reviews and labels per file."""
     from tqdm import tqdm
 
@@ -242,8 +266,13 @@ def fit_tokenizer(paths: Sequence[Path], options: TrainOptions, preset: Preset) 
         counts = [0, 0]
 
         def texts(path: Path, errors: ErrorCounter, counts: list[int]) -> Iterable[str]:
-            for text, label in tqdm(_labelled_texts(path, options, errors), desc=f"pass 1/2 (vocabulary) {path.name}",
-                                    unit=" reviews", disable=not options.progress, file=sys.stderr):
+            for text, label in tqdm(
+                _labelled_texts(path, options, errors),
+                desc=f"pass 1/2 (vocabulary) {path.name}",
+                unit=" reviews",
+                disable=not options.progress,
+                file=sys.stderr,
+            ):
                 counts[label] += 1
                 yield text
 
@@ -252,16 +281,25 @@ def fit_tokenizer(paths: Sequence[Path], options: TrainOptions, preset: Preset) 
     return tokenizer, summaries
 
 
-def encode_files(paths: Sequence[Path], options: TrainOptions, tokenizer: KerasTokenizer, total: int, max_len: int) -> Corpus:
+def encode_files(
+    paths: Sequence[Path], options: TrainOptions, tokenizer: KerasTokenizer, total: int, max_len: int
+) -> Corpus:
     """Pass 2: token ids of every review into one preallocated uint16 matrix (pre-padded, pre-truncated)."""
     from tqdm import tqdm
 
     if tokenizer.num_words is None or tokenizer.num_words > np.iinfo(np.uint16).max + 1:
         raise TrainingInputError(f"num_words {tokenizer.num_words} does not fit uint16 token ids")
-    corpus = Corpus(np.zeros((total, max_len), np.uint16), np.zeros(total, np.uint8 if max_len < 256 else np.uint16), np.zeros(total, np.uint8),
-                    np.zeros(total, np.uint32), np.zeros(total, np.uint32))
+    corpus = Corpus(
+        np.zeros((total, max_len), np.uint16),
+        np.zeros(total, np.uint8 if max_len < 256 else np.uint16),
+        np.zeros(total, np.uint8),
+        np.zeros(total, np.uint32),
+        np.zeros(total, np.uint32),
+    )
     row = 0
-    with tqdm(total=total, desc="pass 2/2 (token ids)", unit=" reviews", disable=not options.progress, file=sys.stderr) as bar:
+    with tqdm(
+        total=total, desc="pass 2/2 (token ids)", unit=" reviews", disable=not options.progress, file=sys.stderr
+    ) as bar:
         for path in paths:
             texts: list[str] = []
             errors = ErrorCounter(max_fraction=options.max_malformed)
@@ -296,10 +334,15 @@ def _encode_chunk(corpus: Corpus, row: int, texts: list[str], tokenizer: KerasTo
 def encode_texts(texts: Sequence[str], labels: Sequence[int], tokenizer: KerasTokenizer, max_len: int) -> Corpus:
     """A small in-memory corpus (the held-out test file)."""
     n = len(texts)
-    corpus = Corpus(np.zeros((n, max_len), np.uint16), np.zeros(n, np.uint16), np.asarray(labels, np.uint8), np.zeros(n, np.uint32),
-                    np.zeros(n, np.uint32))
+    corpus = Corpus(
+        np.zeros((n, max_len), np.uint16),
+        np.zeros(n, np.uint16),
+        np.asarray(labels, np.uint8),
+        np.zeros(n, np.uint32),
+        np.zeros(n, np.uint32),
+    )
     for start in range(0, len(texts), ENCODE_CHUNK):
-        _encode_chunk(corpus, start, list(texts[start:start + ENCODE_CHUNK]), tokenizer, max_len)
+        _encode_chunk(corpus, start, list(texts[start : start + ENCODE_CHUNK]), tokenizer, max_len)
     return corpus
 
 
@@ -310,7 +353,10 @@ def stratified_split(labels: np.ndarray, preset: Preset) -> tuple[np.ndarray, np
     if len(np.unique(labels)) < 2:
         raise TrainingInputError("the training data holds one class only; a sentiment model needs both")
     train, val = train_test_split(
-        np.arange(len(labels)), test_size=preset.validation_fraction, stratify=labels, random_state=preset.split_random_state
+        np.arange(len(labels)),
+        test_size=preset.validation_fraction,
+        stratify=labels,
+        random_state=preset.split_random_state,
     )
     return np.asarray(train), np.asarray(val)
 
@@ -318,22 +364,24 @@ def stratified_split(labels: np.ndarray, preset: Preset) -> tuple[np.ndarray, np
 # --- batches ---------------------------------------------------------------------------------------
 
 
-def batch_plan(corpus: Corpus, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None, buckets: bool) -> list[np.ndarray]:
+def batch_plan(
+    corpus: Corpus, rows: np.ndarray, batch_size: int, rng: np.random.Generator | None, buckets: bool
+) -> list[np.ndarray]:
     """The epoch's batches as row-index arrays: shuffled when ``rng`` is given; grouped by length when ``buckets``."""
     order = rows[rng.permutation(len(rows))] if rng is not None else rows
     if not buckets:
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     span = batch_size * BUCKET_SPAN
     batches: list[np.ndarray] = []
     for start in range(0, len(order), span):
-        chunk = order[start:start + span]
+        chunk = order[start : start + span]
         chunk = chunk[np.argsort(corpus.lengths[chunk], kind="stable")]
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     if rng is not None:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     # Keras infers the input signature from the first two batches: unless their widths differ it
     # fixes the width and refuses every other bucket. Bring forward the first batch of another width.
-    widths = [batch_width(corpus, b, corpus.ids.shape[1]) for b in batches[:BUCKET_SPAN * 4]]
+    widths = [batch_width(corpus, b, corpus.ids.shape[1]) for b in batches[: BUCKET_SPAN * 4]]
     other = next((i for i, w in enumerate(widths) if w != widths[0]), None)
     if other is not None and other > 1:
         batches.insert(1, batches.pop(other))
@@ -349,7 +397,7 @@ def batch_width(corpus: Corpus, rows: np.ndarray, max_len: int) -> int:
 def batch_arrays(corpus: Corpus, rows: np.ndarray, max_len: int, buckets: bool) -> tuple[np.ndarray, np.ndarray]:
     """Inputs (int32, pre-padded; only as wide as the batch needs when ``buckets``) and float labels."""
     width = batch_width(corpus, rows, max_len) if buckets else max_len
-    return corpus.ids[rows, max_len - width:].astype(np.int32), corpus.labels[rows].astype(np.float32)
+    return corpus.ids[rows, max_len - width :].astype(np.int32), corpus.labels[rows].astype(np.float32)
 
 
 def make_dataset(corpus: Corpus, rows: np.ndarray, preset: Preset, seed: int | None, first_epoch: int = 0):
@@ -404,7 +452,9 @@ def compile_model(preset: Preset):
 
     from model.architecture import build_model
 
-    model = build_model(num_words=preset.num_words, max_len=None if preset.masked else preset.max_len, masked=preset.masked)
+    model = build_model(
+        num_words=preset.num_words, max_len=None if preset.masked else preset.max_len, masked=preset.masked
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=preset.learning_rate, weight_decay=preset.weight_decay or None),
         loss=preset.loss,
@@ -443,8 +493,12 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
                     with np.load(weights) as stored:
                         self.best_weights = [stored[f"w{i}"] for i in range(len(stored.files))]
 
-    stopper = ResumableEarlyStopping(monitor=preset.monitor, mode=preset.mode, patience=preset.patience,
-                                     restore_best_weights=preset.restore_best_weights)
+    stopper = ResumableEarlyStopping(
+        monitor=preset.monitor,
+        mode=preset.mode,
+        patience=preset.patience,
+        restore_best_weights=preset.restore_best_weights,
+    )
 
     class Checkpoint(keras.callbacks.Callback):
         """After each epoch: the model with its optimizer, the best weights so far and the history."""
@@ -460,7 +514,11 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
                 state["history"].setdefault(key, []).append(float(value))
             state["epochs_done"] = epoch + 1
             state["stopped_early"] = bool(self.model.stop_training)
-            state["early_stopping"] = {"best": _float(stopper.best), "wait": stopper.wait, "best_epoch": stopper.best_epoch}
+            state["early_stopping"] = {
+                "best": _float(stopper.best),
+                "wait": stopper.wait,
+                "best_epoch": stopper.best_epoch,
+            }
             _write_json(folder / "state.json", state)
 
     class Progress(keras.callbacks.Callback):
@@ -474,8 +532,13 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
         def on_epoch_begin(self, epoch, logs=None):
             from tqdm import tqdm
 
-            self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{preset.epochs}", unit=" batches", file=sys.stderr,
-                            disable=not options.progress)
+            self.bar = tqdm(
+                total=steps,
+                desc=f"epoch {epoch + 1}/{preset.epochs}",
+                unit=" batches",
+                file=sys.stderr,
+                disable=not options.progress,
+            )
 
         def on_train_batch_end(self, batch, logs=None):
             self.bar.set_postfix(_progress_figures(logs or {}), refresh=False)
@@ -484,7 +547,9 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
         def on_epoch_end(self, epoch, logs=None):
             self.bar.set_postfix(_progress_figures(logs or {}), refresh=False)
             self.bar.close()
-            log.info("epoch done", extra={"epoch": epoch + 1, **{k: round(float(v), 5) for k, v in (logs or {}).items()}})
+            log.info(
+                "epoch done", extra={"epoch": epoch + 1, **{k: round(float(v), 5) for k, v in (logs or {}).items()}}
+            )
 
     return [stopper, Checkpoint(), Progress()]
 
@@ -509,8 +574,14 @@ def _fingerprint(options: TrainOptions, preset: Preset, summaries: Sequence[File
     """What a checkpoint was made from; a resume with other data or settings is refused (more epochs are allowed)."""
     shas = [s.sha256 for s in summaries] if summaries is not None else [file_sha256(p) for p in options.data]
     settings = {k: v for k, v in dataclasses.asdict(preset).items() if k not in ("name", "epochs")}
-    doc = {"files": shas, "preset": settings, "limit": options.limit, "seed": options.seed,
-           "fmt": options.fmt, "columns": [options.text_column, options.label_column]}
+    doc = {
+        "files": shas,
+        "preset": settings,
+        "limit": options.limit,
+        "seed": options.seed,
+        "fmt": options.fmt,
+        "columns": [options.text_column, options.label_column],
+    }
     if options.reading != Reading():  # absent by default, so checkpoints written before --stars existed still resume
         doc["reading"] = options.reading.describe()
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
@@ -535,7 +606,9 @@ class Prepared:
 
 @dataclass
 class Evaluation:
-    """The restored model's figures: metrics per set, the serving reference statistics, the test scores for the plots."""
+    """The restored model's figures: metrics per set, the serving reference statistics, the test scores for the
+    plots.
+    """
 
     metrics: dict[str, dict[str, Any]]
     reference: dict[str, Any]
@@ -549,7 +622,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     keras = import_keras()
     # Import everything the end of the run needs now: a run takes long enough for the files on
     # disk to change under it, and a late import would mix two versions of the package.
-    from model import artifact, baseline, evaluate, onnx_export, report  # noqa: F401
+    from model import baseline, evaluate, onnx_export, report  # noqa: F401 -- imported for the reason above
 
     preset = options.hyperparameters()
     timings: dict[str, float] = {}
@@ -583,20 +656,30 @@ def prepare_corpus(options: TrainOptions, preset: Preset, timings: dict[str, flo
             raise TrainingInputError(f"--resume: no checkpoint in {options.checkpoint_dir}")
         state = json.loads(state_path.read_text(encoding="utf-8"))
         if state["fingerprint"] != _fingerprint(options, preset):
-            raise TrainingInputError("--resume: the checkpoint was made from other data or settings; start without --resume")
+            raise TrainingInputError(
+                "--resume: the checkpoint was made from other data or settings; start without --resume"
+            )
         tokenizer = KerasTokenizer.from_json((options.checkpoint_dir / "tokenizer.json").read_text(encoding="utf-8"))
         summaries = [FileSummary(**s) for s in state["files"]]
         state.setdefault("commands", ["(not recorded)"]).append(options.command)
     else:
         tokenizer, summaries = fit_tokenizer(options.data, options, preset)
-        state = {"fingerprint": _fingerprint(options, preset, summaries), "files": [s.as_dict() for s in summaries],
-                 "epochs_done": 0, "history": {}, "early_stopping": None, "commands": [options.command]}
+        state = {
+            "fingerprint": _fingerprint(options, preset, summaries),
+            "files": [s.as_dict() for s in summaries],
+            "epochs_done": 0,
+            "history": {},
+            "early_stopping": None,
+            "commands": [options.command],
+        }
         (options.checkpoint_dir / "tokenizer.json").write_text(tokenizer.to_json(), encoding="utf-8")
     timings["vocabulary_seconds"] = time.perf_counter() - started
 
     total = sum(s.reviews for s in summaries)
     if total < 10:
-        raise TrainingInputError(f"only {total} labelled reviews in {', '.join(map(str, options.data))}; too few to train")
+        raise TrainingInputError(
+            f"only {total} labelled reviews in {', '.join(map(str, options.data))}; too few to train"
+        )
     mark = time.perf_counter()
     corpus = encode_files(options.data, options, tokenizer, total, preset.max_len)
     timings["encode_seconds"] = time.perf_counter() - mark
@@ -617,9 +700,16 @@ def fit(prepared: Prepared, options: TrainOptions, preset: Preset, timings: dict
     model = keras.models.load_model(options.checkpoint_dir / "last.keras") if options.resume else compile_model(preset)
     mark = time.perf_counter()
     if first_epoch < preset.epochs and not state.get("stopped_early"):
-        model.fit(training, validation_data=validation, epochs=preset.epochs, initial_epoch=first_epoch, verbose=0,
-                  steps_per_epoch=steps, validation_steps=options.steps_per_epoch and min(len(validation), options.steps_per_epoch),
-                  callbacks=_callbacks(preset, options, state, steps))
+        model.fit(
+            training,
+            validation_data=validation,
+            epochs=preset.epochs,
+            initial_epoch=first_epoch,
+            verbose=0,
+            steps_per_epoch=steps,
+            validation_steps=options.steps_per_epoch and min(len(validation), options.steps_per_epoch),
+            callbacks=_callbacks(preset, options, state, steps),
+        )
     best_weights = options.checkpoint_dir / "best.weights.npz"
     if preset.restore_best_weights and best_weights.exists():  # also when a resume found nothing left to train
         with np.load(best_weights) as stored:
@@ -628,7 +718,9 @@ def fit(prepared: Prepared, options: TrainOptions, preset: Preset, timings: dict
     return model
 
 
-def evaluate_model(model, prepared: Prepared, options: TrainOptions, preset: Preset, timings: dict[str, float]) -> Evaluation:
+def evaluate_model(
+    model, prepared: Prepared, options: TrainOptions, preset: Preset, timings: dict[str, float]
+) -> Evaluation:
     """Validation (and test) metrics of the restored weights, and the validation split's reference statistics."""
     from model.evaluate import classification_metrics
 
@@ -636,8 +728,15 @@ def evaluate_model(model, prepared: Prepared, options: TrainOptions, preset: Pre
     mark = time.perf_counter()
     val_scores = predict_corpus(model, corpus, val_rows, preset)
     metrics = {"validation": classification_metrics(corpus.labels[val_rows], val_scores)}
-    reference = reference_statistics(validation_description(options.data, preset.validation_fraction, preset.split_random_state),
-                                     corpus.tokens[val_rows], corpus.oov[val_rows], corpus.labels[val_rows], val_scores, preset.max_len)
+    assert corpus.tokens is not None and corpus.oov is not None  # encode_files allocates both
+    reference = reference_statistics(
+        validation_description(options.data, preset.validation_fraction, preset.split_random_state),
+        corpus.tokens[val_rows],
+        corpus.oov[val_rows],
+        corpus.labels[val_rows],
+        val_scores,
+        preset.max_len,
+    )
     test_scores = None
     if prepared.test is not None:
         test_scores = predict_corpus(model, prepared.test, np.arange(len(prepared.test)), preset)
@@ -654,24 +753,36 @@ def fit_baseline(prepared: Prepared, options: TrainOptions, preset: Preset) -> d
     eval_sets = {"validation": (corpus.ids, corpus.labels, prepared.val_rows)}
     if test is not None:
         eval_sets["test"] = (test.ids, test.labels, np.arange(len(test)))
-    return baseline.tfidf_logistic_regression(corpus.ids, corpus.labels, prepared.train_rows, eval_sets,
-                                              num_words=preset.num_words, seed=options.seed)
+    return baseline.tfidf_logistic_regression(
+        corpus.ids, corpus.labels, prepared.train_rows, eval_sets, num_words=preset.num_words, seed=options.seed
+    )
 
 
-def write_artifact(model, prepared: Prepared, evaluation: Evaluation, baseline_result: dict[str, Any] | None,
-                   options: TrainOptions, preset: Preset, timings: dict[str, float]) -> dict[str, Any]:
+def write_artifact(
+    model,
+    prepared: Prepared,
+    evaluation: Evaluation,
+    baseline_result: dict[str, Any] | None,
+    options: TrainOptions,
+    preset: Preset,
+    timings: dict[str, float],
+) -> dict[str, Any]:
     """The artifact folder (serving model, tokenizer, metadata.json) and its report; returns the metadata as saved."""
-    from model import artifact, report
+    from model import report
 
     state, test = prepared.state, prepared.test
     history = state["history"]
     best_epoch = (state.get("early_stopping") or {}).get("best_epoch")
     metadata = {
         "preset": preset.name,
-        "hyperparameters": {**dataclasses.asdict(preset), "seed": options.seed, "limit_per_file": options.limit,
-                            "steps_per_epoch": options.steps_per_epoch,
-                            "epochs_run": len(history.get("loss", [])),
-                            "best_epoch": None if best_epoch is None else best_epoch + 1},
+        "hyperparameters": {
+            **dataclasses.asdict(preset),
+            "seed": options.seed,
+            "limit_per_file": options.limit,
+            "steps_per_epoch": options.steps_per_epoch,
+            "epochs_run": len(history.get("loss", [])),
+            "best_epoch": None if best_epoch is None else best_epoch + 1,
+        },
         "command": state["commands"][0],
         "resumed_with": state["commands"][1:],
         "differences_from_published": differences_from_published(preset, options.limit, options.steps_per_epoch),
@@ -680,19 +791,33 @@ def write_artifact(model, prepared: Prepared, evaluation: Evaluation, baseline_r
             "reviews": len(prepared.corpus),
             "train_reviews": len(prepared.train_rows),
             "validation_reviews": len(prepared.val_rows),
-            "test_file": None if test is None else {"path": str(options.test), "sha256": file_sha256(options.test),
-                                                     "reviews": len(test), "negative": int(test.labels.sum())},
+            "test_file": None
+            if test is None or options.test is None
+            else {
+                "path": str(options.test),
+                "sha256": file_sha256(options.test),
+                "reviews": len(test),
+                "negative": int(test.labels.sum()),
+            },
         },
         "metrics": {name: _headline(m) for name, m in evaluation.metrics.items()},
         "reference": evaluation.reference,
-        "baseline": None if baseline_result is None else {name: _headline(m) for name, m in baseline_result["metrics"].items()},
+        "baseline": None
+        if baseline_result is None
+        else {name: _headline(m) for name, m in baseline_result["metrics"].items()},
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "libraries": _library_versions(),
     }
     artifact.save(options.out, serving_model(model, preset), prepared.tokenizer, metadata)
     saved = artifact.read_metadata(options.out)
-    report.write(options.out / artifact.REPORT_DIR, saved, evaluation.metrics, history, baseline_result,
-                 None if test is None else (test.labels, evaluation.test_scores))
+    report.write(
+        options.out / artifact.REPORT_DIR,
+        saved,
+        evaluation.metrics,
+        history,
+        baseline_result,
+        None if test is None or evaluation.test_scores is None else (test.labels, evaluation.test_scores),
+    )
     return saved
 
 
@@ -722,7 +847,11 @@ def _library_versions() -> dict[str, str]:
 
     import keras
 
-    versions = {"python": platform.python_version(), "keras": keras.__version__, "keras_backend": keras.backend.backend()}
+    versions = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+    }
     for name in ("numpy", "tensorflow", "jax", "scikit-learn", "onnx", "onnxruntime"):
         try:
             versions[name] = md.version(name)

@@ -7,9 +7,10 @@ import itertools
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from common import cli, config, logs
 from common.broker_check import check_client_config
@@ -53,30 +54,60 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("source", nargs="?", help="review file (.ft.txt, .bz2, .gz, .csv, .jsonl) or - for stdin")
-    parser.add_argument("--text", action="append", default=[], metavar="TEXT",
-                        help="a review to send instead of a file (repeatable)")
-    parser.add_argument("--format", choices=FORMATS, default="auto", dest="fmt",
-                        help="file format [auto: from the name, else the first line]")
+    parser.add_argument(
+        "--text", action="append", default=[], metavar="TEXT", help="a review to send instead of a file (repeatable)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        dest="fmt",
+        help="file format [auto: from the name, else the first line]",
+    )
     parser.add_argument("--text-column", default="text", help="CSV/JSONL column holding the review [text]")
-    parser.add_argument("--label-column", default="label",
-                        help="CSV/JSONL column holding the true label (1/0, negative/positive; star ratings with "
-                        "--stars), read only with --with-labels [label]")
-    parser.add_argument("--id-column", default=None, metavar="COL",
-                        help="CSV/JSONL column holding the review id used as message key and id [line number]")
-    parser.add_argument("--with-labels", action="store_true",
-                        help="carry the true label in each message (the dashboard shows live accuracy)")
-    parser.add_argument("--rate", type=non_negative_float, default=0.0,
-                        help="reviews per second, steadily paced [0 = as fast as possible]")
+    parser.add_argument(
+        "--label-column",
+        default="label",
+        help="CSV/JSONL column holding the true label (1/0, negative/positive; star ratings with "
+        "--stars), read only with --with-labels [label]",
+    )
+    parser.add_argument(
+        "--id-column",
+        default=None,
+        metavar="COL",
+        help="CSV/JSONL column holding the review id used as message key and id [line number]",
+    )
+    parser.add_argument(
+        "--with-labels",
+        action="store_true",
+        help="carry the true label in each message (the dashboard shows live accuracy)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=non_negative_float,
+        default=0.0,
+        help="reviews per second, steadily paced [0 = as fast as possible]",
+    )
     parser.add_argument("--limit", type=positive_int, default=None, help="send at most this many reviews")
     parser.add_argument("--loop", action="store_true", help="replay the file until --limit or Ctrl-C")
     parser.add_argument("--shuffle", action="store_true", help="shuffle within a bounded buffer (see below)")
-    parser.add_argument("--shuffle-buffer", type=positive_int, default=10_000, help="reviews held for --shuffle [10000]")
+    parser.add_argument(
+        "--shuffle-buffer", type=positive_int, default=10_000, help="reviews held for --shuffle [10000]"
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed of --shuffle")
     parser.add_argument("--id-prefix", default="", help="prefix of every review id")
-    parser.add_argument("--connect-timeout", type=positive_float, default=10.0,
-                        help="seconds to wait for the broker before giving up [10]")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar with rate [on a terminal only]")
+    parser.add_argument(
+        "--connect-timeout",
+        type=positive_float,
+        default=10.0,
+        help="seconds to wait for the broker before giving up [10]",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar with rate [on a terminal only]",
+    )
     config.add_options(parser, OPTIONS)
     config.add_options(parser, READING, kafka=False)
     return parser
@@ -111,8 +142,13 @@ def _source(args: argparse.Namespace, settings: config.Settings) -> FileSource |
     except FileNotFoundError as exc:
         raise config.ConfigError(str(exc)) from None
     return FileSource(
-        args.source, args.fmt, args.text_column, args.label_column if args.with_labels else None, args.id_column,
-        reading=config.reading(settings), tolerance=settings.max_malformed,
+        args.source,
+        args.fmt,
+        args.text_column,
+        args.label_column if args.with_labels else None,
+        args.id_column,
+        reading=config.reading(settings),
+        tolerance=settings.max_malformed,
     )
 
 
@@ -124,8 +160,10 @@ def _check(source: FileSource | TextSource, limit: int | None, dry_run: bool) ->
             count = sum(1 for _ in itertools.islice(source.records(), limit))
     except MalformedInput as exc:
         print(f"error: {exc}", file=sys.stderr)
-        print("error: nothing was sent: the input is checked before sending (--max-malformed sets the tolerance)",
-              file=sys.stderr)
+        print(
+            "error: nothing was sent: the input is checked before sending (--max-malformed sets the tolerance)",
+            file=sys.stderr,
+        )
         return 1
     if dry_run:
         print(f"dry run: {count:,} reviews to send, nothing sent", *_skipped(source), sep="\n")
@@ -142,15 +180,23 @@ def _send(source: FileSource | TextSource, args: argparse.Namespace, settings: c
     with _argument_errors():  # read before connecting: an option the input cannot honour fails here
         first = next(stream, None)
     if first is None:
-        print(f"error: {reading.error}" if reading.error else "error: no reviews to send: the input is empty",
-              file=sys.stderr)
+        print(
+            f"error: {reading.error}" if reading.error else "error: no reviews to send: the input is empty",
+            file=sys.stderr,
+        )
         return 1
     try:
         with _stop_on_signals() as stop:
             summary = send_reviews(
-                settings.kafka_config(), settings.input_topic, itertools.chain([first], stream),
-                rate=args.rate or None, with_labels=args.with_labels, limit=args.limit,
-                progress=args.progress, connect_timeout=args.connect_timeout, stop=stop.event,
+                settings.kafka_config(),
+                settings.input_topic,
+                itertools.chain([first], stream),
+                rate=args.rate or None,
+                with_labels=args.with_labels,
+                limit=args.limit,
+                progress=args.progress,
+                connect_timeout=args.connect_timeout,
+                stop=stop.event,
             )
     except ProducerError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -159,11 +205,16 @@ def _send(source: FileSource | TextSource, args: argparse.Namespace, settings: c
     code = 0
     if reading.error is not None:
         print(f"error: {reading.error}", file=sys.stderr)
-        print(f"error: reading stopped after line {reading.last_line}: the {summary.sent:,} reviews read up to there "
-              "were delivered, so sending the same input again delivers them twice", file=sys.stderr)
+        print(
+            f"error: reading stopped after line {reading.last_line}: the {summary.sent:,} reviews read up to there "
+            "were delivered, so sending the same input again delivers them twice",
+            file=sys.stderr,
+        )
         code = 1
     if summary.failed:
-        print(f"error: {summary.failed} reviews were not delivered: " + "; ".join(summary.first_errors), file=sys.stderr)
+        print(
+            f"error: {summary.failed} reviews were not delivered: " + "; ".join(summary.first_errors), file=sys.stderr
+        )
         code = 1
     return 128 + stop.signal if stop.signal is not None else code
 

@@ -13,8 +13,9 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from tqdm import tqdm
@@ -199,8 +200,14 @@ def send_reviews(
     max_bytes = int(producer_config(kafka_config).get("message.max.bytes", LIBRDKAFKA_MESSAGE_MAX_BYTES))
     pacer = Pacer(rate, producer) if rate else None
     began = time.monotonic()
-    with tqdm(total=limit, unit=" reviews", disable=None if progress is None else not progress,
-              desc=f"-> {topic}", mininterval=0.5, smoothing=0.1) as bar:
+    with tqdm(
+        total=limit,
+        unit=" reviews",
+        disable=None if progress is None else not progress,
+        desc=f"-> {topic}",
+        mininterval=0.5,
+        smoothing=0.1,
+    ) as bar:
         queued = 0
         try:
             for item in itertools.islice(records, limit):
@@ -212,8 +219,10 @@ def send_reviews(
                     break
                 key, value = message_of(item, with_labels)
                 if not _produce(producer, topic, key, value):  # one oversized review fails alone; the send goes on
-                    deliveries.fail(f"review {_where(item)}: {len(value):,} bytes, over the producer's limit of "
-                                    f"{max_bytes:,} (message.max.bytes)")
+                    deliveries.fail(
+                        f"review {_where(item)}: {len(value):,} bytes, over the producer's limit of "
+                        f"{max_bytes:,} (message.max.bytes)"
+                    )
                 queued += 1  # attempted: sent + failed + still outstanding
                 if queued % _PROGRESS_EVERY == 0:
                     bar.update(_PROGRESS_EVERY)
@@ -228,10 +237,19 @@ def send_reviews(
         raise ProducerError(f"the producer hit a fatal error: {deliveries.fatal.str()}")
     if remaining:
         deliveries.first_errors.append(f"{remaining} reviews still unacknowledged after {flush_timeout:g} s")
-    summary = SendSummary(queued - deliveries.failed - remaining, deliveries.failed + remaining, seconds,
-                          deliveries.first_errors)
-    log.info("send finished", extra={"topic": topic, "sent": summary.sent, "failed": summary.failed,
-                                      "seconds": round(seconds, 3), "reviews_per_s": round(summary.rate, 1)})
+    summary = SendSummary(
+        queued - deliveries.failed - remaining, deliveries.failed + remaining, seconds, deliveries.first_errors
+    )
+    log.info(
+        "send finished",
+        extra={
+            "topic": topic,
+            "sent": summary.sent,
+            "failed": summary.failed,
+            "seconds": round(seconds, 3),
+            "reviews_per_s": round(summary.rate, 1),
+        },
+    )
     return summary
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from common.readers import ErrorCounter, Reading, Record, Tolerance, read_records
 
@@ -41,8 +41,16 @@ class FileSource:
         # A fresh counter per pass: the malformed tolerance applies to each read of the file.
         errors = self.tolerance.counter()
         self.passes.append(errors)
-        return read_records(self.path, fmt=self.fmt, text_column=self.text_column, label_column=self.label_column,
-                            errors=errors, id_column=self.id_column, keep_unlabelled=True, **self.reading.options())
+        return read_records(
+            self.path,
+            fmt=self.fmt,
+            text_column=self.text_column,
+            label_column=self.label_column,
+            errors=errors,
+            id_column=self.id_column,
+            keep_unlabelled=True,
+            **self.reading.options(),
+        )
 
     @property
     def rereadable(self) -> bool:
@@ -108,10 +116,14 @@ def skipped_lines(passes: Sequence[ErrorCounter]) -> list[str]:
     described = []
     malformed = sum(errors.malformed for errors in passes)
     if malformed:
-        described.append(f"skipped {malformed:,} malformed line{'s' if malformed != 1 else ''} (not sent), first: "
-                         + passes[0].describe_examples(_SKIPPED_SHOWN))
+        described.append(
+            f"skipped {malformed:,} malformed line{'s' if malformed != 1 else ''} (not sent), first: "
+            + passes[0].describe_examples(_SKIPPED_SHOWN)
+        )
     dropped: Counter[str] = sum((errors.dropped for errors in passes), Counter())
-    described.extend(f"dropped {count:,} review{'s' if count != 1 else ''} {reason}" for reason, count in dropped.items())
+    described.extend(
+        f"dropped {count:,} review{'s' if count != 1 else ''} {reason}" for reason, count in dropped.items()
+    )
     unlabelled = sum(errors.unlabelled for errors in passes)
     if unlabelled:
         described.append(f"{unlabelled:,} review{'s' if unlabelled != 1 else ''} had no label: read without one")

@@ -22,7 +22,8 @@ def perturbed_copy(source: Path, out: Path, scale: float = 0.5, noise: float = 0
     output.set_weights([kernel * scale, *rest])
     if noise:
         rng = np.random.default_rng(seed)
-        model.set_weights([w + rng.normal(0.0, noise * float(w.std() or 1.0), w.shape).astype(w.dtype)
-                           for w in model.get_weights()])
+        model.set_weights(
+            [w + rng.normal(0.0, noise * float(w.std() or 1.0), w.shape).astype(w.dtype) for w in model.get_weights()]
+        )
     tokenizer = KerasTokenizer.from_json((source / artifact.TOKENIZER_FILE).read_text(encoding="utf-8"))
     return artifact.save(out, model, tokenizer, {"preset": "candidate"})

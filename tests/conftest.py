@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -74,8 +74,11 @@ def review_data() -> Path:
     """The review samples; missing ones fail the test (a skip here once hid 52 untested paths)."""
     missing = [p for p in (TRAIN_SAMPLE, TEST_SAMPLE, OTHER_SAMPLE) if not p.is_file()]
     if missing:
-        pytest.fail(f"review data missing: {', '.join(map(str, missing))} (the repository carries it under data/; "
-                    "SENTIMENT_TEST_DATA points elsewhere)", pytrace=False)
+        pytest.fail(
+            f"review data missing: {', '.join(map(str, missing))} (the repository carries it under data/; "
+            "SENTIMENT_TEST_DATA points elsewhere)",
+            pytrace=False,
+        )
     return DATA_DIR
 
 

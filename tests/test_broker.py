@@ -13,12 +13,14 @@ pytestmark = pytest.mark.integration
 
 
 def _consume(bootstrap: str, topic: str, group: str, count: int) -> list[bytes]:
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": group,
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     values: list[bytes] = []
     try:
@@ -49,7 +51,9 @@ def test_group_resumes_from_committed_offset(kafka_bootstrap, make_topic):
 
 def test_status_command_sees_the_running_broker(kafka_bootstrap):
     port = kafka_bootstrap.rsplit(":", 1)[1]
-    proc = subprocess.run([sys.executable, "-m", "localkafka", "--port", port, "status"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "localkafka", "--port", port, "status"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert "ready" in proc.stdout
 
@@ -164,9 +168,30 @@ def test_create_topics_goes_to_the_broker_of_port_even_when_the_environment_name
         elsewhere = f"127.0.0.1:{sock.getsockname()[1]}"  # nothing listens there once the block ends
     names = [f"port-{uuid.uuid4().hex[:8]}-{kind}" for kind in ("in", "out", "dlq")]
     env = {**os.environ, "SENTIMENT_BOOTSTRAP_SERVERS": elsewhere}
-    proc = subprocess.run([sys.executable, "-m", "localkafka", "--port", port, "create-topics", "--timeout", "10",
-                           "--input-topic", names[0], "--output-topic", names[1], "--dlq-topic", names[2], "--partitions", "1"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "localkafka",
+            "--port",
+            port,
+            "create-topics",
+            "--timeout",
+            "10",
+            "--input-topic",
+            names[0],
+            "--output-topic",
+            names[1],
+            "--dlq-topic",
+            names[2],
+            "--partitions",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     topics = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics
     assert all(len(topics[name].partitions) == 1 for name in names), proc.stdout
@@ -174,8 +199,13 @@ def test_create_topics_goes_to_the_broker_of_port_even_when_the_environment_name
 
 def test_create_topics_refuses_a_port_and_bootstrap_servers_that_disagree():
     port = "45678"
-    proc = subprocess.run([sys.executable, "-m", "localkafka", "--port", port, "create-topics",
-                           "--bootstrap-servers", "127.0.0.1:1"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "localkafka", "--port", port, "create-topics", "--bootstrap-servers", "127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"error: --port {port} and --bootstrap-servers 127.0.0.1:1 name different brokers; give one of them")
+        f"error: --port {port} and --bootstrap-servers 127.0.0.1:1 name different brokers; give one of them"
+    )

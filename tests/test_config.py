@@ -89,11 +89,23 @@ def test_undeclared_setting_is_an_attribute_error():
 def test_every_option_has_one_env_name_and_flag():
     envs = [o.env for o in config.OPTIONS.values()]
     assert len(envs) == len(set(envs))
-    assert not any(e.startswith(config.KAFKA_ENV_PREFIX) for e in envs), "would collide with the librdkafka pass-through"
+    assert not any(e.startswith(config.KAFKA_ENV_PREFIX) for e in envs), (
+        "would collide with the librdkafka pass-through"
+    )
 
 
-@pytest.mark.parametrize("command", ["sentiment-kafka", "sentiment-train", "sentiment-evaluate", "sentiment-consumer",
-                                     "sentiment-producer", "sentiment-dashboard", "sentiment-model"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "sentiment-kafka",
+        "sentiment-train",
+        "sentiment-evaluate",
+        "sentiment-consumer",
+        "sentiment-producer",
+        "sentiment-dashboard",
+        "sentiment-model",
+    ],
+)
 def test_every_command_has_help(command):
     exe = __import__("pathlib").Path(sys.executable).parent / command
     proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)

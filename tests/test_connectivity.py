@@ -49,7 +49,9 @@ def test_an_outage_is_one_line_when_it_starts_a_reminder_a_minute_and_one_line_w
     assert messages(caplog)[2:] == ["Kafka reachable again"] and not state.down
     assert caplog.records[-1].down_seconds == 70.0
     state.lost("again")
-    assert messages(caplog)[-1] == "Kafka unreachable; retrying (further reports held back)", "a new outage is news again"
+    assert messages(caplog)[-1] == "Kafka unreachable; retrying (further reports held back)", (
+        "a new outage is news again"
+    )
 
 
 def test_other_errors_are_not_connectivity():
@@ -63,8 +65,16 @@ def test_librdkafka_connection_failures_go_through_the_state_and_other_lines_as_
     target = logging.getLogger("librdkafka-test")
     logger = LibrdkafkaLogger(target, ConnectivityLog(logging.getLogger("state")))
     for _ in range(50):
-        logger.log(logging.ERROR, "%s [%s] %s", "FAIL", "rdkafka#consumer-1", "[thrd:b:9092/1]: b:9092/1: Connect to ipv4#b:9092 failed")
-    logger.log(logging.WARNING, "%s [%s] %s", "MAXPOLL", "rdkafka#consumer-1", "Application maximum poll interval exceeded")
+        logger.log(
+            logging.ERROR,
+            "%s [%s] %s",
+            "FAIL",
+            "rdkafka#consumer-1",
+            "[thrd:b:9092/1]: b:9092/1: Connect to ipv4#b:9092 failed",
+        )
+    logger.log(
+        logging.WARNING, "%s [%s] %s", "MAXPOLL", "rdkafka#consumer-1", "Application maximum poll interval exceeded"
+    )
     assert [(r.name, r.getMessage()) for r in caplog.records] == [
         ("state", "Kafka unreachable; retrying (further reports held back)"),
         ("librdkafka-test", "MAXPOLL [rdkafka#consumer-1] Application maximum poll interval exceeded"),
@@ -85,7 +95,9 @@ def test_the_dashboard_reader_logs_one_line_for_a_broker_that_is_not_there(caplo
 
     caplog.set_level(logging.INFO)
     stats = LiveStats()
-    reader = StreamReader({"bootstrap.servers": _closed_port(), "reconnect.backoff.max.ms": 100}, "t", stats, check_interval_s=0.5).start()
+    reader = StreamReader(
+        {"bootstrap.servers": _closed_port(), "reconnect.backoff.max.ms": 100}, "t", stats, check_interval_s=0.5
+    ).start()
     try:
         deadline = time.monotonic() + 20
         while stats.snapshot().broker.reachable is not False and time.monotonic() < deadline:
@@ -112,8 +124,13 @@ def test_the_consumer_logs_one_line_for_an_outage_and_one_when_the_broker_is_bac
             return [Assessment(verdict, 1, 0) for verdict in self.judge(texts)]
 
     caplog.set_level(logging.INFO)
-    config = ServiceConfig(kafka={"bootstrap.servers": _closed_port(), "reconnect.backoff.max.ms": 100},
-                           input_topic="i", output_topic="o", dlq_topic="d", group_id="g")
+    config = ServiceConfig(
+        kafka={"bootstrap.servers": _closed_port(), "reconnect.backoff.max.ms": 100},
+        input_topic="i",
+        output_topic="o",
+        dlq_topic="d",
+        group_id="g",
+    )
     service = ScoringService(config, Scorer, ConsumerMetrics())
     thread = threading.Thread(target=service.run, daemon=True)
     thread.start()
@@ -123,7 +140,9 @@ def test_the_consumer_logs_one_line_for_an_outage_and_one_when_the_broker_is_bac
             time.sleep(0.1)
         time.sleep(3.0)  # a consumer and a producer retry every 100 ms meanwhile
         assert messages(caplog, logging.WARNING) == ["Kafka unreachable; retrying (further reports held back)"]
-        service._on_stats(json.dumps({"brokers": {"b:9092/1": {"state": "UP", "nodeid": 1}}}))  # what librdkafka says once back
+        service._on_stats(
+            json.dumps({"brokers": {"b:9092/1": {"state": "UP", "nodeid": 1}}})
+        )  # what librdkafka says once back
         assert messages(caplog)[-1] == "Kafka reachable again"
     finally:
         service.stop()

@@ -8,7 +8,8 @@ import re
 import time
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common import contract
 from common.contract import Rejection, Result, Review, ShadowVerdict, Source
@@ -24,7 +25,12 @@ def decode(value: bytes | None, key: bytes | None = None, max_text_bytes: int = 
 def test_producer_encoding_round_trips() -> None:
     review = Review(id="r1", text="Great blender", title="Wow", true_label=Label.NEGATIVE, event_time=1_700_000_000.5)
     assert json.loads(contract.encode_review(review)) == {
-        "id": "r1", "text": "Great blender", "title": "Wow", "label": "negative", "ts": 1_700_000_000.5}
+        "id": "r1",
+        "text": "Great blender",
+        "title": "Wow",
+        "label": "negative",
+        "ts": 1_700_000_000.5,
+    }
     assert decode(contract.encode_review(review)) == review
 
 
@@ -131,11 +137,28 @@ def test_optional_fields_in_every_accepted_form(fields: dict, expected: dict) ->
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("label", ""), ("label", "maybe"), ("label", True), ("label", 2), ("label", {"a": 1}),
-        ("id", ""), ("id", "   "), ("id", True), ("id", [1]), ("id", "i" * 513), ("id", "\ud800"),
-        ("title", ""), ("title", 5), ("title", "\udfff"),
-        ("ts", ""), ("ts", "yesterday"), ("ts", -5), ("ts", "1969-12-31T23:59:59Z"), ("ts", "2200-01-01T00:00:00Z"),
-        ("ts", 10**400), ("ts", True), ("ts", [1]),
+        ("label", ""),
+        ("label", "maybe"),
+        ("label", True),
+        ("label", 2),
+        ("label", {"a": 1}),
+        ("id", ""),
+        ("id", "   "),
+        ("id", True),
+        ("id", [1]),
+        ("id", "i" * 513),
+        ("id", "\ud800"),
+        ("title", ""),
+        ("title", 5),
+        ("title", "\udfff"),
+        ("ts", ""),
+        ("ts", "yesterday"),
+        ("ts", -5),
+        ("ts", "1969-12-31T23:59:59Z"),
+        ("ts", "2200-01-01T00:00:00Z"),
+        ("ts", 10**400),
+        ("ts", True),
+        ("ts", [1]),
     ],
 )
 def test_an_empty_or_malformed_optional_field_is_dropped_with_a_warning(field: str, value: object) -> None:
@@ -162,12 +185,26 @@ def test_the_output_lists_the_dropped_fields() -> None:
     assert isinstance(review, Review) and review.id == "7" and review.title == "T"
     doc = json.loads(contract.encode_result(contract.scored(review, (Label.NEGATIVE, 0.9), "v1", 1.0)))
     assert [w["field"] for w in doc["warnings"]] == ["label", "ts"] and all(w["problem"] for w in doc["warnings"])
-    assert "warnings" not in json.loads(contract.encode_result(contract.scored(Review("1", "ok"), (Label.NEGATIVE, 0.9), "v1", 1.0)))
+    assert "warnings" not in json.loads(
+        contract.encode_result(contract.scored(Review("1", "ok"), (Label.NEGATIVE, 0.9), "v1", 1.0))
+    )
 
 
-@pytest.mark.parametrize("text, kind", [("42", "a number"), (" -0.5 ", "a number"), ("true", "JSON true"),
-                                        ("null", "JSON null"), ("[1, 2]", "a JSON array"), ("4,5", None),
-                                        ('"42"', None), ("N/A", None), ("[Update] ok", None), ("", None)])
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("42", "a number"),
+        (" -0.5 ", "a number"),
+        ("true", "JSON true"),
+        ("null", "JSON null"),
+        ("[1, 2]", "a JSON array"),
+        ("4,5", None),
+        ('"42"', None),
+        ("N/A", None),
+        ("[Update] ok", None),
+        ("", None),
+    ],
+)
 def test_not_review_kind_names_bare_json_values(text: str, kind: str | None) -> None:
     assert contract.not_review_kind(text) == kind
 
@@ -184,9 +221,12 @@ def _whole_json_value(text: str) -> bool:
     return True
 
 
-@given(st.text(max_size=200).filter(lambda t: t.strip() and not t.startswith("\ufeff") and not OBJECT_OPENING.match(t)
-                                    and not _whole_json_value(t)),
-       st.sampled_from(["", "{", "[", '"', "{sigh} ", "[x] ", '"A": ', "  ", "42 ", "true "]))
+@given(
+    st.text(max_size=200).filter(
+        lambda t: t.strip() and not t.startswith("\ufeff") and not OBJECT_OPENING.match(t) and not _whole_json_value(t)
+    ),
+    st.sampled_from(["", "{", "[", '"', "{sigh} ", "[x] ", '"A": ', "  ", "42 ", "true "]),
+)
 def test_text_not_opening_as_an_object_nor_wholly_json_round_trips_as_plain_text(text: str, prefix: str) -> None:
     text = prefix + text
     if OBJECT_OPENING.match(text) or _whole_json_value(text):
@@ -200,23 +240,33 @@ def test_a_json_string_literal_is_its_text(text: str) -> None:
 
 
 N, P = Label.NEGATIVE, Label.POSITIVE
-SPELLINGS = {"negative": N, "positive": P, "NEG": N, "pos": P, 1: N, 0: P, "1": N, "0.0": P, 1.0: N, "__label__2": P}
+SPELLINGS = {"negative": N, "positive": P, "NEG": N, "pos": P, 1: N, 0: P, "1": N, "0.0": P, "__label__2": P}
 word_text = st.text(min_size=1, max_size=100).filter(str.strip)
 
 
-@given(text=word_text,
-       review_id=st.none() | word_text | st.integers(-(10**12), 10**12),
-       title=st.none() | word_text,
-       label=st.none() | st.sampled_from([*sorted(SPELLINGS, key=str), 1.0]),  # 1.0 is the key 1 in SPELLINGS
-       ts=st.none() | st.floats(0, 1.7e9) | st.integers(0, 1_700_000_000),
-       lead=st.sampled_from(["", " ", "\ufeff", "\n\t"]),
-       ascii_only=st.booleans())
+@given(
+    text=word_text,
+    review_id=st.none() | word_text | st.integers(-(10**12), 10**12),
+    title=st.none() | word_text,
+    label=st.none() | st.sampled_from([*sorted(SPELLINGS, key=str), 1.0]),  # 1.0 is the key 1 in SPELLINGS
+    ts=st.none() | st.floats(0, 1.7e9) | st.integers(0, 1_700_000_000),
+    lead=st.sampled_from(["", " ", "\ufeff", "\n\t"]),
+    ascii_only=st.booleans(),
+)
 def test_every_valid_review_object_round_trips(text, review_id, title, label, ts, lead, ascii_only) -> None:
-    doc = {name: v for name, v in {"text": text, "id": review_id, "title": title, "label": label, "ts": ts}.items()
-           if v is not None}
+    doc = {
+        name: v
+        for name, v in {"text": text, "id": review_id, "title": title, "label": label, "ts": ts}.items()
+        if v is not None
+    }
     value = (lead + json.dumps(doc, ensure_ascii=ascii_only)).encode("utf-8")
-    expected = Review(id="k" if review_id is None else str(review_id), text=text, title=title,
-                      true_label=None if label is None else SPELLINGS[label], event_time=None if ts is None else float(ts))
+    expected = Review(
+        id="k" if review_id is None else str(review_id),
+        text=text,
+        title=title,
+        true_label=None if label is None else SPELLINGS[label],
+        event_time=None if ts is None else float(ts),
+    )
     assert decode(value, key=b"k", max_text_bytes=10_000) == expected
 
 
@@ -225,43 +275,84 @@ def test_decoding_never_raises_on_arbitrary_bytes(value: bytes, key: bytes | Non
     assert isinstance(decode(value, key), (Review, Rejection))
 
 
-@given(st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["text", "id", "label", "ts", "title"]), inner, max_size=5),
-                    max_leaves=10))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.sampled_from(["text", "id", "label", "ts", "title"]), inner, max_size=5)
+        ),
+        max_leaves=10,
+    )
+)
 def test_decoding_never_raises_on_arbitrary_json(doc: object) -> None:
     assert isinstance(decode(json.dumps(doc).encode()), (Review, Rejection))
 
 
 def test_a_scored_review_is_the_result_published_and_read_back() -> None:
     review = Review(id="7", text="t" * 500, true_label=Label.POSITIVE, event_time=12.5, warnings=(("title", "empty"),))
-    result = contract.scored(review, (Label.NEGATIVE, 0.87654321), "v3", 99.0,
-                             shadow=ShadowVerdict("v4", Label.POSITIVE, 0.123456789), reading=(120, 7))
-    assert result == Result(id="7", label=Label.NEGATIVE, p_negative=0.8765432, model_version="v3", scored_at=99.0,
-                            event_time=12.5, true_label=Label.POSITIVE, text="t" * 280,
-                            shadow=ShadowVerdict("v4", Label.POSITIVE, 0.1234568), tokens=120, oov_tokens=7,
-                            warnings=(("title", "empty"),))
+    result = contract.scored(
+        review,
+        (Label.NEGATIVE, 0.87654321),
+        "v3",
+        99.0,
+        shadow=ShadowVerdict("v4", Label.POSITIVE, 0.123456789),
+        reading=(120, 7),
+    )
+    assert result == Result(
+        id="7",
+        label=Label.NEGATIVE,
+        p_negative=0.8765432,
+        model_version="v3",
+        scored_at=99.0,
+        event_time=12.5,
+        true_label=Label.POSITIVE,
+        text="t" * 280,
+        shadow=ShadowVerdict("v4", Label.POSITIVE, 0.1234568),
+        tokens=120,
+        oov_tokens=7,
+        warnings=(("title", "empty"),),
+    )
     assert contract.decode_result(contract.encode_result(result)) == result
 
 
 def test_a_minimal_result_round_trips_without_its_optional_fields() -> None:
     result = contract.scored(Review(id="r", text="ok"), (Label.POSITIVE, 0.25), "v1", 5.0)
     doc = json.loads(contract.encode_result(result))
-    assert doc == {"id": "r", "label": "positive", "p_negative": 0.25, "model_version": "v1", "scored_at": 5.0,
-                   "event_time": None, "text": "ok"}
+    assert doc == {
+        "id": "r",
+        "label": "positive",
+        "p_negative": 0.25,
+        "model_version": "v1",
+        "scored_at": 5.0,
+        "event_time": None,
+        "text": "ok",
+    }
     assert contract.decode_result(contract.encode_result(result)) == result
 
 
-@pytest.mark.parametrize("value", [b"[]", b'{"id": "1"}', b'{"id": "1", "label": "meh", "p_negative": 0.1, "model_version": "v", "scored_at": 1}',
-                                   b'{"id": "1", "label": "negative", "p_negative": 0.1, "model_version": "v", "scored_at": 1, "true_label": "neg"}',
-                                   b'{"id": "1", "label": "negative", "p_negative": 0.1, "model_version": "v", "scored_at": 1, "true_label": {"a": 1}}',
-                                   b'{"id": "1", "label": "negative", "p_negative": 0.1, "model_version": "v", "scored_at": 1, "warnings": [3]}'])
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"[]",
+        b'{"id": "1"}',
+        b'{"id": "1", "label": "meh", "p_negative": 0.1, "model_version": "v", "scored_at": 1}',
+        b'{"id": "1", "label": "negative", "p_negative": 0.1, "model_version": "v", "scored_at": 1, '
+        b'"true_label": "neg"}',
+        b'{"id": "1", "label": "negative", "p_negative": 0.1, "model_version": "v", "scored_at": 1, '
+        b'"true_label": {"a": 1}}',
+        b'{"id": "1", "label": "negative", "p_negative": 0.1, "model_version": "v", "scored_at": 1, "warnings": [3]}',
+    ],
+)
 def test_decode_result_rejects_values_off_contract(value: bytes) -> None:
     with pytest.raises(ValueError):
         contract.decode_result(value)
 
 
 def test_dead_letter_headers_keep_the_originals_and_say_why_and_where() -> None:
-    headers = contract.dead_letter_headers(Rejection(contract.NOT_JSON, "bad"), SRC, [("trace", b"abc"), ("empty", None)])
+    headers = contract.dead_letter_headers(
+        Rejection(contract.NOT_JSON, "bad"), SRC, [("trace", b"abc"), ("empty", None)]
+    )
     assert headers[:2] == [("trace", b"abc"), ("empty", b"")]
     assert contract.header_value(headers, contract.H_ERROR_CODE) == "not_json"
     assert contract.header_value(headers, contract.H_SOURCE_TOPIC) == "reviews"
@@ -270,11 +361,23 @@ def test_dead_letter_headers_keep_the_originals_and_say_why_and_where() -> None:
     assert contract.header_value(headers, "absent") is None
 
 
-@pytest.mark.parametrize("text, code", [("Fine kettle", None), ("  \n", contract.EMPTY_TEXT), ("", contract.EMPTY_TEXT),
-                                        ("42", contract.NOT_OBJECT), ("[1, 2]", contract.NOT_OBJECT), ("null", contract.NOT_OBJECT),
-                                        ('"42"', None), ("4,5", None), ("x" * 1001, contract.TEXT_TOO_LONG),
-                                        ("é" * 501, contract.TEXT_TOO_LONG), ("é" * 500, None),
-                                        ("bad \ud800 half", contract.NOT_UTF8)])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("Fine kettle", None),
+        ("  \n", contract.EMPTY_TEXT),
+        ("", contract.EMPTY_TEXT),
+        ("42", contract.NOT_OBJECT),
+        ("[1, 2]", contract.NOT_OBJECT),
+        ("null", contract.NOT_OBJECT),
+        ('"42"', None),
+        ("4,5", None),
+        ("x" * 1001, contract.TEXT_TOO_LONG),
+        ("é" * 501, contract.TEXT_TOO_LONG),
+        ("é" * 500, None),
+        ("bad \ud800 half", contract.NOT_UTF8),
+    ],
+)
 def test_unscorable_says_why_the_stream_would_not_score_a_plain_text(text: str, code: str | None) -> None:
     rejection = contract.unscorable(text, max_text_bytes=1000)
     assert (rejection.code if rejection else None) == code

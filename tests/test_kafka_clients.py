@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import ClusterMetadata, TopicMetadata
+from confluent_kafka.admin import ClusterMetadata, PartitionMetadata, TopicMetadata
 
 from common import kafka
 
 
 def test_the_user_overrides_defaults_and_fixed_settings_override_the_user():
     user = {"bootstrap.servers": "b:1", "linger.ms": 50, "enable.auto.commit": True, "client.id": "mine"}
-    config = kafka.consumer_config(user, defaults={"linger.ms": 5, "auto.offset.reset": "earliest", "client.id": "x"},
-                                   fixed={"group.id": "g"})
+    config = kafka.consumer_config(
+        user, defaults={"linger.ms": 5, "auto.offset.reset": "earliest", "client.id": "x"}, fixed={"group.id": "g"}
+    )
     assert config == {
         "bootstrap.servers": "b:1",
         "linger.ms": 50,  # the user's, over the role's default
@@ -27,7 +28,9 @@ def test_the_user_overrides_defaults_and_fixed_settings_override_the_user():
 def test_producers_are_idempotent_unless_the_user_says_otherwise():
     assert kafka.producer_config({"bootstrap.servers": "b:1"})["enable.idempotence"] is True
     assert kafka.producer_config({"enable.idempotence": False})["enable.idempotence"] is False
-    assert kafka.producer_config({"enable.idempotence": False}, fixed={"enable.idempotence": True})["enable.idempotence"]
+    assert kafka.producer_config({"enable.idempotence": False}, fixed={"enable.idempotence": True})[
+        "enable.idempotence"
+    ]
 
 
 def test_the_layers_do_not_change_the_callers_mappings():
@@ -87,7 +90,7 @@ def _metadata(**topics: KafkaError | None) -> ClusterMetadata:
     metadata = ClusterMetadata()
     for name, error in topics.items():
         topic = TopicMetadata()
-        topic.topic, topic.error, topic.partitions = name, error, {0: None}
+        topic.topic, topic.error, topic.partitions = name, error, {0: PartitionMetadata()}
         metadata.topics[name] = topic
     return metadata
 

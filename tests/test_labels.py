@@ -32,8 +32,13 @@ def test_anything_else_is_refused(value: object) -> None:
 def test_the_spellings_it_writes() -> None:
     # The Kaggle files' convention (data/PROVENANCE.md): __label__1 is the 1-2 star (negative) class.
     assert [(label.value, label.target, label.fasttext) for label in Label] == [
-        ("negative", 1, "__label__1"), ("positive", 0, "__label__2")]
-    assert {label: Label.parse(label.fasttext) for label in Label} == {Label.NEGATIVE: Label.NEGATIVE, Label.POSITIVE: Label.POSITIVE}
+        ("negative", 1, "__label__1"),
+        ("positive", 0, "__label__2"),
+    ]
+    assert {label: Label.parse(label.fasttext) for label in Label} == {
+        Label.NEGATIVE: Label.NEGATIVE,
+        Label.POSITIVE: Label.POSITIVE,
+    }
     assert [Label.from_target(1), Label.from_target(0)] == [Label.NEGATIVE, Label.POSITIVE]
     with pytest.raises(ValueError):
         Label.from_target(2)
@@ -48,11 +53,16 @@ def test_fasttext_tags_are_read_exactly() -> None:
 
 def test_a_verdict_is_negative_only_above_one_half() -> None:
     assert [Label.of(p) for p in (0.0, 0.4999, 0.5, 0.5001, 1.0)] == [
-        Label.POSITIVE, Label.POSITIVE, Label.POSITIVE, Label.NEGATIVE, Label.NEGATIVE]
+        Label.POSITIVE,
+        Label.POSITIVE,
+        Label.POSITIVE,
+        Label.NEGATIVE,
+        Label.NEGATIVE,
+    ]
 
 
 def test_it_is_the_contract_word_wherever_text_is_made() -> None:
     assert orjson.loads(orjson.dumps({"label": Label.NEGATIVE})) == {"label": "negative"}
     assert json.loads(json.dumps([Label.POSITIVE])) == ["positive"]
     assert f"{Label.NEGATIVE}" == str(Label.NEGATIVE) == "negative"
-    assert {"positive": 3} == {Label.POSITIVE: 3}
+    assert {Label.POSITIVE: 3} == {"positive": 3}

@@ -27,7 +27,7 @@ def test_reads_the_kaggle_train_sample_with_provenance_counts(review_data: Path)
     assert [r.line for r in records[:3]] == [1, 2, 3]
     with bz2.open(review_data / TRAIN, "rt", encoding="utf-8") as train:
         raw = train.readline()
-    assert raw.startswith("__label__2 ") and records[0] == Record(raw[len("__label__2 "):].rstrip("\n"), P, 1)
+    assert raw.startswith("__label__2 ") and records[0] == Record(raw[len("__label__2 ") :].rstrip("\n"), P, 1)
 
 
 def test_other_corpora_labels_match_provenance(review_data: Path) -> None:
@@ -58,23 +58,32 @@ def test_csv_and_jsonl_with_chosen_columns_and_without_labels(tmp_path: Path) ->
     csv_path = tmp_path / "r.csv"
     csv_path.write_text("id,review,sentiment\n7,meh,negative\n8,love it,positive\n", encoding="utf-8")
     assert [(r.text, r.label) for r in read_records(csv_path, text_column="review", label_column="sentiment")] == [
-        ("meh", N), ("love it", P)]
+        ("meh", N),
+        ("love it", P),
+    ]
     assert [r.label for r in read_records(csv_path, text_column="review", label_column=None)] == [None, None]
     jsonl = tmp_path / "r.jsonl"
-    jsonl.write_text(json.dumps({"body": "fine", "y": 0}) + "\n" + json.dumps({"body": "no label"}) + "\n", encoding="utf-8")
+    jsonl.write_text(
+        json.dumps({"body": "fine", "y": 0}) + "\n" + json.dumps({"body": "no label"}) + "\n", encoding="utf-8"
+    )
     assert [(r.text, r.label) for r in read_records(jsonl, text_column="body", label_column="y")] == [
-        ("fine", P), ("no label", None)]
+        ("fine", P),
+        ("no label", None),
+    ]
 
 
 def test_csv_and_jsonl_id_columns_give_each_record_its_id(tmp_path: Path) -> None:
     csv_path = tmp_path / "r.csv"
     csv_path.write_text("review_id,text,label\nB00-7,meh,1\n 42 ,love it,0\n", encoding="utf-8")
     assert list(read_records(csv_path, id_column="review_id")) == [
-        Record("meh", N, 2, "B00-7"), Record("love it", P, 3, "42")]
+        Record("meh", N, 2, "B00-7"),
+        Record("love it", P, 3, "42"),
+    ]
     assert [r.id for r in read_records(csv_path)] == [None, None]
     jsonl = tmp_path / "r.jsonl"
-    jsonl.write_text(json.dumps({"text": "fine", "id": "a1"}) + "\n" + json.dumps({"text": "ok", "id": 7}) + "\n",
-                     encoding="utf-8")
+    jsonl.write_text(
+        json.dumps({"text": "fine", "id": "a1"}) + "\n" + json.dumps({"text": "ok", "id": 7}) + "\n", encoding="utf-8"
+    )
     assert [(r.text, r.id) for r in read_records(jsonl, id_column="id")] == [("fine", "a1"), ("ok", "7")]
 
 
@@ -124,7 +133,11 @@ def test_malformed_lines_are_counted_with_line_numbers_and_reasons(tmp_path: Pat
     assert len(list(read_records(path, errors=errors))) == 200
     assert errors.malformed == 4 and errors.seen == 204
     assert [(line, reason.split(" ")[0]) for _, line, reason in errors.examples] == [
-        (11, "no"), (12, "unknown"), (13, "empty"), (14, "not")]
+        (11, "no"),
+        (12, "unknown"),
+        (13, "empty"),
+        (14, "not"),
+    ]
     assert "UTF-8" in errors.examples[3][2]
 
 
@@ -169,12 +182,20 @@ def test_amazon_star_ratings_follow_the_kaggle_rule_and_threes_are_dropped_not_m
     kaggle = {1: N, 2: N, 4: P, 5: P}  # the rule the Kaggle polarity set was made by; 3 stars are left out
     ratings = [5.0, 1.0, 3.0, 4.0, 2.0, 3.0]
     path = tmp_path / "amazon2018.jsonl"
-    path.write_text("".join(json.dumps({"reviewText": f"review {i}", "summary": f"title {i}", "overall": stars}) + "\n"
-                            for i, stars in enumerate(ratings)), encoding="utf-8")
+    path.write_text(
+        "".join(
+            json.dumps({"reviewText": f"review {i}", "summary": f"title {i}", "overall": stars}) + "\n"
+            for i, stars in enumerate(ratings)
+        ),
+        encoding="utf-8",
+    )
     errors = ErrorCounter(max_fraction=0.0)
-    records = list(read_records(path, text_column="reviewText", label_column="overall", stars=StarRule(), errors=errors))
+    records = list(
+        read_records(path, text_column="reviewText", label_column="overall", stars=StarRule(), errors=errors)
+    )
     assert [(r.text, r.label) for r in records] == [
-        (f"review {i}", kaggle[int(stars)]) for i, stars in enumerate(ratings) if stars != 3]
+        (f"review {i}", kaggle[int(stars)]) for i, stars in enumerate(ratings) if stars != 3
+    ]
     assert (errors.malformed, sum(errors.dropped.values())) == (0, 2)
     assert list(errors.dropped) == ["rated 3 (--stars 1-2:4-5: neither negative nor positive)"]
 
@@ -185,9 +206,13 @@ def test_a_custom_star_rule_and_star_values_that_are_not_ratings(tmp_path: Path)
     errors = ErrorCounter(max_fraction=1.0)
     rule = StarRule.parse("1-3:4-5")
     assert [(r.text, r.label) for r in read_records(path, label_column="rating", stars=rule, errors=errors)] == [
-        ("meh", N), ("good", P)]
+        ("meh", N),
+        ("good", P),
+    ]
     assert [reason for _, _, reason in errors.examples] == [
-        "label '6' is not a star rating from 1 to 5", "label 'five' is not a star rating from 1 to 5"]
+        "label '6' is not a star rating from 1 to 5",
+        "label 'five' is not a star rating from 1 to 5",
+    ]
     assert str(rule) == "1-3:4-5" and str(StarRule.parse("1:5")) == "1:5"
     for bad in ("1-2", "2-4:3-5", "0-1:4-5", "kaggle"):
         with pytest.raises(ValueError):
@@ -197,7 +222,10 @@ def test_a_custom_star_rule_and_star_values_that_are_not_ratings(tmp_path: Path)
 def test_a_title_column_rebuilds_the_kaggle_title_colon_body_text(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_text("title,text\nGreat blender,Crushes ice.\n,No title here.\n", encoding="utf-8")
-    assert [r.text for r in read_records(path, title_column="title")] == ["Great blender: Crushes ice.", "No title here."]
+    assert [r.text for r in read_records(path, title_column="title")] == [
+        "Great blender: Crushes ice.",
+        "No title here.",
+    ]
     with pytest.raises(MalformedInput, match="no column 'summary'"):
         list(read_records(path, title_column="summary"))
 
@@ -205,15 +233,19 @@ def test_a_title_column_rebuilds_the_kaggle_title_colon_body_text(tmp_path: Path
 @pytest.mark.parametrize("delimiter", [";", "\t", "|"])
 def test_the_csv_delimiter_is_guessed_from_the_header(tmp_path: Path, delimiter: str) -> None:
     path = tmp_path / "r.csv"
-    path.write_text(delimiter.join(["id", "text", "label"]) + "\n" + delimiter.join(["7", "Bad, really bad", "1"]) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        delimiter.join(["id", "text", "label"]) + "\n" + delimiter.join(["7", "Bad, really bad", "1"]) + "\n",
+        encoding="utf-8",
+    )
     assert list(read_records(path, id_column="id")) == [Record("Bad, really bad", N, 2, "7")]
 
 
 def test_an_explicit_delimiter_wins_and_a_missing_column_names_the_delimiter(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_text("id;text;label\n7;fine;0\n", encoding="utf-8")
-    with pytest.raises(MalformedInput, match=r"columns are \['id;text;label'\] \(split on ','; --delimiter sets another\)"):
+    with pytest.raises(
+        MalformedInput, match=r"columns are \['id;text;label'\] \(split on ','; --delimiter sets another\)"
+    ):
         list(read_records(path, delimiter=","))
     with pytest.raises(MalformedInput, match=r"no column 'body'; columns are \['id', 'text', 'label'\] \(split on ';'"):
         list(read_records(path, text_column="body"))
@@ -252,17 +284,28 @@ def test_empty_labels_are_kept_as_unlabelled_only_when_asked(tmp_path: Path) -> 
     path.write_text("text,label\na,1\nb,\nc,0\nd, \n", encoding="utf-8")
     errors = ErrorCounter(max_fraction=0.0)
     assert [(r.text, r.label) for r in read_records(path, keep_unlabelled=True, errors=errors)] == [
-        ("a", N), ("b", None), ("c", P), ("d", None)]
+        ("a", N),
+        ("b", None),
+        ("c", P),
+        ("d", None),
+    ]
     assert (errors.unlabelled, errors.malformed) == (2, 0)
     errors = ErrorCounter(max_fraction=1.0)
     assert [r.text for r in read_records(path, errors=errors)] == ["a", "c"]
     assert [line for _, line, _ in errors.examples] == [3, 5]
     jsonl = tmp_path / "partial.jsonl"
-    jsonl.write_text("".join(json.dumps(row) + "\n" for row in [{"text": "a", "label": 1}, {"text": "b"},
-                                                                 {"text": "c", "label": None}]), encoding="utf-8")
+    jsonl.write_text(
+        "".join(
+            json.dumps(row) + "\n" for row in [{"text": "a", "label": 1}, {"text": "b"}, {"text": "c", "label": None}]
+        ),
+        encoding="utf-8",
+    )
     errors = ErrorCounter(max_fraction=0.0)
     assert [(r.text, r.label) for r in read_records(jsonl, keep_unlabelled=True, errors=errors)] == [
-        ("a", N), ("b", None), ("c", None)]
+        ("a", N),
+        ("b", None),
+        ("c", None),
+    ]
     assert errors.unlabelled == 2
 
 
@@ -274,8 +317,10 @@ def test_a_stray_quote_is_reported_with_the_lines_it_joined(tmp_path: Path) -> N
     assert errors.examples and errors.examples[0][1] == 3 and "lines 3-5" in errors.examples[0][2]
 
 
-@pytest.mark.parametrize("text, fraction, count", [("1%", 0.01, None), ("0.02", 0.02, None), ("2.5%", 0.025, None),
-                                                   ("0", 0.01, 0), ("25", 0.01, 25)])
+@pytest.mark.parametrize(
+    "text, fraction, count",
+    [("1%", 0.01, None), ("0.02", 0.02, None), ("2.5%", 0.025, None), ("0", 0.01, 0), ("25", 0.01, 25)],
+)
 def test_tolerance_is_a_share_or_a_count(text: str, fraction: float, count: int | None) -> None:
     tolerance = Tolerance.parse(text)
     assert (tolerance.fraction, tolerance.count) == (pytest.approx(fraction), count)

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -47,8 +47,18 @@ def start_consumer(tmp_path: Path) -> Iterator[Callable[..., ConsumerProcess]]:
         # Each process its own instance id (static membership fences a second live one with the same id);
         # a test that restarts "the same" consumer passes its own --instance-id, which comes later and wins.
         process = ConsumerProcess(
-            [*topics.flags(), "--instance-id", f"test-{uuid.uuid4().hex[:8]}", "--max-wait-ms", "50",
-             "-X", "statistics.interval.ms=500", "-X", "session.timeout.ms=6000", *extra],
+            [
+                *topics.flags(),
+                "--instance-id",
+                f"test-{uuid.uuid4().hex[:8]}",
+                "--max-wait-ms",
+                "50",
+                "-X",
+                "statistics.interval.ms=500",
+                "-X",
+                "session.timeout.ms=6000",
+                *extra,
+            ],
             tmp_path / f"consumer-{len(started)}.log",
             env=env or {},
         ).start()

@@ -21,8 +21,15 @@ Partition = tuple[str, int]
 class FakeMessage:
     """The calls the service and score_batch make of a confluent_kafka Message."""
 
-    def __init__(self, topic: str, partition: int, offset: int, value: bytes | None, key: bytes | None = None,
-                 error: KafkaError | None = None) -> None:
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes | None,
+        key: bytes | None = None,
+        error: KafkaError | None = None,
+    ) -> None:
         self._topic, self._partition, self._offset = topic, partition, offset
         self._value, self._key, self._error = value, key, error
 
@@ -60,8 +67,10 @@ class FakeConsumer:
     """Owns every partition of ``log`` from its first poll; ``chunk`` caps what one consume() returns."""
 
     def __init__(self, log: dict[Partition, list[bytes]], chunk: int = 1_000_000) -> None:
-        self.log = {p: [FakeMessage(p[0], p[1], i, v, key=f"{p[1]}-{i}".encode()) for i, v in enumerate(values)]
-                    for p, values in log.items()}
+        self.log = {
+            p: [FakeMessage(p[0], p[1], i, v, key=f"{p[1]}-{i}".encode()) for i, v in enumerate(values)]
+            for p, values in log.items()
+        }
         self.chunk = chunk
         self.committed: dict[Partition, int] = {}
         self.position: dict[Partition, int] = {}
@@ -103,8 +112,9 @@ class FakeConsumer:
 
     def unread(self, unpaused_only: bool = False) -> list[Partition]:
         """The owned partitions with messages after their position."""
-        return [p for p, pos in self.position.items()
-                if pos < len(self.log[p]) and not (unpaused_only and p in self.paused)]
+        return [
+            p for p, pos in self.position.items() if pos < len(self.log[p]) and not (unpaused_only and p in self.paused)
+        ]
 
     def pause(self, partitions: list[TopicPartition]) -> None:
         self.pauses += 1
@@ -158,8 +168,9 @@ class FakeProducer:
         self.fail_produce_at: int | None = None  # the produce call (counted from 1) that is refused, once
         self.fail_commits: list[KafkaException] = []  # raised by the next commit_transaction calls, in turn
 
-    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None,
-                on_delivery: Any = None) -> None:
+    def produce(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None, on_delivery: Any = None
+    ) -> None:
         self.produced += 1
         if self.produced == self.fail_produce_at:
             raise abortable("produce refused")

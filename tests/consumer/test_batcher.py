@@ -101,8 +101,9 @@ def test_fetch_settings_follow_the_policy() -> None:
     from consumer.service import ServiceConfig
 
     def config(policy: str) -> dict:
-        return ServiceConfig({"bootstrap.servers": "x:1"}, "in", "out", "dlq", "g", max_wait_ms=40,
-                             batch_policy=policy).consumer_config()
+        return ServiceConfig(
+            {"bootstrap.servers": "x:1"}, "in", "out", "dlq", "g", max_wait_ms=40, batch_policy=policy
+        ).consumer_config()
 
     assert config("adaptive")["fetch.min.bytes"] == 1
     assert config("fixed")["fetch.min.bytes"] > 1 and config("fixed")["fetch.wait.max.ms"] <= 40

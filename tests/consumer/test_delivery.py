@@ -11,6 +11,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from common.contract import Source
+from common.labels import Label
 from consumer.delivery import MODES, AtLeastOnce, DeliveryFailed, ExactlyOnce
 from consumer.metrics import ConsumerMetrics
 from consumer.scoring import OutRecord
@@ -21,13 +22,22 @@ IN = "reviews"
 
 
 def config(delivery: str, commit_interval_ms: int | None = None) -> ServiceConfig:
-    return ServiceConfig({}, IN, "out", "dlq", "g", delivery=delivery, commit_interval_ms=commit_interval_ms,
-                         instance_id="i1")
+    return ServiceConfig(
+        {}, IN, "out", "dlq", "g", delivery=delivery, commit_interval_ms=commit_interval_ms, instance_id="i1"
+    )
 
 
-def record(partition: int, offset: int, label: str | None = "positive") -> OutRecord:
-    return OutRecord(Source(IN, partition, offset), "out", None, f"out-{partition}-{offset}".encode(), None,
-                     label=label, reason=None if label else "not_json", event_time=1.0)
+def record(partition: int, offset: int, label: Label | None = Label.POSITIVE) -> OutRecord:
+    return OutRecord(
+        Source(IN, partition, offset),
+        "out",
+        None,
+        f"out-{partition}-{offset}".encode(),
+        None,
+        label=label,
+        reason=None if label else "not_json",
+        event_time=1.0,
+    )
 
 
 class Clock:
@@ -53,7 +63,9 @@ def test_each_mode_owns_its_client_settings_and_the_user_can_override_the_assign
     assert eos.consumer_config()["partition.assignment.strategy"] == "roundrobin"
     assert eos.consumer_config()["isolation.level"] == "read_committed"
     assert eos.producer_config()["transactional.id"] == "sentiment-consumer.g.i1"
-    overridden = ServiceConfig({"partition.assignment.strategy": "range"}, IN, "out", "dlq", "g", delivery="exactly-once")
+    overridden = ServiceConfig(
+        {"partition.assignment.strategy": "range"}, IN, "out", "dlq", "g", delivery="exactly-once"
+    )
     assert overridden.consumer_config()["partition.assignment.strategy"] == "range"
     assert (alo.commit_interval, eos.commit_interval, config("exactly-once", 250).commit_interval) == (1.0, 0.1, 0.25)
 
@@ -95,7 +107,9 @@ def test_a_batch_is_committed_once_all_its_outputs_are_acknowledged_in_any_order
 
 def test_dropped_optional_fields_are_counted_by_field_once_delivered(alo) -> None:
     delivery, producer, _, metrics = alo
-    delivery.publish([record(0, 1)._replace(dropped=("label", "ts")), record(0, 2)._replace(dropped=("ts",)), record(0, 3)])
+    delivery.publish(
+        [record(0, 1)._replace(dropped=("label", "ts")), record(0, 2)._replace(dropped=("ts",)), record(0, 3)]
+    )
     assert count(metrics.dropped_fields.labels(field="ts")) == 0  # nothing counted before the acknowledgement
     for index in range(3):
         ack(producer, index)
@@ -117,7 +131,9 @@ def test_a_failed_output_stops_the_service_naming_its_input_and_commits_nothing(
 def test_commits_wait_for_the_commit_interval_but_a_revoke_commits_at_once() -> None:
     consumer, clock = FakeConsumer({(IN, 0): [], (IN, 1): []}), Clock()
     producer = FakeProducer(consumer)
-    delivery = AtLeastOnce(config("at-least-once", 1000), ConsumerMetrics(), clients_of(consumer, producer), clock=clock)
+    delivery = AtLeastOnce(
+        config("at-least-once", 1000), ConsumerMetrics(), clients_of(consumer, producer), clock=clock
+    )
     delivery.publish([record(0, 0)])
     delivery.service()
     assert consumer.committed == {(IN, 0): 1}  # the first commit goes at once
@@ -156,8 +172,9 @@ def test_one_transaction_spans_the_batches_of_one_commit_interval(eos) -> None:
     clock.now += 0.02
     assert delivery.service() == set()
     assert (producer.begins, producer.commits) == (1, 1)
-    assert sorted(producer.visible) == sorted(r.value for r in [record(0, 0), record(1, 0), record(0, 1), record(1, 1),
-                                                                 record(0, 2)])
+    assert sorted(producer.visible) == sorted(
+        r.value for r in [record(0, 0), record(1, 0), record(0, 1), record(1, 1), record(0, 2)]
+    )
     assert consumer.committed == {(IN, 0): 3, (IN, 1): 2}
     assert delivery.backlog() == 0
     assert count(metrics.commits) == 1
@@ -214,8 +231,13 @@ def test_lost_partitions_abort_the_transaction_and_only_those_still_owned_are_re
     assert delivery.on_lost(consumer.assignment()) == set()  # nothing open: nothing to abort
 
 
-@pytest.mark.parametrize("error", [KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True),
-                                   KafkaError(KafkaError.INVALID_TXN_STATE, "not abortable")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        KafkaError(KafkaError._FENCED, "fenced by a newer instance", fatal=True),
+        KafkaError(KafkaError.INVALID_TXN_STATE, "not abortable"),
+    ],
+)
 def test_a_fatal_or_unabortable_transaction_error_stops_the_service(eos, error) -> None:
     delivery, producer, _, _, clock = eos
     delivery.publish([record(0, 0)])

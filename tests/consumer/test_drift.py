@@ -33,12 +33,24 @@ def _counters(consumer, version: str) -> tuple[float, float]:
 
 def _alert_fires(tmp_path: Path, reference: float, tokens_per_minute: float, oov_per_minute: float) -> bool:
     """Whether SentimentVocabularyDrift fires on a steady stream with these rates (promtool, the real rule file)."""
-    steady = {"rule_files": [str(PROJECT_ROOT / "deploy" / "prometheus" / "alerts.yml")], "evaluation_interval": "1m",
-              "tests": [{"interval": "1m", "input_series": [
-                  {"series": 'sentiment_reference{model_version="m", statistic="oov_share"}', "values": f"{reference}x30"},
-                  {"series": 'sentiment_tokens_total{model_version="m"}', "values": f"0+{tokens_per_minute}x30"},
-                  {"series": 'sentiment_oov_tokens_total{model_version="m"}', "values": f"0+{oov_per_minute}x30"}],
-                  "alert_rule_test": [{"eval_time": "30m", "alertname": "SentimentVocabularyDrift", "exp_alerts": []}]}]}
+    steady = {
+        "rule_files": [str(PROJECT_ROOT / "deploy" / "prometheus" / "alerts.yml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": 'sentiment_reference{model_version="m", statistic="oov_share"}',
+                        "values": f"{reference}x30",
+                    },
+                    {"series": 'sentiment_tokens_total{model_version="m"}', "values": f"0+{tokens_per_minute}x30"},
+                    {"series": 'sentiment_oov_tokens_total{model_version="m"}', "values": f"0+{oov_per_minute}x30"},
+                ],
+                "alert_rule_test": [{"eval_time": "30m", "alertname": "SentimentVocabularyDrift", "exp_alerts": []}],
+            }
+        ],
+    }
     rules = tmp_path / f"steady-{oov_per_minute}.yml"
     rules.write_text(yaml.safe_dump(steady))
     result = subprocess.run([tool("promtool"), "test", "rules", str(rules)], capture_output=True, text=True)
@@ -50,8 +62,11 @@ def _wait_handled(consumer, count: int, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         scrape = consumer.metrics()
-        done = sum(v for (name, _), v in scrape.items()
-                   if name in ("sentiment_predictions_total", "sentiment_dead_letters_total"))
+        done = sum(
+            v
+            for (name, _), v in scrape.items()
+            if name in ("sentiment_predictions_total", "sentiment_dead_letters_total")
+        )
         if done >= count:
             return
         time.sleep(0.3)
@@ -78,7 +93,9 @@ def test_garbled_reviews_raise_the_oov_share_over_the_alert_threshold_and_real_o
         fires.append(_alert_fires(tmp_path, reference, tokens, oov))
     assert shares[0] < 2 * reference + 0.05 < shares[1], (reference, shares)
     assert fires == [False, True], "the alert rule fires on the garbled stream only"
-    exported = consumer.metrics()[("sentiment_reference", (("model_version", predictor.version), ("statistic", "oov_share")))]
+    exported = consumer.metrics()[
+        ("sentiment_reference", (("model_version", predictor.version), ("statistic", "oov_share")))
+    ]
     assert exported == pytest.approx(reference)
     assert consumer.terminate() == 0
 

@@ -16,8 +16,12 @@ def _load(argv: list[str], environ: dict[str, str]):
 
 @pytest.mark.parametrize(
     ("argv", "environ", "backend"),
-    [([], {}, "fused"), (["--engine", "onnxruntime"], {}, "onnxruntime"), ([], {"SENTIMENT_ENGINE": "onnxruntime"}, "onnxruntime"),
-     (["--engine", "fused"], {"SENTIMENT_ENGINE": "onnxruntime"}, "fused")],
+    [
+        ([], {}, "fused"),
+        (["--engine", "onnxruntime"], {}, "onnxruntime"),
+        ([], {"SENTIMENT_ENGINE": "onnxruntime"}, "onnxruntime"),
+        (["--engine", "fused"], {"SENTIMENT_ENGINE": "onnxruntime"}, "fused"),
+    ],
 )
 def test_the_engine_comes_from_the_flag_else_the_environment_else_fused(argv, environ, backend) -> None:
     assert _load(argv, environ).backend == backend
@@ -28,7 +32,9 @@ def test_an_unknown_engine_is_a_configuration_error_naming_the_variable() -> Non
         _load([], {"SENTIMENT_ENGINE": "tensorflow"})
 
 
-def test_without_the_kernel_auto_is_onnxruntime_and_fused_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_kernel_auto_is_onnxruntime_and_fused_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(fused, "kernel", None)
     assert _load([], {}).backend == "onnxruntime"
     with pytest.raises(ConfigError, match="kernel is not built"):

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 from confluent_kafka import KafkaError
 
+from common.labels import Label
 from consumer import service as service_module
 from consumer.metrics import ConsumerMetrics
 from consumer.service import ScoringService, ServiceConfig
@@ -27,20 +28,23 @@ class Positive:
     version = "stand-in"
     metadata: ClassVar[dict[str, Any]] = {}
 
-    def judge(self, texts: Sequence[str]) -> list[tuple[str, float] | None]:
-        return [("positive", 0.1)] * len(texts)
+    def judge(self, texts: Sequence[str]) -> list[tuple[Label, float] | None]:
+        return [(Label.POSITIVE, 0.1)] * len(texts)
 
     def assess(self, texts: Sequence[str]) -> list[Assessment]:
-        return [Assessment(("positive", 0.1), len(t.split()), 0) for t in texts]
+        return [Assessment((Label.POSITIVE, 0.1), len(t.split()), 0) for t in texts]
 
 
 def reviews(partitions: int, per_partition: int) -> dict[tuple[str, int], list[bytes]]:
-    return {(IN, p): [f"review {i} of partition {p}, a fine kettle".encode() for i in range(per_partition)]
-            for p in range(partitions)}
+    return {
+        (IN, p): [f"review {i} of partition {p}, a fine kettle".encode() for i in range(per_partition)]
+        for p in range(partitions)
+    }
 
 
-def service_on(consumer: FakeConsumer, producer: FakeProducer, kafka: dict[str, Any] | None = None,
-               **settings: Any) -> ScoringService:
+def service_on(
+    consumer: FakeConsumer, producer: FakeProducer, kafka: dict[str, Any] | None = None, **settings: Any
+) -> ScoringService:
     config = ServiceConfig(kafka or {}, IN, "out", "dlq", "g", instance_id="i1", **settings)
     return ScoringService(config, Positive, ConsumerMetrics(), clients=clients_of(consumer, producer))
 
@@ -49,7 +53,9 @@ def keys_of(consumer: FakeConsumer) -> Counter[bytes]:
     return Counter(m.key() for messages in consumer.log.values() for m in messages)  # type: ignore[misc]
 
 
-def test_fetching_pauses_while_too_many_outputs_await_acknowledgement_and_resumes_once_half_arrived(monkeypatch) -> None:
+def test_fetching_pauses_while_too_many_outputs_await_acknowledgement_and_resumes_once_half_arrived(
+    monkeypatch,
+) -> None:
     monkeypatch.setattr(service_module, "_IN_FLIGHT_FLOOR", 10)  # 4 batches of 4 = 16 outputs in flight at most
     consumer = FakeConsumer(reviews(2, 40))
     producer = FakeProducer(consumer, auto_ack=False)  # the broker holds every acknowledgement until the test acks
@@ -77,8 +83,15 @@ def test_an_aborted_transaction_of_several_batches_is_read_again_and_nothing_in_
     consumer = FakeConsumer(reviews(2, 30), chunk=3)  # 3 at a time into batches of 5: messages wait in hand
     producer = FakeProducer(consumer)
     producer.fail_produce_at = 17  # in the fourth batch of one transaction
-    service = service_on(consumer, producer, delivery="exactly-once", commit_interval_ms=60_000, max_batch=5,
-                         batch_policy="fixed", max_wait_ms=60_000)
+    service = service_on(
+        consumer,
+        producer,
+        delivery="exactly-once",
+        commit_interval_ms=60_000,
+        max_batch=5,
+        batch_policy="fixed",
+        max_wait_ms=60_000,
+    )
 
     def tick() -> None:
         if not consumer.unread() and producer.aborts:
@@ -97,8 +110,15 @@ def test_an_aborted_transaction_of_several_batches_is_read_again_and_nothing_in_
 def test_lost_partitions_drop_their_messages_in_hand_and_the_open_transaction(caplog) -> None:
     consumer = FakeConsumer(reviews(2, 10), chunk=3)
     producer = FakeProducer(consumer)
-    service = service_on(consumer, producer, delivery="exactly-once", commit_interval_ms=60_000, max_batch=5,
-                         batch_policy="fixed", max_wait_ms=60_000)
+    service = service_on(
+        consumer,
+        producer,
+        delivery="exactly-once",
+        commit_interval_ms=60_000,
+        max_batch=5,
+        batch_policy="fixed",
+        max_wait_ms=60_000,
+    )
     calls = {"n": 0}
 
     def tick() -> None:
@@ -146,8 +166,13 @@ def test_a_session_lost_to_a_broker_outage_rejoins_with_new_clients_and_loses_no
     consumer = FakeConsumer(reviews(2, 40))
     producer = FakeProducer(consumer)
     # librdkafka ends a session after session.timeout.ms less a heartbeat without the coordinator: here 50 ms
-    service = service_on(consumer, producer, max_batch=4, commit_interval_ms=0,
-                         kafka={"session.timeout.ms": 60, "heartbeat.interval.ms": 10})
+    service = service_on(
+        consumer,
+        producer,
+        max_batch=4,
+        commit_interval_ms=0,
+        kafka={"session.timeout.ms": 60, "heartbeat.interval.ms": 10},
+    )
     fence_after(consumer, outage_s=0.2, after_outputs=20, producer=producer)
     watch = consumer.tick
 

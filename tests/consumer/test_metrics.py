@@ -32,7 +32,11 @@ def test_readyz_lists_failing_conditions_until_all_hold_and_healthz_is_always_ok
     try:
         assert get(server.port, "/healthz")[0] == 200
         status, body = get(server.port, "/readyz")
-        assert status == 503 and json.loads(body)["conditions"] == {MODEL_LOADED: False, ASSIGNED: False, BROKER_REACHABLE: False}
+        assert status == 503 and json.loads(body)["conditions"] == {
+            MODEL_LOADED: False,
+            ASSIGNED: False,
+            BROKER_REACHABLE: False,
+        }
         for condition in (MODEL_LOADED, ASSIGNED, BROKER_REACHABLE):
             metrics.set_ready(condition, True)
         assert get(server.port, "/readyz")[0] == 200
@@ -48,12 +52,42 @@ def test_readyz_lists_failing_conditions_until_all_hold_and_healthz_is_always_ok
 
 def test_lag_counts_from_the_application_position_to_the_last_stable_offset() -> None:
     metrics = ConsumerMetrics()
-    stats = {"topics": {"reviews": {"partitions": {
-        "0": {"fetch_state": "active", "app_offset": 40, "committed_offset": 10, "hi_offset": 55, "ls_offset": 50},
-        "1": {"fetch_state": "active", "app_offset": -1001, "committed_offset": 7, "hi_offset": 9, "ls_offset": 9},
-        "2": {"fetch_state": "none", "app_offset": -1001, "committed_offset": -1001, "hi_offset": -1001, "ls_offset": -1001},
-        "-1": {"fetch_state": "none", "app_offset": -1001, "committed_offset": -1001, "hi_offset": 3, "ls_offset": 3},
-    }}}}
+    stats = {
+        "topics": {
+            "reviews": {
+                "partitions": {
+                    "0": {
+                        "fetch_state": "active",
+                        "app_offset": 40,
+                        "committed_offset": 10,
+                        "hi_offset": 55,
+                        "ls_offset": 50,
+                    },
+                    "1": {
+                        "fetch_state": "active",
+                        "app_offset": -1001,
+                        "committed_offset": 7,
+                        "hi_offset": 9,
+                        "ls_offset": 9,
+                    },
+                    "2": {
+                        "fetch_state": "none",
+                        "app_offset": -1001,
+                        "committed_offset": -1001,
+                        "hi_offset": -1001,
+                        "ls_offset": -1001,
+                    },
+                    "-1": {
+                        "fetch_state": "none",
+                        "app_offset": -1001,
+                        "committed_offset": -1001,
+                        "hi_offset": 3,
+                        "ls_offset": 3,
+                    },
+                }
+            }
+        }
+    }
     metrics.update_lag(stats)
     assert metrics.registry.get_sample_value("sentiment_consumer_lag", {"topic": "reviews", "partition": "0"}) == 10
     assert metrics.registry.get_sample_value("sentiment_consumer_lag", {"topic": "reviews", "partition": "1"}) == 2
@@ -97,7 +131,9 @@ def test_the_endpoints_bind_to_the_metrics_host_from_its_variable() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     environ = {"SENTIMENT_METRICS_HOST": "127.0.0.1", "SENTIMENT_METRICS_PORT": str(port)}
-    assert resolve(OPTION_NAMES, environ={}).metrics_host == "0.0.0.0", "all interfaces by default (Prometheus in containers)"
+    assert resolve(OPTION_NAMES, environ={}).metrics_host == "0.0.0.0", (
+        "all interfaces by default (Prometheus in containers)"
+    )
     server = start_health_server(ConsumerMetrics(), resolve(OPTION_NAMES, environ=environ))
     assert server is not None
     try:
@@ -106,4 +142,6 @@ def test_the_endpoints_bind_to_the_metrics_host_from_its_variable() -> None:
     finally:
         server.stop()
     with pytest.raises(ConfigError, match=r"^--metrics-host 192\.0\.2\.1 --metrics-port \d+: "):
-        start_health_server(ConsumerMetrics(), resolve(OPTION_NAMES, environ={**environ, "SENTIMENT_METRICS_HOST": "192.0.2.1"}))
+        start_health_server(
+            ConsumerMetrics(), resolve(OPTION_NAMES, environ={**environ, "SENTIMENT_METRICS_HOST": "192.0.2.1"})
+        )

@@ -18,10 +18,10 @@ from localkafka.harness import (
     Topics,
     committed_offsets,
     end_offsets,
+    item_ids,
     output_ids,
     produce,
     produce_steadily,
-    item_ids,
     read_topic,
     review_items,
 )
@@ -137,7 +137,9 @@ POISON = {
 }
 
 
-def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(topics: Topics, start_consumer, reviews) -> None:
+def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(
+    topics: Topics, start_consumer, reviews
+) -> None:
     good = review_items(reviews, 200)
     items: list[tuple[bytes | None, bytes | None]] = []
     for i, (key, value) in enumerate(good):
@@ -159,7 +161,11 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_rest_is_scored(topi
         reason = contract.header_value(message.headers(), contract.H_ERROR_CODE) or ""
         seen[reason] += 1
         assert message.value() == (originals[message.key() or b""] or b"")
-        expected = "no_text" if message.key() == b"poison-tombstone" else (message.key() or b"").decode().removeprefix("poison-")
+        expected = (
+            "no_text"
+            if message.key() == b"poison-tombstone"
+            else (message.key() or b"").decode().removeprefix("poison-")
+        )
         assert reason == expected
         assert contract.header_value(message.headers(), contract.H_ERROR_MESSAGE)
         assert contract.header_value(message.headers(), contract.H_SOURCE_TOPIC) == topics.input
@@ -181,7 +187,10 @@ def test_every_test_sample_review_as_bare_text_is_scored_like_its_json_object(
     with bz2.open(review_data / "amazon_polarity" / "test.sample.ft.txt.bz2", "rt", encoding="utf-8") as lines:
         texts = [line.rstrip("\n").split(" ", 1)[1] for line in lines]  # the bare text after "__label__N "
     bare = [(f"bare-{i}".encode(), text.encode()) for i, text in enumerate(texts)]
-    objects = [(f"json-{i}".encode(), contract.encode_review(contract.Review(f"json-{i}", text))) for i, text in enumerate(texts)]
+    objects = [
+        (f"json-{i}".encode(), contract.encode_review(contract.Review(f"json-{i}", text)))
+        for i, text in enumerate(texts)
+    ]
     consumer = start_consumer(topics)
     consumer.wait_ready()
     produce(topics.bootstrap, topics.input, bare + objects)
@@ -239,12 +248,19 @@ def test_each_decoding_case_has_its_documented_outcome_and_dropped_fields_are_co
         doc = json.loads(message.value() or b"")
         outcomes[(message.key() or b"").decode()] = ("scored", sorted(w["field"] for w in doc.get("warnings", [])))
     for message in read_topic(topics.bootstrap, topics.dlq, at_least=len(expected) - len(scored)):
-        outcomes[(message.key() or b"").decode()] = (contract.header_value(message.headers(), contract.H_ERROR_CODE), [])
+        outcomes[(message.key() or b"").decode()] = (
+            contract.header_value(message.headers(), contract.H_ERROR_CODE),
+            [],
+        )
     assert {name: outcomes[f"case-{i}"] for i, name in enumerate(CASES)} == {
-        name: (outcome, dropped) for name, (_, outcome, dropped) in CASES.items()}
+        name: (outcome, dropped) for name, (_, outcome, dropped) in CASES.items()
+    }
 
-    bom = next(contract.decode_result(m.value() or b"") for m in outputs
-               if m.key() == f"case-{list(CASES).index('JSON after a BOM')}".encode())
+    bom = next(
+        contract.decode_result(m.value() or b"")
+        for m in outputs
+        if m.key() == f"case-{list(CASES).index('JSON after a BOM')}".encode()
+    )
     assert (bom.id, bom.true_label) == ("bom-1", "negative")
     scrape = consumer.metrics()
     dropped = Counter(field for _, outcome, fields in CASES.values() for field in fields)
@@ -265,8 +281,14 @@ def test_kill_9_mid_stream_loses_nothing_and_scores_again_only_what_the_last_com
     topics: Topics, start_consumer, reviews, record_property
 ) -> None:
     items = review_items(reviews, 1600, words=30)
-    consumer_args = ("--max-batch", "64", "--commit-interval-ms", str(int(COMMIT_INTERVAL_S * 1000)),
-                     "--instance-id", "kill-9")  # the restart is the same instance: it takes its partitions back at once
+    consumer_args = (
+        "--max-batch",
+        "64",
+        "--commit-interval-ms",
+        str(int(COMMIT_INTERVAL_S * 1000)),
+        "--instance-id",
+        "kill-9",
+    )  # the restart is the same instance: it takes its partitions back at once
     first = start_consumer(topics, *consumer_args)
     first.wait_ready()
     killed_at = 0.0
@@ -286,14 +308,16 @@ def test_kill_9_mid_stream_loses_nothing_and_scores_again_only_what_the_last_com
     assert set(ids) == item_ids(items)  # nothing lost
     first_scored: dict[str, float] = {}
     for message in outputs:
-        review_id = json.loads(message.value())["id"]
+        review_id = json.loads(message.value() or b"")["id"]
         first_scored[review_id] = min(first_scored.get(review_id, float("inf")), message.timestamp()[1] / 1000.0)
     ages = [killed_at - first_scored[review_id] for review_id, count in ids.items() if count > 1]
     oldest = max(ages, default=0.0)
     record_property("duplicates_after_kill_9", len(ages))
     record_property("oldest_duplicate_seconds_before_kill", round(oldest, 3))
     # Scored again only when first scored after the last commit before the kill: within one commit interval of it.
-    assert oldest <= COMMIT_INTERVAL_S + COMMIT_SLACK_S, f"{len(ages)} duplicates, the oldest scored {oldest:.2f} s before"
+    assert oldest <= COMMIT_INTERVAL_S + COMMIT_SLACK_S, (
+        f"{len(ages)} duplicates, the oldest scored {oldest:.2f} s before"
+    )
     assert second.terminate() == 0
 
 
@@ -315,7 +339,9 @@ def test_sigterm_finishes_the_batch_in_hand_commits_and_exits_0(topics: Topics, 
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CONSUMER_BIN), "--metrics-port", "0", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(CONSUMER_BIN), "--metrics-port", "0", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_bad_configuration_fails_at_start_up_with_one_clear_line(topics: Topics, tmp_path) -> None:

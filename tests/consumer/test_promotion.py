@@ -11,9 +11,9 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from itertools import groupby
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pytest
@@ -35,17 +35,24 @@ def candidate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def sentiment_model(models: Path, *args: str) -> None:
-    proc = subprocess.run([str(Path(sys.executable).parent / "sentiment-model"), *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "SENTIMENT_MODELS_DIR": str(models)})
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "sentiment-model"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SENTIMENT_MODELS_DIR": str(models)},
+    )
     assert proc.returncode == 0, proc.stderr
 
 
-def paced(bootstrap: str, topic: str, items: Sequence[tuple[bytes, bytes]], per_second: float = 500) -> threading.Thread:
+def paced(
+    bootstrap: str, topic: str, items: Sequence[tuple[bytes, bytes]], per_second: float = 500
+) -> threading.Thread:
     """Produce ``items`` in small chunks over a few seconds from a thread, so that changes land mid-stream."""
 
     def run() -> None:
         for start in range(0, len(items), 50):
-            produce(bootstrap, topic, items[start:start + 50])
+            produce(bootstrap, topic, items[start : start + 50])
             time.sleep(50 / per_second)
 
     thread = threading.Thread(target=run, daemon=True)
@@ -57,8 +64,11 @@ def wait_switched(process: ConsumerProcess, switches: int, to: str, timeout: flo
     """Until the consumer's log holds ``switches`` "model switched" lines, the last one to version ``to``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        lines = [json.loads(line) for line in process.log_path.read_text(errors="replace").splitlines()
-                 if '"msg": "model switched"' in line]
+        lines = [
+            json.loads(line)
+            for line in process.log_path.read_text(errors="replace").splitlines()
+            if '"msg": "model switched"' in line
+        ]
         if len(lines) >= switches:
             assert lines[-1]["to"] == to, lines
             return
@@ -76,7 +86,9 @@ def test_promote_and_rollback_under_load_switch_once_per_partition_and_score_wit
     sentiment_model(models, "promote", str(DEFAULT_MODEL_DIR))
     challenger = Predictor.load(candidate, backend=predictor.backend)  # the engine the consumer serves with
     items = review_items(reviews, 3 * PHASE, prefix="p", words=30)
-    process = start_consumer(topics, "--model-dir", str(models / "current"), "--model-poll-seconds", "0.3", "--max-batch", "32")
+    process = start_consumer(
+        topics, "--model-dir", str(models / "current"), "--model-poll-seconds", "0.3", "--max-batch", "32"
+    )
     process.wait_ready()
 
     flowing = paced(topics.bootstrap, topics.input, items[:PHASE])
@@ -86,35 +98,49 @@ def test_promote_and_rollback_under_load_switch_once_per_partition_and_score_wit
     flowing.join()
     # The next third only once the switch is logged: then the candidate surely scores reviews (a slow machine
     # could otherwise have scored everything before the switch).
-    flowing = paced(topics.bootstrap, topics.input, items[PHASE:2 * PHASE])
+    flowing = paced(topics.bootstrap, topics.input, items[PHASE : 2 * PHASE])
     process.wait_metric("sentiment_messages_consumed_total", PHASE + PHASE // 4)
     sentiment_model(models, "rollback")
     wait_switched(process, 2, predictor.version)
     flowing.join()
-    produce(topics.bootstrap, topics.input, items[2 * PHASE:])
+    produce(topics.bootstrap, topics.input, items[2 * PHASE :])
 
     outputs = read_topic(topics.bootstrap, topics.output, ids=item_ids(items))
     ids = output_ids(outputs)
     assert set(ids) == item_ids(items) and max(ids.values()) == 1  # none lost, none repeated
     results = [contract.decode_result(m.value() or b"") for m in outputs]
     runs_per_partition: dict[int | None, list[str]] = defaultdict(list)
-    for message, result in sorted(zip(outputs, results, strict=True), key=lambda mr: (mr[0].partition(), mr[0].offset())):
+    for message, result in sorted(
+        zip(outputs, results, strict=True), key=lambda mr: (mr[0].partition(), mr[0].offset())
+    ):
         runs_per_partition[message.partition()].append(result.model_version)
     for partition, versions in runs_per_partition.items():  # served... candidate... served: one switch per change
-        assert [v for v, _ in groupby(versions)] == [predictor.version, challenger.version, predictor.version], partition
+        assert [v for v, _ in groupby(versions)] == [predictor.version, challenger.version, predictor.version], (
+            partition
+        )
 
     first_third = {key.decode() for key, _ in items[:PHASE]}
-    record_property("first_third_scored_by_candidate",  # > 0: the promotion landed while those reviews flowed
-                    sum(r.id in first_third and r.model_version == challenger.version for r in results))
+    record_property(
+        "first_third_scored_by_candidate",  # > 0: the promotion landed while those reviews flowed
+        sum(r.id in first_third and r.model_version == challenger.version for r in results),
+    )
     texts = {key.decode(): json.loads(value)["text"] for key, value in items}
     order = [r.id for r in results]
-    expected = {predictor.version: predictor.predict_proba([texts[i] for i in order]),
-                challenger.version: challenger.predict_proba([texts[i] for i in order])}
+    expected = {
+        predictor.version: predictor.predict_proba([texts[i] for i in order]),
+        challenger.version: challenger.predict_proba([texts[i] for i in order]),
+    }
     scored = np.array([r.p_negative for r in results])
     named = np.array([expected[r.model_version][k] for k, r in enumerate(results)])
-    other = np.array([expected[predictor.version if r.model_version == challenger.version else challenger.version][k]
-                      for k, r in enumerate(results)])
+    other = np.array(
+        [
+            expected[predictor.version if r.model_version == challenger.version else challenger.version][k]
+            for k, r in enumerate(results)
+        ]
+    )
     assert np.abs(scored - named).max() < 1e-5  # each output carries the probability of the model it names
-    assert np.mean(np.abs(scored - other) > 1e-3) > 0.9  # and the other model's would differ: the weights really changed
+    assert (
+        np.mean(np.abs(scored - other) > 1e-3) > 0.9
+    )  # and the other model's would differ: the weights really changed
     assert process.metrics()[("sentiment_model_info", (("version", predictor.version),))] == 1
     assert process.terminate() == 0

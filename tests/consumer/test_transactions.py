@@ -56,9 +56,17 @@ def test_an_aborted_transaction_of_several_batches_loses_and_duplicates_nothing(
         faulty.append(RefusesOneCommit(Producer(producer_config), outputs=3 * MAX_BATCH))
         return Consumer(consumer_config), faulty[0]
 
-    config = ServiceConfig({"bootstrap.servers": topics.bootstrap, "session.timeout.ms": 6000}, topics.input,
-                           topics.output, topics.dlq, topics.group, max_batch=MAX_BATCH, delivery="exactly-once",
-                           commit_interval_ms=500, instance_id=f"txn-{uuid.uuid4().hex[:8]}")
+    config = ServiceConfig(
+        {"bootstrap.servers": topics.bootstrap, "session.timeout.ms": 6000},
+        topics.input,
+        topics.output,
+        topics.dlq,
+        topics.group,
+        max_batch=MAX_BATCH,
+        delivery="exactly-once",
+        commit_interval_ms=500,
+        instance_id=f"txn-{uuid.uuid4().hex[:8]}",
+    )
     metrics = ConsumerMetrics()
     service = ScoringService(config, Positive, metrics, clients=clients)
     failures: list[BaseException] = []

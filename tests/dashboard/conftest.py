@@ -8,8 +8,8 @@ served by the same waitress server as in production, on a free port.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -66,7 +66,7 @@ def clear_reviews(review_data: Path, default_predictor) -> dict[Label, str]:
 
     records = list(read_records(TEST_SAMPLE, limit=200))
     found: dict[Label, str] = {}
-    for record, (label, p_negative) in zip(records, default_predictor.predict([r.text for r in records])):
+    for record, (label, p_negative) in zip(records, default_predictor.predict([r.text for r in records]), strict=True):
         if label == record.label and min(p_negative, 1 - p_negative) < 0.05:
             found.setdefault(label, record.text)
     assert set(found) == set(Label), f"the default model judges no review of the test sample clearly: {found}"
@@ -116,7 +116,9 @@ def chrome(downloads: Path):
     options.binary_location = str(CHROMIUM)
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False})
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})

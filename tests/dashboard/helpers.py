@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from common.contract import Review, encode_result, scored
 from common.labels import Label
@@ -38,7 +39,9 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "c
         except Exception as exc:  # noqa: BLE001 - elements come and go while Dash re-renders
             last_error = exc
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
+    raise AssertionError(
+        f"timed out after {timeout} s waiting for {what}" + (f" (last error: {last_error})" if last_error else "")
+    )
 
 
 def component_props(tree: Any, component_id: str) -> dict[str, Any]:
@@ -47,7 +50,9 @@ def component_props(tree: Any, component_id: str) -> dict[str, Any]:
     import plotly.utils
 
     found = _find_props(json.loads(json.dumps(tree, cls=plotly.utils.PlotlyJSONEncoder)), component_id)
-    assert found is not None, f"no component {component_id!r} in {json.dumps(tree, cls=plotly.utils.PlotlyJSONEncoder)[:300]}"
+    assert found is not None, (
+        f"no component {component_id!r} in {json.dumps(tree, cls=plotly.utils.PlotlyJSONEncoder)[:300]}"
+    )
     return found
 
 
@@ -67,8 +72,12 @@ def make_results(labels: Iterable[tuple[str, str | None]], model_version: str = 
     now = time.time()
     values = []
     for i, (label, true_label) in enumerate(labels):
-        review = Review(id=f"r{i}-{uuid.uuid4().hex[:6]}", text=f"review number {i} " + "words " * 10,
-                        true_label=None if true_label is None else Label(true_label), event_time=now - 0.05)
+        review = Review(
+            id=f"r{i}-{uuid.uuid4().hex[:6]}",
+            text=f"review number {i} " + "words " * 10,
+            true_label=None if true_label is None else Label(true_label),
+            event_time=now - 0.05,
+        )
         verdict = (Label(label), 0.8 if label == Label.NEGATIVE else 0.2)
         values.append(encode_result(scored(review, verdict, model_version, now)))
     return values

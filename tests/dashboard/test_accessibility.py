@@ -28,7 +28,9 @@ pytestmark = pytest.mark.browser
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_22_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 LIVE_REGIONS = ("live-banner", "review-result-region", "csv-message", "csv-status")
-LIVE_PAIRS = [("positive", "positive")] * 6 + [("negative", "negative")] * 3 + [("negative", "positive")]  # (predicted, true)
+LIVE_PAIRS = (
+    [("positive", "positive")] * 6 + [("negative", "negative")] * 3 + [("negative", "positive")]
+)  # (predicted, true)
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +70,14 @@ def a11y_app(default_predictor, browse, live_stats):
     """The app with the default model and live results, open in the browser."""
     from common.config import DEFAULT_MODEL_DIR
 
-    app = create_app(live_stats, topic="reviews.sentiment", start="latest", scorer=default_predictor, model_dir=DEFAULT_MODEL_DIR,
-                     limits=Limits(max_bytes=200_000, max_rows=500))
+    app = create_app(
+        live_stats,
+        topic="reviews.sentiment",
+        start="latest",
+        scorer=default_predictor,
+        model_dir=DEFAULT_MODEL_DIR,
+        limits=Limits(max_bytes=200_000, max_rows=500),
+    )
     return browse(app)
 
 
@@ -98,7 +106,10 @@ def selected_tab(driver) -> list[str]:
 def remember_live_regions(driver) -> None:
     """Keep a reference to each live region as the page has it now: an announcement needs the region to be there
     before its text changes (a region inserted together with its text is not read out)."""
-    driver.execute_script("window.__regions = Object.fromEntries(arguments[0].map(id => [id, document.getElementById(id)]))", list(LIVE_REGIONS))
+    driver.execute_script(
+        "window.__regions = Object.fromEntries(arguments[0].map(id => [id, document.getElementById(id)]))",
+        list(LIVE_REGIONS),
+    )
 
 
 def announced(driver, region: str) -> str:
@@ -119,29 +130,50 @@ def test_the_keyboard_reaches_every_control_and_opens_every_tab(chrome, a11y_app
     wait_for(lambda: chrome.find_element(By.ID, "kpi-reviews").text == "10", what="the live results")
     assert chrome.execute_script("return document.documentElement.lang") == "en"
     reached = tab_through(chrome)
-    assert reached[:9] == ["tab-live", "tab-analyse", "tab-models", "tab-model"] + [f"live-window-{w}" for w in WINDOWS], reached
+    assert reached[:9] == ["tab-live", "tab-analyse", "tab-models", "tab-model"] + [
+        f"live-window-{w}" for w in WINDOWS
+    ], reached
     chrome.find_element(By.ID, "live-window-60").send_keys(Keys.ENTER)
-    wait_for(lambda: chrome.find_element(By.ID, "live-window-60").get_attribute("aria-pressed") == "true", what="the window, chosen")
-    assert [b.get_attribute("id") for b in chrome.find_elements(By.CSS_SELECTOR, "[aria-pressed=true]")] == ["live-window-60"]
+    wait_for(
+        lambda: chrome.find_element(By.ID, "live-window-60").get_attribute("aria-pressed") == "true",
+        what="the window, chosen",
+    )
+    assert [b.get_attribute("id") for b in chrome.find_elements(By.CSS_SELECTOR, "[aria-pressed=true]")] == [
+        "live-window-60"
+    ]
     wait_for(lambda: "last 1 min" in chrome.find_element(By.ID, "live-kpis").text, what="the KPIs for the last minute")
 
     chrome.find_element(By.ID, "tab-analyse").send_keys(Keys.ENTER)
     wait_for(lambda: chrome.find_element(By.ID, "panel-analyse").is_displayed(), what="the Analyse panel after Enter")
     assert selected_tab(chrome) == ["tab-analyse"] and not chrome.find_element(By.ID, "panel-live").is_displayed()
     reached = tab_through(chrome)
-    assert reached[:7] == ["tab-live", "tab-analyse", "tab-models", "tab-model", "review-text", "review-button", "csv-upload>input"], reached
+    assert reached[:7] == [
+        "tab-live",
+        "tab-analyse",
+        "tab-models",
+        "tab-model",
+        "review-text",
+        "review-button",
+        "csv-upload>input",
+    ], reached
     assert "csv-column" in reached[7], reached
     upload = chrome.find_element(By.ID, "csv-upload")
     zone = chrome.find_element(By.CSS_SELECTOR, "#csv-upload .upload, #csv-upload.upload")
     ActionChains(chrome).click(chrome.find_element(By.ID, "review-button")).send_keys(Keys.TAB).perform()
     assert focused(chrome) == "csv-upload>input" and upload.is_displayed()
-    assert chrome.execute_script("return getComputedStyle(arguments[0]).outlineStyle", zone) == "solid", "the zone shows the focus"
+    assert chrome.execute_script("return getComputedStyle(arguments[0]).outlineStyle", zone) == "solid", (
+        "the zone shows the focus"
+    )
 
     chrome.find_element(By.ID, "tab-analyse").send_keys(Keys.ARROW_RIGHT)
-    wait_for(lambda: chrome.find_element(By.ID, "panel-models").is_displayed(), what="the Models panel after the right arrow")
+    wait_for(
+        lambda: chrome.find_element(By.ID, "panel-models").is_displayed(), what="the Models panel after the right arrow"
+    )
     assert selected_tab(chrome) == ["tab-models"] and focused(chrome) == "tab-models"
     chrome.find_element(By.ID, "tab-models").send_keys(Keys.ARROW_RIGHT)
-    wait_for(lambda: chrome.find_element(By.ID, "panel-model").is_displayed(), what="the Model panel after the right arrow")
+    wait_for(
+        lambda: chrome.find_element(By.ID, "panel-model").is_displayed(), what="the Model panel after the right arrow"
+    )
     assert selected_tab(chrome) == ["tab-model"] and focused(chrome) == "tab-model"
     screenshot(chrome, "a11y-model-by-keyboard")
 
@@ -154,7 +186,9 @@ def test_results_progress_and_errors_are_announced(chrome, a11y_app, live_stats,
     remember_live_regions(chrome)
 
     live_stats.set_broker(BrokerState(False, None, "Connect to kafka:9092 failed", time.time()))
-    wait_for(lambda: "Cannot reach Kafka" in announced(chrome, "live-banner"), what="the lost broker, announced on every tab")
+    wait_for(
+        lambda: "Cannot reach Kafka" in announced(chrome, "live-banner"), what="the lost broker, announced on every tab"
+    )
 
     chrome.find_element(By.ID, "review-button").click()
     wait_for(lambda: "empty" in announced(chrome, "review-result-region"), what="the empty-review message, announced")
@@ -170,7 +204,11 @@ def test_results_progress_and_errors_are_announced(chrome, a11y_app, live_stats,
     chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]").send_keys(str(good))
     wait_for(lambda: "40 rows" in announced(chrome, "csv-status"), timeout=60, what="the file's result, announced")
     bar = chrome.find_element(By.ID, "csv-progress-bar")
-    assert (bar.get_attribute("role"), bar.get_attribute("aria-valuenow"), bar.get_attribute("aria-valuemax")) == ("progressbar", "100", "100")
+    assert (bar.get_attribute("role"), bar.get_attribute("aria-valuenow"), bar.get_attribute("aria-valuemax")) == (
+        "progressbar",
+        "100",
+        "100",
+    )
     labels = default_predictor.predict(["Works well.", "Broke in a day."])
     counts = {"positive": 0, "negative": 0}
     for label, _ in labels:
@@ -188,8 +226,10 @@ def test_results_progress_and_errors_are_announced(chrome, a11y_app, live_stats,
 def test_axe_core_finds_no_wcag_22_aa_violation_on_any_tab(chrome, a11y_app, axe_source, tmp_path):
     wait_for(lambda: chrome.find_element(By.ID, "kpi-reviews").text == "10", what="the live results")
     wait_for(lambda: chrome.find_elements(By.CSS_SELECTOR, "#live-latest tbody tr"), what="the latest reviews")
-    wait_for(lambda: "Reviews per label: positive" in chrome.find_element(By.ID, "live-bar-alt").get_attribute("aria-label"),
-             what="the charts' text alternatives")
+    wait_for(
+        lambda: "Reviews per label: positive" in chrome.find_element(By.ID, "live-bar-alt").get_attribute("aria-label"),
+        what="the charts' text alternatives",
+    )
     problems = {"live": axe_violations(chrome, axe_source)}
     alt = chrome.find_element(By.ID, "live-pie-alt").get_attribute("aria-label")
     positives = sum(label == "positive" for label, _ in LIVE_PAIRS)
@@ -198,7 +238,9 @@ def test_axe_core_finds_no_wcag_22_aa_violation_on_any_tab(chrome, a11y_app, axe
 
     chrome.find_element(By.ID, "tab-analyse").click()
     source = tmp_path / "reviews.csv"
-    pd.DataFrame({"id": [1, 2, 3], "text": ["Great value.", "", "Stopped working, do not buy."]}).to_csv(source, index=False)
+    pd.DataFrame({"id": [1, 2, 3], "text": ["Great value.", "", "Stopped working, do not buy."]}).to_csv(
+        source, index=False
+    )
     chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]").send_keys(str(source))
     wait_for(lambda: "3 rows" in chrome.find_element(By.ID, "csv-status").text, timeout=60, what="the CSV result")
     chrome.find_element(By.ID, "review-button").click()
@@ -214,4 +256,6 @@ def test_axe_core_finds_no_wcag_22_aa_violation_on_any_tab(chrome, a11y_app, axe
     chrome.find_element(By.ID, "tab-model").click()
     wait_for(lambda: chrome.find_element(By.ID, "model-page").is_displayed(), what="the Model panel")
     problems["model"] = axe_violations(chrome, axe_source)
-    assert problems == {"live": [], "analyse": [], "models": [], "model": []}, "\n".join(f"{tab}: {v}" for tab, found in problems.items() for v in found)
+    assert problems == {"live": [], "analyse": [], "models": [], "model": []}, "\n".join(
+        f"{tab}: {v}" for tab, found in problems.items() for v in found
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 
@@ -20,11 +19,25 @@ class Clock:
         return self.now
 
 
-def result(label: str, scored_at: float, *, true_label: str | None = None, event_time: float | None = None,
-           version: str = "v1", rid: str = "r") -> Result:
-    return Result(id=rid, label=Label(label), p_negative=0.9 if label == "negative" else 0.1, model_version=version,
-                  scored_at=scored_at, event_time=event_time, true_label=None if true_label is None else Label(true_label),
-                  text="some text")
+def result(
+    label: str,
+    scored_at: float,
+    *,
+    true_label: str | None = None,
+    event_time: float | None = None,
+    version: str = "v1",
+    rid: str = "r",
+) -> Result:
+    return Result(
+        id=rid,
+        label=Label(label),
+        p_negative=0.9 if label == "negative" else 0.1,
+        model_version=version,
+        scored_at=scored_at,
+        event_time=event_time,
+        true_label=None if true_label is None else Label(true_label),
+        text="some text",
+    )
 
 
 def test_counts_every_result_and_unreadable_value():
@@ -74,7 +87,11 @@ def test_confusion_counts_only_results_with_a_true_label():
     stats.add(result("negative", clock.now, true_label="positive"))
     stats.add(result("positive", clock.now, true_label="positive"))
     stats.add(result("positive", clock.now))
-    assert stats.snapshot().confusion == {("negative", "negative"): 1, ("positive", "negative"): 1, ("positive", "positive"): 1}
+    assert stats.snapshot().confusion == {
+        ("negative", "negative"): 1,
+        ("positive", "negative"): 1,
+        ("positive", "positive"): 1,
+    }
 
 
 @pytest.mark.parametrize("scored_at, event_time", [(float("inf"), None), (float("nan"), None), (1.0, float("-inf"))])
@@ -88,9 +105,18 @@ def test_results_with_impossible_times_are_refused_before_anything_is_counted(sc
 
 def test_kept_strings_are_bounded():
     stats = LiveStats()
-    stats.add(Result(id="i" * 10_000, label=Label.NEGATIVE, p_negative=0.9, model_version="v" * 10_000, scored_at=1.0, text="t" * 1_000_000))
+    stats.add(
+        Result(
+            id="i" * 10_000,
+            label=Label.NEGATIVE,
+            p_negative=0.9,
+            model_version="v" * 10_000,
+            scored_at=1.0,
+            text="t" * 1_000_000,
+        )
+    )
     [kept] = stats.snapshot().latest
-    assert len(kept.text) == KEPT_TEXT_CHARS and len(kept.id) == len(kept.model_version) == KEPT_NAME_CHARS
+    assert len(kept.text or "") == KEPT_TEXT_CHARS and len(kept.id) == len(kept.model_version) == KEPT_NAME_CHARS
 
 
 def test_model_versions_are_capped():
@@ -131,7 +157,9 @@ def test_concurrent_writer_and_readers_lose_nothing():
                 "versions": snap.versions.get("v1", 0),
                 "model counts": snap.models.counts[("v1", "served")].judged if negatives else 0,
             }
-            failures.extend(f"{negatives} negatives, {value} in the {name}" for name, value in parts.items() if value != negatives)
+            failures.extend(
+                f"{negatives} negatives, {value} in the {name}" for name, value in parts.items() if value != negatives
+            )
             if negatives < seen:
                 failures.append(f"the count went back from {seen} to {negatives}")
             seen = negatives
@@ -140,6 +168,7 @@ def test_concurrent_writer_and_readers_lose_nothing():
     readers = [threading.Thread(target=read, args=(i,)) for i in range(3)]
     for thread in readers:
         thread.start()
+
     def write() -> None:
         for _ in range(2000):
             stats.add(result("negative", stats.snapshot().taken_at))

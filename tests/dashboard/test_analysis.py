@@ -51,10 +51,18 @@ def test_one_review_matches_the_default_model(default_predictor):
 # Each case of the contract's rules (README, "Message contract") with the outcome both paths show: the review box
 # refuses it with this message, a CSV marks its row with it.
 UNJUDGED = {
-    "!!!!": analysis.NO_WORDS, "....": analysis.NO_WORDS, "!!!???": analysis.NO_WORDS, "\x00\x00\x00": analysis.NO_WORDS,
-    "\x01\x02\x1b": analysis.NO_WORDS, "😀👍🔥": analysis.NO_WORDS, "N/A": analysis.NO_WORDS, "4,5": analysis.NO_WORDS,
-    "42": "not scored: a number, not text", "-1.5": "not scored: a number, not text",
-    "true": "not scored: JSON true, not text", "null": "not scored: JSON null, not text",
+    "!!!!": analysis.NO_WORDS,
+    "....": analysis.NO_WORDS,
+    "!!!???": analysis.NO_WORDS,
+    "\x00\x00\x00": analysis.NO_WORDS,
+    "\x01\x02\x1b": analysis.NO_WORDS,
+    "😀👍🔥": analysis.NO_WORDS,
+    "N/A": analysis.NO_WORDS,
+    "4,5": analysis.NO_WORDS,
+    "42": "not scored: a number, not text",
+    "-1.5": "not scored: a number, not text",
+    "true": "not scored: JSON true, not text",
+    "null": "not scored: JSON null, not text",
     "[1, 2]": "not scored: a JSON array, not text",
 }
 
@@ -73,15 +81,34 @@ def test_a_csv_marks_the_rows_the_model_cannot_judge_as_the_review_box_does(defa
     assert scored.frame["status"].tolist() == [analysis.OK] * len(readable) + list(UNJUDGED.values())
     labels = scored.frame["predicted_label"]
     assert labels[: len(readable)].tolist() == [label for label, _ in default_predictor.predict(readable)]
-    assert labels[len(readable):].isna().all() and scored.frame["p_negative"][len(readable):].isna().all()
+    assert labels[len(readable) :].isna().all() and scored.frame["p_negative"][len(readable) :].isna().all()
     assert scored.counts()["not scored"] == len(UNJUDGED)
 
 
 # -- the upload ---------------------------------------------------------------------------------
 
 
-@given(st.one_of(st.text(max_size=60), st.sampled_from(["42", " -1.5 ", "null", "[1]", '"quoted"', "   ", "x" * 61,
-                                                         "\u00e9" * 31, "{sigh} fine", "4,5", "\ufeff", "\ufeff ok"])))
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.sampled_from(
+            [
+                "42",
+                " -1.5 ",
+                "null",
+                "[1]",
+                '"quoted"',
+                "   ",
+                "x" * 61,
+                "\u00e9" * 31,
+                "{sigh} fine",
+                "4,5",
+                "\ufeff",
+                "\ufeff ok",
+            ]
+        ),
+    )
+)
 def test_a_cell_is_scored_exactly_when_the_stream_would_score_it_as_a_plain_message(text):
     limits = Limits(max_text_bytes=60)
     try:
@@ -112,7 +139,11 @@ def test_utf8_bom_and_utf16_files_are_read():
     assert table("text\nnaïve\n".encode("utf-16"))["text"].tolist() == ["naïve"]
 
 
-WINDOWS_REVIEWS = ["Café crème brûlée, très bon – “quoted” €5", "Größe passt nicht, Qualität schlecht", "¡Qué decepción! El envío llegó tarde"]
+WINDOWS_REVIEWS = [
+    "Café crème brûlée, très bon – “quoted” €5",
+    "Größe passt nicht, Qualität schlecht",
+    "¡Qué decepción! El envío llegó tarde",
+]
 
 
 def test_windows_excel_csv_is_read_as_cp1252_and_says_so():
@@ -133,7 +164,9 @@ def test_an_accent_far_down_a_large_file_still_decides_the_encoding():
 def test_utf8_wins_whenever_the_whole_file_is_utf8():
     data = ("text\n" + "a" * (5 * 1024 * 1024) + "é\n").encode("utf-8")  # the é straddles no slice: all of it is read
     assert analysis.detect_encoding(data, "f.csv") == "utf-8"
-    split = ("text\n" + "a" * (4 * 1024 * 1024 - 6) + "é\n").encode("utf-8")  # é's two bytes on both sides of a 4 MiB slice
+    split = ("text\n" + "a" * (4 * 1024 * 1024 - 6) + "é\n").encode(
+        "utf-8"
+    )  # é's two bytes on both sides of a 4 MiB slice
     assert analysis._undecodable_at(split, "utf-8") is None
     broken = split.replace("é".encode(), b"\xe9")
     assert analysis._undecodable_at(broken, "utf-8") == broken.index(b"\xe9")
@@ -165,7 +198,7 @@ def test_a_file_that_is_not_text_is_called_that(data, kind):
         (b"PK\x03\x04rest-of-a-zip", "Excel workbook"),
         (b"\x00\x01\x02text\x00", "not a text file"),
         (b"text\n", "no data rows"),
-        (b"text\n\"unterminated\n", "not a well-formed CSV"),
+        (b'text\n"unterminated\n', "not a well-formed CSV"),
         (b"a,b\n1,2,3,4\n", "not a well-formed CSV"),
     ],
 )
@@ -223,11 +256,19 @@ def test_missing_column_lists_the_columns_there_are():
 def test_rows_that_cannot_be_scored_are_marked_not_dropped(keyword_scorer):
     frame = table(b"text,n\nbad product,1\n,2\n   ,3\n42,4\nlovely,5\n")
     progress = []
-    scored = analysis.score_table(keyword_scorer, frame, "text", progress=lambda done, total: progress.append((done, total)), chunk=1)
+    scored = analysis.score_table(
+        keyword_scorer, frame, "text", progress=lambda done, total: progress.append((done, total)), chunk=1
+    )
     out = scored.frame
     assert len(out) == 5
     assert out["n"].tolist() == ["1", "2", "3", "4", "5"]
-    assert out["status"].tolist() == [analysis.OK, analysis.EMPTY, analysis.EMPTY, "not scored: a number, not text", analysis.OK]
+    assert out["status"].tolist() == [
+        analysis.OK,
+        analysis.EMPTY,
+        analysis.EMPTY,
+        "not scored: a number, not text",
+        analysis.OK,
+    ]
     assert out["predicted_label"].tolist()[0] == "negative" and out["predicted_label"].tolist()[4] == "positive"
     assert out["predicted_label"].isna().tolist() == [False, True, True, True, False]
     assert scored.counts() == {"positive": 1, "negative": 1, "not scored": 3}
@@ -246,7 +287,7 @@ def test_added_columns_never_overwrite_the_users_own(keyword_scorer):
 # -- the download -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\r=1"])
+@pytest.mark.parametrize("cell", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\r=1"])
 def test_formula_cells_are_prefixed_in_the_download(keyword_scorer, cell):
     frame = pd.DataFrame({"text": [cell, "plain words"], "=danger": ["x", "y"]})
     csv_text = analysis.to_safe_csv(analysis.score_table(keyword_scorer, frame, "text").frame, "text")
@@ -266,7 +307,10 @@ def test_no_cell_of_the_download_can_start_a_formula(value):
 @given(st.one_of(st.text(), st.from_regex(r"[-+=@][0-9 .,()/%+eE\-a-z!|\"']{0,12}", fullmatch=True)))
 def test_a_formula_start_is_left_only_on_a_number(value):
     """Outside the text column an unguarded formula start holds no letter (bar an exponent), quote or DDE mark."""
-    if value.startswith(("=", "+", "-", "@", "\t", "\r")) and analysis.spreadsheet_safe(value, keep_numbers=True) == value:
+    if (
+        value.startswith(("=", "+", "-", "@", "\t", "\r"))
+        and analysis.spreadsheet_safe(value, keep_numbers=True) == value
+    ):
         mantissa = re.sub(r"[eE][-+]?[0-9]+$", "", value)
         assert value[0] in "+-" and not any(c.isalpha() or c in "\"'!|:$&;=@" for c in mantissa)
 
@@ -274,10 +318,15 @@ def test_a_formula_start_is_left_only_on_a_number(value):
 def test_numbers_outside_the_text_column_stay_numbers_for_pandas(keyword_scorer):
     """A phone number or a negative amount is data, not a formula: prefixing it broke the file for pandas and R."""
     cells = ["-5", "+44 20 7946 0958", "-1,234.50", "-2.5e-3", "+1 (555) 010-9999", "-12%"]
-    attacks = ["-2+3+cmd|' /C calc'!A0", "+HYPERLINK(\"http://x\")", "=1", "@SUM(A1)", "-", "-A1"]
-    frame = pd.DataFrame({"text": ["-5", "good"] + ["fine"] * (len(cells) + len(attacks) - 2), "amount": cells + attacks})
-    back = pd.read_csv(io.StringIO(analysis.to_safe_csv(analysis.score_table(keyword_scorer, frame, "text").frame, "text")),
-                       dtype=str, keep_default_na=False)
+    attacks = ["-2+3+cmd|' /C calc'!A0", '+HYPERLINK("http://x")', "=1", "@SUM(A1)", "-", "-A1"]
+    frame = pd.DataFrame(
+        {"text": ["-5", "good"] + ["fine"] * (len(cells) + len(attacks) - 2), "amount": cells + attacks}
+    )
+    back = pd.read_csv(
+        io.StringIO(analysis.to_safe_csv(analysis.score_table(keyword_scorer, frame, "text").frame, "text")),
+        dtype=str,
+        keep_default_na=False,
+    )
     assert back["amount"].tolist() == cells + ["'" + a for a in attacks]
     assert back["text"].tolist()[0] == "'-5", "the text column stays fully guarded"
     numbers = pd.read_csv(io.StringIO(analysis.to_safe_csv(frame.iloc[[0, 3]], "text")), usecols=["amount"])["amount"]

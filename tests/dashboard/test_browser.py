@@ -8,7 +8,7 @@ import shutil
 import signal
 import socket
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -16,11 +16,10 @@ from selenium.webdriver.common.by import By
 
 from common.labels import Label
 from dashboard.aggregates import LiveStats
-from localkafka import LocalKafka, create_topics
 from dashboard.analysis import Limits, human_size
 from dashboard.app import create_app
 from dashboard.stream import StartPosition, StreamReader
-
+from localkafka import LocalKafka, create_topics
 from tests.dashboard.helpers import make_results, produce, screenshot, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -39,8 +38,13 @@ def live_app(kafka_bootstrap, make_topic, browse):
     """An app reading a fresh topic from the beginning, open in the browser; yields (url, topic)."""
     topic = make_topic("dash-live", partitions=3)
     stats = LiveStats()
-    reader = StreamReader({"bootstrap.servers": kafka_bootstrap, "group.id": f"dash-{topic}"}, topic, stats,
-                          StartPosition("beginning"), check_interval_s=0.5).start()
+    reader = StreamReader(
+        {"bootstrap.servers": kafka_bootstrap, "group.id": f"dash-{topic}"},
+        topic,
+        stats,
+        StartPosition("beginning"),
+        check_interval_s=0.5,
+    ).start()
     app = create_app(stats, topic=topic, start="beginning", scorer=None, model_dir=None)
     yield browse(app), topic
     reader.stop()
@@ -52,7 +56,12 @@ def test_live_view_shows_exactly_what_was_produced(chrome, live_app, kafka_boots
     assert _text(chrome, "status-pill") == "waiting for data"
     screenshot(chrome, "live-waiting")
 
-    pairs = [("positive", "positive")] * 21 + [("negative", "negative")] * 12 + [("negative", "positive")] * 3 + [("positive", None)] * 4
+    pairs = (
+        [("positive", "positive")] * 21
+        + [("negative", "negative")] * 12
+        + [("negative", "positive")] * 3
+        + [("positive", None)] * 4
+    )
     produced = produce(kafka_bootstrap, topic, make_results(pairs) + [b"not a result"])
     assert produced == 41
 
@@ -83,13 +92,22 @@ def model_app(default_predictor, browse):
     """An app with the default model and no live data (the live view is not under test here), open in the browser."""
     from common.config import DEFAULT_MODEL_DIR
 
-    app = create_app(LiveStats(), topic="unused", start="latest", scorer=default_predictor, model_dir=DEFAULT_MODEL_DIR,
-                     limits=Limits(max_bytes=200_000, max_rows=500))
+    app = create_app(
+        LiveStats(),
+        topic="unused",
+        start="latest",
+        scorer=default_predictor,
+        model_dir=DEFAULT_MODEL_DIR,
+        limits=Limits(max_bytes=200_000, max_rows=500),
+    )
     return browse(app)
 
 
 def _open_tab(driver, label: str) -> None:
-    wait_for(lambda: driver.find_elements(By.XPATH, f"//*[@role='tab' and normalize-space()='{label}']"), what=f"the {label} tab")
+    wait_for(
+        lambda: driver.find_elements(By.XPATH, f"//*[@role='tab' and normalize-space()='{label}']"),
+        what=f"the {label} tab",
+    )
     driver.find_element(By.XPATH, f"//*[@role='tab' and normalize-space()='{label}']").click()
 
 
@@ -104,7 +122,10 @@ def test_analyse_one_review(chrome, model_app, default_predictor):
     chrome.find_element(By.ID, "review-button").click()
     [(label, p_negative)] = default_predictor.predict([text])
     # The page capitalises the label with CSS; its text is the Predictor's own label.
-    wait_for(lambda: chrome.find_element(By.ID, "review-label").get_attribute("textContent") == label, what=f"the label {label!r}")
+    wait_for(
+        lambda: chrome.find_element(By.ID, "review-label").get_attribute("textContent") == label,
+        what=f"the label {label!r}",
+    )
     assert _text(chrome, "review-p-negative") == f"{p_negative:.3f}"
     explanation = default_predictor.explain(text)
     shaded = chrome.find_element(By.ID, "review-explained-text")
@@ -121,15 +142,25 @@ def test_analyse_one_review(chrome, model_app, default_predictor):
 
 
 def test_upload_a_csv_and_download_the_labelled_result(chrome, model_app, default_predictor, downloads, tmp_path):
-    texts = ["Great value, works perfectly and arrived early.", "", "=HYPERLINK(\"http://evil\")", "Broke on day two. Refund please.", "12345"]
+    texts = [
+        "Great value, works perfectly and arrived early.",
+        "",
+        '=HYPERLINK("http://evil")',
+        "Broke on day two. Refund please.",
+        "12345",
+    ]
     texts += [f"Review {i}: the sound is clear and the battery lasts for days." for i in range(40)]
     source = tmp_path / "reviews.csv"
     pd.DataFrame({"id": range(len(texts)), "text": texts}).to_csv(source, index=False)
 
     _open_tab(chrome, "Analyse")
-    upload = wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input")
+    upload = wait_for(
+        lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input"
+    )
     chrome.find_element(By.ID, "csv-explain").click()  # with the words that carried each verdict
-    wait_for(lambda: chrome.find_element(By.ID, "csv-explain").get_attribute("aria-pressed") == "true", what="the toggle on")
+    wait_for(
+        lambda: chrome.find_element(By.ID, "csv-explain").get_attribute("aria-pressed") == "true", what="the toggle on"
+    )
     upload.send_keys(str(source))
     wait_for(lambda: "45 rows" in _text(chrome, "csv-status"), timeout=60, what="the CSV result")
     status = _text(chrome, "csv-status")
@@ -160,12 +191,16 @@ def test_upload_a_csv_and_download_the_labelled_result(chrome, model_app, defaul
 
 
 def test_upload_over_the_limit_gets_a_clear_message(chrome, browse, tmp_path):
-    app = create_app(LiveStats(), topic="unused", start="latest", scorer=None, model_dir=None, limits=Limits(max_bytes=2048))
+    app = create_app(
+        LiveStats(), topic="unused", start="latest", scorer=None, model_dir=None, limits=Limits(max_bytes=2048)
+    )
     big = tmp_path / "big.csv"
     big.write_text("text\n" + "a fine review\n" * 400)
     browse(app)
     _open_tab(chrome, "Analyse")
-    wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input").send_keys(str(big))
+    wait_for(
+        lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input"
+    ).send_keys(str(big))
     wait_for(lambda: "the limit is 2.0 KB" in _text(chrome, "csv-error"), what="the size message")
     assert f"big.csv is {human_size(big.stat().st_size)}" in _text(chrome, "csv-error")
 
@@ -212,8 +247,13 @@ def test_broker_outage_shows_a_banner_and_recovers_without_a_reload(chrome, brow
     topic = "dash-outage"
     create_topics({"bootstrap.servers": own_broker.bootstrap}, [topic], 1)
     stats = LiveStats()
-    reader = StreamReader({"bootstrap.servers": own_broker.bootstrap, "reconnect.backoff.max.ms": 1000}, topic, stats,
-                          StartPosition("beginning"), check_interval_s=0.5).start()
+    reader = StreamReader(
+        {"bootstrap.servers": own_broker.bootstrap, "reconnect.backoff.max.ms": 1000},
+        topic,
+        stats,
+        StartPosition("beginning"),
+        check_interval_s=0.5,
+    ).start()
     try:
         browse(create_app(stats, topic=topic, start="beginning", scorer=None, model_dir=None))
         produce(own_broker.bootstrap, topic, make_results([("positive", None)] * 5))
@@ -246,38 +286,62 @@ class SlowScorer:
 
 def test_a_long_file_shows_progress(chrome, browse, tmp_path):
     source = tmp_path / "long.csv"
-    pd.DataFrame({"text": [f"review {i} is {'bad' if i % 4 == 0 else 'fine'}" for i in range(1500)]}).to_csv(source, index=False)
+    pd.DataFrame({"text": [f"review {i} is {'bad' if i % 4 == 0 else 'fine'}" for i in range(1500)]}).to_csv(
+        source, index=False
+    )
     browse(create_app(LiveStats(), topic="unused", start="latest", scorer=SlowScorer(), model_dir=None))
     _open_tab(chrome, "Analyse")
-    wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input").send_keys(str(source))
-    wait_for(lambda: "Scoring long.csv" in _text(chrome, "csv-status") and chrome.find_element(By.ID, "csv-progress-box").is_displayed()
-             and "(0%)" not in _text(chrome, "csv-status"), what="the progress of a long file")
+    wait_for(
+        lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input"
+    ).send_keys(str(source))
+    wait_for(
+        lambda: (
+            "Scoring long.csv" in _text(chrome, "csv-status")
+            and chrome.find_element(By.ID, "csv-progress-box").is_displayed()
+            and "(0%)" not in _text(chrome, "csv-status")
+        ),
+        what="the progress of a long file",
+    )
     screenshot(chrome, "analyse-csv-progress")
-    wait_for(lambda: "1,500 rows, 1,125 positive, 375 negative" in _text(chrome, "csv-status"), what="the finished file")
+    wait_for(
+        lambda: "1,500 rows, 1,125 positive, 375 negative" in _text(chrome, "csv-status"), what="the finished file"
+    )
     assert not chrome.find_element(By.ID, "csv-progress-box").is_displayed()
 
 
 def test_reloading_while_a_file_scores_picks_the_job_up_again(chrome, browse, tmp_path):
     """A regression: a reload at 63% lost the results while the job kept the scoring line busy."""
     source = tmp_path / "reload.csv"
-    pd.DataFrame({"text": [f"review {i} is {'bad' if i % 5 == 0 else 'fine'}" for i in range(1500)]}).to_csv(source, index=False)
+    pd.DataFrame({"text": [f"review {i} is {'bad' if i % 5 == 0 else 'fine'}" for i in range(1500)]}).to_csv(
+        source, index=False
+    )
     browse(create_app(LiveStats(), topic="unused", start="latest", scorer=SlowScorer(), model_dir=None))
     _open_tab(chrome, "Analyse")
-    wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input").send_keys(str(source))
+    wait_for(
+        lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input"
+    ).send_keys(str(source))
     wait_for(lambda: "Scoring reload.csv" in _text(chrome, "csv-status"), what="scoring to start")
     assert "?job=" in chrome.current_url, "the job is in the page's address"
     chrome.refresh()
     wait_for(lambda: "reload.csv" in _text(chrome, "csv-status"), what="the job after the reload")
     assert chrome.find_element(By.ID, "csv-status").is_displayed(), "the reload opens the Analyse tab"
-    wait_for(lambda: "1,500 rows, 1,200 positive, 300 negative" in _text(chrome, "csv-status"), what="the finished file")
+    wait_for(
+        lambda: "1,500 rows, 1,200 positive, 300 negative" in _text(chrome, "csv-status"), what="the finished file"
+    )
     assert _severe_console_errors(chrome) == []
 
 
 def _pick(driver, dropdown_id: str, option: str) -> None:
     """Choose ``option`` in a dcc.Dropdown as a user does: open it, click the option."""
     driver.find_element(By.ID, dropdown_id).click()
-    choice = wait_for(lambda: [e for e in driver.find_elements(By.XPATH, f"//*[normalize-space()='{option}']")
-                               if e.is_displayed() and e.get_attribute("id") != dropdown_id][-1], what=f"the option {option!r}")
+    choice = wait_for(
+        lambda: [
+            e
+            for e in driver.find_elements(By.XPATH, f"//*[normalize-space()='{option}']")
+            if e.is_displayed() and e.get_attribute("id") != dropdown_id
+        ][-1],
+        what=f"the option {option!r}",
+    )
     choice.click()
 
 
@@ -288,13 +352,20 @@ def test_the_column_picker_follows_each_new_file(chrome, browse, tmp_path, keywo
     pd.DataFrame({"text": ["fine", "bad", "nice", "great"], "stars": [5, 1, 4, 5]}).to_csv(second, index=False)
     browse(create_app(LiveStats(), topic="unused", start="latest", scorer=keyword_scorer, model_dir=None))
     _open_tab(chrome, "Analyse")
-    upload = wait_for(lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input")
+    upload = wait_for(
+        lambda: chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]"), what="the upload input"
+    )
     upload.send_keys(str(first))
     wait_for(lambda: "no column 'text'" in _text(chrome, "csv-error"), what="the missing-column message")
     _pick(chrome, "csv-column", "Review Body")
-    wait_for(lambda: "first.csv: 3 rows, 1 positive, 2 negative" in _text(chrome, "csv-status"), what="the first file scored")
+    wait_for(
+        lambda: "first.csv: 3 rows, 1 positive, 2 negative" in _text(chrome, "csv-status"), what="the first file scored"
+    )
     chrome.find_element(By.CSS_SELECTOR, "#csv-upload input[type=file]").send_keys(str(second))
-    wait_for(lambda: "second.csv: 4 rows, 3 positive, 1 negative" in _text(chrome, "csv-status"), what="the second file scored")
+    wait_for(
+        lambda: "second.csv: 4 rows, 3 positive, 1 negative" in _text(chrome, "csv-status"),
+        what="the second file scored",
+    )
     assert not chrome.find_elements(By.ID, "csv-error")
     assert "text" in _text(chrome, "csv-column")
     screenshot(chrome, "analyse-csv-picker")

@@ -22,7 +22,11 @@ def _texts(component) -> list[str]:
 
 
 def _spans(component) -> list[Any]:  # Dash components, whose props mypy does not see as attributes
-    found = [component] if isinstance(component, html.Span) and "xword" in (getattr(component, "className", None) or "").split() else []
+    found = (
+        [component]
+        if isinstance(component, html.Span) and "xword" in (getattr(component, "className", None) or "").split()
+        else []
+    )
     children = getattr(component, "children", None)
     if isinstance(children, (list, tuple)):
         for child in children:

@@ -64,7 +64,9 @@ def test_a_failing_model_gives_a_plain_message_and_no_traceback():
 
 
 def test_results_are_kept_their_time_however_many_files_follow(keyword_scorer):
-    """A regression: only the newest 4 were kept, so another user's 4 small files took a result before its 30 minutes."""
+    """A regression: only the newest 4 were kept, so another user's 4 small files took a result before its 30
+    minutes.
+    """
     jobs = CsvJobs(keyword_scorer)
     ids = []
     for _ in range(8):
@@ -123,9 +125,8 @@ def test_the_line_and_the_uploads_in_flight_are_capped():
     assert view.status.startswith("yours.csv is waiting: 1 file ahead of it") and "mine.csv" not in view.status
     scorer.release.set()
     wait_for(lambda: _job(jobs, waiting).state == DONE, what="the line to clear")
-    with jobs.admit():
-        with pytest.raises(Busy), jobs.admit():
-            pass  # the one parsing slot is taken
+    with jobs.admit(), pytest.raises(Busy), jobs.admit():
+        pass  # the one parsing slot is taken
     with jobs.admit():
         pass  # and free again
     assert _job(jobs, running).state == DONE
@@ -163,7 +164,13 @@ def test_the_estimate_comes_from_the_rate_of_finished_files(keyword_scorer):
 
 @pytest.mark.parametrize(
     "search, expected",
-    [("?job=" + "a1" * 16, "a1" * 16), ("", None), (None, None), ("?job=../../etc", None), ("?x=1&job=" + "0" * 32, "0" * 32)],
+    [
+        ("?job=" + "a1" * 16, "a1" * 16),
+        ("", None),
+        (None, None),
+        ("?job=../../etc", None),
+        ("?x=1&job=" + "0" * 32, "0" * 32),
+    ],
 )
 def test_a_job_id_is_read_from_the_page_address(search, expected):
     assert job_id_from_query(search) == expected
@@ -186,7 +193,14 @@ def test_a_running_job_shows_progress():
     assert "0 of 1 row (0%)" in analysis_view.job_view(Job(id="j", filename="one.csv", rows=1, state="running")).status
 
 
-@pytest.mark.parametrize("shown, rows, note", [(20, 100_000, "First 20 of 100,000 rows; the download has them all."), (3, 3, "All 3 rows."), (1, 1, "The only row.")])
+@pytest.mark.parametrize(
+    "shown, rows, note",
+    [
+        (20, 100_000, "First 20 of 100,000 rows; the download has them all."),
+        (3, 3, "All 3 rows."),
+        (1, 1, "The only row."),
+    ],
+)
 def test_the_preview_says_how_much_of_the_file_it_shows(shown, rows, note):
     assert analysis_view.preview_note(shown, rows) == note
 
@@ -210,7 +224,8 @@ def test_single_result_view_shows_the_verdict(expected, clear_reviews, default_p
 
 def test_single_result_view_shows_an_error():
     error = analysis_view.single_result(None, "Type or paste a review first")
-    assert error.id == "review-error" and error.children == "Type or paste a review first"
+    assert error.id == "review-error"  # type: ignore[attr-defined]  # Dash sets the props as attributes
+    assert error.children == "Type or paste a review first"
 
 
 def test_the_labelled_csv_written_in_slices_is_the_whole_table_at_once(keyword_scorer, tmp_path, monkeypatch):
@@ -218,7 +233,7 @@ def test_the_labelled_csv_written_in_slices_is_the_whole_table_at_once(keyword_s
     from dashboard.analysis import score_table, to_safe_csv
 
     monkeypatch.setattr(jobs_module, "_WRITE_ROWS", 3)
-    texts = ["bad", "=1+1", "", "good, \"quoted\"\nline", "12", "fine", "-bad"]
+    texts = ["bad", "=1+1", "", 'good, "quoted"\nline', "12", "fine", "-bad"]
     table = score_table(keyword_scorer, pd.DataFrame({"text": texts, "n": [str(i) for i in range(7)]}), "text")
     result = jobs_module.JobResult.write(table, tmp_path / "out.csv")
     assert result.path.read_text(encoding="utf-8") == "\ufeff" + to_safe_csv(table.frame, "text")
@@ -226,7 +241,11 @@ def test_the_labelled_csv_written_in_slices_is_the_whole_table_at_once(keyword_s
 
 def test_the_result_names_an_encoding_other_than_utf8(keyword_scorer):
     jobs = CsvJobs(keyword_scorer)
-    ids = [jobs.submit(pd.DataFrame({"text": ["café"]}), "text", f"{enc}.csv", encoding=enc) for enc in ("cp1252", "utf-8-sig")]
+    ids = [
+        jobs.submit(pd.DataFrame({"text": ["café"]}), "text", f"{enc}.csv", encoding=enc)
+        for enc in ("cp1252", "utf-8-sig")
+    ]
+
     def finished(job_id: str) -> Job:
         return wait_for(lambda: (j := jobs.get(job_id)) and j.state == DONE and j, what="the job")
 

@@ -14,12 +14,26 @@ UP = BrokerState(True, True, None, NOW)
 def snap(buckets=(), totals=None, latencies=(), confusion=None, broker=UP, unreadable=0, lag=None) -> Snapshot:
     if totals is None:
         totals = {"positive": sum(b[1] for b in buckets), "negative": sum(b[2] for b in buckets)}
-    return Snapshot(taken_at=NOW, started_at=NOW - 7200, totals=totals, unreadable=unreadable, buckets=tuple(buckets),
-                    latencies=tuple(latencies), latest=(), confusion=confusion or {}, versions={}, broker=broker, lag=lag)
+    return Snapshot(
+        taken_at=NOW,
+        started_at=NOW - 7200,
+        totals=totals,
+        unreadable=unreadable,
+        buckets=tuple(buckets),
+        latencies=tuple(latencies),
+        latest=(),
+        confusion=confusion or {},
+        versions={},
+        broker=broker,
+        lag=lag,
+    )
 
 
 def test_window_counts_use_scored_time_and_all_means_since_start():
-    s = snap(buckets=[(int(NOW) - 600, 5, 1), (int(NOW) - 30, 2, 3), (int(NOW), 1, 0)], totals={"positive": 100, "negative": 50})
+    s = snap(
+        buckets=[(int(NOW) - 600, 5, 1), (int(NOW) - 30, 2, 3), (int(NOW), 1, 0)],
+        totals={"positive": 100, "negative": 50},
+    )
     assert live_view.window_counts(s, None) == {"positive": 100, "negative": 50}
     assert live_view.window_counts(s, 60) == {"positive": 3, "negative": 3}
     assert live_view.window_counts(s, 900) == {"positive": 8, "negative": 4}
@@ -60,7 +74,14 @@ def test_latency_percentiles():
 
 
 def test_accuracy_and_confusion_matrix():
-    s = snap(confusion={("negative", "negative"): 8, ("negative", "positive"): 2, ("positive", "positive"): 9, ("positive", "negative"): 1})
+    s = snap(
+        confusion={
+            ("negative", "negative"): 8,
+            ("negative", "positive"): 2,
+            ("positive", "positive"): 9,
+            ("positive", "negative"): 1,
+        }
+    )
     assert live_view.accuracy(s) == (0.85, 20)
     assert live_view.confusion_matrix(s) == [[8, 2], [1, 9]]
     assert live_view.accuracy(snap()) is None
@@ -91,10 +112,16 @@ def test_render_colours_positive_green_and_negative_red():
     s = snap(buckets=[(int(NOW) - 1, 3, 2)])
     view = live_view.render(s, "60")
     bar = view.bar["data"][0]
-    assert dict(zip(bar["x"], bar["marker"]["color"], strict=True)) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
+    assert dict(zip(bar["x"], bar["marker"]["color"], strict=True)) == {
+        "positive": figures.POSITIVE_COLOUR,
+        "negative": figures.NEGATIVE_COLOUR,
+    }
     assert bar["y"] == [3, 2]
     pie = view.pie["data"][0]
-    assert dict(zip(pie["labels"], pie["marker"]["colors"], strict=True)) == {"positive": figures.POSITIVE_COLOUR, "negative": figures.NEGATIVE_COLOUR}
+    assert dict(zip(pie["labels"], pie["marker"]["colors"], strict=True)) == {
+        "positive": figures.POSITIVE_COLOUR,
+        "negative": figures.NEGATIVE_COLOUR,
+    }
     assert [k.value for k in view.kpis[:3]] == ["5", "3", "2"]
     assert view.kpis[1].detail == "60.0%"
 
@@ -122,7 +149,10 @@ def test_each_chart_has_a_text_alternative_with_the_numbers_it_draws():
     assert figures.describe(figures.pie_figure(counts), "Share") == "Share: positive 30 (75.0%), negative 10 (25.0%)."
     bins = [(0.0, 2, 1), (10.0, 5, 0), (20.0, 0, 4)]
     series = figures.describe(figures.timeseries_figure(bins, 10), "Per interval")
-    assert "7 positive in 3 intervals, at most 5 in one" in series and "5 negative in 3 intervals, at most 4 in one" in series
+    assert (
+        "7 positive in 3 intervals, at most 5 in one" in series
+        and "5 negative in 3 intervals, at most 4 in one" in series
+    )
     matrix = figures.describe(figures.confusion_figure([[85, 15], [10, 90]], ["negative", "positive"]), "Confusion")
     assert "true negative, predicted positive: 15" in matrix and "true positive, predicted negative: 10" in matrix
     assert figures.describe(figures.empty_figure("waiting for data"), "Reviews") == "Reviews: waiting for data."

@@ -14,8 +14,14 @@ from localkafka import create_topics
 from tests.dashboard.helpers import make_results, produce, wait_for
 
 
-@pytest.mark.parametrize("text, expected", [("latest", StartPosition("latest")), ("BEGINNING", StartPosition("beginning")),
-                                            ("minutes:15", StartPosition("minutes", 15))])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("latest", StartPosition("latest")),
+        ("BEGINNING", StartPosition("beginning")),
+        ("minutes:15", StartPosition("minutes", 15)),
+    ],
+)
 def test_parse_start(text, expected):
     assert parse_start(text) == expected
     assert str(parse_start(text)) == text.lower()
@@ -27,19 +33,26 @@ def test_parse_start_refuses_anything_else(text):
         parse_start(text)
 
 
-def reader(bootstrap: str, topic: str, start: StartPosition, stats: LiveStats | None = None) -> tuple[StreamReader, LiveStats]:
+def reader(
+    bootstrap: str, topic: str, start: StartPosition, stats: LiveStats | None = None
+) -> tuple[StreamReader, LiveStats]:
     stats = stats or LiveStats()
     config = {"bootstrap.servers": bootstrap, "group.id": f"dash-test-{uuid.uuid4().hex[:6]}"}
     return StreamReader(config, topic, stats, start, check_interval_s=0.3).start(), stats
-
 
 
 @pytest.mark.integration
 def test_counts_exactly_what_was_produced_across_partitions(kafka_bootstrap, make_topic):
     topic = make_topic("dash-read", partitions=4)
     pairs = [("positive", "positive")] * 130 + [("negative", "negative")] * 70 + [("negative", "positive")] * 9
-    hostile = [None, b"{broken", b"[]", b'{"label": "maybe"}', b"[" * 100_000,
-               b'{"id": "x", "label": "positive", "p_negative": 0.1, "model_version": "v", "scored_at": Infinity}']
+    hostile = [
+        None,
+        b"{broken",
+        b"[]",
+        b'{"label": "maybe"}',
+        b"[" * 100_000,
+        b'{"id": "x", "label": "positive", "p_negative": 0.1, "model_version": "v", "scored_at": Infinity}',
+    ]
     produce(kafka_bootstrap, topic, make_results(pairs) + hostile)
     live, stats = reader(kafka_bootstrap, topic, StartPosition("beginning"))
     try:
@@ -48,7 +61,11 @@ def test_counts_exactly_what_was_produced_across_partitions(kafka_bootstrap, mak
         snap = stats.snapshot()
         assert snap.totals == {"positive": 130, "negative": 79}
         assert snap.unreadable == 6
-        assert snap.confusion == {("positive", "positive"): 130, ("negative", "negative"): 70, ("positive", "negative"): 9}
+        assert snap.confusion == {
+            ("positive", "positive"): 130,
+            ("negative", "negative"): 70,
+            ("positive", "negative"): 9,
+        }
         wait_for(lambda: stats.snapshot().lag == 0, what="the lag to reach 0")
         assert snap.broker.reachable and snap.broker.topic_exists
     finally:

@@ -34,7 +34,9 @@ def stats() -> LiveStats:
 
 @pytest.fixture
 def client(stats, keyword_scorer):
-    app = create_app(stats, topic="t", start="latest", scorer=keyword_scorer, model_dir=None, limits=Limits(max_bytes=3000))
+    app = create_app(
+        stats, topic="t", start="latest", scorer=keyword_scorer, model_dir=None, limits=Limits(max_bytes=3000)
+    )
     return app.server.test_client()
 
 
@@ -56,7 +58,9 @@ def test_request_bodies_over_the_limit_are_refused_from_the_header(client):
 
 
 def test_errors_never_show_a_traceback(client):
-    response = client.post("/_dash-update-component", data=b'{"output": "nonsense", "inputs": 3}', content_type="application/json")
+    response = client.post(
+        "/_dash-update-component", data=b'{"output": "nonsense", "inputs": 3}', content_type="application/json"
+    )
     assert response.status_code >= 400
     body = response.get_data(as_text=True)
     assert "Traceback" not in body and 'File "' not in body
@@ -64,15 +68,25 @@ def test_errors_never_show_a_traceback(client):
 
 def _callback(client, output: str, inputs: list, state: list | None = None) -> dict:
     component, prop = output.split(".")
-    body = {"output": output, "outputs": {"id": component, "property": prop}, "inputs": inputs, "state": state or [], "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+    body = {
+        "output": output,
+        "outputs": {"id": component, "property": prop},
+        "inputs": inputs,
+        "state": state or [],
+        "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"],
+    }
     response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
     assert response.status_code in (200, 204), response.get_data(as_text=True)[:500]
     return response.get_json() if response.status_code == 200 else {}
 
 
 def _analyse(client, text: str, clicks: int = 1) -> dict:
-    return _callback(client, "review-result.children", [{"id": "review-button", "property": "n_clicks", "value": clicks}],
-                     [{"id": "review-text", "property": "value", "value": text}])
+    return _callback(
+        client,
+        "review-result.children",
+        [{"id": "review-button", "property": "n_clicks", "value": clicks}],
+        [{"id": "review-text", "property": "value", "value": text}],
+    )
 
 
 @pytest.mark.parametrize("expected", ["negative", "positive"])
@@ -107,7 +121,16 @@ def test_metrics_count_requests_and_records(client, stats):
 def test_metrics_export_the_live_confusion_matrix_for_accuracy(client, stats):
     pairs = [("negative", "negative")] * 3 + [("positive", "negative")] * 2 + [("positive", "positive")] * 5
     for i, (true_label, label) in enumerate(pairs):
-        stats.add(Result(id=str(i), label=Label(label), p_negative=0.5, model_version="v", scored_at=0.0, true_label=Label(true_label)))
+        stats.add(
+            Result(
+                id=str(i),
+                label=Label(label),
+                p_negative=0.5,
+                model_version="v",
+                scored_at=0.0,
+                true_label=Label(true_label),
+            )
+        )
     stats.add(Result(id="unlabelled", label=Label.NEGATIVE, p_negative=0.9, model_version="v", scored_at=0.0))
     text = client.get("/metrics").get_data(as_text=True)
     for true_label in ("negative", "positive"):
@@ -144,8 +167,12 @@ def test_bad_configuration_is_refused_before_anything_starts(args, message):
 
 
 def test_an_unloadable_model_fails_at_start_up_with_one_line():
-    proc = subprocess.run([sys.executable, "-m", "dashboard", "--model-dir", "/nonexistent/model"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dashboard", "--model-dir", "/nonexistent/model"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot load the model from /nonexistent/model"), proc.stderr
@@ -158,13 +185,32 @@ def test_the_command_serves_the_page_and_metrics_and_stops_on_sigterm(kafka_boot
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dashboard", "--bootstrap-servers", kafka_bootstrap, "--output-topic", topic,
-         "--dashboard-port", str(port), "--start", "beginning", "--dashboard-group-id", f"dash-cli-{topic}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "dashboard",
+            "--bootstrap-servers",
+            kafka_bootstrap,
+            "--output-topic",
+            topic,
+            "--dashboard-port",
+            str(port),
+            "--start",
+            "beginning",
+            "--dashboard-group-id",
+            f"dash-cli-{topic}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: urllib.request.urlopen(base + "/healthz", timeout=2).status == 200, timeout=60, what="the dashboard to listen")
+        wait_for(
+            lambda: urllib.request.urlopen(base + "/healthz", timeout=2).status == 200,
+            timeout=60,
+            what="the dashboard to listen",
+        )
         page = urllib.request.urlopen(base + "/", timeout=5)
         assert page.headers["X-Frame-Options"] == "DENY" and "Review sentiment" in page.read().decode()
         produce(kafka_bootstrap, topic, make_results([("positive", None)] * 6 + [("negative", None)] * 2))
@@ -172,14 +218,19 @@ def test_the_command_serves_the_page_and_metrics_and_stops_on_sigterm(kafka_boot
         def metrics() -> str:
             return urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
 
-        wait_for(lambda: 'sentiment_dashboard_records_read_total{outcome="ok"} 8.0' in metrics(), what="8 records in /metrics")
+        wait_for(
+            lambda: 'sentiment_dashboard_records_read_total{outcome="ok"} 8.0' in metrics(),
+            what="8 records in /metrics",
+        )
         assert "sentiment_dashboard_reader_lag" in metrics()
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr[-2000:]
     logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert any(entry.get("url") == f"http://127.0.0.1:{port}/" for entry in logged), "the start-up line says where it listens"
+    assert any(entry.get("url") == f"http://127.0.0.1:{port}/" for entry in logged), (
+        "the start-up line says where it listens"
+    )
     assert logged[-1]["msg"] == "stopped", "SIGTERM stops the server and the reader cleanly"
 
 
@@ -208,8 +259,13 @@ def _dispatch(client, inputs: list[dict], state: list[dict] | None = None, trigg
     [dep] = [d for d in client.get("/_dash-dependencies").get_json() if [i["id"] for i in d["inputs"]] == ids]
     output = dep["output"]
     outputs = [dict(zip(("id", "property"), o.split(".", 1), strict=False)) for o in output.strip(".").split("...")]
-    body = {"output": output, "outputs": outputs, "inputs": inputs, "state": state or [],
-            "changedPropIds": [triggered or f"{ids[0]}.{inputs[0]['property']}"]}
+    body = {
+        "output": output,
+        "outputs": outputs,
+        "inputs": inputs,
+        "state": state or [],
+        "changedPropIds": [triggered or f"{ids[0]}.{inputs[0]['property']}"],
+    }
     response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
     assert response.status_code in (200, 204), response.get_data(as_text=True)[:500]
     reply = response.get_json()["response"] if response.status_code == 200 else {}
@@ -226,7 +282,9 @@ def _upload(client, data: bytes, filename: str, column: str = "", last_choice: s
 
 @pytest.fixture
 def scoring_client(stats, keyword_scorer):
-    app = create_app(stats, topic="t", start="latest", scorer=keyword_scorer, model_dir=None, limits=Limits(max_bytes=100_000))
+    app = create_app(
+        stats, topic="t", start="latest", scorer=keyword_scorer, model_dir=None, limits=Limits(max_bytes=100_000)
+    )
     return app.server.test_client()
 
 
@@ -239,7 +297,9 @@ def test_the_column_picker_follows_each_new_file(scoring_client):
     assert "no column 'text'" in json.dumps(shown["csv-message.children"]) and shown["csv-job.data"] is None
     picked = _upload(scoring_client, first, "a.csv", column="Review Body")
     assert picked["job"] and picked["column"] == "Review Body"
-    shown = _dispatch(scoring_client, [{"id": "csv-reply", "property": "data", "value": {**picked, "picked": "Review Body"}}])
+    shown = _dispatch(
+        scoring_client, [{"id": "csv-reply", "property": "data", "value": {**picked, "picked": "Review Body"}}]
+    )
     assert shown["csv-job.data"] == picked["job"] and shown["csv-column-choice.data"] == "Review Body"
     assert shown["url.search"] == f"?job={picked['job']}" and shown["csv-message.children"] is None
     # The next file starts from its own 'text'; one without it, from the earlier pick.
@@ -283,31 +343,42 @@ def test_download_streams_the_labelled_csv_and_an_expired_one_says_so(scoring_cl
     job_id = started["job"]
     wait_for(lambda: scoring_client.get(f"/csv-results/{job_id}").status_code == 200, what="the result")
     response = scoring_client.get(f"/csv-results/{job_id}")
-    assert 'filename=lamps.sentiment.csv' in response.headers["Content-Disposition"]
+    assert "filename=lamps.sentiment.csv" in response.headers["Content-Disposition"]
     back = pd.read_csv(io.BytesIO(response.get_data()), dtype=str, keep_default_na=False, encoding="utf-8-sig")
     assert back["predicted_label"].tolist() == ["negative", "positive", "positive"] and back["text"][1] == "'=1+1"
-    clicked = _dispatch(scoring_client, [{"id": "csv-download-button", "property": "n_clicks", "value": 1}],
-                        [{"id": "csv-job", "property": "data", "value": job_id}])
+    clicked = _dispatch(
+        scoring_client,
+        [{"id": "csv-download-button", "property": "n_clicks", "value": 1}],
+        [{"id": "csv-job", "property": "data", "value": job_id}],
+    )
     assert clicked["csv-download-url.data"].startswith(f"/csv-results/{job_id}")
 
     gone = "f" * 32  # a job that expired (or never was): a message, not a silent no-op
-    clicked = _dispatch(scoring_client, [{"id": "csv-download-button", "property": "n_clicks", "value": 2}],
-                        [{"id": "csv-job", "property": "data", "value": gone}])
+    clicked = _dispatch(
+        scoring_client,
+        [{"id": "csv-download-button", "property": "n_clicks", "value": 2}],
+        [{"id": "csv-job", "property": "data", "value": gone}],
+    )
     assert "expired; upload the file again" in json.dumps(clicked) and "csv-download-url.data" not in clicked
     assert scoring_client.get(f"/csv-results/{gone}").status_code == 404
 
 
 def test_a_page_address_with_a_job_opens_it_on_the_analyse_tab(scoring_client):
     job_id = "ab" * 16
-    restored = _dispatch(scoring_client, [{"id": "url", "property": "search", "value": f"?job={job_id}"}],
-                         [{"id": "csv-job", "property": "data", "value": None}])
+    restored = _dispatch(
+        scoring_client,
+        [{"id": "url", "property": "search", "value": f"?job={job_id}"}],
+        [{"id": "csv-job", "property": "data", "value": None}],
+    )
     assert restored == {"csv-job.data": job_id, "tab-request.data": "analyse"}
 
 
 def test_an_upload_asked_to_explain_gets_the_word_columns(stats, default_predictor):
-    app = create_app(stats, topic="t", start="latest", scorer=default_predictor, model_dir=None, limits=Limits(max_bytes=100_000))
+    app = create_app(
+        stats, topic="t", start="latest", scorer=default_predictor, model_dir=None, limits=Limits(max_bytes=100_000)
+    )
     client = app.server.test_client()
-    data = b"text\nThe product is terrible and broke in a day\n\"Lovely kettle, works great\"\n"
+    data = b'text\nThe product is terrible and broke in a day\n"Lovely kettle, works great"\n'
     for explain, expected in (("1", True), ("", False)):
         reply = _upload(client, data, "words.csv", explain=explain)
         assert "job" in reply, reply

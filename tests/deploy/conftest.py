@@ -46,7 +46,12 @@ def tool(name: str) -> str:
 @functools.cache
 def command_help(*command: str) -> str:
     """``--help`` of one of the project's commands (for create-topics, of its subcommand)."""
-    result = subprocess.run([str(VENV_BIN / command[0]), *command[1:], "--help"], capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "COLUMNS": "400"})
+    result = subprocess.run(
+        [str(VENV_BIN / command[0]), *command[1:], "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "400"},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout

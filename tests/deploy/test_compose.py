@@ -194,8 +194,11 @@ def test_dockerfile_copies_every_package_and_dockerignore_keeps_them():
     packages = {p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
     copied = set(re.findall(r"^COPY\s+(\w+)\s", DOCKERFILE, re.M))
     assert packages <= copied, f"packages not copied into the image: {packages - copied}"
-    ignored = [line.strip() for line in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
-               if line.strip() and not line.startswith("#")]
+    ignored = [
+        line.strip()
+        for line in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert {".git", ".venv", ".cache"} <= set(ignored)
     assert not packages & set(ignored) and "pyproject.toml" not in ignored and "README.md" not in ignored
     assert "model/artifacts/*" in ignored and "!model/artifacts/default" in ignored
@@ -217,8 +220,9 @@ def test_serving_commands_need_no_tensorflow(default_model):
         "from model.predictor import Predictor\n"
         "print(Predictor.load(DEFAULT_MODEL_DIR, backend='auto').predict(['Great value, works well.'])[0][0])\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                            cwd=PROJECT_ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() in ("negative", "positive")
 
@@ -231,7 +235,7 @@ def test_the_dashboard_has_a_memory_limit_above_its_measured_peak():
     number, unit = size.groups()
     limit_mib = int(number) * (1024 if unit == "g" else 1)
     results = (PROJECT_ROOT / "bench" / "RESULTS.md").read_text()
-    section = results[results.index("## dashboard memory"):]
+    section = results[results.index("## dashboard memory") :]
     peak = re.search(r"uploads at once: peak RSS of the process \| ([\d,]+) MiB", section)
     assert peak, "bench/RESULTS.md has no dashboard memory peak"
     peak_mib = int(peak.group(1).replace(",", ""))

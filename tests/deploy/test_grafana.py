@@ -8,8 +8,8 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import promql_parser
 import psutil
@@ -75,8 +75,11 @@ def _uses(expr: str) -> dict[str, set[str]]:
         labels = {m.name for m in selector.matchers.matchers if m.name != "__name__"}
         uses.setdefault(selector.name, set()).update(labels)
     for node in _nodes(tree):
-        if isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None \
-                and node.modifier.type == promql_parser.AggModifierType.By:
+        if (
+            isinstance(node, promql_parser.AggregateExpr)
+            and node.modifier is not None
+            and node.modifier.type == promql_parser.AggModifierType.By
+        ):
             for selector in _selectors(node.expr):
                 uses[selector.name] |= set(node.modifier.labels)
     return uses
@@ -84,10 +87,19 @@ def _uses(expr: str) -> dict[str, set[str]]:
 
 def test_the_dashboard_covers_the_streams_health():
     used = {name for expr in _panel_expressions().values() for name in _uses(expr)}
-    for family in ("sentiment_messages_consumed_total", "sentiment_end_to_end_latency_seconds_bucket",
-                   "sentiment_consumer_lag", "sentiment_batch_size_bucket", "sentiment_dead_letters_total",
-                   "sentiment_predictions_total", "sentiment_dashboard_labelled_results_total", "sentiment_model_info",
-                   "sentiment_commits_total", "sentiment_rebalances_total", "sentiment_dropped_fields_total"):
+    for family in (
+        "sentiment_messages_consumed_total",
+        "sentiment_end_to_end_latency_seconds_bucket",
+        "sentiment_consumer_lag",
+        "sentiment_batch_size_bucket",
+        "sentiment_dead_letters_total",
+        "sentiment_predictions_total",
+        "sentiment_dashboard_labelled_results_total",
+        "sentiment_model_info",
+        "sentiment_commits_total",
+        "sentiment_rebalances_total",
+        "sentiment_dropped_fields_total",
+    ):
         assert family in used, f"no panel shows {family}"
     ids = [p["id"] for p in DASHBOARD["panels"]]
     assert len(ids) == len(set(ids))
@@ -96,10 +108,18 @@ def test_the_dashboard_covers_the_streams_health():
 
 def test_every_panel_expression_parses_with_promtool(tmp_path):
     expressions = _panel_expressions()
-    rules = {"groups": [{"name": "grafana-panels", "rules": [
-        {"record": f"panel:{i}", "expr": expr} for i, expr in enumerate(expressions.values())]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "grafana-panels",
+                "rules": [{"record": f"panel:{i}", "expr": expr} for i, expr in enumerate(expressions.values())],
+            }
+        ]
+    }
     (tmp_path / "panels.yml").write_text(yaml.safe_dump(rules))
-    result = subprocess.run([tool("promtool"), "check", "rules", str(tmp_path / "panels.yml")], capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("promtool"), "check", "rules", str(tmp_path / "panels.yml")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(expressions)} rules found" in result.stdout
 
@@ -113,7 +133,9 @@ def test_compose_provisions_grafana_with_the_prometheus_data_source_and_the_dash
     prometheus = compose["services"]["prometheus"]
     port = prometheus["ports"][0].rsplit(":", 1)[1]
     assert source["type"] == "prometheus" and source["url"] == f"http://prometheus:{port}" and source["isDefault"]
-    (provider,) = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "review-sentiment.yml").read_text())["providers"]
+    (provider,) = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "review-sentiment.yml").read_text())[
+        "providers"
+    ]
     assert (PROJECT_ROOT / mounts[provider["options"]["path"]]).resolve() == GRAFANA / "dashboards"
     home = Path(grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
     assert (GRAFANA / "dashboards" / home.relative_to(provider["options"]["path"])).is_file()
@@ -123,7 +145,9 @@ def test_compose_provisions_grafana_with_the_prometheus_data_source_and_the_dash
 def _samples(port: int) -> list:
     """The samples of a real /metrics page; none while it does not answer."""
     status, body = http_get(f"http://127.0.0.1:{port}/metrics")
-    return [s for family in text_string_to_metric_families(body.decode()) for s in family.samples] if status == 200 else []
+    return (
+        [s for family in text_string_to_metric_families(body.decode()) for s in family.samples] if status == 200 else []
+    )
 
 
 def _names_and_labels(samples: list) -> dict[str, set[str]]:
@@ -139,35 +163,62 @@ def _value(samples: list, name: str, **labels: str) -> float:
 
 @pytest.mark.integration
 def test_every_metric_the_dashboard_and_alerts_name_is_exported_by_the_running_services(
-        tmp_path, kafka_bootstrap, make_topic, default_model):
+    tmp_path, kafka_bootstrap, make_topic, default_model
+):
     topics = {"input": make_topic("graf-in", 2), "output": make_topic("graf-out", 2), "dlq": make_topic("graf-dlq", 1)}
     metrics_port, dashboard_port = free_port(), free_port()
-    env = {**os.environ, "SENTIMENT_BOOTSTRAP_SERVERS": kafka_bootstrap, "SENTIMENT_INPUT_TOPIC": topics["input"],
-           "SENTIMENT_OUTPUT_TOPIC": topics["output"], "SENTIMENT_DLQ_TOPIC": topics["dlq"],
-           "SENTIMENT_GROUP_ID": f"graf-{uuid.uuid4().hex[:8]}", "SENTIMENT_METRICS_PORT": str(metrics_port),
-           "SENTIMENT_DASHBOARD_PORT": str(dashboard_port), "SENTIMENT_DASHBOARD_GROUP_ID": f"graf-dash-{uuid.uuid4().hex[:8]}"}
+    env = {
+        **os.environ,
+        "SENTIMENT_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "SENTIMENT_INPUT_TOPIC": topics["input"],
+        "SENTIMENT_OUTPUT_TOPIC": topics["output"],
+        "SENTIMENT_DLQ_TOPIC": topics["dlq"],
+        "SENTIMENT_GROUP_ID": f"graf-{uuid.uuid4().hex[:8]}",
+        "SENTIMENT_METRICS_PORT": str(metrics_port),
+        "SENTIMENT_DASHBOARD_PORT": str(dashboard_port),
+        "SENTIMENT_DASHBOARD_GROUP_ID": f"graf-dash-{uuid.uuid4().hex[:8]}",
+    }
     # A shadow candidate (the default model under another version), so its series exist as well.
     shadow = tmp_path / "shadow"
     shutil.copytree(default_model, shadow)
     metadata = json.loads((shadow / "metadata.json").read_text())
     (shadow / "metadata.json").write_text(json.dumps({**metadata, "version": f"{metadata['version']}-shadow"}))
     env["SENTIMENT_SHADOW_MODEL_DIR"] = str(shadow)
-    expressions = {**{f"panel {k}": v for k, v in _panel_expressions().items()},
-                   **{f"alert {k}": v for k, v in _alert_expressions().items()}}
+    expressions = {
+        **{f"panel {k}": v for k, v in _panel_expressions().items()},
+        **{f"alert {k}": v for k, v in _alert_expressions().items()},
+    }
     needed = {name for expr in expressions.values() for name in _uses(expr)} - PROMETHEUS_MADE
-    consumer = Child.start("consumer", [str(VENV_BIN / "sentiment-consumer"), "--threads", "1"], tmp_path / "consumer.log", env=env)
-    dashboard = Child.start("dashboard", [str(VENV_BIN / "sentiment-dashboard"), "--start", "beginning"],
-                            tmp_path / "dashboard.log", env=env)
+    consumer = Child.start(
+        "consumer", [str(VENV_BIN / "sentiment-consumer"), "--threads", "1"], tmp_path / "consumer.log", env=env
+    )
+    dashboard = Child.start(
+        "dashboard",
+        [str(VENV_BIN / "sentiment-dashboard"), "--start", "beginning"],
+        tmp_path / "dashboard.log",
+        env=env,
+    )
     try:
+
         def ready() -> bool:
-            return (http_get(f"http://127.0.0.1:{metrics_port}/readyz")[0] == 200
-                    and http_get(f"http://127.0.0.1:{dashboard_port}/healthz")[0] == 200)
+            return (
+                http_get(f"http://127.0.0.1:{metrics_port}/readyz")[0] == 200
+                and http_get(f"http://127.0.0.1:{dashboard_port}/healthz")[0] == 200
+            )
 
         exited = wait_until(ready, 180, [consumer, dashboard])
         assert exited is None, f"{exited.name} exited early:\n{exited.log_tail()}"
-        reviews = [{"text": f"Review {i}: {'great value' if i % 2 else 'broke at once'}.", "id": f"g{i}",
-                    "label": "positive" if i % 2 else "negative"} for i in range(200)]
-        assert send_reviews({"bootstrap.servers": kafka_bootstrap}, topics["input"], reviews, with_labels=True).sent == 200
+        reviews = [
+            {
+                "text": f"Review {i}: {'great value' if i % 2 else 'broke at once'}.",
+                "id": f"g{i}",
+                "label": "positive" if i % 2 else "negative",
+            }
+            for i in range(200)
+        ]
+        assert (
+            send_reviews({"bootstrap.servers": kafka_bootstrap}, topics["input"], reviews, with_labels=True).sent == 200
+        )
         _send_raw(kafka_bootstrap, topics["input"], b'{"id": "no-text"}')  # a dead letter: the reason-labelled series
         _send_raw(kafka_bootstrap, topics["input"], b'{"text": "Fine.", "ts": "yesterday"}')  # scored, its ts dropped
 

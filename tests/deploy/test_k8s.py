@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import pytest
 import yaml
@@ -54,8 +54,12 @@ class Rendering(list):
 def render(name: str) -> Rendering:
     folder = RENDERINGS[name]
     require(KUSTOMIZE.is_file(), f"kustomize {KUSTOMIZE_VERSION} is not built at {KUSTOMIZE} (make kustomize)")
-    result = subprocess.run([str(KUSTOMIZE), "build", "--enable-alpha-plugins", "--enable-exec", str(folder)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(KUSTOMIZE), "build", "--enable-alpha-plugins", "--enable-exec", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     return Rendering(name, [doc for doc in yaml.safe_load_all(result.stdout) if doc], result.stdout)
 
@@ -113,8 +117,9 @@ def mebibytes(quantity: str) -> float:
 
 
 def test_make_builds_the_pinned_kustomize_where_the_tests_look():
-    dry_run = subprocess.run(["make", "-n", "-B", str(KUSTOMIZE.relative_to(PROJECT_ROOT))], capture_output=True, text=True,
-                             cwd=PROJECT_ROOT)
+    dry_run = subprocess.run(
+        ["make", "-n", "-B", str(KUSTOMIZE.relative_to(PROJECT_ROOT))], capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
     assert dry_run.returncode == 0, dry_run.stderr
     assert f"GOBIN={KUSTOMIZE.parent} " in dry_run.stdout
     assert f"go install sigs.k8s.io/kustomize/kustomize/v5@{KUSTOMIZE_VERSION}" in dry_run.stdout
@@ -140,13 +145,32 @@ def test_every_object_passes_the_api_types_or_its_crds_schema(rendered):
     assert len(lines) == len(rendered) and all(line.startswith("ok ") for line in lines), result.stdout
 
 
-@pytest.mark.parametrize("kind, path, wrong, expected", [
-    # readOnlyRootFilesystem belongs in a container's securityContext, not the pod's spec.
-    ("StatefulSet", ("spec", "template", "spec", "readOnlyRootFilesystem"), True, 'unknown field "readOnlyRootFilesystem"'),
-    ("ScaledObject", ("spec", "advanced", "horizontalPodAutoscalerConfig", "behavior", "scaleDown",
-                      "stabilisationWindowSeconds"), 300, "fields the CRD does not declare"),
-    ("ScaledObject", ("spec", "minReplicaCount"), "one", "must be of type integer"),
-])
+@pytest.mark.parametrize(
+    "kind, path, wrong, expected",
+    [
+        # readOnlyRootFilesystem belongs in a container's securityContext, not the pod's spec.
+        (
+            "StatefulSet",
+            ("spec", "template", "spec", "readOnlyRootFilesystem"),
+            True,
+            'unknown field "readOnlyRootFilesystem"',
+        ),
+        (
+            "ScaledObject",
+            (
+                "spec",
+                "advanced",
+                "horizontalPodAutoscalerConfig",
+                "behavior",
+                "scaleDown",
+                "stabilisationWindowSeconds",
+            ),
+            300,
+            "fields the CRD does not declare",
+        ),
+        ("ScaledObject", ("spec", "minReplicaCount"), "one", "must be of type integer"),
+    ],
+)
 def test_the_checker_refuses_what_the_api_server_would(kind, path, wrong, expected):
     (target,) = [o for o in render("example") if o["kind"] == kind]
     node = target
@@ -222,7 +246,9 @@ def test_probes_ask_paths_the_real_services_answer_on_their_configured_ports(ren
     from dashboard.analysis import Limits
     from dashboard.app import create_app
 
-    client = create_app(LiveStats(), topic="t", start="latest", scorer=None, model_dir=None, limits=Limits()).server.test_client()
+    client = create_app(
+        LiveStats(), topic="t", start="latest", scorer=None, model_dir=None, limits=Limits()
+    ).server.test_client()
     dashboard = container_of(one_object(rendered, "Deployment", "sentiment-dashboard"))
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         get = dashboard[probe]["httpGet"]
@@ -233,10 +259,11 @@ def test_probes_ask_paths_the_real_services_answer_on_their_configured_ports(ren
 def test_services_and_pod_monitors_reach_named_ports_on_selected_pods(rendered):
     pods = {w["metadata"]["name"]: w for w in _workloads(rendered)}
     monitors = [o for o in rendered if o["kind"] == "PodMonitor"]
-    for selector_owner, port, selector in (
-        [(s, s["spec"]["ports"][0]["targetPort"], s["spec"]["selector"]) for s in rendered if s["kind"] == "Service"]
-        + [(m, e["port"], m["spec"]["selector"]["matchLabels"]) for m in monitors for e in m["spec"]["podMetricsEndpoints"]]
-    ):
+    for selector_owner, port, selector in [
+        (s, s["spec"]["ports"][0]["targetPort"], s["spec"]["selector"]) for s in rendered if s["kind"] == "Service"
+    ] + [
+        (m, e["port"], m["spec"]["selector"]["matchLabels"]) for m in monitors for e in m["spec"]["podMetricsEndpoints"]
+    ]:
         chosen = [w for w in pods.values() if selector.items() <= w["spec"]["template"]["metadata"]["labels"].items()]
         assert len(chosen) == 1, f"{selector_owner['kind']}/{selector_owner['metadata']['name']} selects {len(chosen)}"
         assert _port(container_of(chosen[0]), port)
@@ -308,8 +335,10 @@ def test_instance_ids_are_the_pod_names_unique_per_pod(rendered):
     assert "replicas" not in statefulset["spec"], "an apply would reset what the autoscaler set"
     replicas = scaled[0]["spec"]["maxReplicaCount"] if scaled else 1
     # A StatefulSet names its pods <name>-<ordinal>; the consumer takes the variable as its instance id.
-    ids = [resolve(["instance_id"], environ={item["name"]: f"{statefulset['metadata']['name']}-{i}"}).instance_id
-           for i in range(replicas)]
+    ids = [
+        resolve(["instance_id"], environ={item["name"]: f"{statefulset['metadata']['name']}-{i}"}).instance_id
+        for i in range(replicas)
+    ]
     assert len(set(ids)) == replicas
 
 
@@ -353,8 +382,11 @@ def test_keda_scales_the_consumer_on_its_own_group_and_topic(rendered):
     # KEDA logs in as the consumer does: same Secret and keys, the same SASL mechanism over TLS with the same CA.
     auth = one_object(rendered, "TriggerAuthentication", kafka["authenticationRef"]["name"])
     refs = {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]}
-    by_env = {e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
-              for e in consumer["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    by_env = {
+        e["name"]: (e["valueFrom"]["secretKeyRef"]["name"], e["valueFrom"]["secretKeyRef"]["key"])
+        for e in consumer["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
     assert refs["username"] == by_env["SENTIMENT_KAFKA_SASL_USERNAME"]
     assert refs["password"] == by_env["SENTIMENT_KAFKA_SASL_PASSWORD"]
     assert refs["ca"] == ("sentiment-kafka-ca", "ca.crt")

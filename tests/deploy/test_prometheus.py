@@ -23,17 +23,21 @@ CONFIGS = ["prometheus.yml", "prometheus.local.yml"]
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_scrape_configs_are_valid(name):
-    result = subprocess.run([tool("promtool"), "check", "config", str(PROMETHEUS_DIR / name)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("promtool"), "check", "config", str(PROMETHEUS_DIR / name)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_alert_rules_are_valid_and_pass_their_unit_tests():
     promtool = tool("promtool")
-    check = subprocess.run([promtool, "check", "rules", str(PROMETHEUS_DIR / "alerts.yml")], capture_output=True, text=True)
+    check = subprocess.run(
+        [promtool, "check", "rules", str(PROMETHEUS_DIR / "alerts.yml")], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
-    unit = subprocess.run([promtool, "test", "rules", "tests/deploy/alerts_test.yml"], capture_output=True, text=True,
-                          cwd=PROJECT_ROOT)
+    unit = subprocess.run(
+        [promtool, "test", "rules", "tests/deploy/alerts_test.yml"], capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
     assert unit.returncode == 0 and "SUCCESS" in unit.stdout, unit.stdout + unit.stderr
 
 
@@ -43,8 +47,12 @@ def test_alerts_name_only_metrics_the_consumer_exports():
     exported = {sample.name for family in ConsumerMetrics().registry.collect() for sample in family.samples}
     exported |= {family.name for family in ConsumerMetrics().registry.collect()}
     rules = yaml.safe_load((PROMETHEUS_DIR / "alerts.yml").read_text())
-    named = {name for group in rules["groups"] for rule in group["rules"]
-             for name in re.findall(r"\bsentiment_[a-z_]+", rule["expr"])}
+    named = {
+        name
+        for group in rules["groups"]
+        for rule in group["rules"]
+        for name in re.findall(r"\bsentiment_[a-z_]+", rule["expr"])
+    }
     assert named, "the rules name no sentiment_ metric"
     # A labelled family has no samples until used: accept its family name plus the type's suffixes.
     families = {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in exported}
@@ -78,12 +86,19 @@ def test_real_prometheus_scrapes_a_running_consumer(tmp_path, kafka_bootstrap, m
     (tmp_path / "prometheus.yml").write_text(config.replace("_interval: 5s", "_interval: 1s"))
 
     consumer = Child.start("consumer", [str(VENV_BIN / "sentiment-consumer")], tmp_path / "consumer.log", env=env)
-    prometheus = Child.start("prometheus", [
-        prometheus_bin, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{prometheus_port}",
-    ], tmp_path / "prometheus.log")
+    prometheus = Child.start(
+        "prometheus",
+        [
+            prometheus_bin,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+        ],
+        tmp_path / "prometheus.log",
+    )
     api = f"http://127.0.0.1:{prometheus_port}/api/v1"
     try:
+
         def ready() -> bool:
             return http_get(f"http://127.0.0.1:{metrics_port}/readyz")[0] == 200
 
@@ -91,8 +106,9 @@ def test_real_prometheus_scrapes_a_running_consumer(tmp_path, kafka_bootstrap, m
         assert exited is None, f"{exited.name} exited early:\n{exited.log_tail()}"
 
         sent = 250
-        reviews = [{"text": f"Review {i}: {'great value' if i % 2 else 'broke at once'}.", "id": f"p{i}"}
-                   for i in range(sent)]
+        reviews = [
+            {"text": f"Review {i}: {'great value' if i % 2 else 'broke at once'}.", "id": f"p{i}"} for i in range(sent)
+        ]
         assert send_reviews({"bootstrap.servers": kafka_bootstrap}, topics["input"], reviews).sent == sent
 
         def query(expr: str) -> list[dict]:
@@ -117,11 +133,17 @@ def test_real_prometheus_scrapes_a_running_consumer(tmp_path, kafka_bootstrap, m
             return [rule for group in json.loads(body)["data"]["groups"] for rule in group["rules"]]
 
         assert {rule["name"] for rule in rules()} >= {
-            "SentimentConsumerDown", "SentimentConsumerLagGrowing", "SentimentDeadLetterRateHigh",
-            "SentimentLatencyP99High"}
+            "SentimentConsumerDown",
+            "SentimentConsumerLagGrowing",
+            "SentimentDeadLetterRateHigh",
+            "SentimentLatencyP99High",
+        }
+
         # "unknown" is a rule not evaluated yet: wait for one evaluation of every rule (1 s apart here), then each
         # must have run without error against the real metrics.
-        evaluated = lambda: all(rule["health"] != "unknown" for rule in rules())
+        def evaluated() -> bool:
+            return all(rule["health"] != "unknown" for rule in rules())
+
         try:
             exited = wait_until(evaluated, 30, [prometheus], interval=0.5)
         except TimeoutError:

@@ -27,8 +27,11 @@ from tests.deploy.conftest import http_get
 
 def _metric(body: bytes, name: str) -> float:
     """Sum of a metric's samples in a /metrics body (0 when absent)."""
-    return sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
-               if line.startswith(name) and not line.startswith("#"))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in body.decode().splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -44,10 +47,33 @@ def test_demo_runs_the_pipeline_and_leaves_no_process_behind(tmp_path, kafka_boo
     metrics_port, dashboard_port, prometheus_port = free_port(), free_port(), free_port()
     run = uuid.uuid4().hex[:8]
     argv = [
-        sys.executable, "-m", "localkafka.demo", "--duration", "30", "--rate", "25", "--log-dir", str(tmp_path / "logs"),
-        "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(metrics_port),
-        "--dashboard-port", str(dashboard_port), "--prometheus-port", str(prometheus_port), "--input-topic", f"demo-in-{run}", "--output-topic", f"demo-out-{run}",
-        "--dlq-topic", f"demo-dlq-{run}", "--group-id", f"demo-{run}", "--dashboard-group-id", f"demo-dash-{run}",
+        sys.executable,
+        "-m",
+        "localkafka.demo",
+        "--duration",
+        "30",
+        "--rate",
+        "25",
+        "--log-dir",
+        str(tmp_path / "logs"),
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--metrics-port",
+        str(metrics_port),
+        "--dashboard-port",
+        str(dashboard_port),
+        "--prometheus-port",
+        str(prometheus_port),
+        "--input-topic",
+        f"demo-in-{run}",
+        "--output-topic",
+        f"demo-out-{run}",
+        "--dlq-topic",
+        f"demo-dlq-{run}",
+        "--group-id",
+        f"demo-{run}",
+        "--dashboard-group-id",
+        f"demo-dash-{run}",
     ]
     demo = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     seen: dict[int, tuple[str, psutil.Process]] = {}  # every descendant ever seen, with its command
@@ -82,7 +108,9 @@ def test_demo_runs_the_pipeline_and_leaves_no_process_behind(tmp_path, kafka_boo
     assert demo.returncode == 0, output
     assert f"http://127.0.0.1:{dashboard_port}/" in output and f"http://127.0.0.1:{metrics_port}/metrics" in output
     commands = " | ".join(command for command, _ in seen.values())
-    assert all(part in commands for part in ("sentiment-consumer", "sentiment-dashboard", "sentiment-producer")), commands
+    assert all(part in commands for part in ("sentiment-consumer", "sentiment-dashboard", "sentiment-producer")), (
+        commands
+    )
     assert consumed > 0, "the consumer scored nothing during the demo"
     assert dashboard_read > 0, "the dashboard read no results during the demo"
     assert shutil.which("prometheus"), "Debian's prometheus is not installed (make test installs it)"
@@ -91,18 +119,44 @@ def test_demo_runs_the_pipeline_and_leaves_no_process_behind(tmp_path, kafka_boo
     assert not survivors, f"processes left behind: {survivors}"
     for port in (dashboard_port, metrics_port, prometheus_port):
         assert http_get(f"http://127.0.0.1:{port}/")[0] == 0, f"port {port} still answers"
-    assert LocalKafka(port=int(kafka_bootstrap.rsplit(":", 1)[1])).is_ready(), "the demo stopped a broker it did not start"
+    assert LocalKafka(port=int(kafka_bootstrap.rsplit(":", 1)[1])).is_ready(), (
+        "the demo stopped a broker it did not start"
+    )
 
 
 @pytest.mark.integration
 def test_a_part_that_exits_early_is_reported_with_its_log(tmp_path, kafka_bootstrap):
     run = uuid.uuid4().hex[:8]
-    result = subprocess.run([
-        sys.executable, "-m", "localkafka.demo", "--duration", "5", "--log-dir", str(tmp_path / "logs"),
-        "--bootstrap-servers", kafka_bootstrap, "--metrics-port", str(free_port()), "--dashboard-port", str(free_port()),
-        "--input-topic", f"demo-in-{run}", "--output-topic", f"demo-out-{run}", "--dlq-topic", f"demo-dlq-{run}",
-        "--prometheus-port", "0", "--model-dir", str(tmp_path / "no-model"),
-    ], capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "localkafka.demo",
+            "--duration",
+            "5",
+            "--log-dir",
+            str(tmp_path / "logs"),
+            "--bootstrap-servers",
+            kafka_bootstrap,
+            "--metrics-port",
+            str(free_port()),
+            "--dashboard-port",
+            str(free_port()),
+            "--input-topic",
+            f"demo-in-{run}",
+            "--output-topic",
+            f"demo-out-{run}",
+            "--dlq-topic",
+            f"demo-dlq-{run}",
+            "--prometheus-port",
+            "0",
+            "--model-dir",
+            str(tmp_path / "no-model"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 1
     assert "exited on its own with code" in result.stderr and "logs/" in result.stderr
     assert "no-model" in result.stderr, "the end of the failed part's log is shown"
@@ -127,10 +181,24 @@ def test_ports_in_use_are_refused_before_anything_starts(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "localkafka.demo", "--log-dir", str(tmp_path),
-                                 "--bootstrap-servers", "127.0.0.1:1", "--metrics-port", str(free_port()),
-                                 "--dashboard-port", str(port)],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "localkafka.demo",
+                "--log-dir",
+                str(tmp_path),
+                "--bootstrap-servers",
+                "127.0.0.1:1",
+                "--metrics-port",
+                str(free_port()),
+                "--dashboard-port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 1
     assert f"already in use (another demo?): --dashboard-port {port}" in result.stderr
     assert "started" not in result.stdout

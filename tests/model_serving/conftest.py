@@ -37,7 +37,9 @@ def random_weights_model(seed: int = 2, scale: float = 0.3, masked: bool = True)
 
     from model.architecture import build_model
 
-    keras.utils.set_random_seed(seed)  # the initializers too: unseeded, some sessions' fixture judged everything negative
+    keras.utils.set_random_seed(
+        seed
+    )  # the initializers too: unseeded, some sessions' fixture judged everything negative
     model = build_model(masked=masked)
     rng = np.random.default_rng(seed)
     model.set_weights([w + rng.normal(0.0, scale, w.shape).astype(np.float32) for w in model.get_weights()])

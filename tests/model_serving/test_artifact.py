@@ -53,7 +53,9 @@ def test_a_trained_model_is_saved_without_optimizer_state(tmp_path: Path) -> Non
         np.testing.assert_array_equal(saved, original)
 
 
-def test_export_matches_keras_on_real_reviews(random_model, fitted_tokenizer, test_texts: list[str], tmp_path: Path) -> None:
+def test_export_matches_keras_on_real_reviews(
+    random_model, fitted_tokenizer, test_texts: list[str], tmp_path: Path
+) -> None:
     from model import onnx_export
 
     path = onnx_export.export(random_model, tmp_path / "model.onnx")
@@ -66,7 +68,10 @@ def test_export_matches_keras_on_real_reviews(random_model, fitted_tokenizer, te
     [
         (lambda d: (d / "model.onnx").unlink(), "model.onnx is missing"),
         (lambda d: (d / "tokenizer.json").write_bytes((d / "tokenizer.json").read_bytes()[:1000]), "truncated"),
-        (lambda d: (d / "model.keras").write_bytes((d / "model.keras").read_bytes() + b"x"), "model.keras does not match"),
+        (
+            lambda d: (d / "model.keras").write_bytes((d / "model.keras").read_bytes() + b"x"),
+            "model.keras does not match",
+        ),
         (lambda d: (d / "metadata.json").unlink(), "metadata.json is missing"),
         (lambda d: (d / "metadata.json").write_text("{not json"), "not readable JSON"),
     ],
@@ -100,7 +105,9 @@ def test_tensorflow_backend_refuses_a_lambda_layer(artifact_copy: Path) -> None:
         Predictor.load(artifact_copy, backend="tensorflow")
 
 
-def test_save_refuses_an_export_that_does_not_match(random_model, fitted_tokenizer, tmp_path: Path, monkeypatch) -> None:
+def test_save_refuses_an_export_that_does_not_match(
+    random_model, fitted_tokenizer, tmp_path: Path, monkeypatch
+) -> None:
     from model import onnx_export
 
     monkeypatch.setattr(onnx_export, "_keras_gates_to_onnx", lambda matrix: matrix)  # Keras gate order left as is

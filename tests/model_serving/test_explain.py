@@ -47,7 +47,9 @@ def test_every_words_effect_is_what_predict_gives_without_that_word(default_arti
         assert [w.effect for w in read] == [float(scores[0]) - float(s) for s in scores[1:]], text
 
 
-def test_attributions_are_deterministic_and_match_the_review_scored_among_others(predictor: Predictor, test_texts) -> None:
+def test_attributions_are_deterministic_and_match_the_review_scored_among_others(
+    predictor: Predictor, test_texts
+) -> None:
     texts = _readable(predictor, test_texts, 30)
     batch = predictor.predict_proba(texts[::-1])[::-1]
     for text, p_in_batch in zip(texts[:10], batch[:10], strict=True):
@@ -73,7 +75,11 @@ def test_every_word_keeps_its_exact_span_and_kind(predictor: Predictor) -> None:
 
 
 def test_words_before_the_model_window_are_unread(predictor: Predictor, test_texts) -> None:
-    long = next(t for t, s in zip(test_texts, predictor.tokenizer.texts_to_sequences(test_texts), strict=True) if len(s) > MAX_LEN + 5)
+    long = next(
+        t
+        for t, s in zip(test_texts, predictor.tokenizer.texts_to_sequences(test_texts), strict=True)
+        if len(s) > MAX_LEN + 5
+    )
     explanation = predictor.explain(long)
     read = [w for w in explanation.words if w.kind in ("known", "oov")]
     assert len(read) == MAX_LEN

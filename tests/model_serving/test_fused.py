@@ -61,8 +61,14 @@ def test_weights_of_the_wrong_type_are_refused(network) -> None:
     hidden, table, bias, recurrent = first
     layers = ((hidden, table.astype(np.float64), bias, recurrent), *rest)
     with pytest.raises(TypeError, match="proj must be float32"):
-        fused.kernel.score(layers, dense, np.zeros(1, np.int32), np.array([0, 1], np.int64), np.zeros(1, np.int32),
-                           np.empty(1, np.float32))
+        fused.kernel.score(
+            layers,
+            dense,
+            np.zeros(1, np.int32),
+            np.array([0, 1], np.int64),
+            np.zeros(1, np.int32),
+            np.empty(1, np.float32),
+        )
 
 
 def test_an_empty_review_scores_the_output_bias(network) -> None:
@@ -95,10 +101,14 @@ def test_auto_falls_back_to_onnxruntime_when_the_kernel_refuses_the_graph(
         Predictor.load(fixture_artifact, backend="fused")
 
 
-def test_layers_whose_shapes_do_not_fit_together_are_a_load_error(fixture_artifact: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_layers_whose_shapes_do_not_fit_together_are_a_load_error(
+    fixture_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     layers, dense = fused._kernel_network(fixture_artifact / ONNX_FILE)
     monkeypatch.setattr(fused, "_kernel_network", lambda _path: (layers[:1] + layers[2:], dense))  # layer 2 left out
-    with pytest.raises(ModelLoadError, match="cannot run these weights \\(layer 1 takes 48 inputs, the layer below gives 96\\)"):
+    with pytest.raises(
+        ModelLoadError, match="cannot run these weights \\(layer 1 takes 48 inputs, the layer below gives 96\\)"
+    ):
         fused.fused_engine(fixture_artifact / ONNX_FILE, 166, 1)
 
 
@@ -116,13 +126,18 @@ def test_occlusion_scores_each_variant_bitwise_as_the_variant_alone(network) -> 
     vocabulary = network[0][0][1].shape[0]
     sequences = [rng.integers(1, vocabulary, size=n).tolist() for n in (1, 2, 3, 9, 40)]
     # spans cut at odd places, listed out of order: a tile mixes reviews and parts of reviews
-    jobs = [(row, first, min(first + 5, len(seq) + 1)) for row, seq in enumerate(sequences)
-            for first in range(0, len(seq) + 1, 5)]
+    jobs = [
+        (row, first, min(first + 5, len(seq) + 1))
+        for row, seq in enumerate(sequences)
+        for first in range(0, len(seq) + 1, 5)
+    ]
     out = _occlude(network, sequences, [jobs[i] for i in rng.permutation(len(jobs))])
     for row, seq in enumerate(sequences):
         variants = [seq] + [seq[:i] + seq[i + 1 :] for i in range(len(seq))]
         at = sum(len(s) + 1 for s in sequences[:row])
-        np.testing.assert_array_equal(out[at : at + len(seq) + 1], _score(network, variants), err_msg=f"length {len(seq)}")
+        np.testing.assert_array_equal(
+            out[at : at + len(seq) + 1], _score(network, variants), err_msg=f"length {len(seq)}"
+        )
 
 
 def test_occlusion_refuses_an_empty_review_and_sequences_past_the_review(network) -> None:

@@ -8,16 +8,16 @@ JSON written with ``json.dumps(tokenizer.to_json())``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
+import tf_keras  # the test extras install it: a missing one fails here
 
 from model.artifact import ModelLoadError
 from model.predictor import Predictor
 
-import tf_keras  # the test extras install it: a missing one fails here
 pytestmark = pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 
 
@@ -57,7 +57,9 @@ def published_folder(tmp_path_factory: pytest.TempPathFactory, train_texts: list
 def published_code(published_folder: Path) -> Callable[[list[str]], np.ndarray]:
     """The published app's code path: tf_keras tokenizer, pad_sequences(maxlen=166), model.predict."""
     text_api = tf_keras.preprocessing.text
-    tokenizer = text_api.tokenizer_from_json(json.loads((published_folder / "tokenizer.json").read_text(encoding="utf-8")))
+    tokenizer = text_api.tokenizer_from_json(
+        json.loads((published_folder / "tokenizer.json").read_text(encoding="utf-8"))
+    )
     model = tf_keras.models.load_model(published_folder / "review_amazon_sentiment5.h5")
 
     def predict(texts: list[str]) -> np.ndarray:
@@ -80,7 +82,9 @@ def test_published_artifacts_predict_exactly_as_the_published_code(
     assert np.ptp(theirs) > 0.1
 
 
-def test_published_code_on_one_review_at_a_time_agrees(published_folder: Path, published_code, test_texts: list[str]) -> None:
+def test_published_code_on_one_review_at_a_time_agrees(
+    published_folder: Path, published_code, test_texts: list[str]
+) -> None:
     texts = test_texts[200:205]
     batched = Predictor.load(published_folder).predict_proba(texts)
     one_by_one = np.concatenate([published_code([text]) for text in texts])
@@ -91,7 +95,9 @@ def test_published_code_on_one_review_at_a_time_agrees(published_folder: Path, p
 
 
 def test_legacy_folder_without_tokenizer_is_refused(published_folder: Path, tmp_path: Path) -> None:
-    (tmp_path / "review_amazon_sentiment5.h5").write_bytes((published_folder / "review_amazon_sentiment5.h5").read_bytes())
+    (tmp_path / "review_amazon_sentiment5.h5").write_bytes(
+        (published_folder / "review_amazon_sentiment5.h5").read_bytes()
+    )
     with pytest.raises(ModelLoadError, match="tokenizer.json is missing"):
         Predictor.load(tmp_path, backend="legacy")
 

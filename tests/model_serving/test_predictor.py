@@ -185,13 +185,36 @@ def default_predictor(default_artifact: Path) -> Predictor:
 
 def _known_words(predictor: Predictor, text: str) -> list[str]:
     """The README's rule, restated from the vocabulary itself: in-vocabulary words of 2+ characters with a letter."""
-    index, limit = predictor.tokenizer.word_index, predictor.tokenizer.num_words or len(predictor.tokenizer.word_index) + 1
-    return [w for w in predictor.tokenizer.words(text) if w in index and index[w] < limit and w != predictor.tokenizer.oov_token
-            and len(w) > 1 and any(c.isalpha() for c in w)]
+    index, limit = (
+        predictor.tokenizer.word_index,
+        predictor.tokenizer.num_words or len(predictor.tokenizer.word_index) + 1,
+    )
+    return [
+        w
+        for w in predictor.tokenizer.words(text)
+        if w in index
+        and index[w] < limit
+        and w != predictor.tokenizer.oov_token
+        and len(w) > 1
+        and any(c.isalpha() for c in w)
+    ]
 
 
-UNREADABLE = ["!!!!", "....", "!!!???", "\x00" * 8, "\x01\x02\x1b\x7f", "😀👍🔥", "N/A", "42", "10/10", "null",
-              "zzqx qqzx", "— … ·", "\u200b\u200b"]
+UNREADABLE = [
+    "!!!!",
+    "....",
+    "!!!???",
+    "\x00" * 8,
+    "\x01\x02\x1b\x7f",
+    "😀👍🔥",
+    "N/A",
+    "42",
+    "10/10",
+    "null",
+    "zzqx qqzx",
+    "— … ·",
+    "\u200b\u200b",
+]
 
 
 @pytest.mark.parametrize("text", UNREADABLE)
@@ -209,8 +232,11 @@ noise = st.text(alphabet=st.sampled_from(list("!?.,;:-_()[]{}\"'/\\ \t\n\x00\x01
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(vocabulary_word, noise, st.text(max_size=8)), min_size=1, max_size=8).map("".join)
-       .filter(lambda t: t.strip()))
+@given(
+    st.lists(st.one_of(vocabulary_word, noise, st.text(max_size=8)), min_size=1, max_size=8)
+    .map("".join)
+    .filter(lambda t: t.strip())
+)
 def test_no_input_gets_a_label_without_a_word_the_model_knows(default_predictor: Predictor, text: str) -> None:
     [verdict] = default_predictor.judge([text])
     assert (verdict is None) == (_known_words(default_predictor, text) == [])

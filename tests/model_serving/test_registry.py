@@ -46,7 +46,9 @@ def candidate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def sentiment_model(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).parent / "sentiment-model"
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
 
 
 def served_version(models: Path) -> str:
@@ -71,8 +73,13 @@ def test_rollback_goes_back_through_every_earlier_model(models: Path) -> None:
     with pytest.raises(registry.RegistryError, match="nothing to roll back to"):
         registry.rollback(models)
     actions = [(e["action"], e["version"]) for e in registry.history(models)["log"]]
-    assert actions == [("promote", "version-a"), ("promote", "version-b"), ("promote", "version-a"),
-                       ("rollback", "version-b"), ("rollback", "version-a")]
+    assert actions == [
+        ("promote", "version-a"),
+        ("promote", "version-b"),
+        ("promote", "version-a"),
+        ("rollback", "version-b"),
+        ("rollback", "version-a"),
+    ]
 
 
 def test_promoting_the_served_model_changes_nothing(models: Path) -> None:

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from model.tokenizer import KerasTokenizer, left_aligned, pad
-
 from tf_keras.preprocessing import sequence as keras2_sequence  # the test extras install tf_keras
 from tf_keras.preprocessing import text as keras2_text
+
+from model.tokenizer import KerasTokenizer, left_aligned, pad
 
 
 @pytest.fixture(scope="module")
@@ -79,12 +78,19 @@ def test_from_json_rejects_what_it_cannot_honour() -> None:
 # \xa0, \u2003). ASCII-only texts take the tokenizer's bytes path, the others its str path: draw both.
 _ASCII = "abcABC xyz'!.,;:-_\t\n\r\x0b\x0c\x1c<>0123"
 _ALPHABET = st.sampled_from(list(_ASCII + "\xa0\u2003ÉéßΣ"))
-_TEXTS = st.lists(st.text(_ALPHABET, max_size=40) | st.text(st.sampled_from(list(_ASCII)), max_size=40), min_size=1, max_size=12)
+_TEXTS = st.lists(
+    st.text(_ALPHABET, max_size=40) | st.text(st.sampled_from(list(_ASCII)), max_size=40), min_size=1, max_size=12
+)
 
 
 @settings(max_examples=80, deadline=None)
-@given(fit=_TEXTS, encode=_TEXTS, num_words=st.sampled_from([None, 1, 3, 8]), oov=st.sampled_from([None, "<OOV>"]),
-       lower=st.booleans())
+@given(
+    fit=_TEXTS,
+    encode=_TEXTS,
+    num_words=st.sampled_from([None, 1, 3, 8]),
+    oov=st.sampled_from([None, "<OOV>"]),
+    lower=st.booleans(),
+)
 def test_any_text_encodes_like_keras(fit: list[str], encode: list[str], num_words, oov, lower: bool) -> None:
     ours = KerasTokenizer(num_words=num_words, oov_token=oov, lower=lower).fit_on_texts(fit)
     theirs = keras2_text.Tokenizer(num_words=num_words, oov_token=oov, lower=lower)

@@ -17,7 +17,19 @@ def trained_dir(review_data: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     from model.train_cli import main
 
     out = tmp_path_factory.mktemp("model") / "quick"
-    argv = ["--data", str(review_data / TRAIN), "--test", str(review_data / TEST), "--limit", str(QUICK_LIMIT), "--epochs", "1",
-            "--out", str(out), "--keep-checkpoints", "--no-progress"]
+    argv = [
+        "--data",
+        str(review_data / TRAIN),
+        "--test",
+        str(review_data / TEST),
+        "--limit",
+        str(QUICK_LIMIT),
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--keep-checkpoints",
+        "--no-progress",
+    ]
     assert main(argv) == 0
     return out

@@ -54,8 +54,13 @@ def test_fetch_without_a_route_to_kaggle_exits_2_with_one_line_and_writes_nothin
     out = tmp_path / "kaggle"
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE")}
     env["KAGGLE_CONFIG_DIR"] = str(tmp_path / "no-credentials")
-    result = subprocess.run([sys.executable, "-m", "model.data_cli", "fetch", "kaggle", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "model.data_cli", "fetch", "kaggle", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: could not download bittlingmayer/amazonreviews"), lines
@@ -65,7 +70,9 @@ def test_fetch_without_a_route_to_kaggle_exits_2_with_one_line_and_writes_nothin
 
 def _write_fasttext(path: Path, negative: int, positive: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"__label__1 Bad {n}: broke\n" for n in range(negative)] + [f"__label__2 Good {n}: fine\n" for n in range(positive)]
+    lines = [f"__label__1 Bad {n}: broke\n" for n in range(negative)] + [
+        f"__label__2 Good {n}: fine\n" for n in range(positive)
+    ]
     with bz2.open(path, "wt", encoding="utf-8") as stream:
         stream.writelines(lines)
 
@@ -109,5 +116,7 @@ def test_a_complete_download_is_renamed_into_place(tmp_path: Path, monkeypatch) 
     reports = datasets.fetch_kaggle(out, download=complete, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["test.ft.txt.bz2", "train.ft.txt.bz2"]
     assert [(Path(r.file).parent, r.kaggle_match) for r in reports] == [
-        (out, "train.ft.txt.bz2"), (out, "test.ft.txt.bz2")]
+        (out, "train.ft.txt.bz2"),
+        (out, "test.ft.txt.bz2"),
+    ]
     assert list(tmp_path.iterdir()) == [out], "the staging folder is gone"

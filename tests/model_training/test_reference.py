@@ -40,7 +40,9 @@ def test_reference_statistics_match_a_hand_computation() -> None:
 
     assert ref["data"] == "hand-made" and ref["reviews"] == 997
     assert ref["oov_share"] == pytest.approx(sum(oov.tolist()) / sum(tokens.tolist()))
-    assert ref["tokens_quantiles"] == {name: nearest_rank(tokens.tolist(), q) for name, q in (("p50", .5), ("p90", .9), ("p99", .99))}
+    assert ref["tokens_quantiles"] == {
+        name: nearest_rank(tokens.tolist(), q) for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+    }
     assert ref["truncated_share"] == pytest.approx(sum(t > 166 for t in tokens.tolist()) / 997)
     assert ref["positive_share"] == pytest.approx(labels.tolist().count(0) / 997)
     edges = ref["p_negative_histogram"]["edges"]
@@ -69,11 +71,15 @@ def test_training_records_the_reference_that_a_later_computation_finds(trained_d
     assert recorded["data"] == later["data"]
     for key in ("oov_share", "tokens_quantiles", "truncated_share", "positive_share"):
         assert recorded[key] == later[key], key
-    assert recorded["p_negative_histogram"]["shares"] == pytest.approx(later["p_negative_histogram"]["shares"], abs=1 / 60)
+    assert recorded["p_negative_histogram"]["shares"] == pytest.approx(
+        later["p_negative_histogram"]["shares"], abs=1 / 60
+    )
     assert recorded["tokens_quantiles"]["p99"] > 166 and recorded["truncated_share"] > 0  # counts were not truncated
 
 
-def test_the_reference_command_records_what_training_recorded(trained_dir: Path, review_data: Path, tmp_path: Path) -> None:
+def test_the_reference_command_records_what_training_recorded(
+    trained_dir: Path, review_data: Path, tmp_path: Path
+) -> None:
     import shutil
 
     from common.config import ConfigError
@@ -89,8 +95,9 @@ def test_the_reference_command_records_what_training_recorded(trained_dir: Path,
         main(["reference", str(folder), "--data", str(review_data / "amazon_polarity/test.sample.ft.txt.bz2")])
     assert main(["reference", str(folder), "--data", str(review_data / TRAIN), "--write"]) == 0
     written = json.loads((folder / "metadata.json").read_text())["reference"]
-    assert {k: v for k, v in written.items() if k != "p_negative_histogram"} == \
-        {k: v for k, v in recorded.items() if k != "p_negative_histogram"}
+    assert {k: v for k, v in written.items() if k != "p_negative_histogram"} == {
+        k: v for k, v in recorded.items() if k != "p_negative_histogram"
+    }
     assert Predictor.load(folder).version == meta["version"]  # still a valid artifact of the same version
 
 

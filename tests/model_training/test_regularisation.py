@@ -4,9 +4,8 @@ measurements."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +55,7 @@ def _corpus(rows: int = 64, seed: int = 0) -> Corpus:
     lengths = rng.integers(20, 167, rows)
     ids = np.zeros((rows, 166), np.uint16)
     for row, n in enumerate(lengths):
-        ids[row, 166 - n:] = rng.integers(2, 15_000, n)
+        ids[row, 166 - n :] = rng.integers(2, 15_000, n)
     return Corpus(ids, lengths.astype(np.uint8), rng.integers(0, 2, rows).astype(np.uint8))
 
 

@@ -26,7 +26,12 @@ def test_seed_preset_is_the_published_procedure() -> None:
     assert (seed.masked, seed.learning_rate, seed.batch_size, seed.epochs) == (False, 0.01, 256, 5)
     assert (seed.monitor, seed.mode, seed.patience, seed.restore_best_weights) == ("val_recall", "max", 2, True)
     assert (seed.validation_fraction, seed.split_random_state, seed.num_words, seed.max_len, seed.oov_token) == (
-        0.2, 0, 15_000, 166, "<OOV>")
+        0.2,
+        0,
+        15_000,
+        166,
+        "<OOV>",
+    )
     assert seed.weight_decay == 0.0
 
 
@@ -40,7 +45,12 @@ def test_seed_preset_builds_the_published_model_and_callbacks(tmp_path: Path) ->
     assert model.get_layer("embedding").mask_zero is False
     assert tuple(model.inputs[0].shape) == (None, 166)
     stopper = _callbacks(preset, TrainOptions(data=[], out=tmp_path), {"history": {}}, steps=1)[0]
-    assert (stopper.monitor, stopper.mode, stopper.patience, stopper.restore_best_weights) == ("val_recall", "max", 2, True)
+    assert (stopper.monitor, stopper.mode, stopper.patience, stopper.restore_best_weights) == (
+        "val_recall",
+        "max",
+        2,
+        True,
+    )
 
 
 def test_split_is_sklearns_stratified_80_20_with_random_state_0() -> None:
@@ -56,7 +66,7 @@ def test_split_is_sklearns_stratified_80_20_with_random_state_0() -> None:
 def _corpus(lengths: list[int], max_len: int = 166) -> Corpus:
     ids = np.zeros((len(lengths), max_len), np.uint16)
     for row, n in enumerate(lengths):
-        ids[row, max_len - n:] = np.arange(1, n + 1)
+        ids[row, max_len - n :] = np.arange(1, n + 1)
     return Corpus(ids, np.array(lengths, np.uint8), np.zeros(len(lengths), np.uint8))
 
 
@@ -100,13 +110,32 @@ def test_baseline_counts_unigrams_and_bigrams_of_real_tokens_only() -> None:
 
 
 def test_cli_writes_a_complete_artifact(trained_dir: Path, review_data: Path) -> None:
-    for name in ("model.keras", "model.onnx", "tokenizer.json", "metadata.json", "report/metrics.json", "report/REPORT.md",
-                 "report/training_history.png", "report/confusion_matrix.png", "report/precision_recall.png"):
+    for name in (
+        "model.keras",
+        "model.onnx",
+        "tokenizer.json",
+        "metadata.json",
+        "report/metrics.json",
+        "report/REPORT.md",
+        "report/training_history.png",
+        "report/confusion_matrix.png",
+        "report/precision_recall.png",
+    ):
         assert (trained_dir / name).is_file(), name
     meta = json.loads((trained_dir / "metadata.json").read_text())
     assert meta["preset"] == "default+epochs=1"
     hp = meta["hyperparameters"]
-    assert {"learning_rate", "batch_size", "epochs", "monitor", "patience", "masked", "seed", "num_words", "max_len"} <= set(hp)
+    assert {
+        "learning_rate",
+        "batch_size",
+        "epochs",
+        "monitor",
+        "patience",
+        "masked",
+        "seed",
+        "num_words",
+        "max_len",
+    } <= set(hp)
     (train_file,) = meta["data"]["train_files"]
     assert train_file["sha256"] == file_sha256(review_data / TRAIN) and train_file["reviews"] == QUICK_LIMIT
     assert meta["data"]["train_reviews"] + meta["data"]["validation_reviews"] == QUICK_LIMIT
@@ -127,7 +156,10 @@ def test_predictor_loads_the_artifact_and_reproduces_its_test_metrics(trained_di
 
     predictor = Predictor.load(trained_dir)
     records = list(read_records(review_data / TEST, limit=QUICK_LIMIT))
-    served = classification_metrics([r.label.target for r in records], predictor.predict_proba([r.text for r in records]))
+    assert all(r.label is not None for r in records)
+    served = classification_metrics(
+        [r.label.target for r in records if r.label is not None], predictor.predict_proba([r.text for r in records])
+    )
     trained = json.loads((trained_dir / "metadata.json").read_text())["metrics"]["test"]
     assert served["roc_auc"] == pytest.approx(trained["roc_auc"], abs=1e-3)
     assert served["accuracy"] == pytest.approx(trained["accuracy"], abs=2 / QUICK_LIMIT)
@@ -138,7 +170,15 @@ def test_evaluate_cli_prints_one_consistent_json_object(trained_dir: Path, revie
 
     assert main(["--model", str(trained_dir), "--data", str(review_data / TEST), "--limit", "200"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert {"n", "accuracy", "per_class", "average_precision", "roc_auc", "confusion_matrix", "reviews_per_second"} <= set(result)
+    assert {
+        "n",
+        "accuracy",
+        "per_class",
+        "average_precision",
+        "roc_auc",
+        "confusion_matrix",
+        "reviews_per_second",
+    } <= set(result)
     matrix = np.array(result["confusion_matrix"]["matrix"])
     assert result["n"] == 200 == matrix.sum()
     assert result["accuracy"] == pytest.approx(np.trace(matrix) / 200)
@@ -154,8 +194,18 @@ def test_resume_continues_from_the_last_epoch_checkpoint(trained_dir: Path, revi
     shutil.copytree(trained_dir / "checkpoints", out / "checkpoints")
     first = json.loads((out / "checkpoints" / "state.json").read_text())
     assert first["epochs_done"] == 1
-    base = ["--data", str(review_data / TRAIN), "--test", str(review_data / TEST), "--limit", str(QUICK_LIMIT),
-            "--out", str(out), "--no-progress", "--no-baseline"]
+    base = [
+        "--data",
+        str(review_data / TRAIN),
+        "--test",
+        str(review_data / TEST),
+        "--limit",
+        str(QUICK_LIMIT),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--no-baseline",
+    ]
     with pytest.raises(ConfigError, match="other data or settings"):
         main([*base, "--epochs", "2", "--learning-rate", "0.5", "--resume"])
     assert main([*base, "--epochs", "2", "--resume", "--keep-checkpoints"]) == 0
@@ -170,7 +220,9 @@ def test_training_stops_on_too_many_malformed_lines(tmp_path: Path) -> None:
     from model.train_cli import main
 
     data = tmp_path / "bad.txt"
-    data.write_text("".join("__label__1 fine words\n" if i % 20 else "not a review line\n" for i in range(1, 201)), encoding="utf-8")
+    data.write_text(
+        "".join("__label__1 fine words\n" if i % 20 else "not a review line\n" for i in range(1, 201)), encoding="utf-8"
+    )
     with pytest.raises(ConfigError, match=r"line 20: no __label__ prefix"):
         main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress"])
 
@@ -184,15 +236,32 @@ def test_training_refuses_unlabelled_input(tmp_path: Path) -> None:
         main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress"])
 
 
-@pytest.mark.parametrize(("flag", "value"), [
-    ("--learning-rate", "-1"), ("--learning-rate", "0"), ("--learning-rate", "nan"), ("--learning-rate", "inf"),
-    ("--weight-decay", "-0.1"), ("--weight-decay", "nan"), ("--weight-decay", "inf"),
-    ("--token-dropout", "1"), ("--token-dropout", "-0.5"), ("--token-dropout", "nan"),
-    ("--seed", "-1"), ("--seed", str(2**32)),
-    ("--epochs", "0"), ("--batch-size", "-8"), ("--patience", "0"), ("--steps-per-epoch", "0"), ("--limit", "0"),
-    ("--max-malformed", "1.5"),
-])
-def test_a_hyperparameter_out_of_range_is_a_usage_error_naming_it(tmp_path: Path, capsys, flag: str, value: str) -> None:
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--learning-rate", "-1"),
+        ("--learning-rate", "0"),
+        ("--learning-rate", "nan"),
+        ("--learning-rate", "inf"),
+        ("--weight-decay", "-0.1"),
+        ("--weight-decay", "nan"),
+        ("--weight-decay", "inf"),
+        ("--token-dropout", "1"),
+        ("--token-dropout", "-0.5"),
+        ("--token-dropout", "nan"),
+        ("--seed", "-1"),
+        ("--seed", str(2**32)),
+        ("--epochs", "0"),
+        ("--batch-size", "-8"),
+        ("--patience", "0"),
+        ("--steps-per-epoch", "0"),
+        ("--limit", "0"),
+        ("--max-malformed", "1.5"),
+    ],
+)
+def test_a_hyperparameter_out_of_range_is_a_usage_error_naming_it(
+    tmp_path: Path, capsys, flag: str, value: str
+) -> None:
     from model.train_cli import main
 
     data = tmp_path / "train.ft.txt"
@@ -213,13 +282,17 @@ def test_weight_decay_that_would_wipe_the_weights_each_step_is_refused(tmp_path:
         main(["--data", str(data), "--out", str(tmp_path / "m"), "--no-progress", "--weight-decay", "100"])
 
 
-def test_evaluate_warns_when_the_labels_look_inverted(default_model_dir: Path, review_data: Path, tmp_path: Path, capsys) -> None:
+def test_evaluate_warns_when_the_labels_look_inverted(
+    default_model_dir: Path, review_data: Path, tmp_path: Path, capsys
+) -> None:
     from common.readers import read_records
     from model.evaluate_cli import main
 
     records = list(read_records(review_data / TEST, limit=300))
     swapped = tmp_path / "swapped.ft.txt"  # the same reviews with each label replaced by the other one
-    swapped.write_text("".join(f"__label__{2 if r.label is Label.NEGATIVE else 1} {r.text}\n" for r in records), encoding="utf-8")
+    swapped.write_text(
+        "".join(f"__label__{2 if r.label is Label.NEGATIVE else 1} {r.text}\n" for r in records), encoding="utf-8"
+    )
     assert main(["--model", str(default_model_dir), "--data", str(review_data / TEST), "--limit", "300"]) == 0
     right = capsys.readouterr()
     assert main(["--model", str(default_model_dir), "--data", str(swapped)]) == 0
@@ -233,7 +306,9 @@ def test_evaluate_warns_when_the_labels_look_inverted(default_model_dir: Path, r
     assert f"warning: {warning}" in wrong.err
 
 
-def test_the_progress_bar_shows_the_running_figures_at_every_update_and_ends_on_the_epochs(tmp_path: Path, capsys) -> None:
+def test_the_progress_bar_shows_the_running_figures_at_every_update_and_ends_on_the_epochs(
+    tmp_path: Path, capsys
+) -> None:
     from model.train import _callbacks
 
     steps = 15
@@ -249,8 +324,9 @@ def test_the_progress_bar_shows_the_running_figures_at_every_update_and_ends_on_
     drawn = [line for line in capsys.readouterr().err.split("\r") if "batches" in line]
     for done, logs in enumerate(running, start=1):  # the update after each batch drew that batch's figures
         shown = [line for line in drawn if f" {done}/{steps} " in line]
-        assert shown and all(f"loss={logs['loss']:.4f}" in line and f"acc={logs['accuracy']:.4f}" in line
-                             for line in shown), (logs, shown)
+        assert shown and all(
+            f"loss={logs['loss']:.4f}" in line and f"acc={logs['accuracy']:.4f}" in line for line in shown
+        ), (logs, shown)
     assert all(figure in drawn[-1] for figure in (f"acc={epoch['accuracy']:.4f}", "val_loss=0.4321", "val_acc=0.8765"))
 
 
@@ -264,10 +340,26 @@ def test_ctrl_c_says_how_to_resume_and_the_terminal_sees_no_backend_noise(review
     import time
 
     out = tmp_path / "m"
-    argv = ["--data", str(review_data / TRAIN), "--limit", "200", "--epochs", "100", "--patience", "100", "--out", str(out),
-            "--no-baseline", "--no-progress"]
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "sentiment-train"), *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    argv = [
+        "--data",
+        str(review_data / TRAIN),
+        "--limit",
+        "200",
+        "--epochs",
+        "100",
+        "--patience",
+        "100",
+        "--out",
+        str(out),
+        "--no-baseline",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "sentiment-train"), *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     state = out / "checkpoints" / "state.json"
     deadline = time.monotonic() + 300
     while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -288,7 +380,10 @@ def test_ctrl_c_before_the_first_epoch_ended_says_there_is_nothing_to_resume(tmp
     from model.train_cli import resume_hint
 
     options = TrainOptions(data=[], out=tmp_path / "m", command="sentiment-train --data x --out m")
-    assert resume_hint(options, 5) == "interrupted before the first epoch ended: nothing to resume; run the same command again"
+    assert (
+        resume_hint(options, 5)
+        == "interrupted before the first epoch ended: nothing to resume; run the same command again"
+    )
 
 
 def test_differences_from_the_published_procedure_are_those_of_the_run() -> None:
@@ -298,8 +393,10 @@ def test_differences_from_the_published_procedure_are_those_of_the_run() -> None
 
     assert differences_from_published(PRESETS["seed"]) == []
     default = differences_from_published(PRESETS["default"])
-    assert default[:2] == ["masked True instead of the published False: " + WHY_DEFAULT_DIFFERS["masked"],
-                           "monitor val_auc instead of the published val_recall: " + WHY_DEFAULT_DIFFERS["monitor"]]
+    assert default[:2] == [
+        "masked True instead of the published False: " + WHY_DEFAULT_DIFFERS["masked"],
+        "monitor val_auc instead of the published val_recall: " + WHY_DEFAULT_DIFFERS["monitor"],
+    ]
     assert len(default) == 3 and default[2].startswith("Kept from the published procedure")
     tuned = dataclasses.replace(PRESETS["seed"], masked=True, learning_rate=0.003)
     assert differences_from_published(tuned, steps_per_epoch=7) == [
@@ -320,7 +417,13 @@ def _as_amazon_jsonl(fasttext: Path, out: Path, limit: int) -> tuple[Path, Path,
         title, sep, body = record.text.partition(": ")
         if not (sep and title and body and title.strip() == title and body.strip() == body):
             continue
-        rows.append({"title": title, "body": body, "rating": (1 + len(rows) % 2) if record.label is Label.NEGATIVE else (4 + len(rows) % 2)})
+        rows.append(
+            {
+                "title": title,
+                "body": body,
+                "rating": (1 + len(rows) % 2) if record.label is Label.NEGATIVE else (4 + len(rows) % 2),
+            }
+        )
         kept.append(f"__label__{1 if record.label is Label.NEGATIVE else 2} {record.text}")
         if len(kept) % 10 == 0:
             rows.append({"title": "So-so", "body": "Neither here nor there.", "rating": 3})
@@ -331,18 +434,38 @@ def _as_amazon_jsonl(fasttext: Path, out: Path, limit: int) -> tuple[Path, Path,
     return jsonl, reference, threes
 
 
-def test_evaluate_reads_star_ratings_and_titles_as_the_kaggle_file(trained_dir: Path, review_data: Path, tmp_path: Path,
-                                                                   capsys) -> None:
+def test_evaluate_reads_star_ratings_and_titles_as_the_kaggle_file(
+    trained_dir: Path, review_data: Path, tmp_path: Path, capsys
+) -> None:
     from model.evaluate_cli import main
 
     jsonl, reference, threes = _as_amazon_jsonl(review_data / TEST, tmp_path, 200)
     assert main(["--model", str(trained_dir), "--data", str(reference)]) == 0
     expected = json.loads(capsys.readouterr().out)
-    assert main(["--model", str(trained_dir), "--data", str(jsonl), "--stars", "--title-column", "title",
-                 "--text-column", "body", "--label-column", "rating"]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                str(trained_dir),
+                "--data",
+                str(jsonl),
+                "--stars",
+                "--title-column",
+                "title",
+                "--text-column",
+                "body",
+                "--label-column",
+                "rating",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert (result["n"], result["confusion_matrix"], result["dropped_lines"]) == (
-        expected["n"], expected["confusion_matrix"], threes)
+        expected["n"],
+        expected["confusion_matrix"],
+        threes,
+    )
     assert result["roc_auc"] == pytest.approx(expected["roc_auc"])
 
 
@@ -352,9 +475,30 @@ def test_training_reads_star_ratings_and_records_what_it_dropped(review_data: Pa
     jsonl, reference, threes = _as_amazon_jsonl(review_data / TRAIN, tmp_path, 300)
     labels = [r.label or 0 for r in read_records(reference)]
     out = tmp_path / "stars"
-    assert main(["--data", str(jsonl), "--stars", "--title-column", "title", "--text-column", "body", "--label-column",
-                 "rating", "--epochs", "1", "--steps-per-epoch", "2", "--no-baseline", "--no-progress",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--data",
+                str(jsonl),
+                "--stars",
+                "--title-column",
+                "title",
+                "--text-column",
+                "body",
+                "--label-column",
+                "rating",
+                "--epochs",
+                "1",
+                "--steps-per-epoch",
+                "2",
+                "--no-baseline",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     (summary,) = json.loads((out / "metadata.json").read_text())["data"]["train_files"]
     assert (summary["reviews"], summary["negative"]) == (len(labels), labels.count(Label.NEGATIVE))
     assert sum(summary["malformed"]["dropped"].values()) == threes and summary["malformed"]["malformed"] == 0

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Consumer
@@ -17,10 +17,14 @@ from confluent_kafka import Consumer
 def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list[tuple[bytes | None, dict]]:
     """Every message of ``topic`` as (key, decoded JSON value); stops at ``expected`` or after ``timeout`` s
     (then reads one more second, so extra messages would show up too)."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"producer-test-{uuid.uuid4().hex[:8]}",
-        "auto.offset.reset": "earliest", "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"producer-test-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     messages: list[tuple[bytes | None, dict]] = []
     deadline = time.monotonic() + timeout
@@ -49,7 +53,13 @@ def run_producer(kafka_bootstrap: str) -> Callable[..., subprocess.CompletedProc
 
     def run(*args: str, stdin: str | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess:
         env = {**os.environ, "SENTIMENT_BOOTSTRAP_SERVERS": kafka_bootstrap}
-        return subprocess.run([sys.executable, "-m", "producer", *args], input=stdin, capture_output=True,
-                              text=True, env=env, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "producer", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
 
     return run

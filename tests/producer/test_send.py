@@ -38,7 +38,7 @@ def test_every_record_arrives_once_with_its_id_text_and_label(kafka_bootstrap, m
         key, doc = by_id[str(record.line)]
         assert key == str(record.line).encode()
         assert doc["text"] == record.text
-        assert doc["label"] == record.label.value
+        assert record.label is not None and doc["label"] == record.label.value
 
 
 def test_labels_are_left_out_unless_asked(kafka_bootstrap, make_topic, read_back):
@@ -94,8 +94,11 @@ def test_a_review_the_broker_rejects_counts_as_failed(kafka_bootstrap, make_topi
 
 def test_a_review_over_the_producer_limit_fails_alone_and_the_send_goes_on(kafka_bootstrap, make_topic, read_back):
     topic = make_topic("producer-oversized", partitions=1)
-    reviews = [{"text": "fine", "id": "a", "line": 1}, {"text": "y" * 1_200_000, "id": "big", "line": 2},
-               {"text": "also fine", "id": "b", "line": 3}]
+    reviews = [
+        {"text": "fine", "id": "a", "line": 1},
+        {"text": "y" * 1_200_000, "id": "big", "line": 2},
+        {"text": "also fine", "id": "b", "line": 3},
+    ]
     summary = send_reviews({"bootstrap.servers": kafka_bootstrap}, topic, reviews)
     assert (summary.sent, summary.failed) == (2, 1)
     assert summary.first_errors[0].startswith("review big (line 2): 1,200,")
@@ -121,8 +124,13 @@ def test_stop_ends_a_slowly_paced_send_without_waiting_for_the_next_turn(kafka_b
     stop = threading.Timer(3.0, event.set)  # ample for the broker check and the first send, far below the 100 s turn
     stop.start()
     began = time.monotonic()
-    summary = send_reviews({"bootstrap.servers": kafka_bootstrap}, topic,
-                           ({"text": f"review {i}", "id": str(i)} for i in range(10)), rate=0.01, stop=event)
+    summary = send_reviews(
+        {"bootstrap.servers": kafka_bootstrap},
+        topic,
+        ({"text": f"review {i}", "id": str(i)} for i in range(10)),
+        rate=0.01,
+        stop=event,
+    )
     assert summary.sent == 1  # the first is due at once, the second 100 s later
     assert time.monotonic() - began < 60, "stop waited out the 100 s turn"
 
@@ -158,8 +166,12 @@ def test_a_paced_review_is_stamped_when_it_is_sent_not_a_pacing_interval_before(
 
     topic = make_topic("producer-ts", partitions=1)
     rate = 2.0  # a 0.5 s interval: stamping before waiting would put ts 0.5 s before the produce call
-    send_reviews({"bootstrap.servers": kafka_bootstrap}, topic, ({"text": f"review {i}", "id": str(i)} for i in range(6)),
-                 rate=rate)
+    send_reviews(
+        {"bootstrap.servers": kafka_bootstrap},
+        topic,
+        ({"text": f"review {i}", "id": str(i)} for i in range(6)),
+        rate=rate,
+    )
     for message in read_topic(kafka_bootstrap, topic, 6):
         produced_at = message.timestamp()[1] / 1000.0  # CreateTime: librdkafka stamps it in produce()
         assert produced_at - json.loads(message.value() or b"")["ts"] < 0.25 / rate

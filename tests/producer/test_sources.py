@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from common.contract import Source, decode_review
+from common.contract import Review, Source, decode_review
 from common.labels import Label
 from common.readers import Record
 from producer.send import message_of
@@ -18,7 +18,10 @@ def test_ids_are_file_positions_and_stay_unique_when_looping(tmp_path):
     path = tmp_path / "r.ft.txt"
     path.write_text("__label__1 Bad: broke.\n\n__label__2 Good: works.\n")
     once = list(reviews(FileSource(str(path)), id_prefix="f-"))
-    assert [(r["id"], r["text"], r["label"]) for r in once] == [("f-1", "Bad: broke.", Label.NEGATIVE), ("f-3", "Good: works.", Label.POSITIVE)]
+    assert [(r["id"], r["text"], r["label"]) for r in once] == [
+        ("f-1", "Bad: broke.", Label.NEGATIVE),
+        ("f-3", "Good: works.", Label.POSITIVE),
+    ]
     looped = list(itertools.islice(reviews(FileSource(str(path)), loop=True), 5))
     assert [r["id"] for r in looped] == ["1:1", "1:3", "2:1", "2:3", "3:1"]
 
@@ -60,8 +63,9 @@ def test_message_of_a_record_and_a_dict():
     assert key == b"B0-12" and json.loads(value)["id"] == "B0-12"
 
 
-
-@pytest.mark.parametrize("spelling, label", [("neg", "negative"), ("POS", "positive"), (1.0, "negative"), ("0.0", "positive")])
+@pytest.mark.parametrize(
+    "spelling, label", [("neg", "negative"), ("POS", "positive"), (1.0, "negative"), ("0.0", "positive")]
+)
 def test_every_label_spelling_training_reads_reaches_the_consumer(spelling, label):
     key, value = message_of({"text": "Awful.", "id": 7, "label": spelling}, with_labels=True)
     review = decode_review(key, value, Source("reviews", 0, 0))

@@ -13,8 +13,9 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -49,20 +50,33 @@ class SecurePipeline:
         connection lines, this pipeline's topic and group names, then ``settings`` (name -> value)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(config.ENV_PREFIX)}
         env.update(self.env(user))
-        names = {"input_topic": self.input_topic, "output_topic": self.output_topic, "dlq_topic": self.dlq_topic,
-                 "group_id": self.group_id, "dashboard_group_id": self.dashboard_group_id, **settings}
+        names = {
+            "input_topic": self.input_topic,
+            "output_topic": self.output_topic,
+            "dlq_topic": self.dlq_topic,
+            "group_id": self.group_id,
+            "dashboard_group_id": self.dashboard_group_id,
+            **settings,
+        }
         env.update({config.OPTIONS[name].env: value for name, value in names.items()})
         return env
 
     def names(self) -> PipelineNames:
-        return PipelineNames(self.input_topic, self.output_topic, self.dlq_topic, self.group_id,
-                             self.dashboard_group_id, transactional_id_prefix(self.group_id))
+        return PipelineNames(
+            self.input_topic,
+            self.output_topic,
+            self.dlq_topic,
+            self.group_id,
+            self.dashboard_group_id,
+            transactional_id_prefix(self.group_id),
+        )
 
 
 def sentiment_kafka(port: int, *args: str) -> str:
     """Run the real ``sentiment-kafka`` command against the test broker; its stdout."""
-    proc = subprocess.run([sys.executable, "-m", "localkafka", "--port", str(port), *args],
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "localkafka", "--port", str(port), *args], capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, f"sentiment-kafka {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -99,10 +113,21 @@ def secure_pipeline() -> Iterator[SecurePipeline]:
     )
     try:
         sentiment_kafka(
-            port, "start", "--secure", "--partitions", "2",
-            "--input-topic", pipeline.input_topic, "--output-topic", pipeline.output_topic,
-            "--dlq-topic", pipeline.dlq_topic, "--group-id", pipeline.group_id,
-            "--dashboard-group-id", pipeline.dashboard_group_id,
+            port,
+            "start",
+            "--secure",
+            "--partitions",
+            "2",
+            "--input-topic",
+            pipeline.input_topic,
+            "--output-topic",
+            pipeline.output_topic,
+            "--dlq-topic",
+            pipeline.dlq_topic,
+            "--group-id",
+            pipeline.group_id,
+            "--dashboard-group-id",
+            pipeline.dashboard_group_id,
         )
         yield pipeline
     finally:
@@ -116,13 +141,17 @@ def new_pipeline(secure_pipeline: SecurePipeline) -> Callable[..., SecurePipelin
 
     def make(partitions: int = 2) -> SecurePipeline:
         suffix = uuid.uuid4().hex[:8]
-        pipeline = replace(secure_pipeline, input_topic=f"sec-reviews-{suffix}", output_topic=f"sec-sentiment-{suffix}",
-                           dlq_topic=f"sec-dlq-{suffix}", group_id=f"sec-consumer-{suffix}",
-                           dashboard_group_id=f"sec-dashboard-{suffix}")
+        pipeline = replace(
+            secure_pipeline,
+            input_topic=f"sec-reviews-{suffix}",
+            output_topic=f"sec-sentiment-{suffix}",
+            dlq_topic=f"sec-dlq-{suffix}",
+            group_id=f"sec-consumer-{suffix}",
+            dashboard_group_id=f"sec-dashboard-{suffix}",
+        )
         admin = pipeline.broker.client_config()
         create_topics(admin, [pipeline.input_topic, pipeline.output_topic, pipeline.dlq_topic], partitions)
         apply_acls(admin, pipeline_acls(pipeline.names()))
         return pipeline
 
     return make
-

@@ -13,16 +13,20 @@ import inspect
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from common import contract
 from common.labels import Label
 from localkafka.hostile import SOURCE
 
 
-def check_decoded(key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes | None]],
-                  max_text_bytes: int = contract.DEFAULT_MAX_TEXT_BYTES) -> contract.Review | contract.Rejection:
+def check_decoded(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]],
+    max_text_bytes: int = contract.DEFAULT_MAX_TEXT_BYTES,
+) -> contract.Review | contract.Rejection:
     """Decode one message and check it can be scored and published, or dead-lettered with a reason."""
     decoded = contract.decode_review(key, value, SOURCE, max_text_bytes)
     assert len(contract.bounded_key(key) or b"") <= contract.MAX_KEY_BYTES
@@ -68,9 +72,16 @@ def split_input(data: bytes) -> tuple[bytes | None, bytes | None, list[tuple[str
 
 def seeds() -> list[bytes]:
     """Valid and nearly valid messages the fuzzer starts from."""
-    review = contract.encode_review(contract.Review("r-1", "Great blender, loud but worth it", "Good", Label.NEGATIVE, 1.7e9))
-    return [b"\x00" + review, b"\x06" + b"k" * 16 + b"h" * 16 + review, b"\x00plain text review",
-            b'\x00{"text": "a", "ts": 1e400, "label": [1], "id": {"x": null}}', b'\x00"just a string"']
+    review = contract.encode_review(
+        contract.Review("r-1", "Great blender, loud but worth it", "Good", Label.NEGATIVE, 1.7e9)
+    )
+    return [
+        b"\x00" + review,
+        b"\x06" + b"k" * 16 + b"h" * 16 + review,
+        b"\x00plain text review",
+        b'\x00{"text": "a", "ts": 1e400, "label": [1], "id": {"x": null}}',
+        b'\x00"just a string"',
+    ]
 
 
 def _one_input(data: bytes) -> None:

@@ -22,8 +22,9 @@ class Service:
     def __init__(self, command: str, args: list[str], env: dict[str, str] | None, log: Path) -> None:
         self.command, self.log = command, log
         with open(log, "wb") as out:
-            self.proc = subprocess.Popen([str(BIN / command), *args], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [str(BIN / command), *args], env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -46,8 +47,14 @@ class Service:
 
 def read_messages(kafka_config: dict[str, Any], topic: str, count: int) -> list[Message]:
     """Up to ``count`` committed messages from the start of ``topic``, in a fresh group, within WAIT_S."""
-    consumer = Consumer({**kafka_config, "group.id": f"audit-{uuid.uuid4().hex[:8]}",
-                         "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {
+            **kafka_config,
+            "group.id": f"audit-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
     consumer.subscribe([topic])
     messages: list[Message] = []
     deadline = time.monotonic() + WAIT_S

@@ -35,19 +35,25 @@ lone_surrogate = st.integers(0xD800, 0xDFFF).map(chr)
 any_text = st.text(alphabet=st.one_of(st.characters(), lone_surrogate), max_size=40)
 huge_int = st.sampled_from([10**400, -(10**400), 10**4299, 2**63, -(2**63) - 1])  # 4300+ digits: a named case
 scalar = st.one_of(st.none(), st.booleans(), st.integers(), huge_int, st.floats(), any_text)
-json_value = st.recursive(scalar, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
-                          max_leaves=12)
+json_value = st.recursive(
+    scalar, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4), max_leaves=12
+)
 labels = st.sampled_from(["negative", "positive", " NEGATIVE ", "1", "0", 1, 0, 1.0, "__label__1", "__label__2", True])
 good_text = st.text(min_size=1).filter(str.strip)
-review_docs = st.fixed_dictionaries({}, optional={
-    "text": st.one_of(good_text, good_text, any_text, json_value),
-    "id": st.one_of(any_text, st.integers(), huge_int, json_value),
-    "title": st.one_of(any_text, json_value),
-    "label": st.one_of(labels, json_value),
-    "ts": st.one_of(st.floats(), st.integers(), huge_int, json_value),
-})
-headers = st.lists(st.tuples(any_text.map(lambda t: t.encode("utf-8", "replace").decode()),
-                             st.none() | st.binary(max_size=64)), max_size=4)
+review_docs = st.fixed_dictionaries(
+    {},
+    optional={
+        "text": st.one_of(good_text, good_text, any_text, json_value),
+        "id": st.one_of(any_text, st.integers(), huge_int, json_value),
+        "title": st.one_of(any_text, json_value),
+        "label": st.one_of(labels, json_value),
+        "ts": st.one_of(st.floats(), st.integers(), huge_int, json_value),
+    },
+)
+headers = st.lists(
+    st.tuples(any_text.map(lambda t: t.encode("utf-8", "replace").decode()), st.none() | st.binary(max_size=64)),
+    max_size=4,
+)
 keys = st.none() | st.binary(max_size=40) | any_text.map(lambda t: t.encode("utf-8", "surrogatepass"))
 
 
@@ -65,8 +71,12 @@ def test_any_json_document_decodes_to_a_review_or_a_rejection(doc, ascii_only, k
 
 
 @PROPERTY
-@given(text=good_text, field=st.sampled_from(["id", "title", "label", "ts"]),
-       hostile=st.one_of(any_text, huge_int, st.floats(), json_value), ascii_only=st.booleans())
+@given(
+    text=good_text,
+    field=st.sampled_from(["id", "title", "label", "ts"]),
+    hostile=st.one_of(any_text, huge_int, st.floats(), json_value),
+    ascii_only=st.booleans(),
+)
 def test_a_valid_review_with_one_hostile_field_is_scored_or_dead_lettered(text, field, hostile, ascii_only):
     value = json.dumps({"text": text, field: hostile}, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
     check_decoded(None, value, [])
@@ -82,8 +92,12 @@ def test_the_text_limit_holds_for_any_characters(text, limit, as_json):
 
 
 @PROPERTY
-@given(data=st.binary(max_size=600) | st.sampled_from(seeds()).flatmap(
-    lambda seed: st.binary(max_size=40).map(lambda noise: seed[: len(noise) * 3] + noise)))
+@given(
+    data=st.binary(max_size=600)
+    | st.sampled_from(seeds()).flatmap(
+        lambda seed: st.binary(max_size=40).map(lambda noise: seed[: len(noise) * 3] + noise)
+    )
+)
 def test_the_fuzz_target_layout_holds_under_hypothesis(data):
     check_decoded(*split_input(data), max_text_bytes=1000)
 
@@ -124,8 +138,20 @@ def test_a_bounded_atheris_run_finds_no_crash(tmp_path):
     corpus = tmp_path / "corpus"
     subprocess.run([sys.executable, str(script), "--write-seeds", str(corpus)], check=True)
     runs = 20_000
-    proc = subprocess.run([sys.executable, str(script), str(corpus), f"-runs={runs}", "-max_len=4096", "-seed=1",
-                           f"-dict={script.with_name('decode.dict')}"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(corpus),
+            f"-runs={runs}",
+            "-max_len=4096",
+            "-seed=1",
+            f"-dict={script.with_name('decode.dict')}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert f"Done {runs} runs" in proc.stderr

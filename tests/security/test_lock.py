@@ -33,9 +33,12 @@ def test_every_declared_dependency_is_pinned_at_an_allowed_version():
         if requirement.marker is not None and not requirement.marker.evaluate():
             continue
         name = canonicalize_name(requirement.name)
-        assert name in pins, f"{requirement.name} is in pyproject.toml but not in requirements.lock: re-lock (see its header)"
+        assert name in pins, (
+            f"{requirement.name} is in pyproject.toml but not in requirements.lock: re-lock (see its header)"
+        )
         assert requirement.specifier.contains(pins[name], prereleases=True), (
-            f"requirements.lock pins {requirement.name}=={pins[name]}, outside pyproject.toml's {requirement.specifier}")
+            f"requirements.lock pins {requirement.name}=={pins[name]}, outside pyproject.toml's {requirement.specifier}"
+        )
 
 
 def test_every_pin_carries_hashes():

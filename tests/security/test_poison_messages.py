@@ -30,19 +30,39 @@ def test_messages_at_the_broker_size_limit_cannot_stop_the_stream(kafka_bootstra
     assert producer.flush(30) == 0
 
     group = f"poison-{output}"
-    consumer = Service("sentiment-consumer", ["--bootstrap-servers", kafka_bootstrap, "--input-topic", source,
-                                              "--output-topic", output, "--dlq-topic", dlq, "--group-id", group,
-                                              "--metrics-port", "0", "--max-wait-ms", "50"],
-                       None, tmp_path / "consumer.log")
+    consumer = Service(
+        "sentiment-consumer",
+        [
+            "--bootstrap-servers",
+            kafka_bootstrap,
+            "--input-topic",
+            source,
+            "--output-topic",
+            output,
+            "--dlq-topic",
+            dlq,
+            "--group-id",
+            group,
+            "--metrics-port",
+            "0",
+            "--max-wait-ms",
+            "50",
+        ],
+        None,
+        tmp_path / "consumer.log",
+    )
     try:
-        scored = read_messages({"bootstrap.servers": kafka_bootstrap}, output, sum(where == "output" for *_, where in POISON))
+        scored = read_messages(
+            {"bootstrap.servers": kafka_bootstrap}, output, sum(where == "output" for *_, where in POISON)
+        )
         dead = read_messages({"bootstrap.servers": kafka_bootstrap}, dlq, sum(where == "dlq" for *_, where in POISON))
         assert consumer.proc.poll() is None, consumer.text()[-3000:]
     finally:
         assert consumer.stop() == 0, consumer.text()[-3000:]
 
     assert [contract.decode_result(m.value() or b"").text for m in scored] == [
-        v.decode() for _, v, _, where in POISON if where == "output"]
+        v.decode() for _, v, _, where in POISON if where == "output"
+    ]
     assert all(len(m.key() or b"") <= contract.MAX_KEY_BYTES for m in scored + dead)
     cut = dead[0]
     assert len(cut.value() or b"") == contract.DEAD_LETTER_MAX_VALUE_BYTES

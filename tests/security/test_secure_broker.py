@@ -12,12 +12,20 @@ import logging
 import stat
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
-from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
-                                   ResourcePatternType, ResourceType)
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from common import config, logs
 from consumer.service import ServiceConfig
@@ -42,7 +50,9 @@ def _error(client: Producer | Consumer, errors: list[KafkaError], *codes: int) -
     raise AssertionError(f"no {names} error within {ERROR_BOUND_S:.0f} s (got {errors[:3]}): the client hangs instead")
 
 
-def _produce(cfg: dict[str, Any], topic: str, values: list[bytes], transactional: bool = False) -> list[KafkaError | None]:
+def _produce(
+    cfg: dict[str, Any], topic: str, values: list[bytes], transactional: bool = False
+) -> list[KafkaError | None]:
     """Produce ``values``; each one's delivery error (None when delivered)."""
     outcomes: list[KafkaError | None] = []
     producer = Producer({**cfg, "message.timeout.ms": 20_000})
@@ -59,8 +69,9 @@ def _produce(cfg: dict[str, Any], topic: str, values: list[bytes], transactional
 
 def _consume(cfg: dict[str, Any], topic: str, group: str, count: int) -> list[bytes]:
     """Read ``count`` values from the start of ``topic`` in ``group`` and commit; raises KafkaException on error."""
-    consumer = Consumer({**cfg, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "error_cb": _raise})
+    consumer = Consumer(
+        {**cfg, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False, "error_cb": _raise}
+    )
     consumer.subscribe([topic])
     values: list[bytes] = []
     deadline = time.monotonic() + ERROR_BOUND_S
@@ -95,8 +106,12 @@ def test_each_service_user_does_its_job(secure_pipeline):
     assert _produce(consumer, p.output_topic, [marker + b" scored"]) == [None]
     assert _produce(consumer, p.dlq_topic, [marker + b" dead-lettered"]) == [None]
     transactional_id = ServiceConfig({}, p.input_topic, p.output_topic, p.dlq_topic, p.group_id).transactional_id
-    assert _produce({**consumer, "transactional.id": transactional_id}, p.output_topic,
-                    [marker + b" scored in a transaction"], transactional=True) == [None]
+    assert _produce(
+        {**consumer, "transactional.id": transactional_id},
+        p.output_topic,
+        [marker + b" scored in a transaction"],
+        transactional=True,
+    ) == [None]
 
     results = _consume(p.config("dashboard"), p.output_topic, p.dashboard_group_id, 2)
     assert sorted(results) == [marker + b" scored", marker + b" scored in a transaction"]
@@ -115,8 +130,9 @@ def test_wrong_password_fails_fast_with_an_authentication_error(secure_pipeline)
 @pytest.mark.parametrize("user", ["nobody", "admin "])
 def test_unknown_user_fails_fast_with_an_authentication_error(secure_pipeline, user):
     errors: list[KafkaError] = []
-    consumer = Consumer({**secure_pipeline.config("dashboard"), "sasl.username": user, "group.id": "any",
-                         "error_cb": errors.append})
+    consumer = Consumer(
+        {**secure_pipeline.config("dashboard"), "sasl.username": user, "group.id": "any", "error_cb": errors.append}
+    )
     consumer.subscribe([secure_pipeline.output_topic])
     try:
         assert "invalid credentials" in _error(consumer, errors, KafkaError._AUTHENTICATION).str()
@@ -140,8 +156,13 @@ def test_a_broker_certificate_from_another_ca_is_refused(secure_pipeline, tmp_pa
     stranger_ca, _ = generate_tls()
     (tmp_path / "other-ca.pem").write_bytes(stranger_ca)
     errors: list[KafkaError] = []
-    producer = Producer({**secure_pipeline.config("producer"), "ssl.ca.location": str(tmp_path / "other-ca.pem"),
-                         "error_cb": errors.append})
+    producer = Producer(
+        {
+            **secure_pipeline.config("producer"),
+            "ssl.ca.location": str(tmp_path / "other-ca.pem"),
+            "error_cb": errors.append,
+        }
+    )
     producer.produce(secure_pipeline.input_topic, b"to the wrong broker")
     assert "certificate verify failed" in _error(producer, errors, KafkaError._SSL).str()
     producer.purge()
@@ -169,8 +190,15 @@ def _admin_denied(p, user: str, action: Callable[[AdminClient], dict]) -> int:
 
 
 def _self_grant(admin: AdminClient) -> dict:
-    everything = AclBinding(ResourceType.TOPIC, "*", ResourcePatternType.LITERAL, "User:consumer", "*",
-                            AclOperation.ALL, AclPermissionType.ALLOW)
+    everything = AclBinding(
+        ResourceType.TOPIC,
+        "*",
+        ResourcePatternType.LITERAL,
+        "User:consumer",
+        "*",
+        AclOperation.ALL,
+        AclPermissionType.ALLOW,
+    )
     return admin.create_acls([everything], request_timeout=ERROR_BOUND_S)
 
 
@@ -185,23 +213,48 @@ GROUP_DENIED = KafkaError.GROUP_AUTHORIZATION_FAILED
 DENIALS: dict[str, tuple[Callable[[Any], int], tuple[int, ...]]] = {
     "producer forges a result": (lambda p: _produce_denied(p, "producer", "output_topic"), (TOPIC_DENIED,)),
     "producer writes the dead-letter topic": (lambda p: _produce_denied(p, "producer", "dlq_topic"), (TOPIC_DENIED,)),
-    "producer reads the reviews": (lambda p: _consume_denied(p, "producer", "input_topic", "group_id"),
-                                   (TOPIC_DENIED, GROUP_DENIED)),
-    "producer deletes the input topic": (lambda p: _admin_denied(p, "producer", lambda a: a.delete_topics(
-        [p.input_topic], request_timeout=ERROR_BOUND_S)), (TOPIC_DENIED,)),
-    "producer opens a transaction": (lambda p: _transaction_denied(p, "producer"),
-                                     (KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,)),
-    "dashboard reads the raw reviews": (lambda p: _consume_denied(p, "dashboard", "input_topic", "dashboard_group_id"),
-                                        (TOPIC_DENIED,)),
-    "dashboard joins the consumer's group": (lambda p: _consume_denied(p, "dashboard", "output_topic", "group_id"),
-                                             (GROUP_DENIED,)),
+    "producer reads the reviews": (
+        lambda p: _consume_denied(p, "producer", "input_topic", "group_id"),
+        (TOPIC_DENIED, GROUP_DENIED),
+    ),
+    "producer deletes the input topic": (
+        lambda p: _admin_denied(
+            p, "producer", lambda a: a.delete_topics([p.input_topic], request_timeout=ERROR_BOUND_S)
+        ),
+        (TOPIC_DENIED,),
+    ),
+    "producer opens a transaction": (
+        lambda p: _transaction_denied(p, "producer"),
+        (KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,),
+    ),
+    "dashboard reads the raw reviews": (
+        lambda p: _consume_denied(p, "dashboard", "input_topic", "dashboard_group_id"),
+        (TOPIC_DENIED,),
+    ),
+    "dashboard joins the consumer's group": (
+        lambda p: _consume_denied(p, "dashboard", "output_topic", "group_id"),
+        (GROUP_DENIED,),
+    ),
     "dashboard forges a result": (lambda p: _produce_denied(p, "dashboard", "output_topic"), (TOPIC_DENIED,)),
     "consumer injects a review": (lambda p: _produce_denied(p, "consumer", "input_topic"), (TOPIC_DENIED,)),
-    "consumer reads the results": (lambda p: _consume_denied(p, "consumer", "output_topic", "group_id"), (TOPIC_DENIED,)),
-    "consumer creates a topic": (lambda p: _admin_denied(p, "consumer", lambda a: a.create_topics(
-        [NewTopic(f"sec-new-{uuid.uuid4().hex[:6]}", 1, 1)], request_timeout=ERROR_BOUND_S)), (TOPIC_DENIED,)),
-    "consumer grants itself every ACL": (lambda p: _admin_denied(p, "consumer", _self_grant),
-                                         (KafkaError.CLUSTER_AUTHORIZATION_FAILED,)),
+    "consumer reads the results": (
+        lambda p: _consume_denied(p, "consumer", "output_topic", "group_id"),
+        (TOPIC_DENIED,),
+    ),
+    "consumer creates a topic": (
+        lambda p: _admin_denied(
+            p,
+            "consumer",
+            lambda a: a.create_topics(
+                [NewTopic(f"sec-new-{uuid.uuid4().hex[:6]}", 1, 1)], request_timeout=ERROR_BOUND_S
+            ),
+        ),
+        (TOPIC_DENIED,),
+    ),
+    "consumer grants itself every ACL": (
+        lambda p: _admin_denied(p, "consumer", _self_grant),
+        (KafkaError.CLUSTER_AUTHORIZATION_FAILED,),
+    ),
 }
 
 
@@ -209,11 +262,19 @@ DENIALS: dict[str, tuple[Callable[[Any], int], tuple[int, ...]]] = {
 def test_a_user_without_the_acl_gets_an_authorization_error(secure_pipeline, attack):
     attempt, expected = DENIALS[attack]
     code = attempt(secure_pipeline)
-    assert code in expected, f"{attack}: got {KafkaError(code).name()}, expected {[KafkaError(c).name() for c in expected]}"
+    assert code in expected, (
+        f"{attack}: got {KafkaError(code).name()}, expected {[KafkaError(c).name() for c in expected]}"
+    )
 
 
-@pytest.mark.parametrize("user, visible", [("dashboard", {"output_topic"}), ("producer", {"input_topic"}),
-                                           ("consumer", {"input_topic", "output_topic", "dlq_topic"})])
+@pytest.mark.parametrize(
+    "user, visible",
+    [
+        ("dashboard", {"output_topic"}),
+        ("producer", {"input_topic"}),
+        ("consumer", {"input_topic", "output_topic", "dlq_topic"}),
+    ],
+)
 def test_metadata_shows_a_user_only_the_topics_it_may_use(secure_pipeline, user, visible):
     topics = AdminClient(secure_pipeline.config(user)).list_topics(timeout=ERROR_BOUND_S).topics
     assert set(topics) == {getattr(secure_pipeline, name) for name in visible}

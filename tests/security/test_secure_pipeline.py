@@ -18,9 +18,16 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
 from prometheus_client.parser import text_string_to_metric_families
-from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
-                                   ResourcePatternType, ResourceType)
 
 from common import contract
 from common.config import DEFAULT_MODEL_DIR
@@ -64,8 +71,12 @@ def _consumer(pipeline, tmp_path: Path, name: str, **settings: str) -> Service:
 def _send_reviews(pipeline, tmp_path: Path) -> None:
     source = tmp_path / "reviews.jsonl"
     source.write_text("".join(json.dumps({"text": t, "label": label}) + "\n" for t, label in REVIEWS))
-    sent = Service("sentiment-producer", [str(source), "--with-labels"], pipeline.service_env("producer"),
-                   tmp_path / "producer.log")
+    sent = Service(
+        "sentiment-producer",
+        [str(source), "--with-labels"],
+        pipeline.service_env("producer"),
+        tmp_path / "producer.log",
+    )
     assert sent.wait() == 0, sent.text()
 
 
@@ -84,8 +95,12 @@ def _dashboard_reads(port: int, dashboard: Service, expected: int) -> float:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
                 families = text_string_to_metric_families(response.read().decode())
-                read = next(s.value for f in families for s in f.samples
-                            if s.name == "sentiment_dashboard_records_read_total" and s.labels.get("outcome") == "ok")
+                read = next(
+                    s.value
+                    for f in families
+                    for s in f.samples
+                    if s.name == "sentiment_dashboard_records_read_total" and s.labels.get("outcome") == "ok"
+                )
         except OSError:  # not listening yet
             pass
         time.sleep(0.3)
@@ -99,13 +114,15 @@ def _read_all(pipeline, topic: str, expected: int) -> list[Any]:
 
 def _committed(pipeline) -> dict[int, int]:
     """The consumer group's committed input offsets, partition -> offset (negative: none), asked as the admin user."""
-    return _input_offsets(pipeline, lambda consumer, tps: {tp.partition: tp.offset
-                                                           for tp in consumer.committed(tps, timeout=30)})
+    return _input_offsets(
+        pipeline, lambda consumer, tps: {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=30)}
+    )
 
 
 def _end_offsets(pipeline) -> dict[int, int]:
-    return _input_offsets(pipeline, lambda consumer, tps: {
-        tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in tps})
+    return _input_offsets(
+        pipeline, lambda consumer, tps: {tp.partition: consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in tps}
+    )
 
 
 def _input_offsets(pipeline, read) -> dict[int, int]:
@@ -128,8 +145,12 @@ def test_the_whole_pipeline_runs_on_the_secure_broker(new_pipeline, tmp_path):
     pipeline = new_pipeline()
     metrics_port, dashboard_port = _free_port(), _free_port()
     consumer = _consumer(pipeline, tmp_path, "consumer", delivery="exactly-once", metrics_port=str(metrics_port))
-    dashboard = Service("sentiment-dashboard", ["--start", "beginning"],
-                        pipeline.service_env("dashboard", dashboard_port=str(dashboard_port)), tmp_path / "dashboard.log")
+    dashboard = Service(
+        "sentiment-dashboard",
+        ["--start", "beginning"],
+        pipeline.service_env("dashboard", dashboard_port=str(dashboard_port)),
+        tmp_path / "dashboard.log",
+    )
     try:
         _send_reviews(pipeline, tmp_path)
         _send_raw(pipeline, HOSTILE)
@@ -138,7 +159,9 @@ def test_the_whole_pipeline_runs_on_the_secure_broker(new_pipeline, tmp_path):
         # Of the values that decode as reviews, those without a word the model knows are dead letters (no_words).
         judged = [v is not None for v in Predictor.load(DEFAULT_MODEL_DIR).judge([r.text for r in reviews])]
         scored = len(REVIEWS) + sum(judged)
-        rejected = [d.code for d in decoded if isinstance(d, contract.Rejection)] + [contract.NO_WORDS] * judged.count(False)
+        rejected = [d.code for d in decoded if isinstance(d, contract.Rejection)] + [contract.NO_WORDS] * judged.count(
+            False
+        )
 
         assert _dashboard_reads(dashboard_port, dashboard, scored) == scored, dashboard.text()[-3000:]
         results = [contract.decode_result(m.value()) for m in _read_all(pipeline, pipeline.output_topic, scored)]
@@ -155,15 +178,20 @@ def test_the_whole_pipeline_runs_on_the_secure_broker(new_pipeline, tmp_path):
     assert _committed(pipeline) == _end_offsets(pipeline)  # every input, hostile ones included, is accounted for
 
     secrets = [pipeline.env(user)["SENTIMENT_KAFKA_SASL_PASSWORD"] for user in ("consumer", "producer", "dashboard")]
-    for where, text in (("consumer log", consumer.text()), ("producer log", (tmp_path / "producer.log").read_text()),
-                        ("dashboard log", dashboard.text()), ("metrics", metrics_text)):
+    for where, text in (
+        ("consumer log", consumer.text()),
+        ("producer log", (tmp_path / "producer.log").read_text()),
+        ("dashboard log", dashboard.text()),
+        ("metrics", metrics_text),
+    ):
         assert not any(secret in text for secret in secrets), f"a password is in the {where}"
     assert '"sasl.password": "*****"' in consumer.text()  # the configuration is logged, masked
 
 
 def _consumer_acl(topic: str, operation: AclOperation) -> AclBinding:
-    return AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:consumer", "*", operation,
-                      AclPermissionType.ALLOW)
+    return AclBinding(
+        ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:consumer", "*", operation, AclPermissionType.ALLOW
+    )
 
 
 @pytest.mark.parametrize("delivery", ["at-least-once", "exactly-once"])
@@ -193,14 +221,23 @@ def test_a_consumer_that_may_not_write_its_output_commits_nothing_and_loses_noth
 
 def _delete_acls(admin_config: dict[str, Any], binding: AclBinding) -> None:
     admin = AdminClient(admin_config)
-    pattern = AclBindingFilter(binding.restype, binding.name, binding.resource_pattern_type, binding.principal,
-                               binding.host, binding.operation, binding.permission_type)
+    pattern = AclBindingFilter(
+        binding.restype,
+        binding.name,
+        binding.resource_pattern_type,
+        binding.principal,
+        binding.host,
+        binding.operation,
+        binding.permission_type,
+    )
     for future in admin.delete_acls([pattern], request_timeout=30).values():
         assert future.result(30), "no ACL was deleted"
 
 
-@pytest.mark.parametrize("command, user, args", [
-    ("sentiment-consumer", "consumer", []), ("sentiment-producer", "producer", ["--text", "must not arrive"])])
+@pytest.mark.parametrize(
+    "command, user, args",
+    [("sentiment-consumer", "consumer", []), ("sentiment-producer", "producer", ["--text", "must not arrive"])],
+)
 def test_a_service_with_a_wrong_password_stops_and_touches_nothing(new_pipeline, tmp_path, command, user, args):
     pipeline = new_pipeline()
     env = pipeline.service_env(user, metrics_port="0")

@@ -26,7 +26,7 @@ def test_the_broker_certificate_is_signed_by_the_ca_for_loopback_only():
     assert names.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
     assert names.get_values_for_type(x509.DNSName) == ["localhost"]
     assert broker.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
-    lifetime = broker.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
+    lifetime = broker.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
     assert datetime.timedelta(days=1) < lifetime <= datetime.timedelta(days=2)
 
 
