@@ -24,6 +24,7 @@ import math
 import platform
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -477,8 +478,23 @@ def serving_model(trained, preset: Preset):
     return model
 
 
+# Set by sentiment-train's SIGINT handler. A KeyboardInterrupt raised while TensorFlow's runtime holds the main thread
+# can be lost there (a Ctrl-C once left a run training to its last epoch), so the training loop also checks this flag
+# after every batch and raises it again from Python, where nothing catches it.
+INTERRUPTED = threading.Event()
+
+
 def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], steps: int) -> list:
     import keras
+
+    class StopOnInterrupt(keras.callbacks.Callback):
+        """Turn a Ctrl-C the runtime swallowed into a KeyboardInterrupt at the next batch."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            if INTERRUPTED.is_set():
+                raise KeyboardInterrupt
+
+        on_test_batch_end = on_train_batch_end
 
     class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         """EarlyStopping whose best value, wait count and best weights survive a resume."""
@@ -551,7 +567,7 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
                 "epoch done", extra={"epoch": epoch + 1, **{k: round(float(v), 5) for k, v in (logs or {}).items()}}
             )
 
-    return [stopper, Checkpoint(), Progress()]
+    return [StopOnInterrupt(), stopper, Checkpoint(), Progress()]
 
 
 def _progress_figures(logs: dict[str, Any]) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -164,7 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     reading = config.reading(config.resolve(config.READING_OPTIONS, args))
     logs.setup()
-    from model.train import TrainingInputError, TrainOptions, train
+    from model.train import INTERRUPTED, TrainingInputError, TrainOptions, train
+
+    def interrupted(_signum: int, _frame: object) -> None:
+        INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
 
     for path in [*args.data, *([args.test] if args.test else [])]:
         if str(path) != "-" and not path.is_file():
