@@ -567,7 +567,7 @@ def _callbacks(preset: Preset, options: TrainOptions, state: dict[str, Any], ste
                 "epoch done", extra={"epoch": epoch + 1, **{k: round(float(v), 5) for k, v in (logs or {}).items()}}
             )
 
-    return [StopOnInterrupt(), stopper, Checkpoint(), Progress()]
+    return [stopper, Checkpoint(), Progress(), StopOnInterrupt()]
 
 
 def _progress_figures(logs: dict[str, Any]) -> dict[str, str]:
